@@ -1,0 +1,154 @@
+"""The search space as users write it: one entry per hyperparameter."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from .base import ApiModel, Loc, ParamValue, raise_problems
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""Parameter names are identifiers, so that ``${params.NAME}`` and environment variables work."""
+
+
+class ParameterType(StrEnum):
+    DOUBLE = "double"
+    INT = "int"
+    CATEGORICAL = "categorical"
+
+
+class Scale(StrEnum):
+    LINEAR = "linear"
+    LOG = "log"
+    REVERSE_LOG = "reverse_log"
+
+
+class Parameter(ApiModel):
+    """One hyperparameter: a numeric range, a list of values, or a fixed value."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+    """Name used in ``${params.NAME}`` placeholders, in the ``KUBETUNE_PARAM_NAME`` environment
+    variable and in the parameters JSON file. Letters, digits and underscores."""
+
+    type: ParameterType = ParameterType.DOUBLE
+    """double (a real number), int (an integer) or categorical (one of ``values``)."""
+
+    min: float | None = None
+    """Lower bound, inclusive (for double and int). With ``base``, the lowest exponent."""
+
+    max: float | None = None
+    """Upper bound, inclusive (for double and int). With ``base``, the highest exponent."""
+
+    scale: Scale = Scale.LINEAR
+    """How the range is searched: linear, log (equal weight per decade; min must be > 0) or
+    reverse_log (dense near max, as for momentum 0.9..0.999; max must be > 0)."""
+
+    base: Annotated[float | None, Field(gt=0)] = None
+    """Power base: the value is ``base ** x`` for ``x`` in [min, max] (``base: 10, min: -5,
+    max: -1`` gives 1e-5..1e-1). ``step`` then applies to the exponent."""
+
+    step: Annotated[float | None, Field(gt=0)] = None
+    """Quantization: values are ``min + k * step``. Int parameters default to 1."""
+
+    values: Annotated[list[ParamValue] | None, Field(min_length=1)] = None
+    """For categorical: the choices, strings or numbers, in the order grid search visits them."""
+
+    value: ParamValue | None = None
+    """A fixed value: the parameter is not searched, every trial gets this value."""
+
+    @property
+    def fixed(self) -> bool:
+        """True when the parameter has a fixed value and is not searched."""
+        return self.value is not None
+
+    @property
+    def low(self) -> float:
+        """The smallest value in user units (``base ** min`` with a power base)."""
+        assert self.min is not None
+        return self.base**self.min if self.base else self.min
+
+    @property
+    def high(self) -> float:
+        """The largest value in user units."""
+        assert self.max is not None
+        return self.base**self.max if self.base else self.max
+
+    @model_validator(mode="after")
+    def _check(self) -> Parameter:
+        raise_problems("Parameter", self._problems())
+        return self
+
+    def _problems(self) -> list[tuple[Loc, str]]:
+        if self.value is not None:
+            return self._fixed_problems()
+        if self.type is ParameterType.CATEGORICAL:
+            return self._categorical_problems()
+        return self._range_problems()
+
+    def _fixed_problems(self) -> list[tuple[Loc, str]]:
+        value = self.value
+        if self.type is ParameterType.INT and (isinstance(value, bool) or not isinstance(value, int)):
+            return [(("value",), f"must be an integer for an int parameter, got {value!r}")]
+        if self.type is ParameterType.DOUBLE and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return [(("value",), f"must be a number for a double parameter, got {value!r}")]
+        if self.values is not None and value not in self.values:
+            return [(("value",), "must be one of values")]
+        return []
+
+    def _categorical_problems(self) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
+        if not self.values:
+            problems.append((("values",), "is required for a categorical parameter"))
+        elif len({(type(v), v) for v in self.values}) != len(self.values):
+            problems.append((("values",), "must not repeat a value"))
+        for key in ("min", "max", "base", "step"):
+            if getattr(self, key) is not None:
+                problems.append(((key,), "does not apply to a categorical parameter; list the choices in values"))
+        if self.scale is not Scale.LINEAR:
+            problems.append((("scale",), "does not apply to a categorical parameter"))
+        return problems
+
+    def _range_problems(self) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
+        if self.values is not None:
+            problems.append((("values",), f"applies to categorical parameters only (this one is {self.type})"))
+        for key in ("min", "max"):
+            bound = getattr(self, key)
+            if bound is None:
+                problems.append(((key,), f"is required for a {self.type} parameter"))
+            elif not math.isfinite(bound):
+                problems.append(((key,), "must be a finite number"))
+        if problems:
+            return problems
+        assert self.min is not None and self.max is not None
+        if self.min >= self.max:
+            return [(("min",), f"must be less than max ({self.min:g} >= {self.max:g})")]
+        if self.base is not None:
+            problems += self._power_problems()
+        elif self.scale is Scale.LOG and self.min <= 0:
+            problems.append((("min",), "must be > 0 for log scale"))
+        elif self.scale is Scale.REVERSE_LOG and self.max <= 0:
+            problems.append((("max",), "must be > 0 for reverse_log scale"))
+        if self.type is ParameterType.INT and self.base is None:
+            for key in ("min", "max"):
+                if getattr(self, key) != int(getattr(self, key)):
+                    problems.append(((key,), "must be an integer for an int parameter"))
+            if self.step is not None and self.step != int(self.step):
+                problems.append((("step",), "must be an integer for an int parameter"))
+        if self.step is not None and self.step > self.max - self.min:
+            problems.append((("step",), f"must fit the range: {self.step:g} > max - min = {self.max - self.min:g}"))
+        return problems
+
+    def _power_problems(self) -> list[tuple[Loc, str]]:
+        assert self.base is not None
+        problems: list[tuple[Loc, str]] = []
+        if self.base == 1:
+            problems.append((("base",), "must not be 1"))
+        if self.scale is not Scale.LINEAR:
+            problems.append((("scale",), "must be linear with a power base (the exponent is searched linearly)"))
+        if self.type is ParameterType.INT:
+            problems.append((("base",), "applies to double parameters only"))
+        return problems

@@ -1,0 +1,608 @@
+"""The HPOTask resource: what to search, how, within which budget, and how one trial runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from .. import names
+from .base import ApiModel, Duration, Loc, ParamValue, raise_problems
+from .parameters import Parameter, ParameterType
+
+METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
+PLACEHOLDER = re.compile(r"\$\{params\.([^}]*)\}")
+"""``${params.NAME}`` in a command, argument or environment value of the trial template."""
+
+
+class Direction(StrEnum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+class Aggregation(StrEnum):
+    """How a reported series becomes the trial's objective value."""
+
+    LAST = "last"
+    MIN = "min"
+    MAX = "max"
+    MEAN = "mean"
+
+
+class Objective(ApiModel):
+    """The metric to optimize and how to read it."""
+
+    metric: Annotated[str, Field(pattern=METRIC_NAME_PATTERN, max_length=128)]
+    """Name of the metric the trial reports, e.g. ``val_accuracy``."""
+
+    direction: Direction
+    """minimize or maximize."""
+
+    goal: float | None = None
+    """Stop the task as soon as a trial's objective reaches this value (<= when minimizing,
+    >= when maximizing)."""
+
+    aggregation: Aggregation = Aggregation.LAST
+    """How the series a trial reports becomes its objective: last (the final value), min, max
+    or mean of all values."""
+
+    additional_metrics: Annotated[
+        list[Annotated[str, Field(pattern=METRIC_NAME_PATTERN, max_length=128)]], Field(max_length=16)
+    ] = []
+    """Other metrics to record for each trial (not optimized)."""
+
+
+class AlgorithmName(StrEnum):
+    AUTO = "auto"
+    RANDOM = "random"
+    GRID = "grid"
+    SOBOL = "sobol"
+    BAYESIAN = "bayesian"
+    TPE = "tpe"
+    CMAES = "cmaes"
+    HYPERBAND = "hyperband"
+    EXPERIMENTS = "experiments"
+    PLUGIN = "plugin"
+
+
+class Acquisition(StrEnum):
+    EI = "EI"
+    PI = "PI"
+    LCB = "LCB"
+    GP_HEDGE = "gp_hedge"
+
+
+class AlgorithmSettings(ApiModel):
+    """Settings of the chosen algorithm; each applies to the algorithms its description names."""
+
+    points_per_dimension: Annotated[int | None, Field(ge=2, le=1000)] = None
+    """grid: how many evenly spaced points a range without ``step`` is split into."""
+
+    scramble: bool | None = None
+    """sobol: scramble the sequence (default true)."""
+
+    n_initial_points: Annotated[int | None, Field(ge=1, le=1000)] = None
+    """bayesian, tpe, cmaes: random trials before the model is used (default: from the space)."""
+
+    acquisition_function: Acquisition | None = None
+    """bayesian: EI, PI, LCB or gp_hedge (default gp_hedge)."""
+
+    history_window: Annotated[int | None, Field(ge=10, le=100000)] = None
+    """bayesian: fit the Gaussian process on at most this many trials (the best and the most
+    recent), so that a suggestion stays fast on long tasks (default 100)."""
+
+    multivariate: bool | None = None
+    """tpe: model the parameters jointly (default true)."""
+
+    constant_liar: bool | None = None
+    """tpe: treat running trials as bad results so parallel trials explore (default true)."""
+
+    sigma0: Annotated[float | None, Field(gt=0, le=1)] = None
+    """cmaes: initial step size as a fraction of each range (default 0.2)."""
+
+    population_size: Annotated[int | None, Field(ge=2, le=1000)] = None
+    """cmaes: trials per generation (default from the number of parameters)."""
+
+    resource_parameter: Annotated[str | None, Field(max_length=63)] = None
+    """hyperband: the int or double parameter that is the trial's budget, e.g. ``epochs``; its
+    min and max are the smallest and largest budget a trial gets."""
+
+    eta: Annotated[int | None, Field(ge=2, le=10)] = None
+    """hyperband: keep the best 1/eta of each rung and give them eta times the budget (default 3)."""
+
+
+SETTINGS_OF: dict[AlgorithmName, frozenset[str]] = {
+    AlgorithmName.AUTO: frozenset(),
+    AlgorithmName.RANDOM: frozenset(),
+    AlgorithmName.GRID: frozenset({"points_per_dimension"}),
+    AlgorithmName.SOBOL: frozenset({"scramble"}),
+    AlgorithmName.BAYESIAN: frozenset({"n_initial_points", "acquisition_function", "history_window"}),
+    AlgorithmName.TPE: frozenset({"n_initial_points", "multivariate", "constant_liar"}),
+    AlgorithmName.CMAES: frozenset({"n_initial_points", "sigma0", "population_size"}),
+    AlgorithmName.HYPERBAND: frozenset({"resource_parameter", "eta"}),
+    AlgorithmName.EXPERIMENTS: frozenset(),
+    AlgorithmName.PLUGIN: frozenset(),
+}
+"""Which settings each algorithm reads; any other setting is a mistake worth reporting."""
+
+
+class Algorithm(ApiModel):
+    """The search algorithm and its settings."""
+
+    name: AlgorithmName = AlgorithmName.AUTO
+    """auto (kubetune picks from the space and budget), random, grid, sobol, bayesian (Gaussian
+    process), tpe, cmaes, hyperband, experiments (run ``experiments`` in order) or plugin."""
+
+    seed: Annotated[int | None, Field(ge=0, le=2**32 - 1)] = None
+    """Random seed; the same seed and trial history give the same suggestions. Default: derived
+    from the task's name."""
+
+    settings: AlgorithmSettings = AlgorithmSettings()
+    """Settings of the chosen algorithm."""
+
+    experiments: Annotated[list[dict[str, ParamValue]] | None, Field(min_length=1, max_length=10000)] = None
+    """experiments: the assignments to run, in order, each mapping parameter names to values."""
+
+    plugin: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=128)] = None
+    """plugin: name of the search algorithm registered by a Python package under the
+    ``kubetune.algorithms`` entry-point group."""
+
+    plugin_settings: dict[str, ParamValue] | None = None
+    """plugin: settings passed to the plugin as they are."""
+
+
+class Budget(ApiModel):
+    """How much the task may spend."""
+
+    max_trials: Annotated[int, Field(ge=1, le=100000)] = 20
+    """Trials to run in all, failed ones included."""
+
+    parallel_trials: Annotated[int, Field(ge=1, le=1000)] = 1
+    """Trials running at the same time."""
+
+    max_failed_trials: Annotated[int | None, Field(ge=0)] = None
+    """Fail the task when more trials than this have failed. Default: no limit."""
+
+    max_duration: Duration | None = None
+    """Stop creating trials after this long (e.g. ``12h``); running trials are stopped too."""
+
+    trial_timeout: Duration | None = None
+    """A trial running longer than this (e.g. ``45m``) is stopped and counts as failed."""
+
+    patience: Annotated[int | None, Field(ge=1)] = None
+    """Finish the task when this many trials in a row completed without improving the best."""
+
+
+class EarlyStoppingRule(StrEnum):
+    MEDIAN = "median"
+
+
+class EarlyStopping(ApiModel):
+    """Stop trials whose intermediate results are clearly worse than the others'."""
+
+    rule: EarlyStoppingRule = EarlyStoppingRule.MEDIAN
+    """median: stop a trial when its best value so far is worse than the median of the other
+    trials' running averages at the same step."""
+
+    min_trials: Annotated[int, Field(ge=1)] = 3
+    """Completed trials needed before any trial is stopped."""
+
+    start_step: Annotated[int, Field(ge=0)] = 1
+    """No trial is stopped before it reports this step."""
+
+
+class MetricsSource(StrEnum):
+    LOGS = "logs"
+    ANNOTATIONS = "annotations"
+
+
+class MetricsFormat(StrEnum):
+    KEY_VALUE = "keyValue"
+    JSON = "json"
+    REGEX = "regex"
+
+
+class MetricPattern(ApiModel):
+    """A regular expression that finds one metric in a log line."""
+
+    metric: Annotated[str, Field(pattern=METRIC_NAME_PATTERN, max_length=128)]
+    """The metric this expression reads."""
+
+    regex: Annotated[str, Field(min_length=1, max_length=1024)]
+    """A Python regular expression with exactly one capture group: the value."""
+
+
+class MetricsCollector(ApiModel):
+    """Where and how trial metrics are read."""
+
+    source: MetricsSource = MetricsSource.LOGS
+    """logs: the primary container's output; annotations: a JSON object in the pod annotation
+    ``kubetune.io/metrics`` (or ``annotation``)."""
+
+    format: MetricsFormat = MetricsFormat.KEY_VALUE
+    """For logs: keyValue (``name=value`` pairs anywhere in a line), json (one JSON object per
+    line) or regex (``patterns``)."""
+
+    patterns: Annotated[list[MetricPattern], Field(max_length=32)] = []
+    """For the regex format: one expression per metric."""
+
+    step_key: Annotated[str | None, Field(pattern=METRIC_NAME_PATTERN, max_length=128)] = None
+    """The key whose value is the step of the values on the same line. Default: ``step``, else
+    ``epoch``."""
+
+    annotation: Annotated[str, Field(max_length=253)] = names.ANNOTATION_METRICS
+    """For annotations: the pod annotation holding a JSON object of metrics."""
+
+
+class TemplateMeta(ApiModel):
+    """Labels and annotations put on each trial's Job."""
+
+    labels: dict[str, str] = {}
+    """Labels added to the Job (for example a Kueue ``kueue.x-k8s.io/queue-name``)."""
+
+    annotations: dict[str, str] = {}
+    """Annotations added to the Job."""
+
+
+class TrialTemplate(ApiModel):
+    """How one trial runs: a batch/v1 Job spec with ``${params.NAME}`` placeholders."""
+
+    metadata: TemplateMeta = TemplateMeta()
+    """Labels and annotations for each trial's Job."""
+
+    spec: Annotated[dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
+    """A batch/v1 JobSpec. Its pod needs at least one container; ``${params.NAME}`` in command,
+    args and env values is replaced by the trial's value (never through a shell)."""
+
+    primary_container: Annotated[str | None, Field(max_length=63)] = None
+    """The container that runs training and prints metrics. Default: the first."""
+
+    def containers(self) -> list[dict[str, Any]]:
+        """The pod's containers as written in the template."""
+        template = self.spec.get("template")
+        pod_spec = template.get("spec") if isinstance(template, dict) else None
+        containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
+        return [c for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
+
+    def primary(self) -> dict[str, Any]:
+        """The container that trains: ``primaryContainer``, else the first."""
+        containers = self.containers()
+        for container in containers:
+            if container.get("name") == self.primary_container:
+                return container
+        return containers[0]
+
+    @model_validator(mode="after")
+    def _check(self) -> TrialTemplate:
+        raise_problems("TrialTemplate", self._problems())
+        return self
+
+    def _problems(self) -> Iterator[tuple[Loc, str]]:
+        containers = self.containers()
+        if not containers:
+            yield ("spec", "template", "spec", "containers"), "must list at least one container"
+            return
+        for i, container in enumerate(containers):
+            loc: Loc = ("spec", "template", "spec", "containers", i)
+            if not isinstance(container.get("name"), str) or not container["name"]:
+                yield (*loc, "name"), "is required"
+            if not isinstance(container.get("image"), str) or not container["image"]:
+                yield (*loc, "image"), "is required"
+            for key in ("command", "args"):
+                value = container.get(key)
+                if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                    yield (*loc, key), "must be a list of strings"
+        if self.primary_container is not None and self.primary_container not in [c.get("name") for c in containers]:
+            yield ("primaryContainer",), f"names no container of the template: {self.primary_container!r}"
+
+    def placeholders(self) -> Iterator[tuple[Loc, str]]:
+        """Every ``${params.NAME}`` in the containers' command, args and env values, with its place."""
+        for i, container in enumerate(self.containers()):
+            loc: Loc = ("trialTemplate", "spec", "template", "spec", "containers", i)
+            for key in ("command", "args"):
+                for j, item in enumerate(container.get(key) or []):
+                    for name in PLACEHOLDER.findall(str(item)):
+                        yield (*loc, key, j), name
+            for j, env in enumerate(container.get("env") or []):
+                if isinstance(env, dict) and isinstance(env.get("value"), str):
+                    for name in PLACEHOLDER.findall(env["value"]):
+                        yield (*loc, "env", j, "value"), name
+
+
+class SuspendPolicy(StrEnum):
+    GRACEFUL = "graceful"
+    FORCE = "force"
+
+
+class HPOTaskSpec(ApiModel):
+    """What to search and how."""
+
+    objective: Objective
+    """The metric to optimize."""
+
+    algorithm: Algorithm = Algorithm()
+    """The search algorithm (default auto)."""
+
+    parameters: Annotated[list[Parameter], Field(max_length=64)] = []
+    """The search space: one entry per hyperparameter."""
+
+    budget: Budget = Budget()
+    """Trial counts, parallelism and time limits."""
+
+    early_stopping: EarlyStopping | None = None
+    """Stop clearly bad trials early. Default: no early stopping."""
+
+    metrics_collector: MetricsCollector = MetricsCollector()
+    """Where trial metrics are read from (default: ``name=value`` lines in the logs)."""
+
+    trial_template: TrialTemplate
+    """The Job that runs one trial."""
+
+    suspend: bool = False
+    """Create no new trials while true; set back to false to resume."""
+
+    suspend_policy: SuspendPolicy = SuspendPolicy.GRACEFUL
+    """When suspended: graceful lets running trials finish, force stops them at once."""
+
+    def parameter(self, name: str) -> Parameter | None:
+        """The parameter called ``name``, if any."""
+        return next((p for p in self.parameters if p.name == name), None)
+
+    @model_validator(mode="after")
+    def _check(self) -> HPOTaskSpec:
+        raise_problems("HPOTaskSpec", self._problems())
+        return self
+
+    def _problems(self) -> Iterator[tuple[Loc, str]]:
+        yield from self._parameter_problems()
+        yield from self._algorithm_problems()
+        yield from self._collector_problems()
+        known = {p.name for p in self.parameters}
+        if self.algorithm.experiments:
+            known |= {k for e in self.algorithm.experiments for k in e}
+        for loc, name in self.trial_template.placeholders():
+            if name not in known:
+                yield loc, f"${{params.{name}}} names no parameter"
+
+    def _parameter_problems(self) -> Iterator[tuple[Loc, str]]:
+        seen: set[str] = set()
+        for i, parameter in enumerate(self.parameters):
+            if parameter.name in seen:
+                yield ("parameters", i, "name"), f"{parameter.name!r} is declared twice"
+            seen.add(parameter.name)
+        searched = [p for p in self.parameters if not p.fixed]
+        if not searched and self.algorithm.name is not AlgorithmName.EXPERIMENTS:
+            yield ("parameters",), "must declare at least one parameter to search"
+
+    def _algorithm_problems(self) -> Iterator[tuple[Loc, str]]:
+        algorithm = self.algorithm
+        allowed = SETTINGS_OF[algorithm.name]
+        for field in sorted(algorithm.settings.model_fields_set):
+            if getattr(algorithm.settings, field) is not None and field not in allowed:
+                alias = AlgorithmSettings.model_fields[field].alias or field
+                yield ("algorithm", "settings", alias), f"does not apply to the {algorithm.name} algorithm"
+        if (algorithm.name is AlgorithmName.EXPERIMENTS) != (algorithm.experiments is not None):
+            yield ("algorithm", "experiments"), "is required by, and only allowed with, the experiments algorithm"
+        if (algorithm.name is AlgorithmName.PLUGIN) != (algorithm.plugin is not None):
+            yield ("algorithm", "plugin"), "is required by, and only allowed with, the plugin algorithm"
+        if algorithm.plugin_settings is not None and algorithm.name is not AlgorithmName.PLUGIN:
+            yield ("algorithm", "pluginSettings"), "is only allowed with the plugin algorithm"
+        if algorithm.name is AlgorithmName.GRID:
+            yield from self._grid_problems()
+        if algorithm.name is AlgorithmName.HYPERBAND:
+            yield from self._hyperband_problems()
+        if algorithm.experiments:
+            yield from self._experiment_problems(algorithm.experiments)
+
+    def _grid_problems(self) -> Iterator[tuple[Loc, str]]:
+        if self.algorithm.settings.points_per_dimension is not None:
+            return
+        for i, p in enumerate(self.parameters):
+            if p.type is ParameterType.DOUBLE and p.step is None and not p.fixed:
+                yield (
+                    ("parameters", i, "step"),
+                    "is required for grid search on a double range (or set algorithm.settings.pointsPerDimension)",
+                )
+
+    def _hyperband_problems(self) -> Iterator[tuple[Loc, str]]:
+        loc: Loc = ("algorithm", "settings", "resourceParameter")
+        name = self.algorithm.settings.resource_parameter
+        if name is None:
+            yield loc, "is required by hyperband (the parameter that is the trial budget, e.g. epochs)"
+            return
+        parameter = self.parameter(name)
+        if parameter is None:
+            yield loc, f"names no parameter: {name!r}"
+        elif parameter.type is ParameterType.CATEGORICAL or parameter.fixed or parameter.base is not None:
+            yield loc, f"must name an int or double range, {name!r} is not one"
+        elif parameter.min is not None and parameter.min <= 0:
+            yield loc, f"must name a parameter whose min is > 0 (the smallest budget), {name!r} has min {parameter.min:g}"
+
+    def _experiment_problems(self, experiments: list[dict[str, ParamValue]]) -> Iterator[tuple[Loc, str]]:
+        if not self.parameters:
+            return
+        declared = {p.name: p for p in self.parameters}
+        for i, experiment in enumerate(experiments):
+            loc: Loc = ("algorithm", "experiments", i)
+            for key in experiment:
+                if key not in declared:
+                    yield (*loc, key), "names no parameter"
+            for name, parameter in declared.items():
+                if name not in experiment and not parameter.fixed:
+                    yield (*loc,), f"gives no value for parameter {name!r}"
+                elif name in experiment and (message := _misfit(parameter, experiment[name])):
+                    yield (*loc, name), message
+
+    def _collector_problems(self) -> Iterator[tuple[Loc, str]]:
+        collector = self.metrics_collector
+        if collector.format is MetricsFormat.REGEX and not collector.patterns:
+            yield ("metricsCollector", "patterns"), "is required for the regex format"
+        for i, pattern in enumerate(collector.patterns):
+            loc: Loc = ("metricsCollector", "patterns", i, "regex")
+            try:
+                groups = re.compile(pattern.regex).groups
+            except re.error as err:
+                yield loc, f"is not a valid regular expression: {err}"
+                continue
+            if groups != 1:
+                yield loc, f"must have exactly one capture group, has {groups}"
+
+
+def _misfit(parameter: Parameter, value: ParamValue) -> str | None:
+    """Why ``value`` is not a value ``parameter`` can take, or None."""
+    if parameter.type is ParameterType.CATEGORICAL:
+        return None if value in (parameter.values or []) else f"{value!r} is not one of {parameter.values}"
+    if parameter.fixed:
+        return None if value == parameter.value else f"must equal the fixed value {parameter.value!r}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number, got {value!r}"
+    if parameter.type is ParameterType.INT and value != int(value):
+        return f"must be an integer, got {value!r}"
+    if not parameter.low <= value <= parameter.high:
+        return f"{value!r} is outside [{parameter.low:g}, {parameter.high:g}]"
+    return None
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+class TaskPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition."""
+
+    type: Annotated[str, Field(max_length=316)]
+    """Valid, Running, Suspended, Succeeded or Failed."""
+
+    status: ConditionStatus
+    """True, False or Unknown."""
+
+    reason: Annotated[str, Field(max_length=1024)] = ""
+    """One CamelCase word for machines, e.g. ``MaxTrialsReached``."""
+
+    message: Annotated[str, Field(max_length=32768)] = ""
+    """A sentence for people."""
+
+    last_transition_time: datetime | None = None
+    """When ``status`` last changed."""
+
+    observed_generation: int | None = None
+    """The spec generation the condition was computed from."""
+
+
+class TrialCounts(ApiModel):
+    """How many trials are in each phase."""
+
+    total: int = 0
+    """All trials created so far."""
+    pending: int = 0
+    """Created, not yet running."""
+    running: int = 0
+    """Running now."""
+    succeeded: int = 0
+    """Completed with an objective value."""
+    failed: int = 0
+    """Failed, timed out, or ended without the objective metric."""
+    early_stopped: int = 0
+    """Stopped early by the early-stopping rule or by hyperband."""
+    stopped: int = 0
+    """Stopped because the task finished or was suspended with force."""
+
+
+class BestTrial(ApiModel):
+    """The best trial so far."""
+
+    name: str
+    """The Trial's name."""
+    parameters: dict[str, ParamValue]
+    """Its parameter values."""
+    objective: float
+    """Its objective value."""
+    metrics: dict[str, float] = {}
+    """Its other metrics (aggregated the same way as the objective)."""
+
+
+class HPOTaskStatus(ApiModel):
+    """What the operator observed; bounded in size whatever the number of trials."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    phase: TaskPhase = TaskPhase.PENDING
+    """Pending, Running, Suspended, Succeeded or Failed."""
+
+    reason: str | None = None
+    """Why the task is in this phase, one CamelCase word."""
+
+    message: str | None = None
+    """Why the task is in this phase, a sentence."""
+
+    conditions: list[Condition] = []
+    """Kubernetes-style conditions: Valid, Running, Suspended, Succeeded, Failed."""
+
+    trials: TrialCounts = TrialCounts()
+    """Trial counts by phase."""
+
+    progress: str | None = None
+    """Finished trials out of maxTrials, e.g. ``12/50``."""
+
+    best_trial: BestTrial | None = None
+    """The best trial so far."""
+
+    start_time: datetime | None = None
+    """When the first trial was created."""
+
+    completion_time: datetime | None = None
+    """When the task finished."""
+
+    observed_generation: int | None = None
+    """The spec generation this status describes."""
+
+
+class ObjectMeta(ApiModel):
+    """The standard Kubernetes object metadata; kubetune reads a few fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: Annotated[str | None, Field(max_length=253)] = None
+    """Object name."""
+    namespace: str | None = None
+    """Object namespace."""
+    uid: str | None = None
+    """Object uid."""
+    generation: int | None = None
+    """Spec generation."""
+    labels: dict[str, str] = {}
+    """Labels."""
+    annotations: dict[str, str] = {}
+    """Annotations."""
+
+
+class HPOTask(ApiModel):
+    """A hyperparameter search: trials are created, run and compared until the budget is spent."""
+
+    api_version: Literal["kubetune.io/v1alpha1"] = names.API_VERSION
+    """kubetune.io/v1alpha1"""
+    kind: Literal["HPOTask"] = names.TASK_KIND
+    """HPOTask"""
+    metadata: ObjectMeta = ObjectMeta()
+    """Standard object metadata."""
+    spec: HPOTaskSpec
+    """What to search and how."""
+    status: HPOTaskStatus | None = None
+    """Written by the operator."""

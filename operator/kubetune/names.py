@@ -1,0 +1,38 @@
+"""Every name kubetune shares with the cluster: API group, kinds, labels, annotations."""
+
+from typing import Final
+
+GROUP: Final = "kubetune.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+TASK_KIND: Final = "HPOTask"
+TASK_PLURAL: Final = "hpotasks"
+TASK_SINGULAR: Final = "hpotask"
+TASK_SHORT_NAMES: Final = ("hpo",)
+
+TRIAL_KIND: Final = "Trial"
+TRIAL_PLURAL: Final = "trials"
+TRIAL_SINGULAR: Final = "trial"
+
+CATEGORY: Final = "kubetune"
+
+# Labels put on Trials, Jobs and Pods so that they can be listed with selectors.
+LABEL_TASK: Final = f"{GROUP}/task"
+LABEL_TRIAL: Final = f"{GROUP}/trial"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGER: Final = "kubetune"
+
+# Annotations.
+ANNOTATION_PARAMETERS: Final = f"{GROUP}/parameters"
+ANNOTATION_METRICS: Final = f"{GROUP}/metrics"
+
+# Environment variables a trial sees.
+ENV_PREFIX: Final = "KUBETUNE_PARAM_"
+ENV_PARAMS_FILE: Final = "KUBETUNE_PARAMS_FILE"
+ENV_TRIAL_NAME: Final = "KUBETUNE_TRIAL"
+ENV_TASK_NAME: Final = "KUBETUNE_TASK"
+ENV_RESOURCE: Final = "KUBETUNE_RESOURCE"
+
+# Plugins register search algorithms under this entry-point group.
+PLUGIN_ENTRY_POINTS: Final = "kubetune.algorithms"
