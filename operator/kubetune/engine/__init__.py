@@ -1,0 +1,1 @@
+"""One reconcile step: (task spec, trials, clock) -> decisions. Pure."""

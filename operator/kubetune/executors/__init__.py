@@ -1,0 +1,1 @@
+"""Where trials run: local processes, or Kubernetes Jobs."""

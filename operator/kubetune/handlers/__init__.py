@@ -1,0 +1,1 @@
+"""Kopf handlers: thin wiring from cluster events to the engine."""

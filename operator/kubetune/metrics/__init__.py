@@ -1,0 +1,1 @@
+"""Parse trial output and annotations into metric series; aggregate them."""

@@ -1,0 +1,1 @@
+"""Suggestion algorithms: the search space, the Suggester interface, one module per algorithm."""
