@@ -97,4 +97,3 @@ Duration = Annotated[
 
 ParamValue = bool | int | float | str
 """One parameter value as a user writes it: a number, a string or a boolean."""
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -14,6 +14,7 @@ from ..errors import InvalidSpec, Problem
 from .task import HPOTask
 from .trial import Trial
 
+_M = TypeVar("_M", HPOTask, Trial)
 _KINDS: dict[str, type[HPOTask] | type[Trial]] = {names.TASK_KIND: HPOTask, names.TRIAL_KIND: Trial}
 
 
@@ -63,7 +64,7 @@ def parse_trial(obj: Any) -> Trial:
     return _parse(Trial, obj)
 
 
-def _parse(model: type[HPOTask] | type[Trial], obj: Any) -> Any:
+def _parse(model: type[_M], obj: Any) -> _M:
     if not isinstance(obj, Mapping):
         raise InvalidSpec([Problem("", f"a {model.__name__} manifest must be a mapping, got {type(obj).__name__}")])
     try:
@@ -105,7 +106,7 @@ def load_objects(path: Path) -> list[HPOTask | Trial]:
             problems.append(Problem(f"{prefix}kind", f"must be {names.TASK_KIND} or {names.TRIAL_KIND}, got {kind!r}"))
             continue
         try:
-            objects.append(_parse(model, doc))
+            objects.append(_parse(HPOTask, doc) if model is HPOTask else _parse(Trial, doc))
         except InvalidSpec as error:
             problems += [Problem(f"{prefix}{p.path}", p.message) for p in error.problems]
     if problems:

@@ -420,7 +420,10 @@ class HPOTaskSpec(ApiModel):
         elif parameter.type is ParameterType.CATEGORICAL or parameter.fixed or parameter.base is not None:
             yield loc, f"must name an int or double range, {name!r} is not one"
         elif parameter.min is not None and parameter.min <= 0:
-            yield loc, f"must name a parameter whose min is > 0 (the smallest budget), {name!r} has min {parameter.min:g}"
+            yield (
+                loc,
+                f"must name a parameter whose min is > 0 (the smallest budget), {name!r} has min {parameter.min:g}",
+            )
 
     def _experiment_problems(self, experiments: list[dict[str, ParamValue]]) -> Iterator[tuple[Loc, str]]:
         if not self.parameters:
@@ -596,9 +599,9 @@ class ObjectMeta(ApiModel):
 class HPOTask(ApiModel):
     """A hyperparameter search: trials are created, run and compared until the budget is spent."""
 
-    api_version: Literal["kubetune.io/v1alpha1"] = names.API_VERSION
+    api_version: Literal["kubetune.io/v1alpha1"] = "kubetune.io/v1alpha1"
     """kubetune.io/v1alpha1"""
-    kind: Literal["HPOTask"] = names.TASK_KIND
+    kind: Literal["HPOTask"] = "HPOTask"
     """HPOTask"""
     metadata: ObjectMeta = ObjectMeta()
     """Standard object metadata."""

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from .. import names
 from .base import ApiModel, ParamValue
 from .task import ObjectMeta
 
@@ -110,9 +109,9 @@ class TrialStatus(ApiModel):
 class Trial(ApiModel):
     """One evaluation of one hyperparameter assignment."""
 
-    api_version: Literal["kubetune.io/v1alpha1"] = names.API_VERSION
+    api_version: Literal["kubetune.io/v1alpha1"] = "kubetune.io/v1alpha1"
     """kubetune.io/v1alpha1"""
-    kind: Literal["Trial"] = names.TRIAL_KIND
+    kind: Literal["Trial"] = "Trial"
     """Trial"""
     metadata: ObjectMeta = ObjectMeta()
     """Standard object metadata."""
