@@ -1,0 +1,146 @@
+"""The interface every metrics format implements, and the values that cross it.
+
+A format is a :class:`LineParser` built once per trial from the task's collector and the set of
+wanted metric names; :class:`~kubetune.metrics.scanner.LogScanner` calls ``parse`` once per
+complete line. Parsers keep no state between lines, so the same log gives the same reports
+however it was cut into chunks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..api import MetricsCollector, MetricSeries, Objective
+
+DEFAULT_STEP_KEYS = ("step", "epoch")
+"""Keys whose value is the step of the other values on the line, in order of preference."""
+
+MAX_STEP = 2**53
+"""Steps at or above this are not exact as floats, so they are not steps but noise."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """One finite value of one metric, with the step the line gave (None: not given)."""
+
+    metric: str
+    value: float
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class ParsedLine:
+    """What one line held: the finite values of wanted metrics, and how many were unusable."""
+
+    reports: Sequence[Report] = ()
+    ignored: int = 0
+    """Values of wanted metrics dropped for being NaN, infinite or not numbers."""
+
+
+NOTHING = ParsedLine()
+"""A line without any wanted metric."""
+
+
+@dataclass(frozen=True)
+class MetricsReading:
+    """Everything read from one trial's output or annotation so far."""
+
+    series: Mapping[str, MetricSeries] = field(default_factory=dict)
+    """The wanted metrics that reported at least one finite value, by name."""
+    ignored: int = 0
+    """Values of wanted metrics dropped for being NaN, infinite or not numbers."""
+    lines: int = 0
+    """Non-empty lines read (0 for an annotation)."""
+    skipped_lines: int = 0
+    """Lines longer than the scanner's limit, skipped unread."""
+    problem: str | None = None
+    """Why nothing could be read (a malformed or absent annotation), as a sentence fragment."""
+
+    def summary(self) -> str:
+        """One sentence with numbers, e.g. "Read 12 values of loss; 3 non-finite values ignored."."""
+        if self.problem is not None:
+            return f"No metrics: {self.problem}."
+        values = sum(s.count for s in self.series.values())
+        names = ", ".join(sorted(self.series)) or "no wanted metric"
+        parts = [f"Read {values} value{_s(values)} of {names}"]
+        if self.lines:
+            parts[0] += f" from {self.lines} line{_s(self.lines)}"
+        if self.ignored:
+            parts.append(f"{self.ignored} non-finite or non-numeric value{_s(self.ignored)} ignored")
+        if self.skipped_lines:
+            parts.append(f"{self.skipped_lines} overlong line{_s(self.skipped_lines)} skipped")
+        return "; ".join(parts) + "."
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+class LineParser(Protocol):
+    """Reads the wanted metrics of one complete line of trial output."""
+
+    def parse(self, line: str) -> ParsedLine:
+        """Return the wanted metrics ``line`` reports; never raise on any input."""
+        ...
+
+
+class ParserFactory(Protocol):
+    """Builds a format's parser for one collector and the metrics the task records."""
+
+    def __call__(self, collector: MetricsCollector, wanted: frozenset[str]) -> LineParser: ...
+
+
+def wanted_metrics(objective: Objective) -> frozenset[str]:
+    """The metric names a trial's output is searched for: the objective and the additional ones."""
+    return frozenset((objective.metric, *objective.additional_metrics))
+
+
+def step_keys(collector: MetricsCollector) -> tuple[str, ...]:
+    """The keys that give a line's step: the collector's ``stepKey``, else ``step`` then ``epoch``."""
+    return (collector.step_key,) if collector.step_key else DEFAULT_STEP_KEYS
+
+
+def finite(value: object) -> float | None:
+    """``value`` as a finite float, or None for NaN, infinities, booleans and non-numbers."""
+    # bool is an int subclass, but ``"loss": true`` is a mistake, not the value 1.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            return None
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def as_step(value: object) -> int | None:
+    """``value`` as a step (a whole number in [0, 2**53)), or None when it cannot be one."""
+    number = finite(value)
+    if number is None or number < 0 or number >= MAX_STEP or not number.is_integer():
+        return None
+    return int(number)
+
+
+def collect(pairs: Collection[tuple[str, object]], wanted: frozenset[str], step: int | None) -> ParsedLine:
+    """Keep the wanted ``(name, raw value)`` pairs as reports at ``step``; count the unusable ones."""
+    reports: list[Report] = []
+    ignored = 0
+    for name, raw in pairs:
+        if name not in wanted:
+            continue
+        value = finite(raw)
+        if value is None:
+            ignored += 1
+        else:
+            reports.append(Report(name, value, step))
+    return ParsedLine(tuple(reports), ignored) if reports or ignored else NOTHING
