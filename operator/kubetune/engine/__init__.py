@@ -1,1 +1,28 @@
-"""One reconcile step: (task spec, trials, clock) -> decisions. Pure."""
+"""One reconcile step: (task spec, trials, clock) -> decisions. Pure: no Kubernetes, no processes."""
+
+from .events import Event
+from .naming import task_seed, trial_name
+from .observe import RunFact, RunState, finished_event, objective_of, observe, recorded_metrics
+from .planner import Plan, best_trial, invalid_status, new_trial, plan
+from .stopping import Verdict, is_active, phase_of, stopped_status
+
+__all__ = [
+    "Event",
+    "Plan",
+    "RunFact",
+    "RunState",
+    "Verdict",
+    "best_trial",
+    "finished_event",
+    "invalid_status",
+    "is_active",
+    "new_trial",
+    "objective_of",
+    "observe",
+    "phase_of",
+    "plan",
+    "recorded_metrics",
+    "stopped_status",
+    "task_seed",
+    "trial_name",
+]

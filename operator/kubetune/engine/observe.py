@@ -1,0 +1,106 @@
+"""Facts an executor reports about one trial's run, and the trial status the engine makes of them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from ..api import HPOTaskSpec, MetricSeries, Trial, TrialPhase, TrialStatus
+from ..metrics import aggregate
+from .events import Event
+
+
+class RunState(StrEnum):
+    """What an executor saw of a trial's process or Job."""
+
+    WAITING = "waiting"
+    """Not started yet: no process, or a Job whose pod is not running."""
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    """Exited with code 0, or the Job completed."""
+    FAILED = "failed"
+    """Exited with another code, or the Job failed."""
+    LOST = "lost"
+    """The process or Job disappeared without an exit status."""
+
+
+@dataclass(frozen=True)
+class RunFact:
+    """One observation of a trial's run, with the metrics parsed from it so far."""
+
+    state: RunState
+    metrics: Mapping[str, MetricSeries] = field(default_factory=dict)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    reason: str = ""
+    """A CamelCase cause for a failure when the runtime gives one (``DeadlineExceeded``, ``ExitCode``)."""
+    detail: str = ""
+    """A sentence about the failure (``exited with code 1``)."""
+    metrics_note: str = ""
+    """Why metrics may be missing or partial (``the metrics annotation is not JSON``)."""
+    job_name: str | None = None
+
+
+def recorded_metrics(spec: HPOTaskSpec) -> list[str]:
+    """The metrics a trial's status records, in order: the objective, then the additional ones."""
+    wanted = [spec.objective.metric]
+    wanted += [m for m in spec.objective.additional_metrics if m not in wanted]
+    return wanted
+
+
+def objective_of(spec: HPOTaskSpec, series: Mapping[str, MetricSeries]) -> float | None:
+    """The trial's objective value from its series, aggregated as the task says."""
+    found = series.get(spec.objective.metric)
+    return aggregate(found, spec.objective.aggregation) if found is not None else None
+
+
+def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> TrialStatus:
+    """The trial's new status given what its executor saw. A finished trial never changes again."""
+    current = trial.status or TrialStatus()
+    if current.phase.finished:
+        return current
+    series = [fact.metrics[name] for name in recorded_metrics(spec) if name in fact.metrics] or current.metrics
+    by_name = {s.name: s for s in series}
+    base = current.model_copy(
+        update={
+            "metrics": series,
+            "objective": objective_of(spec, by_name),
+            "job_name": fact.job_name or current.job_name,
+        }
+    )
+    # A run that was restarted (after ``kubetune run`` was killed) starts its clock again.
+    started = fact.started_at or current.start_time
+    if fact.state is RunState.WAITING:
+        return base.model_copy(update={"phase": TrialPhase.PENDING})
+    if fact.state is RunState.RUNNING:
+        return base.model_copy(
+            update={"phase": TrialPhase.RUNNING, "start_time": started or now, "reason": None, "message": None}
+        )
+    ended = {"start_time": started or now, "completion_time": fact.finished_at or now}
+    if fact.state is RunState.SUCCEEDED:
+        if base.objective is None:
+            note = f" ({fact.metrics_note})" if fact.metrics_note else ""
+            message = f"The trial ended without reporting {spec.objective.metric}{note}."
+            return base.model_copy(
+                update={**ended, "phase": TrialPhase.FAILED, "reason": "MetricsUnavailable", "message": message}
+            )
+        return base.model_copy(update={**ended, "phase": TrialPhase.SUCCEEDED, "reason": "Completed", "message": None})
+    if fact.state is RunState.LOST:
+        message = fact.detail or "The trial's run disappeared before it finished."
+        return base.model_copy(update={**ended, "phase": TrialPhase.FAILED, "reason": "RunLost", "message": message})
+    reason = "TimedOut" if fact.reason == "DeadlineExceeded" else (fact.reason or "Error")
+    message = fact.detail or "The trial failed."
+    return base.model_copy(update={**ended, "phase": TrialPhase.FAILED, "reason": reason, "message": message})
+
+
+def finished_event(trial: Trial) -> Event:
+    """The Event that says how a trial ended."""
+    status = trial.status or TrialStatus()
+    name = trial.metadata.name or ""
+    if status.phase is TrialPhase.SUCCEEDED and status.objective is not None:
+        return Event("TrialSucceeded", f"{name} succeeded with objective {status.objective:.6g}.", trial=name)
+    kind: Literal["Normal", "Warning"] = "Warning" if status.phase is TrialPhase.FAILED else "Normal"
+    return Event(f"Trial{status.phase}", f"{name}: {status.message or status.reason}", kind, name)

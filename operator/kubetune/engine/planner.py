@@ -1,0 +1,403 @@
+"""One reconcile step: (task, trials, clock) -> what to create, what to stop, and the task's status.
+
+The same function drives ``kubetune run`` and the Kubernetes operator. It is pure: the trials
+passed in are the whole truth (after a restart they are re-read), and the same inputs always
+give the same plan, so a repeated step never creates a second trial for an index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from ..api import (
+    BestTrial,
+    Condition,
+    ConditionStatus,
+    Direction,
+    HPOTask,
+    HPOTaskSpec,
+    HPOTaskStatus,
+    ParamValue,
+    SuspendPolicy,
+    TaskPhase,
+    Trial,
+    TrialCounts,
+    TrialPhase,
+    TrialSpec,
+    TrialStatus,
+)
+from ..api.base import format_duration
+from ..api.task import ObjectMeta
+from ..metrics import aggregate
+from ..search import registry
+from ..search.base import Observation, Pending, SearchRequest, TrialState
+from ..search.space import SearchSpace
+from .events import Event
+from .naming import task_seed, trial_name
+from .stopping import Verdict, better, is_active, median_stop, phase_of, stopped_status, timed_out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one reconcile step decided."""
+
+    create: Sequence[Trial]
+    """New trials to record, then start, in index order."""
+    stop: Sequence[Verdict]
+    """Running trials to record as finished with this phase and reason, then stop."""
+    status: HPOTaskStatus
+    """The task's new status."""
+    events: Sequence[Event] = field(default_factory=tuple)
+    wake_after: timedelta | None = None
+    """When a time-based rule (trial timeout, maxDuration) next needs a step, if no event comes first."""
+
+    @property
+    def finished(self) -> bool:
+        """Whether the task is over: nothing will ever be created or run again."""
+        return self.status.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
+
+
+@dataclass(frozen=True)
+class _Ending:
+    reason: str
+    message: str
+    failed: bool = False
+
+
+def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
+    """Decide the next step of ``task`` given all its trials (any order) and the time."""
+    spec = task.spec
+    previous = task.status or HPOTaskStatus()
+    trials = sorted(trials, key=lambda t: t.spec.index)
+    events: list[Event] = []
+
+    verdicts = _trial_verdicts(spec, trials, now)
+    trials = _apply(trials, verdicts, now)
+    start = previous.start_time or (now if trials else None)
+
+    ending = _ending(spec, trials, previous, start, now)
+    suspended = spec.suspend and ending is None
+    if ending is not None or (suspended and spec.suspend_policy is SuspendPolicy.FORCE):
+        why = ending.message if ending else "The task was suspended with force."
+        stops = [Verdict(t.metadata.name or "", TrialPhase.STOPPED, "TaskStopped", why) for t in trials if is_active(t)]
+        verdicts += stops
+        trials = _apply(trials, stops, now)
+
+    created: list[Trial] = []
+    exhausted = False
+    if ending is None and not suspended:
+        created, exhausted = _new_trials(task, trials)
+        if created:
+            start = start or now
+            total = len(trials) + len(created)
+            names = ", ".join(t.metadata.name or "" for t in created)
+            events.append(Event("TrialsCreated", f"Created {names} ({total}/{spec.budget.max_trials})."))
+        if exhausted and not any(is_active(t) for t in [*trials, *created]):
+            ending = _Ending("SearchSpaceExhausted", "Every assignment of the search space was tried.")
+
+    everything = [*trials, *created]
+    succeeded = any(t.status and t.status.phase is TrialPhase.SUCCEEDED for t in everything)
+    if ending is not None and not ending.failed and not succeeded:
+        ending = _Ending("NoTrialSucceeded", f"{ending.message} No trial succeeded.", failed=True)
+
+    for verdict in verdicts:
+        kind: Literal["Normal", "Warning"] = "Warning" if verdict.phase is TrialPhase.FAILED else "Normal"
+        events.append(Event(verdict.reason, f"Stopped {verdict.name}: {verdict.message}", kind, verdict.name))
+    status = _status(task, everything, previous, start, ending, suspended, now)
+    if ending is not None and previous.phase != status.phase:
+        kind = "Warning" if ending.failed else "Normal"
+        events.append(Event(ending.reason, _summary(spec, status, ending), kind))
+    return Plan(created, verdicts, status, events, _wake_after(spec, everything, start, now, status))
+
+
+def _trial_verdicts(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> list[Verdict]:
+    verdicts = []
+    for trial in trials:
+        verdict = timed_out(spec, trial, now) or median_stop(spec, trial, trials)
+        if verdict is not None:
+            verdicts.append(verdict)
+    return verdicts
+
+
+def _apply(trials: Sequence[Trial], verdicts: Sequence[Verdict], now: datetime) -> list[Trial]:
+    """The trials as they will be once the verdicts are recorded."""
+    by_name = {v.name: v for v in verdicts}
+    out = []
+    for trial in trials:
+        verdict = by_name.get(trial.metadata.name or "")
+        stopped = verdict is not None and is_active(trial)
+        out.append(
+            trial.model_copy(update={"status": stopped_status(trial, verdict, now)}) if verdict and stopped else trial
+        )
+    return out
+
+
+def _best(spec: HPOTaskSpec, trials: Sequence[Trial]) -> tuple[Trial, float] | None:
+    """The best succeeded trial and its objective; ties go to the earliest."""
+    best: tuple[Trial, float] | None = None
+    for trial in trials:
+        status = trial.status
+        if status is None or status.phase is not TrialPhase.SUCCEEDED or status.objective is None:
+            continue
+        if best is None or better(spec.objective.direction, status.objective, best[1]):
+            best = trial, status.objective
+    return best
+
+
+def _finish_order(trial: Trial) -> tuple[datetime, int]:
+    status = trial.status
+    assert status is not None and status.completion_time is not None
+    return status.completion_time, trial.spec.index
+
+
+def _stalled(spec: HPOTaskSpec, trials: Sequence[Trial]) -> int:
+    """How many trials in a row have completed since the best value last improved."""
+    done = sorted(
+        (t for t in trials if t.status and t.status.phase is TrialPhase.SUCCEEDED and t.status.completion_time),
+        key=_finish_order,
+    )
+    best: float | None = None
+    since = 0
+    for trial in done:
+        value = trial.status.objective if trial.status else None
+        if value is None:
+            continue
+        if best is None or better(spec.objective.direction, value, best):
+            best, since = value, 0
+        else:
+            since += 1
+    return since
+
+
+def _ending(
+    spec: HPOTaskSpec, trials: Sequence[Trial], previous: HPOTaskStatus, start: datetime | None, now: datetime
+) -> _Ending | None:
+    """Why the task ends now, if it does (the search being exhausted is found later)."""
+    budget = spec.budget
+    failed = sum(1 for t in trials if phase_of(t) is TrialPhase.FAILED)
+    if budget.max_failed_trials is not None and failed > budget.max_failed_trials:
+        return _Ending(
+            "TooManyFailedTrials",
+            f"{failed} trials failed, more than maxFailedTrials ({budget.max_failed_trials}).",
+            failed=True,
+        )
+    best = _best(spec, trials)
+    goal = spec.objective.goal
+    if goal is not None and best is not None:
+        trial, value = best
+        if value == goal or better(spec.objective.direction, value, goal):
+            return _Ending("GoalReached", f"{trial.metadata.name} reached the goal {goal:g} ({value:.6g}).")
+    if budget.max_duration is not None and start is not None and now - start >= budget.max_duration:
+        return _Ending("MaxDurationReached", f"The task ran for maxDuration ({format_duration(budget.max_duration)}).")
+    if budget.patience is not None and _stalled(spec, trials) >= budget.patience:
+        return _Ending("NoImprovement", f"{budget.patience} trials in a row completed without improving the best.")
+    if len(trials) >= budget.max_trials and not any(is_active(t) for t in trials):
+        return _Ending("MaxTrialsReached", f"All {budget.max_trials} trials finished.")
+    return None
+
+
+def _loss(spec: HPOTaskSpec, value: float | None) -> float | None:
+    if value is None:
+        return None
+    return value if spec.objective.direction is Direction.MINIMIZE else -value
+
+
+def _observation(spec: HPOTaskSpec, trial: Trial) -> Observation:
+    status = trial.status or TrialStatus()
+    state = {
+        TrialPhase.SUCCEEDED: TrialState.COMPLETE,
+        TrialPhase.FAILED: TrialState.FAILED,
+    }.get(status.phase, TrialState.STOPPED)
+    value = None if state is TrialState.FAILED else _loss(spec, status.objective)
+    return Observation(
+        index=trial.spec.index,
+        params=trial.spec.parameters,
+        state=state,
+        value=value,
+        resource=trial.spec.resource,
+        tags=trial.spec.search_tags,
+    )
+
+
+def _new_trials(task: HPOTask, trials: Sequence[Trial]) -> tuple[list[Trial], bool]:
+    """Ask the search algorithm for as many trials as the budget and parallelism allow."""
+    spec = task.spec
+    active = [t for t in trials if is_active(t)]
+    room = min(spec.budget.parallel_trials - len(active), spec.budget.max_trials - len(trials))
+    if room <= 0:
+        return [], False
+    space = SearchSpace.from_parameters(spec.parameters)
+    request = SearchRequest(
+        space=space,
+        history=[_observation(spec, t) for t in trials if not is_active(t)],
+        pending=[
+            Pending(index=t.spec.index, params=t.spec.parameters, resource=t.spec.resource, tags=t.spec.search_tags)
+            for t in active
+        ],
+        count=room,
+        seed=task_seed(task),
+        max_trials=spec.budget.max_trials,
+    )
+    proposal = registry.create(spec.algorithm, space).suggest(request)
+    first = max((t.spec.index for t in trials), default=-1) + 1
+    created = [
+        new_trial(task, first + offset, suggestion.params, suggestion.resource, suggestion.tags)
+        for offset, suggestion in enumerate(list(proposal.suggestions)[:room])
+    ]
+    return created, proposal.exhausted
+
+
+def new_trial(
+    task: HPOTask,
+    index: int,
+    params: Mapping[str, ParamValue],
+    resource: float | None = None,
+    tags: Mapping[str, ParamValue] | None = None,
+) -> Trial:
+    """The Trial object for the ``index``-th evaluation of ``task``."""
+    task_name = task.metadata.name or ""
+    return Trial(
+        metadata=ObjectMeta(name=trial_name(task_name, index), namespace=task.metadata.namespace),
+        spec=TrialSpec(
+            task=task_name, index=index, parameters=dict(params), resource=resource, search_tags=dict(tags or {})
+        ),
+        status=TrialStatus(phase=TrialPhase.PENDING),
+    )
+
+
+def _counts(trials: Sequence[Trial]) -> TrialCounts:
+    phases = [phase_of(t) for t in trials]
+    return TrialCounts(
+        total=len(phases),
+        pending=phases.count(TrialPhase.PENDING),
+        running=phases.count(TrialPhase.RUNNING),
+        succeeded=phases.count(TrialPhase.SUCCEEDED),
+        failed=phases.count(TrialPhase.FAILED),
+        early_stopped=phases.count(TrialPhase.EARLY_STOPPED),
+        stopped=phases.count(TrialPhase.STOPPED),
+    )
+
+
+def best_trial(spec: HPOTaskSpec, trials: Sequence[Trial]) -> BestTrial | None:
+    """The best succeeded trial, with its parameters and metrics (ties go to the earliest)."""
+    found = _best(spec, trials)
+    if found is None:
+        return None
+    best, objective = found
+    metrics = {}
+    for series in best.status.metrics if best.status else []:
+        value = aggregate(series, spec.objective.aggregation)
+        if value is not None and series.name != spec.objective.metric:
+            metrics[series.name] = value
+    return BestTrial(
+        name=best.metadata.name or "", parameters=best.spec.parameters, objective=objective, metrics=metrics
+    )
+
+
+def _condition(
+    previous: Sequence[Condition], kind: str, on: bool, reason: str, message: str, now: datetime, generation: int | None
+) -> Condition:
+    """A condition that keeps its lastTransitionTime while its status does not change."""
+    status = ConditionStatus.TRUE if on else ConditionStatus.FALSE
+    old = next((c for c in previous if c.type == kind), None)
+    since = old.last_transition_time if old is not None and old.status == status else now
+    return Condition(
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+
+
+def _status(
+    task: HPOTask,
+    trials: Sequence[Trial],
+    previous: HPOTaskStatus,
+    start: datetime | None,
+    ending: _Ending | None,
+    suspended: bool,
+    now: datetime,
+) -> HPOTaskStatus:
+    spec = task.spec
+    counts = _counts(trials)
+    best = best_trial(spec, trials)
+    if ending is not None:
+        phase = TaskPhase.FAILED if ending.failed else TaskPhase.SUCCEEDED
+        reason, message = ending.reason, ending.message
+    elif suspended:
+        phase, reason = TaskPhase.SUSPENDED, "Suspended"
+        message = f"Suspended ({spec.suspend_policy}); {counts.pending + counts.running} trials still active."
+    elif trials:
+        phase, reason = TaskPhase.RUNNING, "TrialsRunning"
+        message = f"{counts.running + counts.pending} trials active, {counts.total}/{spec.budget.max_trials} created."
+    else:
+        phase, reason, message = TaskPhase.PENDING, "Waiting", "No trial created yet."
+    generation = task.metadata.generation
+    old = previous.conditions
+    conditions = [
+        _condition(old, "Valid", True, "SpecValid", "The spec is valid.", now, generation),
+        _condition(old, "Running", phase is TaskPhase.RUNNING, reason, message, now, generation),
+        _condition(old, "Suspended", phase is TaskPhase.SUSPENDED, reason, message, now, generation),
+        _condition(old, "Succeeded", phase is TaskPhase.SUCCEEDED, reason, message, now, generation),
+        _condition(old, "Failed", phase is TaskPhase.FAILED, reason, message, now, generation),
+    ]
+    finished = counts.total - counts.pending - counts.running
+    completion = (previous.completion_time or now) if ending is not None else None
+    return HPOTaskStatus(
+        phase=phase,
+        reason=reason,
+        message=message,
+        conditions=conditions,
+        trials=counts,
+        progress=f"{finished}/{spec.budget.max_trials}",
+        best_trial=best,
+        start_time=start,
+        completion_time=completion,
+        observed_generation=generation,
+    )
+
+
+def _summary(spec: HPOTaskSpec, status: HPOTaskStatus, ending: _Ending) -> str:
+    best = status.best_trial
+    found = f" Best: {best.name} with {spec.objective.metric}={best.objective:.6g}." if best else ""
+    return f"Task finished: {ending.message}{found}"
+
+
+def _wake_after(
+    spec: HPOTaskSpec, trials: Sequence[Trial], start: datetime | None, now: datetime, status: HPOTaskStatus
+) -> timedelta | None:
+    if status.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED):
+        return None
+    deadlines = []
+    if spec.budget.max_duration is not None and start is not None:
+        deadlines.append(start + spec.budget.max_duration)
+    if spec.budget.trial_timeout is not None:
+        for trial in trials:
+            if trial.status and trial.status.phase is TrialPhase.RUNNING and trial.status.start_time:
+                deadlines.append(trial.status.start_time + spec.budget.trial_timeout)
+    if not deadlines:
+        return None
+    return max(min(deadlines) - now, timedelta(0))
+
+
+def invalid_status(
+    previous: HPOTaskStatus | None, generation: int | None, message: str, now: datetime
+) -> HPOTaskStatus:
+    """The status of a task whose spec can never work: Failed, with ``Valid=False`` saying why."""
+    previous = previous or HPOTaskStatus()
+    valid = _condition(previous.conditions, "Valid", False, "InvalidSpec", message, now, generation)
+    failed = _condition(previous.conditions, "Failed", True, "InvalidSpec", message, now, generation)
+    return previous.model_copy(
+        update={
+            "phase": TaskPhase.FAILED,
+            "reason": "InvalidSpec",
+            "message": message,
+            "conditions": [valid, failed],
+            "observed_generation": generation,
+        }
+    )

@@ -1,0 +1,100 @@
+"""Rules that end trials early (median rule, trial timeout) and rules that end the whole task."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..api import Direction, HPOTaskSpec, MetricSeries, Trial, TrialPhase, TrialStatus
+from ..api.base import format_duration
+from ..metrics import best_so_far, running_average
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A decision to end one running trial, and why."""
+
+    name: str
+    phase: TrialPhase
+    reason: str
+    message: str
+
+
+def stopped_status(trial: Trial, verdict: Verdict, now: datetime) -> TrialStatus:
+    """The status a trial gets when ``verdict`` ends it: what an executor records before it kills the run."""
+    return (trial.status or TrialStatus()).model_copy(
+        update={
+            "phase": verdict.phase,
+            "reason": verdict.reason,
+            "message": verdict.message,
+            "start_time": (trial.status.start_time if trial.status else None) or now,
+            "completion_time": now,
+        }
+    )
+
+
+def phase_of(trial: Trial) -> TrialPhase:
+    """The trial's phase (Pending before anything was recorded)."""
+    return trial.status.phase if trial.status else TrialPhase.PENDING
+
+
+def is_active(trial: Trial) -> bool:
+    """Pending or running: it occupies a parallel slot."""
+    return not phase_of(trial).finished
+
+
+def better(direction: Direction, a: float, b: float) -> bool:
+    """Whether ``a`` is strictly better than ``b``."""
+    return a < b if direction is Direction.MINIMIZE else a > b
+
+
+def timed_out(spec: HPOTaskSpec, trial: Trial, now: datetime) -> Verdict | None:
+    """Stop a running trial that has run longer than ``budget.trialTimeout``."""
+    timeout = spec.budget.trial_timeout
+    status = trial.status
+    if timeout is None or status is None or status.phase is not TrialPhase.RUNNING or status.start_time is None:
+        return None
+    if now - status.start_time < timeout:
+        return None
+    message = f"Ran longer than the trial timeout of {format_duration(timeout)}."
+    return Verdict(trial.metadata.name or "", TrialPhase.FAILED, "TimedOut", message)
+
+
+def _series(spec: HPOTaskSpec, trial: Trial) -> MetricSeries | None:
+    if trial.status is None:
+        return None
+    return next((s for s in trial.status.metrics if s.name == spec.objective.metric), None)
+
+
+def median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdict | None:
+    """The median rule: stop a running trial whose best value so far is worse than the median of
+    the completed trials' running averages at the same step (as Katib and Vizier do)."""
+    rule = spec.early_stopping
+    series = _series(spec, trial)
+    if rule is None or phase_of(trial) is not TrialPhase.RUNNING or series is None or not series.points:
+        return None
+    step = series.points[-1].step
+    if step < rule.start_step:
+        return None
+    averages = []
+    for other in trials:
+        other_series = _series(spec, other)
+        if phase_of(other) is TrialPhase.SUCCEEDED and other_series is not None:
+            average = running_average(other_series, step)
+            if average is not None:
+                averages.append(average)
+    if len(averages) < rule.min_trials:
+        return None
+    median = statistics.median(averages)
+    direction = spec.objective.direction
+    best = best_so_far(series, step, direction)
+    if best is None or not better(direction, median, best):
+        return None
+    metric = spec.objective.metric
+    message = (
+        f"Best {metric} {best:.6g} by step {step} is worse than the median {median:.6g} "
+        f"of {len(averages)} completed trials' running averages at that step."
+    )
+    return Verdict(trial.metadata.name or "", TrialPhase.EARLY_STOPPED, "MedianStop", message)

@@ -1,0 +1,56 @@
+"""``${params.NAME}`` substitution in a container of the trial template; never through a shell."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .. import names
+from ..api import ParamValue
+from ..api.task import PLACEHOLDER
+
+
+def format_value(value: ParamValue) -> str:
+    """How a parameter value is written into an argument or environment variable."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return repr(value)  # keep "1.0" so a float parameter never reads as an int
+    return str(value)
+
+
+def substitute(text: str, params: Mapping[str, ParamValue]) -> str:
+    """Replace every ``${params.NAME}`` in ``text``; unknown names are left as they are."""
+    return PLACEHOLDER.sub(lambda m: format_value(params[m[1]]) if m[1] in params else m[0], text)
+
+
+def render_container(container: Mapping[str, Any], params: Mapping[str, ParamValue]) -> dict[str, Any]:
+    """A copy of ``container`` with placeholders in command, args and env values substituted."""
+    out = dict(container)
+    for key in ("command", "args"):
+        if isinstance(container.get(key), list):
+            out[key] = [substitute(str(item), params) for item in container[key]]
+    env = container.get("env")
+    if isinstance(env, list):
+        out["env"] = [
+            {**item, "value": substitute(item["value"], params)} if isinstance(item.get("value"), str) else dict(item)
+            for item in env
+            if isinstance(item, dict)
+        ]
+    return out
+
+
+def parameter_env(params: Mapping[str, ParamValue], task: str, trial: str, resource: float | None) -> dict[str, str]:
+    """The environment variables every trial gets: one per parameter, and who it is."""
+    env = {f"{names.ENV_PREFIX}{name.upper()}": format_value(value) for name, value in params.items()}
+    env[names.ENV_TASK_NAME] = task
+    env[names.ENV_TRIAL_NAME] = trial
+    if resource is not None:
+        env[names.ENV_RESOURCE] = format_value(resource)
+    return env
+
+
+def parameters_json(params: Mapping[str, ParamValue]) -> str:
+    """The parameters file a trial can read instead of parsing arguments."""
+    return json.dumps(dict(params), sort_keys=True, indent=2) + "\n"

@@ -1,0 +1,226 @@
+"""The engine's decisions: what to create, what to stop, when the task is over, and why."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from kubetune.api import TaskPhase, TrialPhase
+from kubetune.engine import RunFact, RunState, new_trial, observe, plan
+
+from .conftest import T0, MakeTask, finished_trials, series, with_status
+
+
+def test_first_step_fills_the_parallel_slots_with_deterministic_names(make_task: MakeTask) -> None:
+    task = make_task()
+    step = plan(task, [], T0)
+    assert [t.metadata.name for t in step.create] == ["t1-0", "t1-1"]
+    assert [t.spec.index for t in step.create] == [0, 1]
+    assert step.status.phase is TaskPhase.RUNNING
+    assert step.status.trials.pending == 2
+    assert step.status.progress == "0/6"
+    assert step.events[0].message == "Created t1-0, t1-1 (2/6)."
+
+
+def test_the_same_inputs_give_the_same_plan(make_task: MakeTask) -> None:
+    task = make_task()
+    history = finished_trials(task, [0.5, 0.2])
+    assert plan(task, history, T0) == plan(task, history, T0)
+
+
+def test_a_repeated_step_never_creates_a_second_trial_for_an_index(make_task: MakeTask) -> None:
+    task = make_task()
+    first = plan(task, [], T0)
+    again = plan(task.model_copy(update={"status": first.status}), list(first.create), T0)
+    assert again.create == []
+    assert again.status.trials.total == 2
+
+
+def test_new_trials_continue_the_index_after_finished_ones(make_task: MakeTask) -> None:
+    task = make_task()
+    step = plan(task, finished_trials(task, [0.5, 0.2, 0.3]), T0)
+    assert [t.spec.index for t in step.create] == [3, 4]
+
+
+def test_max_trials_reached_finishes_with_the_best_trial(make_task: MakeTask) -> None:
+    task = make_task()
+    step = plan(task, finished_trials(task, [0.5, 0.2, 0.3, 0.9, 0.4, 0.25]), T0 + timedelta(hours=1))
+    assert step.create == []
+    assert step.finished
+    assert step.status.phase is TaskPhase.SUCCEEDED
+    assert step.status.reason == "MaxTrialsReached"
+    assert step.status.best_trial is not None
+    assert (step.status.best_trial.name, step.status.best_trial.objective) == ("t1-1", 0.2)
+    assert step.status.progress == "6/6"
+    assert step.status.completion_time == T0 + timedelta(hours=1)
+    assert any(e.reason == "MaxTrialsReached" and "Best: t1-1 with loss=0.2" in e.message for e in step.events)
+
+
+def test_maximizing_picks_the_largest_value(make_task: MakeTask) -> None:
+    task = make_task(objective={"metric": "loss", "direction": "maximize"})
+    step = plan(task, finished_trials(task, [0.5, 0.2, 0.9]), T0)
+    assert step.status.best_trial is not None
+    assert step.status.best_trial.name == "t1-2"
+
+
+def test_reaching_the_goal_stops_the_running_trials(make_task: MakeTask) -> None:
+    task = make_task(objective={"metric": "loss", "direction": "minimize", "goal": 0.1})
+    done = finished_trials(task, [0.5, 0.05])
+    running = with_status(new_trial(task, 2, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING, [0.9])
+    step = plan(task, [*done, running], T0)
+    assert step.status.phase is TaskPhase.SUCCEEDED
+    assert step.status.reason == "GoalReached"
+    assert [(v.name, v.phase) for v in step.stop] == [("t1-2", TrialPhase.STOPPED)]
+    assert step.create == []
+
+
+def test_too_many_failures_fail_the_task(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 10, "parallelTrials": 2, "maxFailedTrials": 1})
+    step = plan(task, finished_trials(task, [0.5, 0.5], TrialPhase.FAILED), T0)
+    assert step.status.phase is TaskPhase.FAILED
+    assert step.status.reason == "TooManyFailedTrials"
+    assert step.create == []
+
+
+def test_a_task_whose_every_trial_failed_fails(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 2, "parallelTrials": 2})
+    step = plan(task, finished_trials(task, [0.5, 0.5], TrialPhase.FAILED), T0)
+    assert step.status.phase is TaskPhase.FAILED
+    assert step.status.reason == "NoTrialSucceeded"
+
+
+def test_patience_ends_a_task_that_stopped_improving(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 20, "parallelTrials": 1, "patience": 3})
+    assert not plan(task, finished_trials(task, [0.5, 0.1, 0.3, 0.4]), T0).finished
+    step = plan(task, finished_trials(task, [0.5, 0.1, 0.3, 0.4, 0.2]), T0)
+    assert step.status.reason == "NoImprovement"
+    assert step.status.best_trial is not None and step.status.best_trial.objective == 0.1
+
+
+def test_max_duration_stops_everything(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 20, "parallelTrials": 1, "maxDuration": "1h"})
+    first = plan(task, [], T0)
+    task = task.model_copy(update={"status": first.status})
+    done = with_status(first.create[0], TrialPhase.SUCCEEDED, [0.4])
+    running = with_status(new_trial(task, 1, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING, [0.9])
+    assert plan(task, [done, running], T0 + timedelta(minutes=59)).wake_after == timedelta(minutes=1)
+    step = plan(task, [done, running], T0 + timedelta(hours=1))
+    assert step.status.phase is TaskPhase.SUCCEEDED
+    assert step.status.reason == "MaxDurationReached"
+    assert [(v.name, v.phase) for v in step.stop] == [("t1-1", TrialPhase.STOPPED)]
+    # Without any success, running out of time is a failure.
+    alone = plan(task, [running], T0 + timedelta(hours=1))
+    assert (alone.status.phase, alone.status.reason) == (TaskPhase.FAILED, "NoTrialSucceeded")
+
+
+def test_a_trial_past_its_timeout_fails(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 4, "parallelTrials": 1, "trialTimeout": "10m"})
+    running = with_status(new_trial(task, 0, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING, [0.9])
+    assert plan(task, [running], T0 + timedelta(minutes=9)).stop == []
+    step = plan(task, [running], T0 + timedelta(minutes=10))
+    assert [(v.name, v.phase, v.reason) for v in step.stop] == [("t1-0", TrialPhase.FAILED, "TimedOut")]
+    assert "10m" in step.stop[0].message
+    # Its slot is given to a new trial in the same step.
+    assert [t.spec.index for t in step.create] == [1]
+
+
+def test_the_median_rule_stops_a_clearly_bad_trial_only(make_task: MakeTask) -> None:
+    task = make_task(
+        budget={"maxTrials": 10, "parallelTrials": 2},
+        earlyStopping={"rule": "median", "minTrials": 3, "startStep": 2},
+    )
+    done = [
+        with_status(new_trial(task, i, {"lr": 0.1, "layers": 1}), TrialPhase.SUCCEEDED, [1.0, 0.5, 0.3])
+        for i in range(3)
+    ]
+    bad = with_status(new_trial(task, 3, {"lr": 0.9, "layers": 4}), TrialPhase.RUNNING, [2.0, 1.9])
+    good = with_status(new_trial(task, 4, {"lr": 0.05, "layers": 2}), TrialPhase.RUNNING, [0.9, 0.45])
+    step = plan(task, [*done, bad, good], T0)
+    assert [(v.name, v.phase, v.reason) for v in step.stop] == [("t1-3", TrialPhase.EARLY_STOPPED, "MedianStop")]
+    assert "worse than the median" in step.stop[0].message
+    # Too early (before startStep) or too few completed trials: nobody is stopped.
+    early = with_status(new_trial(task, 3, {"lr": 0.9, "layers": 4}), TrialPhase.RUNNING, [2.0])
+    assert plan(task, [*done, early, good], T0).stop == []
+    assert plan(task, [*done[:2], bad, good], T0).stop == []
+
+
+def test_graceful_suspend_creates_nothing_and_lets_trials_finish(make_task: MakeTask) -> None:
+    task = make_task(suspend=True)
+    running = with_status(new_trial(task, 0, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING, [0.9])
+    step = plan(task, [running], T0)
+    assert step.status.phase is TaskPhase.SUSPENDED
+    assert step.create == [] and step.stop == []
+
+
+def test_force_suspend_stops_running_trials(make_task: MakeTask) -> None:
+    task = make_task(suspend=True, suspendPolicy="force")
+    running = with_status(new_trial(task, 0, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING, [0.9])
+    step = plan(task, [running], T0)
+    assert step.status.phase is TaskPhase.SUSPENDED
+    assert [(v.name, v.phase) for v in step.stop] == [("t1-0", TrialPhase.STOPPED)]
+
+
+def test_an_exhausted_grid_finishes_the_task(make_task: MakeTask) -> None:
+    task = make_task(
+        algorithm={"name": "grid"},
+        parameters=[{"name": "layers", "type": "int", "min": 1, "max": 3}],
+        budget={"maxTrials": 10, "parallelTrials": 5},
+    )
+    first = plan(task, [], T0)
+    assert sorted(t.spec.parameters["layers"] for t in first.create) == [1, 2, 3]
+    done = [with_status(t, TrialPhase.SUCCEEDED, [float(i)]) for i, t in enumerate(first.create)]
+    step = plan(task.model_copy(update={"status": first.status}), done, T0)
+    assert step.create == []
+    assert step.status.reason == "SearchSpaceExhausted"
+    assert step.status.phase is TaskPhase.SUCCEEDED
+
+
+def test_conditions_keep_their_transition_time_while_unchanged(make_task: MakeTask) -> None:
+    task = make_task()
+    first = plan(task, [], T0)
+    later = plan(task.model_copy(update={"status": first.status}), list(first.create), T0 + timedelta(minutes=5))
+    running = next(c for c in later.status.conditions if c.type == "Running")
+    assert running.status == "True"
+    assert running.last_transition_time == T0
+
+
+def test_the_status_stays_small_with_two_thousand_trials(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 2000, "parallelTrials": 10})
+    trials = finished_trials(task, [1.0 / (i + 1) for i in range(2000)])
+    step = plan(task, trials, T0)
+    size = len(json.dumps(step.status.to_manifest()))
+    assert step.status.trials.succeeded == 2000
+    assert size < 32 * 1024, size
+
+
+def test_observe_turns_a_clean_exit_with_metrics_into_success(make_task: MakeTask) -> None:
+    task = make_task(objective={"metric": "loss", "direction": "minimize", "aggregation": "min"})
+    trial = new_trial(task, 0, {"lr": 0.1, "layers": 2})
+    fact = RunFact(RunState.SUCCEEDED, {"loss": series("loss", [0.9, 0.2, 0.4])}, started_at=T0, finished_at=T0)
+    status = observe(task.spec, trial, fact, T0)
+    assert status.phase is TrialPhase.SUCCEEDED
+    assert status.objective == 0.2
+
+
+def test_observe_fails_a_trial_that_never_reported_its_objective(make_task: MakeTask) -> None:
+    task = make_task()
+    trial = new_trial(task, 0, {"lr": 0.1, "layers": 2})
+    fact = RunFact(RunState.SUCCEEDED, {}, metrics_note="Read 0 values of no wanted metric from 3 lines.")
+    status = observe(task.spec, trial, fact, T0)
+    assert status.phase is TrialPhase.FAILED
+    assert status.reason == "MetricsUnavailable"
+    assert "without reporting loss" in (status.message or "")
+
+
+def test_observe_never_changes_a_finished_trial(make_task: MakeTask) -> None:
+    task = make_task()
+    stopped = with_status(new_trial(task, 0, {"lr": 0.1, "layers": 2}), TrialPhase.EARLY_STOPPED, [0.9])
+    fact = RunFact(RunState.FAILED, reason="ExitCode", detail="Killed by signal 15.")
+    assert observe(task.spec, stopped, fact, T0) == stopped.status
+
+
+def test_observe_reports_a_deadline_as_a_timeout(make_task: MakeTask) -> None:
+    task = make_task()
+    trial = new_trial(task, 0, {"lr": 0.1, "layers": 2})
+    fact = RunFact(RunState.FAILED, reason="DeadlineExceeded", detail="Job was active longer than specified deadline")
+    assert observe(task.spec, trial, fact, T0).reason == "TimedOut"
