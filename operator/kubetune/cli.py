@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -10,13 +11,109 @@ from pathlib import Path
 import yaml
 
 from . import __version__
-from .api import crd
-from .api.loader import load_objects
-from .errors import InvalidSpec, KubetuneError
+from .api import HPOTask, TaskPhase, crd
+from .api.loader import load_objects, load_task
+from .errors import InvalidSpec, KubetuneError, Problem, StateError
+from .executors.state import StateDir
 
 EXIT_BAD_INPUT = 2
 
 Command = Callable[[argparse.Namespace], int]
+
+
+def _print_problems(path: str, error: InvalidSpec) -> None:
+    for problem in error.problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+
+
+def _named_task(path: str) -> HPOTask:
+    task = load_task(Path(path))
+    if not task.metadata.name:
+        raise InvalidSpec([Problem("metadata.name", "is required (it names the state directory and the trials)")])
+    return task
+
+
+def _state_for(args: argparse.Namespace) -> StateDir:
+    if args.state_dir:
+        return StateDir(Path(args.state_dir))
+    if not args.file:
+        raise StateError("give a task FILE or --state-dir DIR")
+    return StateDir.default(_named_task(args.file).metadata.name or "")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .executors.local import LocalExecutor  # noqa: PLC0415 - keeps `kubetune validate` fast
+    from .report import LiveReporter, PlainReporter, best_document  # noqa: PLC0415
+
+    try:
+        task = _named_task(args.file)
+    except InvalidSpec as error:
+        _print_problems(args.file, error)
+        return EXIT_BAD_INPUT
+    state = StateDir(Path(args.state_dir)) if args.state_dir else StateDir.default(task.metadata.name or "")
+    workdir = Path(args.workdir) if args.workdir else Path.cwd()
+    live = sys.stdout.isatty() and not args.plain
+    print(f"kubetune: running {task.metadata.name} locally, state in {state.root}", flush=True)
+    with state:
+        if live:
+            with LiveReporter(task) as reporter:
+                status = LocalExecutor(task, state, reporter, workdir=workdir).run()
+        else:
+            status = LocalExecutor(task, state, PlainReporter(), workdir=workdir).run()
+    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message}")
+    best = best_document(status)
+    if best is not None:
+        print("best trial:")
+        print(json.dumps(best, indent=2))
+    return 0 if status.phase is TaskPhase.SUCCEEDED else 1
+
+
+def _trials(args: argparse.Namespace) -> int:
+    from .report import trial_rows, write_trials  # noqa: PLC0415
+
+    state = _state_for(args)
+    task = state.load_task()
+    header, rows, total = trial_rows(
+        task,
+        state.load_trials(),
+        include_failed=args.include_failed,
+        top=args.top,
+        offset=args.offset,
+        limit=args.limit,
+    )
+    write_trials(args.output, header, rows, total, args.offset, args.limit, sys.stdout)
+    return 0
+
+
+def _best(args: argparse.Namespace) -> int:
+    from .report import best_document  # noqa: PLC0415
+
+    best = best_document(_state_for(args).load_status())
+    if best is None:
+        print("kubetune: no trial has succeeded yet", file=sys.stderr)
+        return 1
+    print(json.dumps(best, indent=2))
+    return 0
+
+
+def _operator(args: argparse.Namespace) -> int:
+    import os  # noqa: PLC0415
+
+    from .handlers import operator  # noqa: PLC0415
+
+    listed = args.namespace or [n for n in os.environ.get("KUBETUNE_NAMESPACES", "").split(",") if n.strip()]
+    namespaces = [] if args.all_namespaces else [n.strip() for n in listed]
+    options = operator.Options.from_env()
+    options.leader_election = args.leader_election
+    options.lease_name = args.lease_name
+    operator.run(
+        namespaces=namespaces,
+        health_port=args.health_port,
+        metrics_port=args.metrics_port,
+        options=options,
+        verbose=args.verbose,
+    )
+    return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -26,8 +123,7 @@ def _validate(args: argparse.Namespace) -> int:
             objects = load_objects(Path(path))
         except InvalidSpec as error:
             failed += 1
-            for problem in error.problems:
-                print(f"{path}: {problem}", file=sys.stderr)
+            _print_problems(path, error)
             continue
         if not args.quiet:
             described = ", ".join(f"{o.kind} {o.metadata.name or '(unnamed)'}" for o in objects)
@@ -78,6 +174,40 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("-o", "--output", default="crds", help="directory to write to (default: crds)")
     crds.add_argument("--check", action="store_true", help="exit 1 if the files differ from the models")
     crds.set_defaults(handler=_crds)
+    run = sub.add_parser("run", help="run an HPOTask on this machine, trials as local processes")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--state-dir", help="where the task's state lives (default: .kubetune/TASK)")
+    run.add_argument("--workdir", help="directory trials run in (default: the current one)")
+    run.add_argument("--plain", action="store_true", help="print plain lines instead of a live display")
+    run.set_defaults(handler=_run)
+
+    op = sub.add_parser("operator", help="run the Kubernetes operator (cluster-wide unless namespaces are given)")
+    scope = op.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
+    op.add_argument("--health-port", type=int, default=8080, help="liveness endpoint /healthz (0: off)")
+    op.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics (0: off)")
+    op.add_argument(
+        "--leader-election", action=argparse.BooleanOptionalAction, default=True, help="hold a Lease to act"
+    )
+    op.add_argument("--lease-name", default="kubetune-operator", help="the Lease, in POD_NAMESPACE")
+    op.add_argument("-v", "--verbose", action="store_true")
+    op.set_defaults(handler=_operator)
+
+    for name, handler, text in (
+        ("trials", _trials, "list a local task's trials, best first"),
+        ("best", _best, "print the best trial of a local task as JSON"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("file", metavar="FILE", nargs="?", help="the task's manifest")
+        command.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
+        command.set_defaults(handler=handler)
+        if name == "trials":
+            command.add_argument("--top", type=int, metavar="K", help="only the K best")
+            command.add_argument("--limit", type=int, help="page size")
+            command.add_argument("--offset", type=int, default=0, help="rows to skip")
+            command.add_argument("--include-failed", action="store_true", help="also unfinished, failed, stopped")
+            command.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
     return parser
 
 

@@ -1,0 +1,303 @@
+"""Run an HPOTask on this machine: each trial is a local process, the state a directory.
+
+The executor decides nothing: it starts a process for every active trial, reports what it sees
+(running, exit code, metrics read from the output) to the engine, and carries out the plan the
+engine returns (record new trials then start them; record stopped trials then kill them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Protocol
+
+from .. import engine, names
+from ..api import HPOTask, HPOTaskStatus, Trial, TrialPhase
+from ..api.loader import format_loc
+from ..engine.templating import parameter_env, parameters_json, render_container
+from ..errors import InvalidSpec, Problem
+from ..metrics import LogScanner, wanted_metrics
+from .state import StateDir
+
+MAX_LOG_BYTES = 64 * 1024 * 1024
+"""A trial's log file stops growing here (its metrics are still read): a runaway trial cannot fill the disk."""
+STOP_GRACE = 5.0
+"""Seconds between SIGTERM and SIGKILL when a trial is stopped."""
+_INTERPRETERS = {"python", "python3"}
+
+
+class Reporter(Protocol):
+    """Where the local runner tells a person what happens (a live display, or plain lines)."""
+
+    def event(self, event: engine.Event) -> None:
+        """Something happened (a trial started, finished, was stopped; the task ended)."""
+
+    def progress(self, status: HPOTaskStatus, trials: Sequence[Trial]) -> None:
+        """The task's status after a step."""
+
+
+def clock() -> datetime:
+    """The wall clock, the only place local runs read it."""
+    return datetime.now(UTC)
+
+
+def trial_command(task: HPOTask, trial: Trial) -> list[str]:
+    """The argv of a trial: the primary container's command and args, placeholders substituted.
+
+    ``python`` or ``python3`` as the program means the interpreter running kubetune, so an example
+    written for a container image runs unchanged in a virtual environment.
+    """
+    template = task.spec.trial_template
+    containers = template.containers()
+    container = template.primary()
+    rendered = render_container(container, trial.spec.parameters)
+    argv = [*rendered.get("command", []), *rendered.get("args", [])]
+    if not rendered.get("command"):
+        index = containers.index(container)
+        loc = format_loc(("spec", "trialTemplate", "spec", "template", "spec", "containers", index, "command"))
+        raise InvalidSpec([Problem(loc, "is required to run trials locally (the image's entrypoint is unknown here)")])
+    if argv[0] in _INTERPRETERS:
+        argv[0] = sys.executable
+    return argv
+
+
+def trial_environment(task: HPOTask, trial: Trial, params_file: Path) -> dict[str, str]:
+    """This process's environment, plus the container's literal env values and the parameters."""
+    env = dict(os.environ)
+    rendered = render_container(task.spec.trial_template.primary(), trial.spec.parameters)
+    for item in rendered.get("env", []):
+        if isinstance(item.get("name"), str) and isinstance(item.get("value"), str):
+            env[item["name"]] = item["value"]
+    env.update(parameter_env(trial.spec.parameters, trial.spec.task, trial.metadata.name or "", trial.spec.resource))
+    env[names.ENV_PARAMS_FILE] = str(params_file)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def _start_ticks(pid: int) -> str | None:
+    """The kernel's start time of a process, to tell it from a later process with the same pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+@dataclass
+class _Run:
+    """A live trial process, the thread that copies its output, and what was read from it."""
+
+    process: subprocess.Popen[bytes]
+    scanner: LogScanner
+    log: IO[bytes]
+    started: datetime
+    thread: threading.Thread
+    lock: threading.Lock
+    exit_code: int | None = None
+    finished: datetime | None = None
+    written: int = 0
+
+    def fact(self) -> engine.RunFact:
+        with self.lock:
+            done = self.exit_code is not None
+            reading = self.scanner.finish() if done else self.scanner.reading()
+        if not done:
+            return engine.RunFact(engine.RunState.RUNNING, reading.series, started_at=self.started)
+        ok = self.exit_code == 0
+        code = self.exit_code
+        detail = f"Killed by signal {-code}." if code is not None and code < 0 else f"Exited with code {code}."
+        return engine.RunFact(
+            engine.RunState.SUCCEEDED if ok else engine.RunState.FAILED,
+            reading.series,
+            started_at=self.started,
+            finished_at=self.finished,
+            reason="" if ok else "ExitCode",
+            detail="" if ok else detail,
+            metrics_note=reading.summary(),
+        )
+
+
+class LocalExecutor:
+    """Carries out the engine's plans for one task with local processes."""
+
+    def __init__(
+        self,
+        task: HPOTask,
+        state: StateDir,
+        reporter: Reporter,
+        *,
+        workdir: Path | None = None,
+        now: Callable[[], datetime] = clock,
+    ) -> None:
+        self.task = task
+        self.state = state
+        self.reporter = reporter
+        self.workdir = workdir or Path.cwd()
+        self.now = now
+        self._runs: dict[str, _Run] = {}
+        self._failed_starts: dict[str, engine.RunFact] = {}
+        self._wake = threading.Event()
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> HPOTaskStatus:
+        """Work until the task is finished; return its final status. Safe to call again after a crash."""
+        self.state.adopt(self.task)
+        self._stop_orphans()
+        status = self.state.load_status()
+        trials = {t.metadata.name or "": t for t in self.state.load_trials()}
+        try:
+            while True:
+                self._wake.clear()
+                self._start_missing(trials)
+                self._observe(trials)
+                task = self.task.model_copy(update={"status": status})
+                step = engine.plan(task, list(trials.values()), self.now())
+                self._carry_out(step, trials)
+                status = step.status
+                self.state.save_status(status)
+                self.reporter.progress(status, list(trials.values()))
+                if step.finished and not self._runs:
+                    return status
+                wait = step.wake_after.total_seconds() if step.wake_after is not None else 1.0
+                self._wake.wait(timeout=min(max(wait, 0.01), 1.0))
+        finally:
+            self._stop_all()
+
+    def _observe(self, trials: dict[str, Trial]) -> None:
+        facts = {name: run.fact() for name, run in self._runs.items()}
+        facts |= self._failed_starts
+        self._failed_starts = {}
+        for name, fact in facts.items():
+            trial = trials[name]
+            new = engine.observe(self.task.spec, trial, fact, self.now())
+            if fact.state is not engine.RunState.RUNNING and name in self._runs:
+                self._finish(name)
+            if new != trial.status:
+                old_phase = trial.status.phase if trial.status else TrialPhase.PENDING
+                trials[name] = trial.model_copy(update={"status": new})
+                self.state.save_trial(trials[name])
+                if new.phase is not old_phase and new.phase.finished:
+                    self.reporter.event(engine.finished_event(trials[name]))
+
+    def _carry_out(self, step: engine.Plan, trials: dict[str, Trial]) -> None:
+        for verdict in step.stop:
+            trial = trials[verdict.name]
+            trials[verdict.name] = trial.model_copy(
+                update={"status": engine.stopped_status(trial, verdict, self.now())}
+            )
+            self.state.save_trial(trials[verdict.name])  # recorded first: a crash now still stops it
+            self._kill(verdict.name)
+        for trial in step.create:
+            name = trial.metadata.name or ""
+            trials[name] = trial
+            self.state.save_trial(trial)  # recorded first: a crash now restarts it, never duplicates it
+        for event in step.events:
+            self.reporter.event(event)
+        self._start_missing(trials)
+
+    # --- processes --------------------------------------------------------------------------
+
+    def _start_missing(self, trials: Mapping[str, Trial]) -> None:
+        for name, trial in trials.items():
+            if engine.is_active(trial) and name not in self._runs and name not in self._failed_starts:
+                self._start(trial)
+
+    def _start(self, trial: Trial) -> None:
+        name = trial.metadata.name or ""
+        argv = trial_command(self.task, trial)
+        params_file = self.state.params_path(name)
+        params_file.parent.mkdir(parents=True, exist_ok=True)
+        params_file.write_text(parameters_json(trial.spec.parameters), encoding="utf-8")
+        log_path = self.state.log_path(name)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = log_path.open("wb")  # a restarted trial starts a fresh log
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=trial_environment(self.task, trial, params_file),
+                start_new_session=True,  # its own process group, so stopping it stops its children too
+            )
+        except OSError as error:
+            detail = f"Cannot start {argv[0]}: {error.strerror or error}."
+            log.write(f"kubetune: {detail}\n".encode())
+            log.close()
+            now = self.now()
+            self._failed_starts[name] = engine.RunFact(
+                engine.RunState.FAILED, started_at=now, finished_at=now, reason="StartFailed", detail=detail
+            )
+            self._wake.set()
+            return
+        self.state.record_run(name, {"pid": process.pid, "start": _start_ticks(process.pid)})
+        scanner = LogScanner(self.task.spec.metrics_collector, wanted_metrics(self.task.spec.objective))
+        run = _Run(process, scanner, log, self.now(), threading.Thread(), threading.Lock())
+        run.thread = threading.Thread(target=self._pump, args=(run,), name=f"pump-{name}", daemon=True)
+        self._runs[name] = run
+        run.thread.start()
+
+    def _pump(self, run: _Run) -> None:
+        """Copy a trial's output to its log and its metrics scanner until it exits."""
+        stream = run.process.stdout
+        if stream is not None:
+            fd = stream.fileno()
+            while chunk := os.read(fd, 65536):
+                if run.written < MAX_LOG_BYTES:
+                    run.log.write(chunk[: MAX_LOG_BYTES - run.written])
+                    run.log.flush()
+                    run.written += len(chunk)
+                with run.lock:
+                    run.scanner.feed(chunk)
+                self._wake.set()
+            stream.close()
+        code = run.process.wait()
+        run.log.close()
+        with run.lock:
+            run.exit_code, run.finished = code, self.now()
+        self._wake.set()
+
+    def _finish(self, name: str) -> None:
+        run = self._runs.pop(name)
+        run.thread.join()
+        self.state.forget_run(name)
+
+    def _kill(self, name: str) -> None:
+        run = self._runs.get(name)
+        if run is None:
+            return
+        _signal_group(run.process.pid, signal.SIGTERM)
+        try:
+            run.process.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            _signal_group(run.process.pid, signal.SIGKILL)
+        run.thread.join()
+        self._finish(name)
+
+    def _stop_all(self) -> None:
+        """Leave no process behind when the runner ends (done, interrupted or failing)."""
+        for name in list(self._runs):
+            self._kill(name)
+
+    def _stop_orphans(self) -> None:
+        """Kill processes an earlier, crashed ``kubetune run`` left running."""
+        for name, info in self.state.recorded_runs():
+            pid = info.get("pid")
+            if isinstance(pid, int) and info.get("start") is not None and _start_ticks(pid) == info["start"]:
+                _signal_group(pid, signal.SIGKILL)
+            self.state.forget_run(name)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
