@@ -1,0 +1,41 @@
+"""An in-process Kubernetes API emulator and the harness to run the real Kopf operator against it.
+
+Start with `tests.kube.fixtures.kube` (a `Kube`) and `run_kopf`; see the module docstrings for details.
+"""
+
+from tests.kube.emulator import KubeEmulator
+from tests.kube.errors import ApiError
+from tests.kube.harness import (
+    Kube,
+    WaitTimeout,
+    await_for,
+    kopf_test_settings,
+    load_crd,
+    run_kopf,
+    run_kopf_async,
+    start_emulator,
+    wait_for,
+)
+from tests.kube.resources import ResourceType
+from tests.kube.workloads import Annotate, Log, PodScript, Sleep, pod_args, pod_env
+
+__all__ = [
+    "Annotate",
+    "ApiError",
+    "Kube",
+    "KubeEmulator",
+    "Log",
+    "PodScript",
+    "ResourceType",
+    "Sleep",
+    "WaitTimeout",
+    "await_for",
+    "kopf_test_settings",
+    "load_crd",
+    "pod_args",
+    "pod_env",
+    "run_kopf",
+    "run_kopf_async",
+    "start_emulator",
+    "wait_for",
+]

@@ -1,0 +1,3 @@
+from tests.kube.fixtures import kube, kube_api
+
+__all__ = ["kube", "kube_api"]

@@ -1,0 +1,671 @@
+"""A simulated scheduler + kubelet and a batch/v1 Job controller, running on the emulator's loop.
+
+What a pod "does" is decided by a test-supplied behaviour: `behaviour(pod) -> PodScript`, a list of steps
+(sleep, log a line, set an annotation) and an exit code. Sleeps are real, so tests use fractions of a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import datetime
+import functools
+import itertools
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tests.kube import errors
+from tests.kube import resources as r
+from tests.kube.controllers import cancel_and_wait
+from tests.kube.errors import ApiError
+from tests.kube.store import Change, Obj, Store, now, parse_timestamp, timestamp
+
+logger = logging.getLogger(__name__)
+
+
+# --- what a pod does ---
+
+
+@dataclasses.dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Log:
+    line: str
+    container: str | None = None  # the pod's first container when None
+
+
+@dataclasses.dataclass(frozen=True)
+class Annotate:
+    key: str
+    value: str | None  # None removes the annotation
+
+
+Step = Sleep | Log | Annotate
+
+
+@dataclasses.dataclass(frozen=True)
+class PodScript:
+    """What one run of a pod's containers does, then the exit code they all end with."""
+
+    steps: Sequence[Step] = ()
+    exit_code: int = 0
+
+
+Behaviour = Callable[[Obj], PodScript]
+
+
+def succeed(pod: Obj) -> PodScript:
+    """The default behaviour: exit 0 at once."""
+    return PodScript()
+
+
+def container_of(pod: Mapping[str, Any], name: str | None = None) -> Mapping[str, Any]:
+    containers = pod["spec"]["containers"]
+    return next(c for c in containers if c["name"] == name) if name else containers[0]
+
+
+def pod_args(pod: Mapping[str, Any], container: str | None = None) -> list[str]:
+    """command + args of a container, as a process would see its argv."""
+    c = container_of(pod, container)
+    return [*(c.get("command") or ()), *(c.get("args") or ())]
+
+
+def pod_env(pod: Mapping[str, Any], container: str | None = None) -> dict[str, str]:
+    """A container's literal env values (valueFrom references are not resolved)."""
+    return {e["name"]: e.get("value", "") for e in container_of(pod, container).get("env") or ()}
+
+
+# --- the kubelet ---
+
+
+@dataclasses.dataclass(frozen=True)
+class LogLine:
+    time: datetime.datetime
+    container: str
+    attempt: int  # the container's restartCount when the line was written
+    text: str
+
+
+@dataclasses.dataclass
+class _PodLogs:
+    lines: list[LogLine] = dataclasses.field(default_factory=list)
+    changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+class Kubelet:
+    """Binds every pod to one node, runs its behaviour, reports its status, and keeps its logs."""
+
+    def __init__(
+        self, store: Store, *, behaviour: Behaviour = succeed, start_delay: float = 0.02, restart_delay: float = 0.05
+    ) -> None:
+        self.store = store
+        self.behaviour = behaviour
+        self.node_name = "emulated-node"
+        self.start_delay = start_delay
+        self.restart_delay = restart_delay
+        self._ips = itertools.count(2)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._logs: dict[str, _PodLogs] = {}
+        store.listeners.append(self._on_change)
+
+    def _on_change(self, change: Change) -> None:
+        if change.rt.storage_key != r.PODS.storage_key:
+            return
+        meta = change.obj["metadata"]
+        uid = meta["uid"]
+        if change.type == "DELETED":
+            task = self._tasks.pop(uid, None)
+            if task is not None:
+                task.cancel()
+            self._logs.pop(uid, None)
+            return
+        phase = (change.obj.get("status") or {}).get("phase")
+        if meta.get("deletionTimestamp"):
+            task = self._tasks.get(uid)
+            if task is not None and not task.done():
+                task.cancel()  # the task reports the kill and removes the pod
+            elif phase in ("Succeeded", "Failed") or task is None:
+                asyncio.get_running_loop().call_soon(self._remove, meta.get("namespace"), meta["name"], uid)
+        elif uid not in self._tasks and phase not in ("Succeeded", "Failed"):
+            self._logs[uid] = _PodLogs()
+            self._tasks[uid] = asyncio.create_task(
+                self._run(meta.get("namespace"), meta["name"], uid), name=f"pod {meta['name']}"
+            )
+
+    def _remove(self, namespace: str | None, name: str, uid: str) -> None:
+        pod = self.store.peek(r.PODS, namespace, name)
+        if pod is not None and pod["metadata"]["uid"] == uid:
+            try:
+                self.store.delete(r.PODS, namespace, name, grace_period=0, preconditions={"uid": uid})
+            except ApiError as e:
+                if e.code not in (404, 409):
+                    raise
+
+    async def stop(self) -> None:
+        for task in list(self._tasks.values()):
+            await cancel_and_wait(task)
+
+    # The pod's lifetime: bind, start, run the script (restarting as the policy says), report the end.
+    async def _run(self, namespace: str | None, name: str, uid: str) -> None:
+        attempt, last_state = 0, None
+        try:
+            self._write(namespace, name, uid, self._bind, None)
+            self._write(namespace, name, uid, self._scheduled)
+            await asyncio.sleep(self.start_delay)
+            while True:
+                pod = self.store.peek(r.PODS, namespace, name)
+                if pod is None or pod["metadata"]["uid"] != uid:
+                    return
+                try:
+                    script = self.behaviour(copy.deepcopy(pod))
+                except Exception as e:
+                    logger.exception("pod behaviour failed for %s", name)
+                    script = PodScript([Log(f"emulator: the pod behaviour raised {e!r}")], exit_code=1)
+                started = timestamp()
+                self._write(
+                    namespace,
+                    name,
+                    uid,
+                    functools.partial(self._running, attempt=attempt, last_state=last_state, started=started),
+                )
+                for step in script.steps:
+                    match step:
+                        case Sleep(seconds):
+                            await asyncio.sleep(seconds)
+                        case Log(line, container):
+                            self._log(uid, container or pod["spec"]["containers"][0]["name"], attempt, line)
+                        case Annotate(key, value):
+                            self._write(namespace, name, uid, functools.partial(_annotate, key=key, value=value), None)
+                code = script.exit_code
+                terminated = {
+                    "exitCode": code,
+                    "reason": "Completed" if code == 0 else "Error",
+                    "startedAt": started,
+                    "finishedAt": timestamp(),
+                }
+                policy = pod["spec"].get("restartPolicy", "Always")
+                if policy == "Never" or (policy == "OnFailure" and code == 0):
+                    self._write(
+                        namespace,
+                        name,
+                        uid,
+                        functools.partial(_finish, terminated=terminated, attempt=attempt, last_state=last_state),
+                    )
+                    return
+                # Restart in place, with the growing back-off of CrashLoopBackOff (scaled down for tests).
+                self._write(namespace, name, uid, functools.partial(_waiting, terminated=terminated, attempt=attempt))
+                last_state, attempt = terminated, attempt + 1
+                await asyncio.sleep(self.restart_delay * 2 ** min(attempt - 1, 4))
+        except Exception:
+            logger.exception("emulated kubelet failed on pod %s", name)
+        except asyncio.CancelledError:
+            # Deleted while running: the containers are killed (SIGTERM -> 143), then the pod object goes.
+            killed = {"exitCode": 143, "reason": "Error", "startedAt": timestamp(), "finishedAt": timestamp()}
+            pod = self.store.peek(r.PODS, namespace, name)
+            if pod is not None and pod["metadata"]["uid"] == uid:
+                self._write(
+                    namespace,
+                    name,
+                    uid,
+                    functools.partial(_finish, terminated=killed, attempt=attempt, last_state=last_state),
+                )
+                self._remove(namespace, name, uid)
+            raise
+        finally:
+            self._tasks.pop(uid, None)
+
+    def _write(
+        self,
+        namespace: str | None,
+        name: str,
+        uid: str,
+        mutate: Callable[[Obj], None],
+        subresource: str | None = "status",
+    ) -> None:
+        """Write as the kubelet does: status through pods/status, anything else (binding, annotations) to the pod."""
+        pod = self.store.peek(r.PODS, namespace, name)
+        if pod is None or pod["metadata"]["uid"] != uid:
+            raise asyncio.CancelledError  # the pod is gone: nothing left to run
+        self.store.update(r.PODS, namespace, name, mutate, subresource, system=True)
+
+    def _bind(self, pod: Obj) -> None:
+        pod["spec"]["nodeName"] = self.node_name
+
+    def _scheduled(self, pod: Obj) -> None:
+        status = pod.setdefault("status", {})
+        status["conditions"] = [_condition("PodScheduled", "True")]
+        status["containerStatuses"] = [
+            {"name": c["name"], "image": c["image"], "imageID": "", "ready": False, "restartCount": 0, "started": False,
+             "state": {"waiting": {"reason": "ContainerCreating"}}}
+            for c in pod["spec"]["containers"]
+        ]  # fmt: skip
+
+    def _running(self, pod: Obj, attempt: int, last_state: dict[str, Any] | None, started: str) -> None:
+        status = pod["status"]
+        status.update(phase="Running", hostIP="192.168.0.1", podIP=status.get("podIP") or f"10.244.0.{next(self._ips)}")
+        status.setdefault("startTime", started)
+        status["conditions"] = [
+            _condition(t, "True") for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ]
+        for cs in status["containerStatuses"]:
+            cs.update(ready=True, started=True, restartCount=attempt, state={"running": {"startedAt": started}},
+                      containerID=f"emulated://{pod['metadata']['uid']}/{cs['name']}/{attempt}")  # fmt: skip
+            if last_state:
+                cs["lastState"] = {"terminated": last_state}
+
+    def _log(self, uid: str, container: str, attempt: int, text: str) -> None:
+        logs = self._logs.get(uid)
+        if logs is not None:
+            logs.lines.append(LogLine(now(), container, attempt, text))
+            logs.changed.set()
+            logs.changed = asyncio.Event()
+
+    # --- the log endpoint: GET /api/v1/namespaces/NS/pods/NAME/log ---
+
+    def _log_container(self, pod: Obj, container: str | None, previous: bool) -> tuple[str, int]:
+        name = pod["metadata"]["name"]
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        if container is None:
+            if len(names) > 1:
+                raise errors.bad_request(
+                    f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
+                )
+            container = names[0]
+        if container not in names:
+            raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        statuses = {cs["name"]: cs for cs in (pod.get("status") or {}).get("containerStatuses") or ()}
+        cs = statuses.get(container)
+        restarts = cs["restartCount"] if cs else 0
+        if previous:
+            if not cs or restarts == 0:
+                raise errors.bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
+            return container, restarts - 1
+        if not cs or ("waiting" in cs["state"] and restarts == 0):
+            reason = (cs or {}).get("state", {}).get("waiting", {}).get("reason", "ContainerCreating")
+            raise errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
+        return container, restarts
+
+    def log_lines(
+        self, pod: Obj, container: str | None, *, previous: bool = False, since: datetime.datetime | None = None
+    ) -> tuple[list[LogLine], str, int]:
+        container, attempt = self._log_container(pod, container, previous)
+        lines = self._logs.get(pod["metadata"]["uid"], _PodLogs()).lines
+        selected = [
+            ln
+            for ln in lines
+            if ln.container == container and ln.attempt == attempt and (since is None or ln.time >= since)
+        ]
+        return selected, container, attempt
+
+    def log_changed(self, pod: Obj) -> asyncio.Event | None:
+        logs = self._logs.get(pod["metadata"]["uid"])
+        return logs.changed if logs else None
+
+    def is_running(self, pod: Obj, container: str, attempt: int) -> bool:
+        current = self.store.by_uid(pod["metadata"]["uid"])
+        for cs in ((current or {}).get("status") or {}).get("containerStatuses") or ():
+            if cs["name"] == container:
+                return cs.get("restartCount") == attempt and "running" in cs["state"]
+        return False
+
+
+def format_log(lines: Sequence[LogLine], *, timestamps: bool, tail: int | None, limit_bytes: int | None) -> bytes:
+    if tail is not None:
+        lines = lines[len(lines) - tail :] if tail > 0 else []
+    text = "".join(
+        f"{ln.time.strftime('%Y-%m-%dT%H:%M:%S.%f')}000Z {ln.text}\n" if timestamps else f"{ln.text}\n" for ln in lines
+    )
+    data = text.encode()
+    return data[:limit_bytes] if limit_bytes is not None else data
+
+
+def _condition(kind: str, status: str, reason: str | None = None, message: str | None = None) -> dict[str, Any]:
+    condition: dict[str, Any] = {
+        "type": kind,
+        "status": status,
+        "lastProbeTime": None,
+        "lastTransitionTime": timestamp(),
+    }
+    if reason:
+        condition.update(reason=reason, message=message or "")
+    return condition
+
+
+def _annotate(pod: Obj, key: str, value: str | None) -> None:
+    annotations = pod["metadata"].setdefault("annotations", {})
+    if value is None:
+        annotations.pop(key, None)
+    else:
+        annotations[key] = value
+
+
+def _finish(pod: Obj, terminated: dict[str, Any], attempt: int, last_state: dict[str, Any] | None) -> None:
+    status = pod.setdefault("status", {})
+    status["phase"] = "Succeeded" if terminated["exitCode"] == 0 else "Failed"
+    status["conditions"] = [
+        _condition("PodScheduled", "True"),
+        _condition("Initialized", "True"),
+        _condition("ContainersReady", "False", "PodCompleted"),
+        _condition("Ready", "False", "PodCompleted"),
+    ]
+    for cs in status.get("containerStatuses") or ():
+        cs.update(ready=False, started=False, restartCount=attempt, state={"terminated": dict(terminated)})
+        if last_state:
+            cs["lastState"] = {"terminated": last_state}
+
+
+def _waiting(pod: Obj, terminated: dict[str, Any], attempt: int) -> None:
+    for cs in pod["status"].get("containerStatuses") or ():
+        reason = "CrashLoopBackOff" if terminated["exitCode"] else "Completed"
+        cs.update(
+            ready=False,
+            started=False,
+            state={"waiting": {"reason": reason}},
+            lastState={"terminated": dict(terminated)},
+        )
+    pod["status"]["conditions"] = [_condition(t, "True") for t in ("PodScheduled", "Initialized")] + [
+        _condition("ContainersReady", "False", "ContainersNotReady"),
+        _condition("Ready", "False", "ContainersNotReady"),
+    ]
+
+
+# --- the Job controller ---
+
+TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
+
+
+def _terminal(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def _job_ref(pod: Obj) -> dict[str, Any] | None:
+    refs = pod["metadata"].get("ownerReferences") or ()
+    return next(
+        (ref for ref in refs if ref.get("controller") and ref["kind"] == "Job" and ref["apiVersion"] == "batch/v1"),
+        None,
+    )
+
+
+@dataclasses.dataclass
+class _JobState:
+    counted: set[str] = dataclasses.field(default_factory=set)  # pod uids already in succeeded/failed
+    restarts: dict[str, int] = dataclasses.field(default_factory=dict)  # OnFailure restarts already counted
+    quiet: set[str] = dataclasses.field(default_factory=set)  # pods removed by suspension: not failures
+    last_failure: float = 0.0
+    timers: list[asyncio.TimerHandle] = dataclasses.field(default_factory=list)
+
+
+def _job_condition(status: dict[str, Any], kind: str, value: str, reason: str, message: str) -> None:
+    conditions = status.setdefault("conditions", [])
+    for condition in conditions:
+        if condition["type"] == kind:
+            if condition["status"] != value:
+                condition["lastTransitionTime"] = timestamp()
+            condition.update(status=value, reason=reason, message=message, lastProbeTime=timestamp())
+            return
+    conditions.append({"type": kind, "status": value, "reason": reason, "message": message,
+                       "lastProbeTime": timestamp(), "lastTransitionTime": timestamp()})  # fmt: skip
+
+
+def _has_condition(status: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
+    return next((c for c in status.get("conditions") or () if c["type"] == kind and c["status"] == "True"), None)
+
+
+class JobController:
+    """batch/v1 Jobs (NonIndexed): pods, retries, activeDeadlineSeconds, backoffLimit, suspend, TTL."""
+
+    def __init__(self, store: Store, *, backoff: float = 0.05) -> None:
+        self.store = store
+        self.backoff = backoff  # the real controller waits 10 s, doubling; tests cannot
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._pending: set[tuple[str, str]] = set()
+        self._states: dict[str, _JobState] = {}
+        store.listeners.append(self._on_change)
+
+    def _on_change(self, change: Change) -> None:
+        meta = change.obj["metadata"]
+        if change.rt.storage_key == r.JOBS.storage_key:
+            if change.type == "DELETED":
+                for timer in self._states.pop(meta["uid"], _JobState()).timers:
+                    timer.cancel()
+            else:
+                self.enqueue(meta["namespace"], meta["name"])
+        elif change.rt.storage_key == r.PODS.storage_key and change.type != "DELETED":
+            owner = _job_ref(change.obj)
+            if owner is not None:
+                self.enqueue(meta["namespace"], owner["name"])
+            # Pods whose Job is gone (or that were orphaned) are released once they are finished or going.
+            if (
+                TRACKING_FINALIZER in (meta.get("finalizers") or ())
+                and (owner is None or self.store.by_uid(owner["uid"]) is None)
+                and (_terminal(change.obj) or meta.get("deletionTimestamp"))
+            ):
+                asyncio.get_running_loop().call_soon(self._release, change.obj)
+
+    def _release(self, pod: Obj) -> None:
+        """Remove the tracking finalizer: the pod's outcome is accounted for (or nobody needs it)."""
+        meta = pod["metadata"]
+
+        def drop(obj: Obj) -> None:
+            obj["metadata"]["finalizers"] = [
+                f for f in obj["metadata"].get("finalizers") or () if f != TRACKING_FINALIZER
+            ]
+
+        current = self.store.peek(r.PODS, meta["namespace"], meta["name"])
+        if (
+            current is not None
+            and current["metadata"]["uid"] == meta["uid"]
+            and TRACKING_FINALIZER in (current["metadata"].get("finalizers") or ())
+        ):
+            self.store.update(r.PODS, meta["namespace"], meta["name"], drop, system=True)
+
+    def enqueue(self, namespace: str, name: str) -> None:
+        if (namespace, name) not in self._pending:
+            self._pending.add((namespace, name))
+            self._queue.put_nowait((namespace, name))
+
+    def _enqueue_later(self, state: _JobState, delay: float, namespace: str, name: str) -> None:
+        state.timers = [t for t in state.timers if not t.cancelled() and t.when() > asyncio.get_running_loop().time()]
+        state.timers.append(asyncio.get_running_loop().call_later(max(delay, 0.0), self.enqueue, namespace, name))
+
+    async def run(self) -> None:
+        while True:
+            namespace, name = await self._queue.get()
+            self._pending.discard((namespace, name))
+            try:
+                self.sync(namespace, name)
+            except ApiError as e:
+                if e.code in (404, 409):  # raced with a client; the resulting event brings us back
+                    continue
+                logger.exception("emulated job controller failed on %s/%s", namespace, name)
+            except Exception:
+                logger.exception("emulated job controller failed on %s/%s", namespace, name)
+
+    def sync(self, namespace: str, name: str) -> None:
+        job = self.store.peek(r.JOBS, namespace, name)
+        if job is None:
+            return
+        uid, spec = job["metadata"]["uid"], job["spec"]
+        pods = [p for p in self.store.iter_objects(r.PODS, namespace) if (_job_ref(p) or {}).get("uid") == uid]
+        state = self._states.setdefault(uid, _JobState())
+        status: dict[str, Any] = copy.deepcopy(job.get("status") or {})
+        if (
+            job["metadata"].get("deletionTimestamp")
+            or _has_condition(status, "Complete")
+            or _has_condition(status, "Failed")
+        ):
+            for pod in pods:
+                if _terminal(pod) or pod["metadata"].get("deletionTimestamp"):
+                    self._release(pod)
+            self._schedule_ttl(job, status, state)
+            return
+        succeeded, failed = status.get("succeeded", 0), status.get("failed", 0)
+        loop_time = asyncio.get_running_loop().time()
+        for pod in pods:
+            puid, phase = pod["metadata"]["uid"], (pod.get("status") or {}).get("phase")
+            restarts = sum(cs.get("restartCount", 0) for cs in (pod.get("status") or {}).get("containerStatuses") or ())
+            if restarts > state.restarts.get(puid, 0):  # OnFailure: every restart is a failure for backoffLimit
+                failed += restarts - state.restarts.get(puid, 0)
+                state.restarts[puid] = restarts
+                state.last_failure = loop_time
+            if puid in state.counted or phase not in ("Succeeded", "Failed"):
+                continue
+            state.counted.add(puid)
+            if phase == "Succeeded":
+                succeeded += 1
+            elif puid not in state.quiet:
+                failed += 1
+                state.last_failure = loop_time
+        active = [
+            p
+            for p in pods
+            if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            and not p["metadata"].get("deletionTimestamp")
+        ]
+        terminating = [
+            p
+            for p in pods
+            if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            and p["metadata"].get("deletionTimestamp")
+        ]
+
+        if spec.get("suspend"):
+            for pod in active:
+                state.quiet.add(pod["metadata"]["uid"])
+                self._delete_pod(pod)
+            active = []
+            _job_condition(status, "Suspended", "True", "JobSuspended", "Job suspended")
+        else:
+            if _has_condition(status, "Suspended"):
+                _job_condition(status, "Suspended", "False", "JobResumed", "Job resumed")
+                status["startTime"] = timestamp()  # resuming restarts the activeDeadlineSeconds clock
+            status.setdefault("startTime", timestamp())
+            active = self._progress(job, status, state, active, terminating, succeeded, failed)
+
+        status.update(succeeded=succeeded, failed=failed, active=len(active), terminating=len(terminating))
+        status["ready"] = sum(_has_condition(p.get("status") or {}, "Ready") is not None for p in active)
+        status["uncountedTerminatedPods"] = {}
+        for counter in ("active", "succeeded", "failed"):  # omitempty, as the real API serializes them
+            if not status[counter]:
+                del status[counter]
+        self.store.update(r.JOBS, namespace, name, lambda obj: obj.update(status=status), "status", system=True)
+        # Only now that the counts are stored may finished pods go (the real controller's tracking finalizer).
+        for pod in pods:
+            if pod["metadata"]["uid"] in state.counted:
+                self._release(pod)
+        self._schedule_ttl(job, status, state)
+
+    def _progress(
+        self,
+        job: Obj,
+        status: dict[str, Any],
+        state: _JobState,
+        active: list[Obj],
+        terminating: list[Obj],
+        succeeded: int,
+        failed: int,
+    ) -> list[Obj]:
+        spec, meta = job["spec"], job["metadata"]
+        started = parse_timestamp(status["startTime"])
+        deadline = spec.get("activeDeadlineSeconds")
+        failure = _has_condition(status, "FailureTarget")
+        if failure is None and failed > spec.get("backoffLimit", 6):
+            _job_condition(
+                status, "FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+            )
+        elif failure is None and deadline is not None and (now() - started).total_seconds() >= deadline:
+            _job_condition(
+                status, "FailureTarget", "True", "DeadlineExceeded", "Job was active longer than specified deadline"
+            )
+        elif failure is None and deadline is not None:
+            remaining = deadline - (now() - started).total_seconds()
+            self._enqueue_later(state, remaining + 0.01, meta["namespace"], meta["name"])
+        failure = _has_condition(status, "FailureTarget")
+        if failure is not None:
+            # Failed is declared once the pods are gone; the active ones are killed (and counted as failed).
+            for pod in active:
+                self._delete_pod(pod)
+            if not active and not terminating:
+                _job_condition(status, "Failed", "True", failure["reason"], failure["message"])
+            return []
+
+        completions = spec.get("completions")
+        done = succeeded >= completions if completions is not None else succeeded > 0 and not active
+        if done:
+            _job_condition(
+                status, "SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods"
+            )
+            for pod in active:
+                self._delete_pod(pod)
+            if not active and not terminating:
+                _job_condition(
+                    status, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods"
+                )
+                status["completionTime"] = timestamp()
+            return []
+
+        wanted = (
+            min(spec.get("parallelism", 1), completions - succeeded)
+            if completions is not None
+            else spec.get("parallelism", 1)
+        )
+        missing = wanted - len(active)
+        if missing > 0 and failed:
+            delay = state.last_failure + self.backoff * 2 ** min(failed - 1, 6) - asyncio.get_running_loop().time()
+            if delay > 0:
+                self._enqueue_later(state, delay, meta["namespace"], meta["name"])
+                return active
+        return active + [self._create_pod(job) for _ in range(max(missing, 0))]
+
+    def _create_pod(self, job: Obj) -> Obj:
+        meta, template = job["metadata"], copy.deepcopy(job["spec"]["template"])
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                **template.get("metadata", {}),
+                "generateName": f"{meta['name']}-",
+                "finalizers": [TRACKING_FINALIZER],
+                "ownerReferences": [
+                    {
+                        "apiVersion": "batch/v1",
+                        "kind": "Job",
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": template["spec"],
+        }
+        pod["metadata"].pop("name", None)
+        return self.store.create(r.PODS, meta["namespace"], pod)
+
+    def _delete_pod(self, pod: Obj) -> None:
+        try:
+            self.store.delete(r.PODS, pod["metadata"]["namespace"], pod["metadata"]["name"], propagation="Background")
+        except ApiError as e:
+            if e.code != 404:
+                raise
+
+    def _schedule_ttl(self, job: Obj, status: Mapping[str, Any], state: _JobState) -> None:
+        ttl = job["spec"].get("ttlSecondsAfterFinished")
+        finished = _has_condition(status, "Complete") or _has_condition(status, "Failed")
+        if ttl is None or finished is None:
+            return
+        remaining = ttl - (now() - parse_timestamp(finished["lastTransitionTime"])).total_seconds()
+        meta = job["metadata"]
+        if remaining > 0:
+            self._enqueue_later(state, math.ceil(remaining * 100) / 100, meta["namespace"], meta["name"])
+        else:
+            # The TTL controller deletes with foreground propagation, so the pods go first.
+            self.store.delete(
+                r.JOBS, meta["namespace"], meta["name"], propagation="Foreground", preconditions={"uid": meta["uid"]}
+            )
