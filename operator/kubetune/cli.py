@@ -112,6 +112,7 @@ def _operator(args: argparse.Namespace) -> int:
         metrics_port=args.metrics_port,
         options=options,
         verbose=args.verbose,
+        log_format=args.log_format,
     )
     return 0
 
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--leader-election", action=argparse.BooleanOptionalAction, default=True, help="hold a Lease to act"
     )
     op.add_argument("--lease-name", default="kubetune-operator", help="the Lease, in POD_NAMESPACE")
+    op.add_argument("--log-format", choices=["plain", "json"], default="plain", help="log lines as text or JSON")
     op.add_argument("-v", "--verbose", action="store_true")
     op.set_defaults(handler=_operator)
 

@@ -1,0 +1,239 @@
+"""Kopf wiring: one daemon per HPOTask, woken by its Jobs and by spec changes; settings; leadership.
+
+Everything durable is in the cluster. In memory there are only a client, a poke per task, the
+log cursors of running trials and the leadership flag: all rebuilt after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from .. import names
+from ..executors.kube import KubeExecutor
+from . import telemetry
+from .reconcile import reconcile
+
+log = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 30.0
+"""Longest sleep of an active task's daemon: a missed watch event costs at most this."""
+
+
+@dataclass
+class Options:
+    """How the operator runs; from ``kubetune operator`` flags or the environment."""
+
+    leader_election: bool = True
+    lease_name: str = "kubetune-operator"
+    lease_namespace: str = "default"
+    follow_seconds: float = 5.0
+    """While early stopping needs intermediate metrics: seconds between two reads of a running trial's log."""
+    identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or f"kubetune-{uuid.uuid4().hex[:8]}")
+
+    @classmethod
+    def from_env(cls) -> Options:
+        """Options as the Deployment's environment gives them."""
+        return cls(
+            leader_election=os.environ.get("KUBETUNE_LEADER_ELECTION", "true").lower() != "false",
+            lease_name=os.environ.get("KUBETUNE_LEASE_NAME", "kubetune-operator"),
+            lease_namespace=os.environ.get("POD_NAMESPACE", "default"),
+            follow_seconds=float(os.environ.get("KUBETUNE_FOLLOW_SECONDS", "5")),
+        )
+
+
+@dataclass
+class Runtime:
+    """What the handlers share, kept in Kopf's memo."""
+
+    kube: KubeExecutor
+    leader: threading.Event
+    follow_seconds: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    pokes: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+
+    def poke(self, namespace: str, name: str) -> asyncio.Event:
+        """The event that wakes one task's daemon."""
+        return self.pokes.setdefault((namespace, name), asyncio.Event())
+
+
+def load_client() -> client.ApiClient:
+    """A client for the cluster the operator runs in, else the current kubeconfig context."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        # Read KUBECONFIG now: the client reads it once, when it is imported.
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+    return client.ApiClient()
+
+
+def elect(runtime: Runtime, options: Options, stop: threading.Event) -> None:
+    """Hold the Lease while this replica leads; only the leader reconciles (runs in a thread)."""
+    from kubernetes.leaderelection import electionconfig, leaderelection  # noqa: PLC0415
+    from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock  # noqa: PLC0415
+
+    lock = LeaseLock(options.lease_name, options.lease_namespace, options.identity)
+    election = electionconfig.Config(
+        lock,
+        lease_duration=15,
+        renew_deadline=10,
+        retry_period=2,
+        onstarted_leading=runtime.leader.set,
+        onstopped_leading=runtime.leader.clear,
+    )
+    while not stop.is_set():  # after losing the lease, stand as a candidate again
+        try:
+            leaderelection.LeaderElection(election).run()
+            log.warning("lost the lease %s/%s", options.lease_namespace, options.lease_name)
+        except Exception as error:  # the API server is unreachable: follow, and try again
+            runtime.leader.clear()
+            log.warning("leader election failed, retrying: %s", error)
+            stop.wait(2)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Settings, the client, and (with several replicas) leader election."""
+    settings.persistence.finalizer = f"{names.GROUP}/finalizer"
+    settings.posting.enabled = True
+    settings.posting.level = logging.CRITICAL + 1  # post only the Events we write, not log lines
+    settings.background.cancellation_polling = 1
+    settings.watching.server_timeout = 300
+    # No CRD or namespace scanning: the resources are known, and the RBAC stays minimal (docs/rbac.md).
+    settings.scanning.disabled = True
+    options: Options = memo.get("options") or Options.from_env()
+    kube = KubeExecutor(memo.get("api") or load_client(), log_read_interval=options.follow_seconds)
+    runtime = Runtime(kube=kube, leader=threading.Event(), follow_seconds=options.follow_seconds)
+    memo["runtime"] = runtime
+    if options.leader_election:
+        thread = threading.Thread(target=elect, args=(runtime, options, runtime.stop), name="leader-election")
+        thread.daemon = True  # it may sleep in the client's acquire loop; it must not keep the process alive
+        thread.start()
+    else:
+        runtime.leader.set()
+
+
+@kopf.on.cleanup()
+def shut_down(memo: Any, **_: Any) -> None:
+    """Stop standing for leadership when the operator stops."""
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None:
+        runtime.stop.set()
+        runtime.leader.clear()
+
+
+@kopf.daemon(names.GROUP, names.VERSION, names.TASK_PLURAL, id="reconcile", cancellation_timeout=5.0)
+async def run_task(
+    namespace: str | None, name: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any
+) -> None:
+    """Reconcile one task whenever something about it changes, or a timer is due."""
+    assert namespace is not None  # HPOTasks are namespaced
+    runtime: Runtime = memo["runtime"]
+    poke = runtime.poke(namespace, name)
+    try:
+        while not stopped:
+            poke.clear()
+            delay = 1.0
+            if runtime.leader.is_set():
+                outcome = await asyncio.to_thread(reconcile, runtime.kube, namespace, name)
+                for event in outcome.events:
+                    kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+                if outcome.gone:
+                    return
+                delay = RESYNC_SECONDS
+                if outcome.wake_after is not None:
+                    delay = min(delay, outcome.wake_after.total_seconds() + 0.1)
+                if not outcome.finished and body.get("spec", {}).get("earlyStopping"):
+                    delay = min(delay, runtime.follow_seconds)
+            await _sleep(poke, stopped, delay)
+    finally:
+        runtime.pokes.pop((namespace, name), None)
+
+
+async def _sleep(poke: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    """Sleep until poked, stopped, or ``seconds`` pass."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not stopped and not poke.is_set():
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            return
+        try:
+            await asyncio.wait_for(poke.wait(), timeout=min(left, 1.0))
+        except TimeoutError:
+            continue
+
+
+@kopf.on.event(names.GROUP, names.VERSION, names.TASK_PLURAL, id="spec-changed")
+async def task_changed(namespace: str | None, name: str, body: kopf.Body, memo: Any, type: str, **_: Any) -> None:
+    """Wake a task's daemon when its spec changes (not on its own status updates).
+
+    Async so that it runs in the loop that owns the pokes (asyncio events are not thread-safe)."""
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is None or namespace is None:
+        return
+    if type == "DELETED":
+        telemetry.forget_task(namespace, name)
+        return
+    generation = body.get("metadata", {}).get("generation")
+    observed = (body.get("status") or {}).get("observedGeneration")
+    if generation != observed:
+        runtime.poke(namespace, name).set()
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_TASK: kopf.PRESENT}, id="job-changed")
+async def job_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    """Wake the task of a trial Job whose state changed (started, finished, deleted)."""
+    runtime: Runtime | None = memo.get("runtime")
+    task = labels.get(names.LABEL_TASK)
+    if runtime is not None and namespace is not None and task:
+        runtime.poke(namespace, task).set()
+
+
+def run(
+    *, namespaces: list[str], health_port: int, metrics_port: int, options: Options, verbose: bool, log_format: str
+) -> None:
+    """Start the operator in this process and block until it is told to stop."""
+    from prometheus_client import start_http_server  # noqa: PLC0415
+
+    level = logging.DEBUG if verbose else logging.INFO
+    if log_format == "json":
+        logging.basicConfig(level=level, handlers=[_json_handler()])
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if metrics_port:
+        start_http_server(metrics_port)
+    kopf.run(
+        standalone=True,  # leadership comes from the Lease, not from Kopf's peering (which freezes equal peers)
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
+        memo=kopf.Memo(options=options),
+    )
+
+
+def _json_handler() -> logging.Handler:
+    """One JSON object per log line, for log collectors."""
+    import json  # noqa: PLC0415
+
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return json.dumps(
+                {
+                    "time": self.formatTime(record),
+                    "level": record.levelname,
+                    "logger": record.name,
+                    "message": record.getMessage(),
+                }
+            )
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    return handler

@@ -1,0 +1,69 @@
+"""``kubetune operator`` as a Deployment runs it: a process with health, metrics and a Lease."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.kube import Kube
+
+from .conftest import phase, quadratic, task_manifest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return str(response.read().decode())
+
+
+def test_the_operator_process_serves_health_and_metrics_and_takes_the_lease(cluster: Kube, tmp_path: Path) -> None:
+    cluster.behaviour = quadratic
+    health, metrics = free_port(), free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "kubetune.cli",
+        "operator",
+        "--namespace=default",
+        f"--health-port={health}",
+        f"--metrics-port={metrics}",
+        "--leader-election",
+        "--log-format=json",
+    ]
+    log = (tmp_path / "operator.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        cluster.wait_for(lambda: _answers(f"http://127.0.0.1:{health}/healthz"), timeout=30)
+        cluster.create(task_manifest("via-cli", budget={"maxTrials": 2, "parallelTrials": 2}))
+        cluster.wait_for(lambda: phase(cluster, "via-cli") == "Succeeded", timeout=30)
+        lease = cluster.get("leases", "kubetune-operator")
+        assert lease["spec"]["holderIdentity"] == "kubetune-operator-0"
+        exposed = get(f"http://127.0.0.1:{metrics}/metrics")
+        assert 'kubetune_tasks{namespace="default",phase="Succeeded",task="via-cli"} 1.0' in exposed
+        assert 'kubetune_trials_created_total{namespace="default",task="via-cli"} 2.0' in exposed
+        assert "kubetune_reconcile_duration_seconds_count" in exposed
+    finally:
+        process.terminate()
+        code = process.wait(timeout=30)
+        log.close()
+    assert code == 0, (tmp_path / "operator.log").read_text()[-3000:]
+    first = (tmp_path / "operator.log").read_text().splitlines()[0]
+    assert first.startswith("{") and '"level"' in first
+
+
+def _answers(url: str) -> bool:
+    try:
+        get(url)
+    except OSError:
+        time.sleep(0.1)
+        return False
+    return True

@@ -1,0 +1,236 @@
+"""The Kopf operator end to end: HPOTasks in, Trials and GPU Jobs out, status and Events back."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from kubetune import names
+from kubetune.cli import main
+from tests.kube import Kube, PodScript
+
+from .conftest import RunOperator, arg, phase, quadratic, task_manifest
+
+DONE = ("Succeeded", "Failed")
+
+
+def trials(kube: Kube, task: str) -> list[dict[str, Any]]:
+    """The task's trials in index order; one created a moment ago has an empty status."""
+    found = kube.list("trials", labels=f"{names.LABEL_TASK}={task}")
+    return sorted(({"status": {}, **t} for t in found), key=lambda t: t["spec"]["index"])
+
+
+def test_a_task_runs_to_completion_with_parallel_trials(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    running_together: list[int] = []
+    with operator():
+        cluster.create(task_manifest())
+        deadline = time.monotonic() + 30
+        while phase(cluster, "lr-search") not in DONE and time.monotonic() < deadline:
+            active = [j for j in cluster.list("jobs") if (j.get("status") or {}).get("active")]
+            running_together.append(len(active))
+            time.sleep(0.05)
+        assert phase(cluster, "lr-search") == "Succeeded"
+
+    task = cluster.get("hpotasks", "lr-search")
+    status = task["status"]
+    assert status["reason"] == "MaxTrialsReached"
+    assert status["trials"]["succeeded"] == 4 and status["progress"] == "4/4"
+    assert status["observedGeneration"] == task["metadata"]["generation"]
+    done = trials(cluster, "lr-search")
+    assert [t["metadata"]["name"] for t in done] == [f"lr-search-{i}" for i in range(4)]
+    best = min(done, key=lambda t: t["status"]["objective"])
+    assert status["bestTrial"]["name"] == best["metadata"]["name"]
+    assert status["bestTrial"]["objective"] == best["status"]["objective"]
+    lr = best["spec"]["parameters"]["lr"]
+    assert best["status"]["objective"] == round((lr - 0.1) ** 2 + 1 / 3, 6)
+    assert max(running_together) == 2, "parallelTrials is honoured, and used"
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions == {
+        "Valid": "True",
+        "Running": "False",
+        "Suspended": "False",
+        "Succeeded": "True",
+        "Failed": "False",
+    }
+
+    # Each trial ran as a GPU Job built from the template, owned by its Trial.
+    job = cluster.get("jobs", "lr-search-0")
+    pod_spec = job["spec"]["template"]["spec"]
+    container = pod_spec["containers"][0]
+    trial0 = done[0]
+    assert container["args"] == [f"--lr={trial0['spec']['parameters']['lr']!r}"]
+    assert container["resources"] == {"limits": {"nvidia.com/gpu": 1}}
+    assert pod_spec["nodeSelector"] == {"gpu": "a100"} and pod_spec["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu"
+    assert job["metadata"]["labels"][names.LABEL_TASK] == "lr-search"
+    assert job["spec"]["activeDeadlineSeconds"] == 600 and job["spec"]["backoffLimit"] == 0
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "Trial"
+    assert trial0["metadata"]["ownerReferences"][0]["uid"] == task["metadata"]["uid"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert float(env["KUBETUNE_PARAM_LR"]) == trial0["spec"]["parameters"]["lr"]
+    params = json.loads(job["spec"]["template"]["metadata"]["annotations"][names.ANNOTATION_PARAMETERS])
+    assert params == trial0["spec"]["parameters"]
+    assert env[names.ENV_PARAMS_FILE] == "/etc/kubetune/parameters.json"
+
+    reasons = [e["reason"] for e in cluster.events("default", involved="lr-search")]
+    assert "TrialsCreated" in reasons and "TrialSucceeded" in reasons and "MaxTrialsReached" in reasons
+
+
+def test_failed_and_silent_trials_are_failed_with_reasons(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest(
+        "mixed",
+        algorithm={
+            "name": "experiments",
+            "experiments": [{"lr": 0.1, "mode": "crash"}, {"lr": 0.2, "mode": "silent"}, {"lr": 0.3, "mode": "normal"}],
+        },
+        parameters=[
+            {"name": "lr", "type": "double", "min": 0.001, "max": 1.0},
+            {"name": "mode", "type": "categorical", "values": ["normal", "crash", "silent"]},
+        ],
+        budget={"maxTrials": 3, "parallelTrials": 3},
+    )
+    manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"].append(
+        "--mode=${params.mode}"
+    )
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "mixed") in DONE, timeout=20)
+    crash, silent, normal = trials(cluster, "mixed")
+    assert (crash["status"]["phase"], crash["status"]["reason"]) == ("Failed", "BackoffLimitExceeded")
+    assert "exited with code 1" in crash["status"]["message"]
+    assert (silent["status"]["phase"], silent["status"]["reason"]) == ("Failed", "MetricsUnavailable")
+    assert normal["status"]["phase"] == "Succeeded"
+    status = cluster.get("hpotasks", "mixed")["status"]
+    assert status["phase"] == "Succeeded" and status["trials"]["failed"] == 2
+    warnings = [e for e in cluster.events("default", involved="mixed") if e["type"] == "Warning"]
+    assert {e["reason"] for e in warnings} >= {"TrialFailed"}
+
+
+def test_metrics_can_come_from_a_pod_annotation(cluster: Kube, operator: RunOperator) -> None:
+    from tests.kube import Annotate, Sleep  # noqa: PLC0415
+
+    def annotating(pod: dict[str, Any]) -> PodScript:
+        lr = float(arg(pod, "lr"))
+        return PodScript([Sleep(0.05), Annotate(names.ANNOTATION_METRICS, json.dumps({"loss": [1.0, lr]}))])
+
+    cluster.behaviour = annotating
+    manifest = task_manifest("annotated", metricsCollector={"source": "annotations"}, budget={"maxTrials": 2})
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "annotated") in DONE, timeout=20)
+    for trial in trials(cluster, "annotated"):
+        assert trial["status"]["objective"] == trial["spec"]["parameters"]["lr"]
+
+
+def test_the_median_rule_stops_a_bad_trial_early(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    experiments: list[dict[str, Any]] = [{"lr": 0.1, "mode": "normal"}] * 3 + [{"lr": 0.1, "mode": "bad"}]
+    manifest = task_manifest(
+        "median",
+        algorithm={"name": "experiments", "experiments": experiments},
+        parameters=[
+            {"name": "lr", "type": "double", "min": 0.001, "max": 1.0},
+            {"name": "mode", "type": "categorical", "values": ["normal", "bad"]},
+        ],
+        budget={"maxTrials": 4, "parallelTrials": 1},
+        earlyStopping={"rule": "median", "minTrials": 3, "startStep": 1},
+    )
+    args = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    args += ["--mode=${params.mode}", "--epochs=40", "--sleep=0.1"]
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "median") in DONE, timeout=60)
+    *good, bad = trials(cluster, "median")
+    assert [t["status"]["phase"] for t in good] == ["Succeeded"] * 3
+    assert (bad["status"]["phase"], bad["status"]["reason"]) == ("EarlyStopped", "MedianStop")
+    assert bad["status"]["metrics"][0]["count"] < 40
+    cluster.wait_gone("jobs", bad["metadata"]["name"], timeout=10)
+
+
+def test_suspend_waits_and_force_stops_running_trials(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest("pausable", budget={"maxTrials": 6, "parallelTrials": 2})
+    manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] += [
+        "--epochs=200",
+        "--sleep=0.05",
+    ]
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: len(trials(cluster, "pausable")) == 2, timeout=20)
+        cluster.patch("hpotasks", "pausable", {"spec": {"suspend": True}})
+        cluster.wait_for(lambda: phase(cluster, "pausable") == "Suspended", timeout=20)
+        assert len(trials(cluster, "pausable")) == 2, "no trial is created while suspended"
+        assert all(t["status"].get("phase", "Pending") in ("Pending", "Running") for t in trials(cluster, "pausable"))
+
+        cluster.patch("hpotasks", "pausable", {"spec": {"suspendPolicy": "force"}})
+        cluster.wait_for(
+            lambda: all(t["status"].get("phase") == "Stopped" for t in trials(cluster, "pausable")), timeout=20
+        )
+        cluster.wait_for(lambda: not cluster.list("jobs"), timeout=20)
+        assert phase(cluster, "pausable") == "Suspended"
+
+        cluster.patch("hpotasks", "pausable", {"spec": {"suspend": False}})
+        cluster.wait_for(lambda: len(trials(cluster, "pausable")) == 4, timeout=20)
+
+
+def test_an_operator_restart_mid_task_duplicates_and_loses_nothing(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest("restart", budget={"maxTrials": 6, "parallelTrials": 2})
+    manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] += ["--sleep=0.2"]
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(
+            lambda: sum(t["status"].get("phase") == "Succeeded" for t in trials(cluster, "restart")) >= 2, timeout=20
+        )
+    before = {t["metadata"]["name"]: t for t in trials(cluster, "restart")}
+    with operator():
+        cluster.wait_for(lambda: phase(cluster, "restart") in DONE, timeout=30)
+    after = trials(cluster, "restart")
+    assert [t["spec"]["index"] for t in after] == list(range(6))
+    for trial in after:
+        if trial["metadata"]["name"] in before:
+            assert trial["spec"] == before[trial["metadata"]["name"]]["spec"]
+    assert sorted(j["metadata"]["name"] for j in cluster.list("jobs")) == [f"restart-{i}" for i in range(6)]
+    assert phase(cluster, "restart") == "Succeeded"
+
+
+def test_deleting_a_task_mid_run_removes_its_trials_and_jobs(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest("doomed")
+    manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] += [
+        "--epochs=500",
+        "--sleep=0.05",
+    ]
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: len(cluster.list("jobs")) == 2, timeout=20)
+        cluster.delete("hpotasks", "doomed")
+        cluster.wait_gone("hpotasks", "doomed", timeout=20)
+        cluster.wait_for(lambda: not cluster.list("trials") and not cluster.list("jobs"), timeout=20)
+        cluster.wait_for(lambda: not cluster.list("pods"), timeout=20)
+
+
+def test_an_invalid_spec_gets_valid_false_with_the_validate_message(
+    cluster: Kube, operator: RunOperator, tmp_path: Any, capsys: Any
+) -> None:
+    manifest = task_manifest("broken")
+    manifest["spec"]["parameters"][0]["min"] = 5.0  # past the CRD schema, caught by kubetune's own rules
+    path = tmp_path / "broken.yaml"
+    path.write_text(json.dumps(manifest))
+    assert main(["validate", str(path)]) == 2
+    expected = capsys.readouterr().err.strip().split(": ", 1)[1]
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "broken") == "Failed", timeout=20)
+        healthy = task_manifest("healthy", budget={"maxTrials": 1})
+        cluster.behaviour = quadratic
+        cluster.create(healthy)
+        cluster.wait_for(lambda: phase(cluster, "healthy") == "Succeeded", timeout=20)
+    status = cluster.get("hpotasks", "broken")["status"]
+    valid = next(c for c in status["conditions"] if c["type"] == "Valid")
+    assert (valid["status"], valid["reason"], valid["message"]) == ("False", "InvalidSpec", expected)
+    assert not trials(cluster, "broken")
+    assert [e["reason"] for e in cluster.events("default", involved="broken")] == ["InvalidSpec"]
