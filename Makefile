@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint crds bench clean
+.PHONY: demo test lint crds deploy bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,17 +17,25 @@ demo: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/kubetune crds --check
+	$(BIN)/kubetune crds --check -o charts/kubetune/crds
+	$(BIN)/python deploy/render.py --check
 	$(BIN)/kubetune validate --quiet examples/*.yaml
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests deploy
+	$(BIN)/ruff format --check operator tests deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# After a change to the models: regenerate the CRDs everywhere they are shipped.
 crds: $(STAMP)
 	$(BIN)/kubetune crds
+	$(BIN)/kubetune crds -o charts/kubetune/crds
+	$(BIN)/python deploy/render.py
+
+deploy: $(STAMP)
+	$(BIN)/python deploy/render.py
 
 bench: $(STAMP)
 	$(BIN)/kubetune bench
