@@ -13,6 +13,7 @@ import yaml
 from . import __version__
 from .api import HPOTask, TaskPhase, crd
 from .api.loader import load_objects, load_task
+from .bench import add_arguments as bench_options
 from .errors import InvalidSpec, KubetuneError, Problem, StateError
 from .executors.state import StateDir
 
@@ -117,6 +118,17 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import local, search  # noqa: PLC0415
+
+    code = 0
+    if args.part in ("all", "search"):
+        code |= search.run(args)
+    if args.part in ("all", "local"):
+        code |= local.run(args)
+    return code
+
+
 def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
@@ -195,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--log-format", choices=["plain", "json"], default="plain", help="log lines as text or JSON")
     op.add_argument("-v", "--verbose", action="store_true")
     op.set_defaults(handler=_operator)
+
+    bench = sub.add_parser("bench", help="benchmark the search algorithms and the local runner's overhead")
+    bench.add_argument("part", nargs="?", choices=["all", "search", "local"], default="all")
+    bench_options(bench)
+    bench.set_defaults(handler=_bench)
 
     for name, handler, text in (
         ("trials", _trials, "list a local task's trials, best first"),

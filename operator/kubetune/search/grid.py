@@ -1,0 +1,35 @@
+"""grid: every combination of the parameters' grid values, in a stable order, each exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import Proposal, SearchRequest, Suggestion
+from .history import assigned_keys
+from .space import SearchSpace
+
+
+@dataclass(frozen=True)
+class GridSearch:
+    """Visits the grid in order (the last parameter varies fastest), skipping assigned points.
+
+    A range is split by its step, or into ``points_per_dimension`` values evenly spaced on its
+    scale (default 10 for a double range without a step; every integer for an int range).
+    """
+
+    space: SearchSpace
+    points_per_dimension: int | None = None
+
+    def suggest(self, request: SearchRequest) -> Proposal:
+        """The next unassigned grid points; exhausted once every point is assigned."""
+        taken = assigned_keys(self.space, request)
+        suggestions: list[Suggestion] = []
+        for params in self.space.grid(self.points_per_dimension):
+            if self.space.key(params) in taken:
+                continue
+            if len(suggestions) == request.count:
+                return Proposal(suggestions)  # an unassigned point remains for a later call
+            suggestions.append(Suggestion(params))
+        total = self.space.grid_size(self.points_per_dimension)
+        reason = "" if len(suggestions) == request.count else f"All {total} grid points are assigned."
+        return Proposal(suggestions, exhausted=True, reason=reason)
