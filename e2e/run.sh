@@ -105,7 +105,8 @@ build_images() {
 }
 
 create_cluster() {
-  if kind get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+  # grep without -q reads all its input: an early exit would kill kind with SIGPIPE under pipefail.
+  if kind get clusters 2>/dev/null | grep -x "$CLUSTER_NAME" >/dev/null; then
     [[ "$REUSE_CLUSTER" == 1 ]] || fail "kind cluster $CLUSTER_NAME exists (set REUSE_CLUSTER=1 to use it)"
     log "Reusing kind cluster $CLUSTER_NAME"
   else
@@ -239,7 +240,8 @@ check_printer_columns() {
   local kind crd header column row
   for kind in hpotasks trials; do
     crd="$(kube get crd "$kind.kubetune.io" -o json)"
-    header="$(kube -n "$TASK_NAMESPACE" get "$kind" -o wide | head -n 1)"
+    header="$(kube -n "$TASK_NAMESPACE" get "$kind" -o wide)"
+    header="${header%%$'\n'*}" # the first line, without `| head` (SIGPIPE under pipefail)
     echo "$kind: $header"
     while IFS= read -r column; do
       [[ "$header" == *"${column^^}"* ]] || fail "kubectl get $kind -o wide has no column $column"

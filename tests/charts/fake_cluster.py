@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,8 @@ def kubectl(state: State, args: list[str]) -> int:
         args = args[2:]
     deleted = state.data.get("deleted", False)
     verb, rest = args[0], args[1:]
+    if verb == "apply" and "-" in args:
+        sys.stdin.read()  # the real kubectl reads the whole manifest; leaving it unread breaks the writer's pipe
     if verb in ("rollout", "apply", "describe", "logs"):
         return 0
     if verb == "create":
@@ -181,4 +184,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    # Like the real tools: a reader that stops early (`| grep -q`) ends us quietly, not with a traceback.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     sys.exit(main())

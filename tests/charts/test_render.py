@@ -16,14 +16,15 @@ Objects = list[dict[str, Any]]
 # The operator's contract (docs/rbac.md): exactly these rules, in either mode.
 OPERATOR_RULES = {
     ("kubetune.io", "hpotasks"): {"get", "list", "watch", "patch"},
-    ("kubetune.io", "hpotasks/status"): {"get", "patch", "update"},
-    ("kubetune.io", "trials"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("kubetune.io", "trials/status"): {"get", "patch", "update"},
-    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
-    ("", "pods"): {"get", "list", "watch"},
+    ("kubetune.io", "hpotasks/status"): {"patch"},
+    ("kubetune.io", "hpotasks/finalizers"): {"update"},
+    ("kubetune.io", "trials"): {"get", "list", "create"},
+    ("kubetune.io", "trials/status"): {"patch"},
+    ("kubetune.io", "trials/finalizers"): {"update"},
+    ("batch", "jobs"): {"list", "watch", "create", "delete"},
+    ("", "pods"): {"list"},
     ("", "pods/log"): {"get"},
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
+    ("", "events"): {"create"},
 }
 LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
 
