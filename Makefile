@@ -37,8 +37,11 @@ crds: $(STAMP)
 deploy: $(STAMP)
 	$(BIN)/python deploy/render.py
 
+# The benchmark runs Optuna's GPSampler (kubetune's faster bayesian backend, and a competitor),
+# which needs torch: the CPU build (2.13.0 lies on this project's machines; elsewhere pip fetches it).
 bench: $(STAMP)
-	$(BIN)/kubetune bench
+	$(BIN)/pip install --quiet 'torch==2.13.0'
+	$(BIN)/kubetune bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -48,6 +48,15 @@ def manifest(name: str, *, algorithm: dict[str, Any], mode: str = "normal", **sp
     return {"apiVersion": "kubetune.io/v1alpha1", "kind": "HPOTask", "metadata": {"name": name}, "spec": body}
 
 
+def with_modes(*modes: str) -> list[dict[str, Any]]:
+    """The toy trainer's parameters plus a categorical ``mode``, for experiments that misbehave on purpose."""
+    return [
+        {"name": "x", "type": "double", "min": 0.0, "max": 1.0},
+        {"name": "y", "type": "int", "min": 0, "max": 4},
+        {"name": "mode", "type": "categorical", "values": list(modes)},
+    ]
+
+
 def write(tmp_path: Path, obj: dict[str, Any]) -> Path:
     path = tmp_path / f"{obj['metadata']['name']}.yaml"
     path.write_text(yaml.safe_dump(obj))
@@ -123,11 +132,7 @@ def test_a_trial_printing_garbage_fails_cleanly_and_the_task_goes_on(tmp_path: P
             "experiments": [{"x": 0.1, "y": 1, "mode": "garbage"}, {"x": 0.3, "y": 2, "mode": "normal"}],
         },
         mode="${params.mode}",
-        parameters=[
-            {"name": "x", "type": "double", "min": 0.0, "max": 1.0},
-            {"name": "y", "type": "int", "min": 0, "max": 4},
-            {"name": "mode", "type": "categorical", "values": ["normal", "garbage"]},
-        ],
+        parameters=with_modes("normal", "garbage"),
         budget={"maxTrials": 2, "parallelTrials": 1},
     )
     code, state = run(tmp_path, obj)
@@ -166,11 +171,7 @@ def test_the_median_rule_stops_a_visibly_bad_trial_early(tmp_path: Path) -> None
         "median",
         algorithm={"name": "experiments", "experiments": experiments},
         mode="${params.mode}",
-        parameters=[
-            {"name": "x", "type": "double", "min": 0.0, "max": 1.0},
-            {"name": "y", "type": "int", "min": 0, "max": 4},
-            {"name": "mode", "type": "categorical", "values": ["normal", "bad"]},
-        ],
+        parameters=with_modes("normal", "bad"),
         budget={"maxTrials": 4, "parallelTrials": 1},
         earlyStopping={"rule": "median", "minTrials": 3, "startStep": 2},
     )

@@ -6,6 +6,7 @@ import pytest
 
 from kubetune.api import Parameter
 from kubetune.api.task import Acquisition
+from kubetune.search import optuna_backend
 from kubetune.search.bayesian import Bayesian
 from kubetune.search.history import Point, window
 
@@ -25,7 +26,10 @@ def test_an_acquisition_function_setting_selects_scikit_optimize() -> None:
     assert Bayesian(SPACE, acquisition=Acquisition.EI).chosen_backend == "skopt"
 
 
-@pytest.mark.parametrize("backend", ["skopt", "optuna"])
+NEEDS_TORCH = pytest.mark.skipif(not optuna_backend.gp_available(), reason="Optuna's GPSampler needs the gp extra")
+
+
+@pytest.mark.parametrize("backend", ["skopt", pytest.param("optuna", marks=NEEDS_TORCH)])
 def test_the_gp_improves_on_its_random_start(backend: str) -> None:
     history = optimize(Bayesian(SPACE, n_initial_points=4, backend=backend), SPACE, quadratic, trials=7, seed=2)
     values = [o.value for o in history if o.value is not None]
