@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+import urllib3
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from .. import names
 from ..executors.kube import KubeExecutor
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 30.0
 """Longest sleep of an active task's daemon: a missed watch event costs at most this."""
+IDLE_SECONDS = 600.0
+"""Sleep of a finished task's daemon: only a spec change (which pokes it) can make it act again."""
+RETRY_SECONDS = 5.0
+"""Wait after the API server failed a request (a conflict, a timeout, a restart)."""
 
 
 @dataclass
@@ -143,12 +149,18 @@ async def run_task(
             poke.clear()
             delay = 1.0
             if runtime.leader.is_set():
-                outcome = await asyncio.to_thread(reconcile, runtime.kube, namespace, name)
+                try:
+                    outcome = await asyncio.to_thread(reconcile, runtime.kube, namespace, name)
+                except (ApiException, urllib3.exceptions.HTTPError) as error:
+                    # Level-based: the next attempt re-reads everything, so retrying soon is safe.
+                    raise kopf.TemporaryError(
+                        f"the API server failed a request: {error}", delay=RETRY_SECONDS
+                    ) from error
                 for event in outcome.events:
                     kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
                 if outcome.gone:
                     return
-                delay = RESYNC_SECONDS
+                delay = IDLE_SECONDS if outcome.finished else RESYNC_SECONDS
                 if outcome.wake_after is not None:
                     delay = min(delay, outcome.wake_after.total_seconds() + 0.1)
                 if not outcome.finished and body.get("spec", {}).get("earlyStopping"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .. import engine
-from ..api import HPOTask, HPOTaskStatus, TaskPhase, Trial, parse_task
+from ..api import HPOTask, HPOTaskStatus, Trial, parse_task
 from ..errors import InvalidSpec, SearchError
 from ..executors.kube import Cluster, KubeExecutor
 from . import telemetry
@@ -141,8 +141,3 @@ def _carry_out(
         uid = kube.create_trial(body, trial)  # recorded first: after a crash the Job is created then
         kube.create_job(task, namespace, trial, uid)
         telemetry.trial_created(namespace, task.metadata.name or "")
-
-
-def is_done(phase: TaskPhase) -> bool:
-    """Whether a task in this phase needs no more reconciling until its spec changes."""
-    return phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
