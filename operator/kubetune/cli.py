@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -98,8 +99,6 @@ def _best(args: argparse.Namespace) -> int:
 
 
 def _operator(args: argparse.Namespace) -> int:
-    import os  # noqa: PLC0415
-
     from .handlers import operator  # noqa: PLC0415
 
     listed = args.namespace or [n for n in os.environ.get("KUBETUNE_NAMESPACES", "").split(",") if n.strip()]
@@ -240,8 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kubetune: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("kubetune: interrupted", file=sys.stderr)
+        print("kubetune: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `kubetune trials | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

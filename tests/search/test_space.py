@@ -141,3 +141,14 @@ def test_a_finite_space_knows_its_size() -> None:
     assert space.grid_size() == 12
     assert len({tuple(p.items()) for p in space.grid()}) == 12
     assert SearchSpace.from_parameters([]).size == 1
+
+
+def test_bounds_of_log_and_power_ranges_read_as_written() -> None:
+    space = space_of(
+        Parameter(name="lr", min=1e-4, max=0.3, scale="log"),
+        Parameter(name="wd", base=10, min=-6, max=-2),
+    )
+    low = space.decode([d.bounds[0] for d in space.dimensions])
+    high = space.decode([d.bounds[1] for d in space.dimensions])
+    assert (low["lr"], low["wd"]) == (1e-4, 1e-6)
+    assert (high["lr"], high["wd"]) == (0.3, 1e-2)

@@ -232,9 +232,9 @@ class NumericDimension(Dimension):
         if self.is_int:
             return round(raw)
         if self.base is None:
-            return float(raw)
+            return _tidy(raw, self.min, self.max) if self.step is None else float(raw)
         low, high = sorted((self.base**self.min, self.base**self.max))
-        return float(min(max(self.base**raw, low), high))
+        return _tidy(self.base**raw, low, high)
 
     # --- the Dimension interface -------------------------------------------------------------
 
@@ -403,3 +403,9 @@ class SearchSpace:
             return False
         fixed_ok = all(params[k] == v and type(params[k]) is type(v) for k, v in self.fixed.items())
         return fixed_ok and all(d.contains(params[d.name]) for d in self.dimensions)
+
+
+def _tidy(value: float, low: float, high: float) -> float:
+    """``value`` to 12 significant digits, within [low, high]: exp(log(1e-4)) is 1.0000000000000009e-4,
+    which is noise to a person reading the trial's parameters, and to no model."""
+    return min(max(float(f"{value:.12g}"), low), high)
