@@ -29,9 +29,16 @@ def _print_problems(path: str, error: InvalidSpec) -> None:
 
 
 def _named_task(path: str) -> HPOTask:
-    task = load_task(Path(path))
+    try:
+        task = load_task(Path(path))
+    except InvalidSpec as error:  # name the file: the problems only know their place inside it
+        raise InvalidSpec(
+            [Problem(f"{path}: {p.path}" if p.path else path, p.message) for p in error.problems]
+        ) from None
     if not task.metadata.name:
-        raise InvalidSpec([Problem("metadata.name", "is required (it names the state directory and the trials)")])
+        raise InvalidSpec(
+            [Problem(f"{path}: metadata.name", "is required (it names the state directory and the trials)")]
+        )
     return task
 
 
@@ -50,7 +57,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         task = _named_task(args.file)
     except InvalidSpec as error:
-        _print_problems(args.file, error)
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
         return EXIT_BAD_INPUT
     state = StateDir(Path(args.state_dir)) if args.state_dir else StateDir.default(task.metadata.name or "")
     workdir = Path(args.workdir) if args.workdir else Path.cwd()

@@ -256,3 +256,20 @@ def test_kill_9_mid_task_then_rerun_loses_and_repeats_nothing(tmp_path: Path) ->
         assert again["spec"] == trial["spec"]
         assert again["status"]["completionTime"] == trial["status"]["completionTime"]
     assert not list((state / "runs").glob("*.json")), "no process is left recorded as running"
+
+
+def test_unreadable_inputs_get_one_line_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.yaml"
+    assert main(["trials", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == f"kubetune: {missing}: cannot read: No such file or directory"
+    unnamed = manifest("x", algorithm={"name": "random"})
+    del unnamed["metadata"]["name"]
+    path = tmp_path / "unnamed.yaml"
+    path.write_text(yaml.safe_dump(unnamed))
+    assert main(["run", str(path)]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"{path}: metadata.name: is required (it names the state directory and the trials)"
+    )
+    assert main(["best", "--state-dir", str(tmp_path / "nowhere")]) == 2
+    assert "not a kubetune state directory" in capsys.readouterr().err
