@@ -43,11 +43,15 @@ def _named_task(path: str) -> HPOTask:
 
 
 def _state_for(args: argparse.Namespace) -> StateDir:
+    """The state directory of a finished or running local task, which must exist."""
     if args.state_dir:
-        return StateDir(Path(args.state_dir))
-    if not args.file:
+        state = StateDir(Path(args.state_dir))
+    elif args.file:
+        state = StateDir.default(_named_task(args.file).metadata.name or "")
+    else:
         raise StateError("give a task FILE or --state-dir DIR")
-    return StateDir.default(_named_task(args.file).metadata.name or "")
+    state.load_task()  # says which directory is missing or unreadable, in one line
+    return state
 
 
 def _run(args: argparse.Namespace) -> int:
