@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -67,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     state = StateDir(Path(args.state_dir)) if args.state_dir else StateDir.default(task.metadata.name or "")
     workdir = Path(args.workdir) if args.workdir else Path.cwd()
     live = sys.stdout.isatty() and not args.plain
+    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: stop the trials, keep the state
     print(f"kubetune: running {task.metadata.name} locally, state in {state.root}", flush=True)
     with state:
         if live:
@@ -75,11 +77,17 @@ def _run(args: argparse.Namespace) -> int:
         else:
             status = LocalExecutor(task, state, PlainReporter(), workdir=workdir).run()
     print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message}")
+    if status.phase is TaskPhase.SUSPENDED:
+        print("set spec.suspend to false and run the same command again to continue")
     best = best_document(status)
     if best is not None:
         print("best trial:")
         print(json.dumps(best, indent=2))
-    return 0 if status.phase is TaskPhase.SUCCEEDED else 1
+    return 1 if status.phase is TaskPhase.FAILED else 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _trials(args: argparse.Namespace) -> int:

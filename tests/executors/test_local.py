@@ -273,3 +273,30 @@ def test_unreadable_inputs_get_one_line_naming_the_file(tmp_path: Path, capsys: 
     )
     assert main(["best", "--state-dir", str(tmp_path / "nowhere")]) == 2
     assert "not a kubetune state directory" in capsys.readouterr().err
+
+
+def test_a_background_child_neither_delays_nor_outlives_its_trial(tmp_path: Path) -> None:
+    marker = tmp_path / "child-alive"
+    script = f"sleep 30 & echo $! > {marker}; echo loss=0.5"
+    obj = manifest("forks", algorithm={"name": "random"}, budget={"maxTrials": 1})
+    container = obj["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    container["command"], container["args"] = ["sh", "-c", script], []
+    started = time.monotonic()
+    code, state = run(tmp_path, obj)
+    assert code == 0
+    assert time.monotonic() - started < 15, "the trial ended when its main process did"
+    (trial,) = trials_of(state)
+    assert trial["status"]["objective"] == 0.5
+    child = int(marker.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = Path(f"/proc/{child}/stat").read_text().split()[2] if Path(f"/proc/{child}").exists() else "gone"
+    assert status in ("gone", "Z"), "the trial's background child was killed with it"
+
+
+def test_a_suspended_task_returns_and_says_how_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run(tmp_path, manifest("paused", algorithm={"name": "random"}, suspend=True))
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "paused: Suspended" in out and "set spec.suspend to false" in out

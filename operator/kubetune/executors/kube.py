@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -38,8 +39,12 @@ PARAMS_MOUNT = "/etc/kubetune"
 PARAMS_FILE = f"{PARAMS_MOUNT}/parameters.json"
 LOG_CHUNK_BYTES = 4 * 1024 * 1024
 """Most bytes of a pod's log read in one request; longer logs are read in several."""
+LOG_MAX_CHUNK_BYTES = 64 * 1024 * 1024
+"""Largest request, for a trial that prints more than a chunk within one second."""
+LOG_TAIL_LINES = 1000
+"""Lines read from the end of a finished trial's log when the rest was past LOG_MAX_BYTES."""
 LOG_MAX_BYTES = 256 * 1024 * 1024
-"""Most bytes of one trial's log ever read: a runaway trial cannot make the operator read forever."""
+"""Most new bytes of one trial's log read: a runaway trial cannot make the operator read forever."""
 LOG_READ_INTERVAL = 5.0
 """Seconds between two reads of a running trial's log (only while early stopping needs them)."""
 FIELD_MANAGER = "kubetune"
@@ -104,8 +109,12 @@ class KubeExecutor:
             raise
         return _obj(body)
 
-    def read(self, namespace: str, task: str) -> Cluster:
-        """The task's Trials, Jobs and pods (three list calls, whatever the number of trials)."""
+    def read(self, namespace: str, task: str, task_uid: str) -> Cluster:
+        """The task's Trials, Jobs and pods (three list calls, whatever the number of trials).
+
+        Selected by label, then by owner: a task deleted and created again under the same name
+        must not adopt the old task's objects while the garbage collector removes them.
+        """
         selector = f"{names.LABEL_TASK}={task}"
         listed = _obj(
             self.custom.list_namespaced_custom_object(
@@ -114,6 +123,8 @@ class KubeExecutor:
         )
         trials, uids = [], {}
         for item in listed.get("items", []):
+            if not _owned_by(item, {task_uid}):
+                continue
             try:
                 trial = parse_trial(item)
             except InvalidSpec as error:  # someone wrote a broken Trial by hand: skip it, loudly
@@ -124,11 +135,15 @@ class KubeExecutor:
         listed_jobs = _obj(
             self.custom.list_namespaced_custom_object(*_JOBS[:2], namespace, _JOBS[2], label_selector=selector)
         )
-        jobs = {job["metadata"]["name"]: job for job in listed_jobs.get("items", [])}
+        trial_uids = set(uids.values())
+        jobs = {job["metadata"]["name"]: job for job in listed_jobs.get("items", []) if _owned_by(job, trial_uids)}
+        job_uids = {job["metadata"]["uid"] for job in jobs.values()}
         pods: dict[str, dict[str, Any]] = {}
         # Raw JSON: the typed models reject values the API server accepts (see _JOBS).
         response: Any = self.core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
         for pod in _obj(json.loads(response.data)).get("items", []):
+            if not _owned_by(pod, job_uids):
+                continue
             trial_name = pod["metadata"].get("labels", {}).get(names.LABEL_TRIAL, "")
             known = pods.get(trial_name)
             if known is None or pod["metadata"]["creationTimestamp"] > known["metadata"]["creationTimestamp"]:
@@ -199,41 +214,71 @@ class KubeExecutor:
             cursor = _LogCursor(LogScanner(spec.metrics_collector, wanted), pod_uid=uid)
             self._cursors[key] = cursor
         if final or time.monotonic() - cursor.last_read >= self.log_read_interval:
-            self._read_log(task, pod, cursor)
+            self._read_log(task, pod, cursor, final=final)
         if final:
             self._cursors.pop(key, None)
             return cursor.scanner.finish()
         return cursor.scanner.reading()
 
-    def _read_log(self, task: HPOTask, pod: dict[str, Any], cursor: _LogCursor) -> None:
-        container = task.spec.trial_template.primary().get("name")
-        meta = pod["metadata"]
+    def _read_log(self, task: HPOTask, pod: dict[str, Any], cursor: _LogCursor, *, final: bool) -> None:
+        """Read what the log holds past the cursor, in bounded chunks; at the end, always its tail."""
+        chunk = LOG_CHUNK_BYTES
         while cursor.read_bytes < LOG_MAX_BYTES:
-            since = None
-            if cursor.last_stamp:
-                # The API takes whole seconds: re-read from a little before the last line, skip what was seen.
-                seconds = (_now() - (_time(cursor.last_stamp) or _now())).total_seconds()
-                since = max(1, int(seconds) + 2)
-            try:
-                text = self.core.read_namespaced_pod_log(
-                    meta["name"],
-                    meta["namespace"],
-                    container=container,
-                    timestamps=True,
-                    since_seconds=since,
-                    limit_bytes=LOG_CHUNK_BYTES,
-                )
-            except ApiException as error:
-                log.warning("cannot read the log of pod %s: %s", meta["name"], error.reason)
+            read = self._log_text(task, pod, cursor, limit_bytes=chunk)
+            if read is None:
                 return
-            cursor.last_read = time.monotonic()
-            text = text if isinstance(text, str) else str(text)
+            text, size = read
             fresh = self._fresh_lines(text, cursor)
-            cursor.read_bytes += len(text)
+            cursor.read_bytes += sum(len(line) for line in fresh)
             if fresh:
                 cursor.scanner.feed("".join(fresh))
-            if len(text.encode()) < LOG_CHUNK_BYTES or not fresh:
-                return
+            if size < chunk:
+                return  # read to the end
+            if not fresh:
+                # A whole chunk of lines already seen: more than a chunk shares the last second.
+                if chunk >= LOG_MAX_CHUNK_BYTES:
+                    break
+                chunk *= 4
+        if final:
+            # Past the cap, still read the last lines: the final values decide the objective.
+            tail = self._log_text(task, pod, cursor, tail_lines=LOG_TAIL_LINES)
+            fresh = self._fresh_lines(tail[0], cursor) if tail is not None else []
+            if fresh:
+                cursor.scanner.feed("".join(fresh))
+
+    def _log_text(
+        self,
+        task: HPOTask,
+        pod: dict[str, Any],
+        cursor: _LogCursor,
+        *,
+        limit_bytes: int | None = None,
+        tail_lines: int | None = None,
+    ) -> tuple[str, int] | None:
+        """The primary container's log with kubelet timestamps, from a little before the cursor, and its size."""
+        meta = pod["metadata"]
+        since = None
+        if cursor.last_stamp and tail_lines is None:
+            # The API takes whole seconds: re-read from a little before the last line, skip what was seen.
+            seconds = (_now() - (_time(cursor.last_stamp) or _now())).total_seconds()
+            since = max(1, int(seconds) + 2)
+        try:
+            response: Any = self.core.read_namespaced_pod_log(
+                meta["name"],
+                meta["namespace"],
+                container=task.spec.trial_template.primary().get("name"),
+                timestamps=True,
+                since_seconds=since,
+                limit_bytes=limit_bytes,
+                tail_lines=tail_lines,
+                _preload_content=False,  # raw bytes: a trial may print anything, UTF-8 or not
+            )
+        except ApiException as error:
+            log.warning("cannot read the log of pod %s: %s", meta["name"], error.reason)
+            return None
+        cursor.last_read = time.monotonic()
+        data = bytes(response.data)
+        return data.decode("utf-8", errors="replace"), len(data)
 
     @staticmethod
     def _fresh_lines(text: str, cursor: _LogCursor) -> list[str]:
@@ -262,8 +307,11 @@ class KubeExecutor:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def create_trial(self, task_body: Mapping[str, Any], trial: Trial) -> str:
-        """Create a Trial owned by its task; an existing one (a repeated step) is kept. Returns its uid."""
+    def create_trial(self, task_body: Mapping[str, Any], trial: Trial) -> tuple[Trial, str]:
+        """Create a Trial owned by its task; an existing one (a repeated step) is kept.
+
+        Returns the Trial as stored, and its uid: its Job is built from what the Trial records.
+        """
         meta = task_body["metadata"]
         body = trial.to_manifest()
         status = body.pop("status", None)
@@ -280,13 +328,19 @@ class KubeExecutor:
         except ApiException as error:
             if error.status != 409:
                 raise
-            created = self.custom.get_namespaced_custom_object(
-                names.GROUP, names.VERSION, meta["namespace"], names.TRIAL_PLURAL, trial.metadata.name or ""
+            existing = _obj(
+                self.custom.get_namespaced_custom_object(
+                    names.GROUP, names.VERSION, meta["namespace"], names.TRIAL_PLURAL, trial.metadata.name or ""
+                )
             )
-            return str(_obj(created)["metadata"]["uid"])
+            if not _owned_by(existing, {meta["uid"]}):
+                # A Trial of a deleted task of the same name, not yet garbage-collected: retry later.
+                why = f"{trial.metadata.name} of a deleted task is still being deleted"
+                raise ApiException(status=409, reason=why) from error
+            return parse_trial(existing), str(existing["metadata"]["uid"])
         if status:
             self.patch_trial_status(meta["namespace"], trial.metadata.name or "", TrialStatus.model_validate(status))
-        return str(_obj(created)["metadata"]["uid"])
+        return trial, str(_obj(created)["metadata"]["uid"])
 
     def create_job(self, task: HPOTask, task_namespace: str, trial: Trial, trial_uid: str) -> None:
         """Create the trial's Job from the template; an existing one (a repeated step) is kept."""
@@ -330,6 +384,11 @@ def _obj(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError(f"expected a JSON object from the API, got {type(value).__name__}")
     return value
+
+
+def _owned_by(obj: Mapping[str, Any], uids: set[str]) -> bool:
+    """Whether one of ``obj``'s owners is among ``uids``."""
+    return any(ref.get("uid") in uids for ref in obj.get("metadata", {}).get("ownerReferences") or [])
 
 
 def _owner(body: Mapping[str, Any], *, controller: bool) -> dict[str, Any]:
@@ -406,9 +465,12 @@ def build_job(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> di
             },
         },
     ]
+    # A Job the TTL controller deletes before the operator read its end would be a lost trial, or
+    # one run twice: kubetune removes finished trials' Jobs itself, with their Trial or task.
+    spec.pop("ttlSecondsAfterFinished", None)
     timeout = task.spec.budget.trial_timeout
     if timeout is not None:
-        limit = int(timeout.total_seconds())
+        limit = max(1, math.ceil(timeout.total_seconds()))
         spec["activeDeadlineSeconds"] = min(spec.get("activeDeadlineSeconds") or limit, limit)
     return {
         "apiVersion": "batch/v1",

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
 from .. import engine, names
-from ..api import HPOTask, HPOTaskStatus, Trial, TrialPhase
+from ..api import HPOTask, HPOTaskStatus, TaskPhase, Trial, TrialPhase, TrialStatus
 from ..api.loader import format_loc
 from ..engine.templating import parameter_env, parameters_json, render_container
 from ..errors import InvalidSpec, Problem
@@ -31,6 +33,8 @@ MAX_LOG_BYTES = 64 * 1024 * 1024
 """A trial's log file stops growing here (its metrics are still read): a runaway trial cannot fill the disk."""
 STOP_GRACE = 5.0
 """Seconds between SIGTERM and SIGKILL when a trial is stopped."""
+EXIT_DRAIN = 0.5
+"""Seconds a trial's output is still read after its main process exited (children may hold the pipe)."""
 _INTERPRETERS = {"python", "python3"}
 
 
@@ -167,6 +171,8 @@ class LocalExecutor:
                 self.reporter.progress(status, list(trials.values()))
                 if step.finished and not self._runs:
                     return status
+                if status.phase is TaskPhase.SUSPENDED and not self._runs:
+                    return status  # nothing will change until the manifest says suspend: false
                 wait = step.wake_after.total_seconds() if step.wake_after is not None else 1.0
                 self._wake.wait(timeout=min(max(wait, 0.01), 1.0))
         finally:
@@ -179,14 +185,14 @@ class LocalExecutor:
         for name, fact in facts.items():
             trial = trials[name]
             new = engine.observe(self.task.spec, trial, fact, self.now())
-            if fact.state is not engine.RunState.RUNNING and name in self._runs:
-                self._finish(name)
             if new != trial.status:
                 old_phase = trial.status.phase if trial.status else TrialPhase.PENDING
                 trials[name] = trial.model_copy(update={"status": new})
-                self.state.save_trial(trials[name])
+                self.state.save_trial(trials[name])  # before the run is forgotten: a crash now re-runs nothing
                 if new.phase is not old_phase and new.phase.finished:
                     self.reporter.event(engine.finished_event(trials[name]))
+            if fact.state is not engine.RunState.RUNNING and name in self._runs:
+                self._finish(name)
 
     def _carry_out(self, step: engine.Plan, trials: dict[str, Trial]) -> None:
         for verdict in step.stop:
@@ -206,10 +212,15 @@ class LocalExecutor:
 
     # --- processes --------------------------------------------------------------------------
 
-    def _start_missing(self, trials: Mapping[str, Trial]) -> None:
-        for name, trial in trials.items():
-            if engine.is_active(trial) and name not in self._runs and name not in self._failed_starts:
-                self._start(trial)
+    def _start_missing(self, trials: dict[str, Trial]) -> None:
+        for name, trial in list(trials.items()):
+            if not engine.is_active(trial) or name in self._runs or name in self._failed_starts:
+                continue
+            if trial.status is not None and (trial.status.start_time or trial.status.metrics):
+                # An earlier run was interrupted: the new one starts from nothing.
+                trials[name] = trial.model_copy(update={"status": TrialStatus(phase=TrialPhase.PENDING)})
+                self.state.save_trial(trials[name])
+            self._start(trials[name])
 
     def _start(self, trial: Trial) -> None:
         name = trial.metadata.name or ""
@@ -248,23 +259,39 @@ class LocalExecutor:
         run.thread.start()
 
     def _pump(self, run: _Run) -> None:
-        """Copy a trial's output to its log and its metrics scanner until it exits."""
+        """Copy a trial's output to its log and its metrics scanner until it exits.
+
+        The trial ends when its main process does: a background child that still holds the
+        output pipe gets a moment to finish writing, then it is killed with the process group.
+        """
         stream = run.process.stdout
-        if stream is not None:
-            fd = stream.fileno()
-            while chunk := os.read(fd, 65536):
-                if run.written < MAX_LOG_BYTES:
-                    run.log.write(chunk[: MAX_LOG_BYTES - run.written])
-                    run.log.flush()
-                    run.written += len(chunk)
-                with run.lock:
-                    run.scanner.feed(chunk)
-                self._wake.set()
-            stream.close()
+        assert stream is not None
+        fd = stream.fileno()
+        deadline: float | None = None
+        while deadline is None or time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                self._record(run, chunk)
+            elif deadline is None and run.process.poll() is not None:
+                deadline = time.monotonic() + EXIT_DRAIN
+        stream.close()
         code = run.process.wait()
+        _signal_group(run.process.pid, signal.SIGKILL)  # nothing of a finished trial keeps running
         run.log.close()
         with run.lock:
             run.exit_code, run.finished = code, self.now()
+        self._wake.set()
+
+    def _record(self, run: _Run, chunk: bytes) -> None:
+        if run.written < MAX_LOG_BYTES:
+            run.log.write(chunk[: MAX_LOG_BYTES - run.written])
+            run.log.flush()
+            run.written += len(chunk)
+        with run.lock:
+            run.scanner.feed(chunk)
         self._wake.set()
 
     def _finish(self, name: str) -> None:
@@ -273,15 +300,14 @@ class LocalExecutor:
         self.state.forget_run(name)
 
     def _kill(self, name: str) -> None:
+        """Stop a trial: SIGTERM to its process group, SIGKILL to whatever is left after the grace period."""
         run = self._runs.get(name)
         if run is None:
             return
         _signal_group(run.process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             run.process.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            _signal_group(run.process.pid, signal.SIGKILL)
-        run.thread.join()
+        _signal_group(run.process.pid, signal.SIGKILL)
         self._finish(name)
 
     def _stop_all(self) -> None:

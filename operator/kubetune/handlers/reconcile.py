@@ -44,7 +44,7 @@ def reconcile(kube: KubeExecutor, namespace: str, name: str, now: Callable[[], d
         task = parse_task(body)
     except InvalidSpec as error:
         return _invalid(kube, namespace, name, body, str(error))
-    cluster = kube.read(namespace, name)
+    cluster = kube.read(namespace, name, task.metadata.uid or "")
     outcome = Outcome()
     trials = _follow_trials(kube, task, namespace, cluster, outcome, now())
     try:
@@ -138,6 +138,6 @@ def _carry_out(
         kube.delete_job(namespace, verdict.name)
         telemetry.trial_finished(namespace, task.metadata.name or "", verdict.phase)
     for trial in step.create:
-        uid = kube.create_trial(body, trial)  # recorded first: after a crash the Job is created then
-        kube.create_job(task, namespace, trial, uid)
+        stored, uid = kube.create_trial(body, trial)  # recorded first: after a crash the Job is created then
+        kube.create_job(task, namespace, stored, uid)
         telemetry.trial_created(namespace, task.metadata.name or "")
