@@ -191,6 +191,13 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0, for paging options."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="kubetune", description=__doc__)
@@ -241,9 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
         command.set_defaults(handler=handler)
         if name == "trials":
-            command.add_argument("--top", type=int, metavar="K", help="only the K best")
-            command.add_argument("--limit", type=int, help="page size")
-            command.add_argument("--offset", type=int, default=0, help="rows to skip")
+            command.add_argument("--top", type=_count, metavar="K", help="only the K best")
+            command.add_argument("--limit", type=_count, help="page size")
+            command.add_argument("--offset", type=_count, default=0, help="rows to skip")
             command.add_argument("--include-failed", action="store_true", help="also unfinished, failed, stopped")
             command.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
     return parser
@@ -257,6 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except KubetuneError as error:
         print(f"kubetune: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:  # a state directory or output path that cannot be used
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"kubetune: {where}{error.strerror or error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("kubetune: interrupted; run the same command again to continue", file=sys.stderr)

@@ -207,3 +207,26 @@ def test_a_valid_manifest_round_trips_through_the_model() -> None:
     assert again == task
     assert again.spec.budget.trial_timeout is not None
     assert again.to_manifest()["spec"]["budget"]["trialTimeout"] == "2m"
+
+
+def test_a_task_name_must_work_as_a_label_and_a_directory() -> None:
+    for bad in ("../escape", "a/b", "Upper_Case", "x" * 64):
+        with pytest.raises(InvalidSpec) as caught:
+            parse_task(set_path(base_task(), "metadata.name", bad))
+        assert [p.path for p in caught.value.problems] == ["metadata.name"]
+
+
+def test_times_written_without_a_zone_are_read_as_utc() -> None:
+    from kubetune.api import parse_trial  # noqa: PLC0415
+
+    trial = parse_trial(
+        {
+            "apiVersion": "kubetune.io/v1alpha1",
+            "kind": "Trial",
+            "metadata": {"name": "t-0"},
+            "spec": {"task": "t", "index": 0, "parameters": {}},
+            "status": {"startTime": "2026-01-01T10:00:00"},
+        }
+    )
+    assert trial.status is not None and trial.status.start_time is not None
+    assert trial.status.start_time.utcoffset() is not None

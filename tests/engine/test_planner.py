@@ -224,3 +224,12 @@ def test_observe_reports_a_deadline_as_a_timeout(make_task: MakeTask) -> None:
     trial = new_trial(task, 0, {"lr": 0.1, "layers": 2})
     fact = RunFact(RunState.FAILED, reason="DeadlineExceeded", detail="Job was active longer than specified deadline")
     assert observe(task.spec, trial, fact, T0).reason == "TimedOut"
+
+
+def test_a_missing_plugin_fails_the_task_and_stops_its_trials(make_task: MakeTask) -> None:
+    task = make_task(algorithm={"name": "plugin", "plugin": "not-installed-anywhere"})
+    running = with_status(new_trial(task, 0, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING, [0.9])
+    step = plan(task, [running], T0)
+    assert (step.status.phase, step.status.reason) == (TaskPhase.FAILED, "SearchFailed")
+    assert "not-installed-anywhere" in (step.status.message or "")
+    assert [(v.name, v.phase) for v in step.stop] == [("t1-0", TrialPhase.STOPPED)]

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from .. import names
-from .base import ApiModel, Duration, Loc, ParamValue, raise_problems
+from .base import ApiModel, Duration, Loc, ParamValue, Timestamp, raise_problems
 from .parameters import Parameter, ParameterType
 
 METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
+TASK_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+"""A DNS-1123 label: task names become label values, Job names and (locally) directory names."""
 PLACEHOLDER = re.compile(r"\$\{params\.([^}]*)\}")
 """``${params.NAME}`` in a command, argument or environment value of the trial template."""
 
@@ -171,7 +172,9 @@ class Budget(ApiModel):
     """Stop creating trials after this long (e.g. ``12h``); running trials are stopped too."""
 
     trial_timeout: Duration | None = None
-    """A trial running longer than this (e.g. ``45m``) is stopped and counts as failed."""
+    """A trial running longer than this (e.g. ``45m``) is stopped and counts as failed. On a
+    cluster it is also the Job's ``activeDeadlineSeconds``, which counts from the Job's start
+    (time waiting for a node included)."""
 
     patience: Annotated[int | None, Field(ge=1)] = None
     """Finish the task when this many trials in a row completed without improving the best."""
@@ -502,7 +505,7 @@ class Condition(ApiModel):
     message: Annotated[str, Field(max_length=32768)] = ""
     """A sentence for people."""
 
-    last_transition_time: datetime | None = None
+    last_transition_time: Timestamp | None = None
     """When ``status`` last changed."""
 
     observed_generation: int | None = None
@@ -567,10 +570,10 @@ class HPOTaskStatus(ApiModel):
     best_trial: BestTrial | None = None
     """The best trial so far."""
 
-    start_time: datetime | None = None
+    start_time: Timestamp | None = None
     """When the first trial was created."""
 
-    completion_time: datetime | None = None
+    completion_time: Timestamp | None = None
     """When the task finished."""
 
     observed_generation: int | None = None
@@ -609,3 +612,19 @@ class HPOTask(ApiModel):
     """What to search and how."""
     status: HPOTaskStatus | None = None
     """Written by the operator."""
+
+    @model_validator(mode="after")
+    def _check_name(self) -> HPOTask:
+        name = self.metadata.name
+        if name is not None and not re.fullmatch(TASK_NAME_PATTERN, name):
+            raise_problems(
+                "HPOTask",
+                [
+                    (
+                        ("metadata", "name"),
+                        f"must be at most 63 lowercase letters, digits and '-', starting and ending with a letter "
+                        f"or digit (it becomes a label value and part of every trial's name), got {name!r}",
+                    )
+                ],
+            )
+        return self

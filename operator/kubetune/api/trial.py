@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from .base import ApiModel, ParamValue
+from .base import ApiModel, ParamValue, Timestamp
 from .task import ObjectMeta
 
 MAX_SERIES_POINTS = 100
@@ -99,10 +98,10 @@ class TrialStatus(ApiModel):
     message: str | None = None
     """Why the trial is in this phase, a sentence."""
 
-    start_time: datetime | None = None
+    start_time: Timestamp | None = None
     """When the trial started running."""
 
-    completion_time: datetime | None = None
+    completion_time: Timestamp | None = None
     """When the trial finished."""
 
 

@@ -31,6 +31,7 @@ from ..api import (
 )
 from ..api.base import format_duration
 from ..api.task import ObjectMeta
+from ..errors import SearchError
 from ..metrics import aggregate
 from ..search import registry
 from ..search.base import Observation, Pending, SearchRequest, TrialState
@@ -89,7 +90,17 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
     created: list[Trial] = []
     exhausted = False
     if ending is None and not suspended:
-        created, exhausted = _new_trials(task, trials)
+        try:
+            created, exhausted = _new_trials(task, trials)
+        except SearchError as error:  # e.g. a plugin that is not installed: the task cannot go on
+            ending = _Ending("SearchFailed", f"The search algorithm failed: {error}", failed=True)
+            stops = [
+                Verdict(t.metadata.name or "", TrialPhase.STOPPED, "TaskStopped", ending.message)
+                for t in trials
+                if is_active(t)
+            ]
+            verdicts += stops
+            trials = _apply(trials, stops, now)
         if created:
             start = start or now
             total = len(trials) + len(created)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from .. import engine
-from ..api import HPOTask, HPOTaskStatus, Trial, parse_task
-from ..errors import InvalidSpec, SearchError
+from ..api import HPOTask, HPOTaskStatus, SuspendPolicy, Trial, parse_task
+from ..errors import InvalidSpec
 from ..executors.kube import Cluster, KubeExecutor
 from . import telemetry
 
@@ -47,10 +47,7 @@ def reconcile(kube: KubeExecutor, namespace: str, name: str, now: Callable[[], d
     cluster = kube.read(namespace, name, task.metadata.uid or "")
     outcome = Outcome()
     trials = _follow_trials(kube, task, namespace, cluster, outcome, now())
-    try:
-        step = engine.plan(task, trials, now())
-    except SearchError as error:
-        return _invalid(kube, namespace, name, body, f"spec.algorithm: {error}")
+    step = engine.plan(task, trials, now())
     _carry_out(kube, task, body, namespace, step, trials, now())
     if step.status != task.status:
         kube.patch_task_status(namespace, name, step.status)
@@ -82,6 +79,8 @@ def _follow_trials(
 ) -> list[Trial]:
     """Create missing Jobs, turn Job and pod state into trial statuses, stop Jobs of finished trials."""
     follow = task.spec.early_stopping is not None
+    # Suspended with force: a trial that has not started yet stays unstarted (the plan stops it).
+    start_jobs = not (task.spec.suspend and task.spec.suspend_policy is SuspendPolicy.FORCE)
     trials = []
     for trial in cluster.trials:
         name = trial.metadata.name or ""
@@ -91,7 +90,8 @@ def _follow_trials(
             trials.append(trial)
             continue
         if name not in cluster.jobs and (trial.status is None or trial.status.start_time is None):
-            kube.create_job(task, namespace, trial, cluster.trial_uids[name])
+            if start_jobs:
+                kube.create_job(task, namespace, trial, cluster.trial_uids[name])
             trials.append(trial)
             continue
         fact = kube.fact(task, trial, cluster, follow=follow)
