@@ -89,3 +89,22 @@ def test_a_plugin_that_fails_to_import_is_a_search_error(tmp_path: Path, monkeyp
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(SearchError, match=r"'broken'.*failed to load: needs torch"):
         registry.create(Algorithm(name=AlgorithmName.PLUGIN, plugin="broken"), SPACE)
+
+
+def test_a_plugin_that_fails_while_suggesting_is_a_search_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = """
+        class Flaky:
+            def __init__(self, space, settings):
+                pass
+
+            def suggest(self, request):
+                raise ZeroDivisionError("division by zero in the plugin")
+    """
+    _install_plugin(tmp_path, "kubetune_plugin_flaky", body, "flaky = kubetune_plugin_flaky:Flaky")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "kubetune_plugin_flaky", raising=False)
+    suggester = registry.create(Algorithm(name=AlgorithmName.PLUGIN, plugin="flaky"), SPACE)
+    with pytest.raises(SearchError, match="plugin 'flaky' failed: division by zero in the plugin"):
+        suggester.suggest(request(SPACE))

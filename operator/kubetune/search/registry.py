@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from .. import names
 from ..api import Algorithm, AlgorithmName
 from ..errors import SearchError
 from .auto import Auto
-from .base import Suggester, SuggesterFactory
+from .base import Proposal, SearchRequest, Suggester, SuggesterFactory
 from .bayesian import DEFAULT_HISTORY_WINDOW, Bayesian
 from .cma_es import DEFAULT_SIGMA0, CmaEs
 from .experiments import Experiments
@@ -55,7 +56,21 @@ def _experiments(algorithm: Algorithm, space: SearchSpace) -> Suggester:
 def _plugin(algorithm: Algorithm, space: SearchSpace) -> Suggester:
     if algorithm.plugin is None:
         raise SearchError("the plugin algorithm needs algorithm.plugin")
-    return load_plugin(algorithm.plugin)(space, algorithm.plugin_settings or {})
+    return _Guarded(algorithm.plugin, load_plugin(algorithm.plugin)(space, algorithm.plugin_settings or {}))
+
+
+@dataclass(frozen=True)
+class _Guarded:
+    """A plugin's suggester, whose failures become one-line SearchErrors instead of tracebacks."""
+
+    name: str
+    inner: Suggester
+
+    def suggest(self, request: SearchRequest) -> Proposal:
+        try:
+            return self.inner.suggest(request)
+        except Exception as error:  # third-party code: anything can go wrong in it
+            raise SearchError(f"search algorithm plugin {self.name!r} failed: {error}") from error
 
 
 _BUILDERS: dict[AlgorithmName, Callable[[Algorithm, SearchSpace], Suggester]] = {
