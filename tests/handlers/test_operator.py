@@ -234,3 +234,18 @@ def test_an_invalid_spec_gets_valid_false_with_the_validate_message(
     assert (valid["status"], valid["reason"], valid["message"]) == ("False", "InvalidSpec", expected)
     assert not trials(cluster, "broken")
     assert [e["reason"] for e in cluster.events("default", involved="broken")] == ["InvalidSpec"]
+
+
+def test_api_server_failures_are_retried_without_duplicates(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    cluster.fail("POST", "/apis/batch/v1/namespaces/default/jobs", times=1)
+    cluster.fail("PATCH", "/trials/lr-search-1/status", times=1)
+    with operator():
+        cluster.create(task_manifest(budget={"maxTrials": 4, "parallelTrials": 2}))
+        cluster.wait_for(lambda: phase(cluster, "lr-search") in DONE, timeout=40)
+    assert phase(cluster, "lr-search") == "Succeeded"
+    done = trials(cluster, "lr-search")
+    assert [t["spec"]["index"] for t in done] == [0, 1, 2, 3]
+    assert all(t["status"]["phase"] == "Succeeded" for t in done)
+    assert sorted(j["metadata"]["name"] for j in cluster.list("jobs")) == [f"lr-search-{i}" for i in range(4)]
+    assert set(cluster.call(lambda: dict(cluster.emulator.server.faults)).values()) == {0}, "both failures happened"

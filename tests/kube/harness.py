@@ -190,6 +190,14 @@ class Kube:
     def install_crd(self, crd: str | Path | Mapping[str, Any]) -> Obj:
         return self.call(self.emulator.install_crd, load_crd(crd))
 
+    def fail(self, method: str, path_fragment: str, times: int) -> None:
+        """Answer the next ``times`` requests of ``method`` whose path contains ``path_fragment`` with a 500."""
+
+        def arm() -> None:
+            self.emulator.server.faults[(method, path_fragment)] = times
+
+        self.call(arm)
+
     def compact(self) -> None:
         self.call(self.emulator.compact)
 

@@ -56,11 +56,17 @@ class ApiServer:
         self.closing = asyncio.Event()
         # Open watch streams, for tests to wait on ("is the operator watching yet?"): (type, namespace, user agent).
         self.watches: list[tuple[ResourceType, str | None, str]] = []
+        # Failures a test injects: (method, path fragment) -> how many more requests fail with a 500.
+        self.faults: dict[tuple[str, str], int] = {}
         self.app = web.Application(middlewares=[self._errors])
         self.app.router.add_route("*", "/{path:.*}", self._route)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        for (method, fragment), left in self.faults.items():
+            if left > 0 and request.method == method and fragment in request.path:
+                self.faults[(method, fragment)] = left - 1
+                return _json(ApiError(500, "InternalError", "injected failure").status(), 500)
         try:
             response: web.StreamResponse = await handler(request)
         except ApiError as e:
