@@ -265,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KubetuneError as error:
         print(f"kubetune: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `kubetune trials | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as error:  # a state directory or output path that cannot be used
         where = f"{error.filename}: " if error.filename else ""
         print(f"kubetune: {where}{error.strerror or error}", file=sys.stderr)
@@ -272,9 +275,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kubetune: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `kubetune trials | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
 
 
 if __name__ == "__main__":

@@ -300,3 +300,20 @@ def test_a_suspended_task_returns_and_says_how_to_resume(tmp_path: Path, capsys:
     assert code == 0
     out = capsys.readouterr().out
     assert "paused: Suspended" in out and "set spec.suspend to false" in out
+
+
+def test_a_reader_that_stops_early_gets_no_error_message(tmp_path: Path) -> None:
+    code, state = run(tmp_path, manifest("piped", algorithm={"name": "random"}, budget={"maxTrials": 1}))
+    assert code == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has already exited
+    result = subprocess.run(
+        [sys.executable, "-m", "kubetune.cli", "best", "--state-dir", str(state)],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    os.close(write_end)
+    assert result.returncode == 141
+    assert result.stderr == ""
