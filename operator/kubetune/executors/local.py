@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
@@ -33,6 +33,8 @@ MAX_LOG_BYTES = 64 * 1024 * 1024
 """A trial's log file stops growing here (its metrics are still read): a runaway trial cannot fill the disk."""
 STOP_GRACE = 5.0
 """Seconds between SIGTERM and SIGKILL when a trial is stopped."""
+OUTPUT_WAKE = 0.2
+"""Shortest interval between two wake-ups of the runner caused by a trial's output (its exit always wakes it)."""
 EXIT_DRAIN = 0.5
 """Seconds a trial's output is still read after its main process exited (children may hold the pipe)."""
 _INTERPRETERS = {"python", "python3"}
@@ -103,11 +105,13 @@ class _Run:
     scanner: LogScanner
     log: IO[bytes]
     started: datetime
-    thread: threading.Thread
-    lock: threading.Lock
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    thread: threading.Thread | None = None
     exit_code: int | None = None
     finished: datetime | None = None
     written: int = 0
+    woke: float = 0.0
+    """When new output last woke the runner (monotonic seconds)."""
 
     def fact(self) -> engine.RunFact:
         with self.lock:
@@ -253,7 +257,7 @@ class LocalExecutor:
             return
         self.state.record_run(name, {"pid": process.pid, "start": _start_ticks(process.pid)})
         scanner = LogScanner(self.task.spec.metrics_collector, wanted_metrics(self.task.spec.objective))
-        run = _Run(process, scanner, log, self.now(), threading.Thread(), threading.Lock())
+        run = _Run(process, scanner, log, self.now())
         run.thread = threading.Thread(target=self._pump, args=(run,), name=f"pump-{name}", daemon=True)
         self._runs[name] = run
         run.thread.start()
@@ -292,11 +296,16 @@ class LocalExecutor:
             run.written += len(chunk)
         with run.lock:
             run.scanner.feed(chunk)
-        self._wake.set()
+        # New metrics matter to the median rule, but a chatty trainer must not make the runner
+        # recompute and rewrite the trial's state for every line: wake at most every OUTPUT_WAKE s.
+        if time.monotonic() - run.woke >= OUTPUT_WAKE:
+            run.woke = time.monotonic()
+            self._wake.set()
 
     def _finish(self, name: str) -> None:
         run = self._runs.pop(name)
-        run.thread.join()
+        if run.thread is not None:
+            run.thread.join()
         self.state.forget_run(name)
 
     def _kill(self, name: str) -> None:
