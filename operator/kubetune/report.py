@@ -51,7 +51,7 @@ def trial_rows(
     for trial in page:
         status = trial.status
         series = {s.name: s for s in status.metrics} if status else {}
-        metrics = [aggregate(series[m], spec.objective.aggregation) if m in series else None for m in extra]
+        metrics = [aggregate(series[m], spec.objective.aggregation_of(m)) if m in series else None for m in extra]
         seconds = None
         if status and status.start_time and status.completion_time:
             seconds = round((status.completion_time - status.start_time).total_seconds(), 1)

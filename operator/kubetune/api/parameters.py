@@ -26,6 +26,12 @@ class Scale(StrEnum):
     REVERSE_LOG = "reverse_log"
 
 
+class Distribution(StrEnum):
+    UNIFORM = "uniform"
+    NORMAL = "normal"
+    LOG_NORMAL = "logNormal"
+
+
 class Parameter(ApiModel):
     """One hyperparameter: a numeric range, a list of values, or a fixed value."""
 
@@ -52,6 +58,17 @@ class Parameter(ApiModel):
 
     step: Annotated[float | None, Field(gt=0)] = None
     """Quantization: values are ``min + k * step``. Int parameters default to 1."""
+
+    distribution: Distribution = Distribution.UNIFORM
+    """How values are drawn: uniform over the range (on the axis ``scale`` says), normal (``mean``,
+    ``sigma``) or logNormal (the value's natural log is normal with ``mean`` and ``sigma``). With
+    normal and logNormal, ``min`` and ``max`` are optional: a value drawn beyond one is clipped to it."""
+
+    mean: float | None = None
+    """normal: the mean; logNormal: the mean of the value's natural log."""
+
+    sigma: Annotated[float | None, Field(gt=0)] = None
+    """normal: the standard deviation; logNormal: the standard deviation of the value's natural log."""
 
     values: Annotated[list[ParamValue] | None, Field(min_length=1)] = None
     """For categorical: the choices, strings or numbers, in the order grid search visits them."""
@@ -86,7 +103,13 @@ class Parameter(ApiModel):
             return self._fixed_problems()
         if self.type is ParameterType.CATEGORICAL:
             return self._categorical_problems()
-        return self._range_problems()
+        if self.distribution is not Distribution.UNIFORM:
+            return self._distribution_problems()
+        problems = self._range_problems()
+        for key in ("mean", "sigma"):
+            if getattr(self, key) is not None:
+                problems.append(((key,), "applies to the normal and logNormal distributions only"))
+        return problems
 
     def _fixed_problems(self) -> list[tuple[Loc, str]]:
         value = self.value
@@ -104,9 +127,11 @@ class Parameter(ApiModel):
             problems.append((("values",), "is required for a categorical parameter"))
         elif len({(type(v), v) for v in self.values}) != len(self.values):
             problems.append((("values",), "must not repeat a value"))
-        for key in ("min", "max", "base", "step"):
+        for key in ("min", "max", "base", "step", "mean", "sigma"):
             if getattr(self, key) is not None:
                 problems.append(((key,), "does not apply to a categorical parameter; list the choices in values"))
+        if self.distribution is not Distribution.UNIFORM:
+            problems.append((("distribution",), "does not apply to a categorical parameter"))
         if self.scale is not Scale.LINEAR:
             problems.append((("scale",), "does not apply to a categorical parameter"))
         return problems
@@ -151,4 +176,35 @@ class Parameter(ApiModel):
             problems.append((("scale",), "must be linear with a power base (the exponent is searched linearly)"))
         if self.type is ParameterType.INT:
             problems.append((("base",), "applies to double parameters only"))
+        return problems
+
+    def _distribution_problems(self) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
+        for key in ("mean", "sigma"):
+            if getattr(self, key) is None:
+                problems.append(((key,), f"is required by the {self.distribution} distribution"))
+        if self.mean is not None and not math.isfinite(self.mean):
+            problems.append((("mean",), "must be a finite number"))
+        for key in ("base", "values"):
+            if getattr(self, key) is not None:
+                problems.append(((key,), f"does not apply to the {self.distribution} distribution"))
+        if self.scale is not Scale.LINEAR:
+            problems.append(
+                (("scale",), f"must be linear with the {self.distribution} distribution (it sets the shape)")
+            )
+        for key in ("min", "max"):
+            bound = getattr(self, key)
+            if bound is not None and not math.isfinite(bound):
+                problems.append(((key,), "must be a finite number"))
+            elif bound is not None and self.type is ParameterType.INT and bound != int(bound):
+                problems.append(((key,), "must be an integer for an int parameter"))
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            problems.append((("min",), f"must be less than max ({self.min:g} >= {self.max:g})"))
+        if self.distribution is Distribution.LOG_NORMAL:
+            for key in ("min", "max"):
+                bound = getattr(self, key)
+                if bound is not None and bound <= 0:
+                    problems.append(((key,), "must be > 0 for the logNormal distribution (its values are positive)"))
+        if self.step is not None and self.type is ParameterType.INT and self.step != int(self.step):
+            problems.append((("step",), "must be an integer for an int parameter"))
         return problems

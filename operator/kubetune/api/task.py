@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from enum import StrEnum
@@ -11,13 +12,21 @@ from pydantic import ConfigDict, Field, model_validator
 
 from .. import names
 from .base import ApiModel, Duration, Loc, ParamValue, Timestamp, raise_problems
-from .parameters import Parameter, ParameterType
+from .parameters import Distribution, Parameter, ParameterType
 
-METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
+METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./'-]*( [A-Za-z0-9_./'-]+)*$"
+"""A metric name as trainers print it: words of letters, digits and ``_./'-``, single spaces
+between them (LightGBM's ``valid_1 auc``, ``training's binary_logloss``)."""
+KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
+"""A name the keyValue format can read: no spaces."""
 TASK_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 """A DNS-1123 label: task names become label values, Job names and (locally) directory names."""
 PLACEHOLDER = re.compile(r"\$\{params\.([^}]*)\}")
 """``${params.NAME}`` in a command, argument or environment value of the trial template."""
+FOREIGN_PLACEHOLDER = re.compile(r"\$\{(?!params\.)[A-Za-z_][A-Za-z0-9_]*\.[^}]*\}")
+"""A dotted ``${a.b}`` reference that kubetune does not replace, such as Katib's
+``${trialParameters.lr}``: never a shell expansion (``${HOME}``, ``${N:-1}``), whose names hold
+no dot, so it is a leftover that the trainer would get as literal text."""
 
 
 class Direction(StrEnum):
@@ -55,6 +64,28 @@ class Objective(ApiModel):
         list[Annotated[str, Field(pattern=METRIC_NAME_PATTERN, max_length=128)]], Field(max_length=16)
     ] = []
     """Other metrics to record for each trial (not optimized)."""
+
+    metric_aggregations: dict[str, Aggregation] = {}
+    """The aggregation of each additional metric that is not to be aggregated like the objective,
+    e.g. ``{accuracy: max}`` while the objective ``loss`` uses ``min``."""
+
+    def aggregation_of(self, metric: str) -> Aggregation:
+        """How the series of ``metric`` (the objective or an additional metric) is aggregated."""
+        if metric == self.metric:
+            return self.aggregation
+        return self.metric_aggregations.get(metric, self.aggregation)
+
+    @model_validator(mode="after")
+    def _check(self) -> Objective:
+        raise_problems(
+            "Objective",
+            [
+                (("metricAggregations", name), "names no additional metric")
+                for name in self.metric_aggregations
+                if name not in self.additional_metrics
+            ],
+        )
+        return self
 
 
 class AlgorithmName(StrEnum):
@@ -233,7 +264,7 @@ class MetricsCollector(ApiModel):
     patterns: Annotated[list[MetricPattern], Field(max_length=32)] = []
     """For the regex format: one expression per metric."""
 
-    step_key: Annotated[str | None, Field(pattern=METRIC_NAME_PATTERN, max_length=128)] = None
+    step_key: Annotated[str | None, Field(pattern=KEY_PATTERN, max_length=128)] = None
     """The key whose value is the step of the values on the same line. Default: ``step``, else
     ``epoch``."""
 
@@ -286,6 +317,15 @@ class TrialTemplate(ApiModel):
 
     def _problems(self) -> Iterator[tuple[Loc, str]]:
         containers = self.containers()
+        if not containers and {"apiVersion", "kind", "spec"} <= self.spec.keys():
+            # A Katib trialSpec (a whole object) where kubetune wants the Job's spec itself.
+            yield (
+                ("spec",),
+                f"must be a batch/v1 JobSpec (template, backoffLimit, ...), not a whole {self.spec['kind']} object: "
+                "move the object's spec up to trialTemplate.spec and its labels and annotations to "
+                "trialTemplate.metadata (`kubetune convert` does this for a Katib Experiment)",
+            )
+            return
         if not containers:
             yield ("spec", "template", "spec", "containers"), "must list at least one container"
             return
@@ -302,6 +342,29 @@ class TrialTemplate(ApiModel):
         if self.primary_container is not None and self.primary_container not in [c.get("name") for c in containers]:
             yield ("primaryContainer",), f"names no container of the template: {self.primary_container!r}"
 
+    def stray_placeholders(self) -> Iterator[tuple[Loc, str]]:
+        """Every ``${...}`` kubetune would leave as literal text, with its place and the reason."""
+        substituted: set[Loc] = set()
+        for i, container in enumerate(self.containers()):
+            base: Loc = ("spec", "template", "spec", "containers", i)
+            substituted |= {(*base, key) for key in ("command", "args")}
+            substituted |= {(*base, "env", j, "value") for j in range(len(container.get("env") or []))}
+        meta = {"labels": self.metadata.labels, "annotations": self.metadata.annotations}
+        for loc, text in [*_strings(meta, ("metadata",)), *_strings(self.spec, ("spec",))]:
+            for match in FOREIGN_PLACEHOLDER.finditer(text):
+                yield (
+                    ("trialTemplate", *loc),
+                    f"{match[0]} is not a kubetune placeholder and would reach the trainer as literal text; "
+                    "write ${params.NAME} for a parameter (the trial's name and namespace come from the "
+                    "downward API: fieldRef metadata.labels['kubetune.io/trial'] and metadata.namespace)",
+                )
+            in_place = loc in substituted or loc[:-1] in substituted
+            if not in_place and (found := PLACEHOLDER.search(text)):
+                yield (
+                    ("trialTemplate", *loc),
+                    f"{found[0]} is only replaced in a container's command, args and env values, not here",
+                )
+
     def placeholders(self) -> Iterator[tuple[Loc, str]]:
         """Every ``${params.NAME}`` in the containers' command, args and env values, with its place."""
         for i, container in enumerate(self.containers()):
@@ -314,6 +377,19 @@ class TrialTemplate(ApiModel):
                 if isinstance(env, dict) and isinstance(env.get("value"), str):
                     for name in PLACEHOLDER.findall(env["value"]):
                         yield (*loc, "env", j, "value"), name
+
+
+def _strings(node: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """Every string in a parsed manifest (keys included), with its place."""
+    if isinstance(node, str):
+        yield loc, node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(key, (*loc, str(key)))
+            yield from _strings(value, (*loc, str(key)))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _strings(item, (*loc, i))
 
 
 class SuspendPolicy(StrEnum):
@@ -370,6 +446,7 @@ class HPOTaskSpec(ApiModel):
         for loc, name in self.trial_template.placeholders():
             if name not in known:
                 yield loc, f"${{params.{name}}} names no parameter"
+        yield from self.trial_template.stray_placeholders()
 
     def _parameter_problems(self) -> Iterator[tuple[Loc, str]]:
         seen: set[str] = set()
@@ -405,7 +482,12 @@ class HPOTaskSpec(ApiModel):
         if self.algorithm.settings.points_per_dimension is not None:
             return
         for i, p in enumerate(self.parameters):
-            if p.type is ParameterType.DOUBLE and p.step is None and not p.fixed:
+            if (
+                p.type is ParameterType.DOUBLE
+                and p.step is None
+                and not p.fixed
+                and p.distribution is Distribution.UNIFORM
+            ):
                 yield (
                     ("parameters", i, "step"),
                     "is required for grid search on a double range (or set algorithm.settings.pointsPerDimension)",
@@ -420,7 +502,12 @@ class HPOTaskSpec(ApiModel):
         parameter = self.parameter(name)
         if parameter is None:
             yield loc, f"names no parameter: {name!r}"
-        elif parameter.type is ParameterType.CATEGORICAL or parameter.fixed or parameter.base is not None:
+        elif (
+            parameter.type is ParameterType.CATEGORICAL
+            or parameter.fixed
+            or parameter.base is not None
+            or parameter.distribution is not Distribution.UNIFORM
+        ):
             yield loc, f"must name an int or double range, {name!r} is not one"
         elif parameter.min is not None and parameter.min <= 0:
             yield (
@@ -445,6 +532,18 @@ class HPOTaskSpec(ApiModel):
 
     def _collector_problems(self) -> Iterator[tuple[Loc, str]]:
         collector = self.metrics_collector
+        if collector.source is MetricsSource.LOGS and collector.format is MetricsFormat.KEY_VALUE:
+            named: list[tuple[Loc, str]] = [(("objective", "metric"), self.objective.metric)]
+            named += [
+                (("objective", "additionalMetrics", i), m) for i, m in enumerate(self.objective.additional_metrics)
+            ]
+            for loc, name in named:
+                if " " in name:
+                    yield (
+                        loc,
+                        f"{name!r} holds a space, which the keyValue format cannot read (it reads name=value); "
+                        "set metricsCollector.format to json or regex",
+                    )
         if collector.format is MetricsFormat.REGEX and not collector.patterns:
             yield ("metricsCollector", "patterns"), "is required for the regex format"
         for i, pattern in enumerate(collector.patterns):
@@ -468,8 +567,10 @@ def _misfit(parameter: Parameter, value: ParamValue) -> str | None:
         return f"must be a number, got {value!r}"
     if parameter.type is ParameterType.INT and value != int(value):
         return f"must be an integer, got {value!r}"
-    if not parameter.low <= value <= parameter.high:
-        return f"{value!r} is outside [{parameter.low:g}, {parameter.high:g}]"
+    low = parameter.low if parameter.min is not None else -math.inf
+    high = parameter.high if parameter.max is not None else math.inf
+    if not low <= value <= high:
+        return f"{value!r} is outside [{low:g}, {high:g}]"
     return None
 
 

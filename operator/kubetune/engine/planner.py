@@ -300,7 +300,7 @@ def best_trial(spec: HPOTaskSpec, trials: Sequence[Trial]) -> BestTrial | None:
     best, objective = found
     metrics = {}
     for series in best.status.metrics if best.status else []:
-        value = aggregate(series, spec.objective.aggregation)
+        value = aggregate(series, spec.objective.aggregation_of(series.name))
         if value is not None and series.name != spec.objective.metric:
             metrics[series.name] = value
     return BestTrial(

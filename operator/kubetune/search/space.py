@@ -9,6 +9,12 @@ Each searched parameter becomes a :class:`Dimension` with three views of one val
 - the *unit coordinate* in [0, 1], for algorithms that work in a box (random, sobol, cma-es),
   where every grid point and category gets an equal share.
 
+A normal or logNormal parameter's unit coordinate is its quantile (the CDF of the value), and
+the inverse CDF maps it back: a uniform draw of the unit cube (random, sobol, every algorithm's
+random initial design) is then an exact draw of the distribution. Its model coordinate is the
+quantile too, so a model searches where the distribution puts its mass: equal widths of the
+model axis hold equal probability.
+
 Fixed parameters are not dimensions: every decoded assignment carries them as written.
 """
 
@@ -22,8 +28,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import numpy as np
+from scipy import stats
 
 from ..api import Parameter, ParameterType, ParamValue, Scale
+from ..api.parameters import Distribution
 from ..errors import SearchError
 
 DEFAULT_POINTS_PER_DIMENSION = 10
@@ -315,10 +323,130 @@ class NumericDimension(Dimension):
         return abs(k - round(k)) < 1e-6
 
 
+_QUANTILE_EPSILON = 1e-9
+"""Quantiles are kept this far from 0 and 1 (about six sigmas), where the inverse CDF is infinite;
+the distribution drawn differs from the exact one on 2e-9 of its mass."""
+
+
+class DistributionDimension(Dimension):
+    """An int or double drawn from a normal or log-normal distribution, clipped to min and max if given.
+
+    The unit and model coordinates are the value's quantile; the inverse CDF (scipy.stats' ``ppf``)
+    turns a quantile into a value, which is then put on the step grid and clipped to the bounds.
+    """
+
+    def __init__(self, parameter: Parameter) -> None:
+        assert parameter.mean is not None and parameter.sigma is not None
+        self.name = parameter.name
+        self.parameter = parameter
+        self.is_int = parameter.type is ParameterType.INT
+        if parameter.distribution is Distribution.LOG_NORMAL:
+            self.law = stats.lognorm(s=parameter.sigma, scale=math.exp(parameter.mean))
+        else:
+            self.law = stats.norm(loc=parameter.mean, scale=parameter.sigma)
+        self.min = parameter.min
+        self.max = parameter.max
+        step = parameter.step if parameter.step is not None else (1.0 if self.is_int else None)
+        self.step: float | None = float(step) if step is not None else None
+        # The grid of a stepped parameter starts at min (at 0 without one, as hyperopt's qnormal).
+        self.anchor = self.min if self.min is not None else 0.0
+        low = max(_QUANTILE_EPSILON, float(self.law.cdf(self.min))) if self.min is not None else _QUANTILE_EPSILON
+        high = (
+            min(1 - _QUANTILE_EPSILON, float(self.law.cdf(self.max))) if self.max is not None else 1 - _QUANTILE_EPSILON
+        )
+        # A distribution whose mass lies almost wholly beyond a bound leaves no room between them.
+        self._low_q, self._high_q = low, max(high, low + _QUANTILE_EPSILON)
+
+    @property
+    def coordinate(self) -> Coordinate:
+        """Always REAL: the quantile."""
+        return Coordinate.REAL
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The quantiles of min and max (or close to 0 and 1 without them)."""
+        return self._low_q, self._high_q
+
+    @property
+    def size(self) -> None:
+        """None: listing the values would lose the distribution, so the dimension never counts as finite."""
+        return None
+
+    def _clip(self, raw: float) -> float:
+        if self.min is not None:
+            raw = max(raw, self.min)
+        if self.max is not None:
+            raw = min(raw, self.max)
+        return raw
+
+    def _snap(self, raw: float) -> float:
+        raw = self._clip(raw)
+        if self.step is None:
+            return raw
+        k = round((raw - self.anchor) / self.step)
+        if self.max is not None:
+            k = min(k, math.floor((self.max - self.anchor) / self.step + 1e-9))
+        if self.min is not None:
+            k = max(k, 0)
+        return _clean(self.anchor + k * self.step, self.step)
+
+    def _value_of(self, raw: float) -> ParamValue:
+        if self.is_int:
+            return round(raw)
+        return float(f"{raw:.12g}") if self.step is None else raw
+
+    def _number(self, value: ParamValue) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SearchError(f"parameter {self.name!r} takes a number, got {value!r}")
+        return float(value)
+
+    def encode(self, value: ParamValue) -> float:
+        """The quantile of the value, within the bounds."""
+        q = float(self.law.cdf(self._snap(self._number(value))))
+        return min(max(q, self._low_q), self._high_q)
+
+    def decode(self, x: float) -> ParamValue:
+        """The value at a quantile: the inverse CDF, on the step grid, within min and max."""
+        q = min(max(float(x), _QUANTILE_EPSILON), 1 - _QUANTILE_EPSILON)
+        return self._value_of(self._snap(float(self.law.ppf(q))))
+
+    def to_unit(self, value: ParamValue) -> float:
+        """The quantile of the value."""
+        return self.encode(value)
+
+    def from_unit(self, u: float) -> ParamValue:
+        """The value at quantile ``u``; quantiles beyond a bound's give the bound (the clipped mass)."""
+        return self.decode(u)
+
+    def grid(self, points: int | None) -> list[ParamValue]:
+        """``points`` values at evenly spaced quantiles (the middles of equal-probability slices)."""
+        n = points or DEFAULT_POINTS_PER_DIMENSION
+        values: list[ParamValue] = []
+        for k in range(n):
+            value = self.decode(self._low_q + (k + 0.5) / n * (self._high_q - self._low_q))
+            if value not in values:
+                values.append(value)
+        return values
+
+    def contains(self, value: object) -> bool:
+        """True for a plain int (int parameter) or float, within the bounds given and on the step grid."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or self.is_int != isinstance(value, int):
+            return False
+        raw = float(value)
+        if not math.isfinite(raw) or self._clip(raw) != raw:
+            return False
+        if self.parameter.step is None:
+            return True
+        k = (raw - self.anchor) / self.parameter.step
+        return abs(k - round(k)) < 1e-6
+
+
 def dimension_of(parameter: Parameter) -> Dimension:
     """The dimension of one searched (not fixed) parameter."""
     if parameter.type is ParameterType.CATEGORICAL:
         return CategoricalDimension(parameter)
+    if parameter.distribution is not Distribution.UNIFORM:
+        return DistributionDimension(parameter)
     return NumericDimension(parameter)
 
 
