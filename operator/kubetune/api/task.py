@@ -537,10 +537,10 @@ class HPOTaskSpec(ApiModel):
             named += [
                 (("objective", "additionalMetrics", i), m) for i, m in enumerate(self.objective.additional_metrics)
             ]
-            for loc, name in named:
+            for place, name in named:
                 if " " in name:
                     yield (
-                        loc,
+                        place,
                         f"{name!r} holds a space, which the keyValue format cannot read (it reads name=value); "
                         "set metricsCollector.format to json or regex",
                     )

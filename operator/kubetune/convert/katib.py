@@ -1,0 +1,859 @@
+"""A Katib ``Experiment`` (kubeflow.org/v1beta1) as an HPOTask, with every change of meaning noted.
+
+:func:`convert` returns the HPOTask manifest and the notes: each names the Katib field, says what
+changed, and is placed at the kubetune field it concerns (a YAML comment there, a line on
+stderr). Whatever has no kubetune equivalent is refused with one :class:`~kubetune.errors.Problem`
+naming the Katib field. Where Katib's default differs from kubetune's, the output says Katib's
+value explicitly, so that the task searches as the Experiment did.
+
+Trial kinds are a table (:data:`TRIAL_KINDS`): a kind kubetune can run is one entry that turns
+the Katib ``trialSpec`` into a trial template.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .. import names
+from ..api.task import MetricsFormat
+from ..errors import InvalidSpec, Problem
+
+Path = tuple[str | int, ...]
+"""A place in the HPOTask being written, e.g. ``("spec", "budget", "maxFailedTrials")``."""
+
+MAX_TRIALS_UNLIMITED = 100000
+"""kubetune's largest maxTrials: how a Katib Experiment without maxTrialCount is written."""
+
+KATIB_PARALLEL_TRIALS = 3
+KATIB_MEDIAN_MIN_TRIALS = 3
+KATIB_MEDIAN_START_STEP = 4
+
+_TRIAL_PARAMETER = re.compile(r"\$\{trialParameters\.([^}]*)\}")
+_TRIAL_SPEC_META = re.compile(
+    r"^\$\{trialSpec\.(Name|Namespace|Kind|APIVersion|Labels|Annotations)(?:\[([^\]]+)\])?\}$"
+)
+_DOWNWARD = {"Name": f"metadata.labels['{names.LABEL_TRIAL}']", "Namespace": "metadata.namespace"}
+"""Katib metadata references that the pod reads from the downward API: the trial's name is the
+``kubetune.io/trial`` label of its pod."""
+
+_JOB_SUCCESS = 'status.conditions.#(type=="Complete")#|#(status=="True")#'
+_JOB_FAILURE = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
+
+
+class Refused(InvalidSpec):
+    """The Experiment uses something kubetune cannot express; the one problem names the Katib field."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__([Problem(where, message)])
+
+
+@dataclass(frozen=True)
+class Note:
+    """Why a field reads as it does: ``katib`` is the Katib field, ``at`` the kubetune place."""
+
+    at: Path
+    katib: str
+    message: str
+    changed: bool = True
+    """True when something is lost or changed in meaning (a line on stderr too); False when the
+    field only writes out what Katib did by default (a comment)."""
+
+
+@dataclass
+class Conversion:
+    """The HPOTask manifest (plain data) and the notes to put in it."""
+
+    manifest: dict[str, Any]
+    notes: list[Note] = field(default_factory=list)
+
+    def note(self, at: Path, katib: str, message: str, *, changed: bool = True) -> None:
+        """Record why the field at ``at`` reads as it does."""
+        self.notes.append(Note(at, katib, message, changed))
+
+
+# --- trial kinds --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialKind:
+    """How a Katib trialSpec of one kind becomes kubetune's trial template."""
+
+    template: Callable[[Mapping[str, Any]], dict[str, Any]]
+    """The ``trialTemplate.spec`` made of the trialSpec (placeholders already replaced)."""
+    conditions: tuple[str, str]
+    """Katib's default success and failure conditions for the kind: kubetune reads the same
+    outcome from the workload's status, so only other conditions are a change of meaning."""
+
+
+def _job_spec(trial_spec: Mapping[str, Any]) -> dict[str, Any]:
+    spec = trial_spec.get("spec")
+    return dict(spec) if isinstance(spec, Mapping) else {}
+
+
+TRIAL_KINDS: Mapping[tuple[str, str], TrialKind] = {
+    ("batch/v1", "Job"): TrialKind(_job_spec, (_JOB_SUCCESS, _JOB_FAILURE)),
+}
+"""Katib trial kinds kubetune runs, by (apiVersion, kind)."""
+
+
+# --- the conversion -----------------------------------------------------------------------------
+
+
+def identifier(name: str) -> str:
+    """A Katib parameter name as a kubetune one: ``num-epochs`` -> ``num_epochs``."""
+    out = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return f"_{out}" if not out or out[0].isdigit() else out
+
+
+def convert(experiment: Any, configmaps: Sequence[Mapping[str, Any]] = ()) -> Conversion:
+    """The HPOTask of a Katib Experiment; ``configmaps`` hold trial templates it refers to."""
+    if not isinstance(experiment, Mapping) or experiment.get("kind") != "Experiment":
+        kind = experiment.get("kind") if isinstance(experiment, Mapping) else type(experiment).__name__
+        raise Refused("kind", f"must be a Katib Experiment, got {kind!r}")
+    if not str(experiment.get("apiVersion", "")).startswith("kubeflow.org/"):
+        raise Refused("apiVersion", f"must be kubeflow.org/v1beta1, got {experiment.get('apiVersion')!r}")
+    spec = experiment.get("spec")
+    if not isinstance(spec, Mapping):
+        raise Refused("spec", "is required")
+    return _Converter(experiment, spec, configmaps).run()
+
+
+class _Converter:
+    def __init__(self, experiment: Mapping[str, Any], spec: Mapping[str, Any], configmaps: Sequence[Mapping[str, Any]]):
+        self.experiment = experiment
+        self.spec = spec
+        self.configmaps = configmaps
+        self.out = Conversion({"apiVersion": names.API_VERSION, "kind": names.TASK_KIND})
+        self.param_names: dict[str, str] = {}
+        """Katib parameter name -> kubetune parameter name."""
+
+    def run(self) -> Conversion:
+        if "nasConfig" in self.spec:
+            raise Refused("spec.nasConfig", "neural architecture search has no kubetune equivalent")
+        for key in self.spec:
+            if key not in _SPEC_FIELDS:
+                raise Refused(f"spec.{key}", "is not a Katib v1beta1 Experiment field that kubetune knows")
+        self.out.manifest["metadata"] = self._metadata()
+        task: dict[str, Any] = {}
+        self.out.manifest["spec"] = task
+        task["objective"] = self._objective()
+        task["algorithm"] = self._algorithm()
+        task["parameters"] = self._parameters()
+        self._hyperband_bounds(task)
+        self._fix_single_values(task)
+        task["budget"] = self._budget()
+        if "earlyStopping" in self.spec:
+            task["earlyStopping"] = self._early_stopping()
+        collector = self._collector()
+        if collector:
+            task["metricsCollector"] = collector
+        task["trialTemplate"] = self._trial_template()
+        if "resumePolicy" in self.spec:
+            policy = self.spec["resumePolicy"]
+            self.out.note(
+                ("spec", "budget", "maxTrials"),
+                "spec.resumePolicy",
+                f"{policy} is dropped: a finished HPOTask resumes when maxTrials is raised, and its trials' "
+                "state lives in the API server",
+            )
+        return self.out
+
+    # --- metadata and objective ---
+
+    def _metadata(self) -> dict[str, Any]:
+        meta = self.experiment.get("metadata")
+        if not isinstance(meta, Mapping) or not meta.get("name"):
+            raise Refused("metadata.name", "is required")
+        out = {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if meta.get(k)}
+        return out
+
+    def _objective(self) -> dict[str, Any]:
+        objective = self.spec.get("objective")
+        if not isinstance(objective, Mapping):
+            raise Refused("spec.objective", "is required")
+        direction = objective.get("type")
+        if direction not in ("minimize", "maximize"):
+            raise Refused("spec.objective.type", f"must be minimize or maximize, got {direction!r}")
+        metric = objective.get("objectiveMetricName")
+        if not isinstance(metric, str) or not metric:
+            raise Refused("spec.objective.objectiveMetricName", "is required")
+        out: dict[str, Any] = {"metric": metric, "direction": direction}
+        if objective.get("goal") is not None:
+            out["goal"] = _number(objective["goal"], "spec.objective.goal")
+        additional = [str(m) for m in objective.get("additionalMetricNames") or []]
+        # Katib aggregates every metric by min when minimizing and max when maximizing, unless
+        # metricStrategies says otherwise; kubetune's default is the last value.
+        default = "min" if direction == "minimize" else "max"
+        strategies: dict[str, str] = {}
+        for i, item in enumerate(objective.get("metricStrategies") or []):
+            where = f"spec.objective.metricStrategies[{i}]"
+            value = str(item.get("value", "")) if isinstance(item, Mapping) else ""
+            if value not in ("min", "max", "latest"):
+                raise Refused(f"{where}.value", f"must be min, max or latest, got {value!r}")
+            strategies[str(item.get("name"))] = "last" if value == "latest" else value
+        for name in strategies:
+            if name != metric and name not in additional:
+                raise Refused(
+                    "spec.objective.metricStrategies", f"names a metric the objective does not record: {name!r}"
+                )
+        out["aggregation"] = strategies.get(metric, default)
+        if additional:
+            out["additionalMetrics"] = additional
+            out["metricAggregations"] = {m: strategies.get(m, default) for m in additional}
+        if "metricStrategies" not in objective:
+            self.out.note(
+                ("spec", "objective", "aggregation"),
+                "spec.objective.type",
+                f"Katib's default, written out: every metric's series is reduced by {default} "
+                "(kubetune's own default is the last value)",
+                changed=False,
+            )
+        return out
+
+    # --- algorithm ---
+
+    def _algorithm(self) -> dict[str, Any]:
+        algorithm = self.spec.get("algorithm")
+        if not isinstance(algorithm, Mapping) or not algorithm.get("algorithmName"):
+            raise Refused("spec.algorithm.algorithmName", "is required")
+        name = str(algorithm["algorithmName"])
+        settings: dict[str, str] = {}
+        for i, item in enumerate(algorithm.get("algorithmSettings") or []):
+            if not isinstance(item, Mapping) or "name" not in item:
+                raise Refused(f"spec.algorithm.algorithmSettings[{i}]", "must have a name and a value")
+            settings[str(item["name"])] = str(item.get("value", ""))
+        rule = _ALGORITHMS.get(name)
+        if rule is None:
+            why = _UNSUPPORTED_ALGORITHMS.get(name, "is not a Katib algorithm kubetune knows")
+            raise Refused("spec.algorithm.algorithmName", f"{name}: {why}")
+        out: dict[str, Any] = {"name": rule.name}
+        if "random_state" in settings:
+            out["seed"] = int(_number(settings.pop("random_state"), "spec.algorithm.algorithmSettings[random_state]"))
+        if name == "hyperband":
+            self.hyperband = settings  # its settings become the resource parameter's, once parameters exist
+            return out
+        kubetune_settings: dict[str, Any] = dict(rule.defaults)
+        if rule.defaults:
+            written = ", ".join(f"{k}: {v}" for k, v in rule.defaults.items())
+            self.out.note(
+                ("spec", "algorithm", "name"),
+                "spec.algorithm.algorithmName",
+                f"{name} in Katib searches with {written} unless its settings say otherwise",
+                changed=False,
+            )
+        for key, raw in settings.items():
+            where = f"spec.algorithm.algorithmSettings[{key}]"
+            if key in rule.settings:
+                target, parse = rule.settings[key]
+                value = parse(raw, where)
+                if value is not None:
+                    kubetune_settings[target] = value
+            elif key in rule.ignored:
+                self.out.note(("spec", "algorithm", "name"), where, f"{raw!r} is dropped: {rule.ignored[key]}")
+            else:
+                raise Refused(where, f"is not a setting of Katib's {name} that kubetune knows")
+        if kubetune_settings:
+            out["settings"] = kubetune_settings
+        return out
+
+    hyperband: dict[str, str] | None = None
+
+    def _hyperband_bounds(self, task: dict[str, Any]) -> None:
+        settings = self.hyperband
+        if settings is None:
+            return
+        for key in settings:
+            if key not in ("resource_name", "r_l", "eta"):
+                raise Refused(f"spec.algorithm.algorithmSettings[{key}]", "is not a hyperband setting kubetune knows")
+        where = "spec.algorithm.algorithmSettings"
+        if "resource_name" not in settings or "r_l" not in settings:
+            raise Refused(where, "hyperband needs r_l and resource_name")
+        katib_name = settings["resource_name"]
+        name = self.param_names.get(katib_name)
+        if name is None:
+            raise Refused(f"{where}[resource_name]", f"names no parameter: {katib_name!r}")
+        r_l = _number(settings["r_l"], f"{where}[r_l]")
+        eta = int(_number(settings.get("eta", "3"), f"{where}[eta]"))
+        eta = eta if eta > 0 else 3
+        if r_l < 1:
+            raise Refused(f"{where}[r_l]", f"must be at least 1, got {r_l:g}")
+        if not 2 <= eta <= 10:
+            raise Refused(f"{where}[eta]", f"kubetune's hyperband takes eta from 2 to 10, got {eta}")
+        task["algorithm"]["settings"] = {"resourceParameter": name, "eta": eta}
+        self.resource = name
+        s_max = int(math.log(r_l) / math.log(eta))
+        smallest = r_l * eta**-s_max
+        index = next(i for i, p in enumerate(task["parameters"]) if p["name"] == name)
+        parameter = task["parameters"][index]
+        was = f"{parameter.get('min')}..{parameter.get('max')}"
+        if parameter.get("type") == "int":
+            parameter["min"], parameter["max"] = max(1, math.floor(smallest)), int(r_l)
+        else:
+            parameter["min"], parameter["max"] = smallest, r_l
+        parameter.pop("step", None)
+        self.out.note(
+            ("spec", "parameters", index, "min"),
+            f"{where}[r_l]",
+            f"Katib's hyperband gives trials budgets from r_l * eta^-s_max to r_l (r_l={r_l:g}, eta={eta}), "
+            f"whatever the feasibleSpace ({was}); kubetune reads them from the resource parameter's bounds",
+            changed=False,
+        )
+
+    resource: str | None = None
+
+    def _fix_single_values(self, task: dict[str, Any]) -> None:
+        """A range whose min equals its max has one value: kubetune writes that as a fixed value."""
+        for i, parameter in enumerate(task["parameters"]):
+            if parameter["name"] != self.resource and "min" in parameter and parameter["min"] == parameter.get("max"):
+                value = parameter["min"]
+                for key in ("min", "max", "step", "scale", "distribution", "mean", "sigma"):
+                    parameter.pop(key, None)
+                parameter["value"] = value
+                self.out.note(
+                    ("spec", "parameters", i, "value"),
+                    f"spec.parameters[{i}].feasibleSpace",
+                    "min equals max: kubetune writes a one-value range as a fixed value",
+                    changed=False,
+                )
+
+    # --- parameters ---
+
+    def _parameters(self) -> list[dict[str, Any]]:
+        parameters = self.spec.get("parameters")
+        if not isinstance(parameters, list) or not parameters:
+            raise Refused("spec.parameters", "must list at least one parameter")
+        out = []
+        for i, item in enumerate(parameters):
+            out.append(self._parameter(i, item))
+        seen: dict[str, str] = {}
+        for katib, name in self.param_names.items():
+            if name in seen:
+                raise Refused("spec.parameters", f"{seen[name]!r} and {katib!r} both become the identifier {name!r}")
+            seen[name] = katib
+        return out
+
+    def _parameter(self, i: int, item: Any) -> dict[str, Any]:
+        where = f"spec.parameters[{i}]"
+        if not isinstance(item, Mapping) or not item.get("name"):
+            raise Refused(f"{where}.name", "is required")
+        katib_name = str(item["name"])
+        name = identifier(katib_name)
+        self.param_names[katib_name] = name
+        out: dict[str, Any] = {"name": name}
+        if name != katib_name:
+            self.out.note(
+                ("spec", "parameters", i, "name"),
+                f"{where}.name",
+                f"{katib_name!r} becomes {name!r}: kubetune's parameter names are identifiers "
+                f"(${{params.{name}}}, {names.ENV_PREFIX}{name.upper()})",
+            )
+        kind = item.get("parameterType")
+        space = item.get("feasibleSpace") or {}
+        if not isinstance(space, Mapping):
+            raise Refused(f"{where}.feasibleSpace", "must be a mapping")
+        if kind in ("categorical", "discrete"):
+            values = space.get("list")
+            if not isinstance(values, list) or not values:
+                raise Refused(f"{where}.feasibleSpace.list", "is required")
+            out["type"] = "categorical"
+            if kind == "discrete":
+                out["values"] = [_number(v, f"{where}.feasibleSpace.list") for v in values]
+                self.out.note(
+                    ("spec", "parameters", i, "type"),
+                    f"{where}.parameterType",
+                    "discrete becomes categorical: the same values, searched as unordered choices",
+                )
+            else:
+                out["values"] = [str(v) for v in values]
+            return out
+        if kind not in ("double", "int"):
+            raise Refused(f"{where}.parameterType", f"must be double, int, discrete or categorical, got {kind!r}")
+        out["type"] = kind
+        bounds = {k: _number(space[k], f"{where}.feasibleSpace.{k}") for k in ("min", "max", "step") if k in space}
+        for key in ("min", "max"):
+            if key not in bounds:
+                raise Refused(f"{where}.feasibleSpace.{key}", f"is required for a {kind} parameter")
+        if kind == "int":
+            bounds = {k: int(v) if float(v).is_integer() else v for k, v in bounds.items()}
+        low, high = bounds["min"], bounds["max"]
+        distribution = space.get("distribution") or "uniform"
+        if distribution in ("normal", "logNormal"):
+            # Katib (hyperopt) centres the distribution in the range with 99.7% of it inside.
+            if distribution == "logNormal":
+                if low <= 0:
+                    raise Refused(f"{where}.feasibleSpace.min", "must be > 0 for the logNormal distribution")
+                a, b = math.log(low), math.log(high)
+            else:
+                a, b = low, high
+            out.update(distribution=distribution, mean=_tidy((a + b) / 2), sigma=_tidy((b - a) / 6), **bounds)
+            self.out.note(
+                ("spec", "parameters", i, "distribution"),
+                f"{where}.feasibleSpace.distribution",
+                f"{distribution}: mean and sigma as Katib derives them from min and max; kubetune clips "
+                "values drawn beyond min or max to them, Katib does not",
+            )
+        elif distribution == "logUniform":
+            out.update(bounds, scale="log")
+        elif distribution == "uniform":
+            out.update(bounds)
+        else:
+            raise Refused(f"{where}.feasibleSpace.distribution", f"unknown distribution {distribution!r}")
+        return out
+
+    # --- budget and early stopping ---
+
+    def _budget(self) -> dict[str, Any]:
+        budget: dict[str, Any] = {}
+        at: Path = ("spec", "budget")
+        if "maxTrialCount" in self.spec:
+            budget["maxTrials"] = int(_number(self.spec["maxTrialCount"], "spec.maxTrialCount"))
+        else:
+            budget["maxTrials"] = MAX_TRIALS_UNLIMITED
+            self.out.note(
+                (*at, "maxTrials"),
+                "spec.maxTrialCount",
+                f"unset (no limit in Katib): {MAX_TRIALS_UNLIMITED} is kubetune's largest trial count",
+            )
+        parallel = self.spec.get("parallelTrialCount")
+        if parallel is not None:
+            budget["parallelTrials"] = int(_number(parallel, "spec.parallelTrialCount"))
+        else:
+            budget["parallelTrials"] = KATIB_PARALLEL_TRIALS
+            self.out.note(
+                (*at, "parallelTrials"),
+                "spec.parallelTrialCount",
+                f"unset: Katib's default is {KATIB_PARALLEL_TRIALS} (kubetune's is 1)",
+                changed=False,
+            )
+        if "maxFailedTrialCount" in self.spec:
+            failed = int(_number(self.spec["maxFailedTrialCount"], "spec.maxFailedTrialCount"))
+            budget["maxFailedTrials"] = max(failed - 1, 0)
+            self.out.note(
+                (*at, "maxFailedTrials"),
+                "spec.maxFailedTrialCount",
+                f"{failed}: Katib fails the Experiment when {failed} trials have failed, kubetune when more "
+                f"than maxFailedTrials have" + (" (0 is the nearest kubetune has)" if failed == 0 else ""),
+                changed=failed == 0,
+            )
+        return budget
+
+    def _early_stopping(self) -> dict[str, Any]:
+        early = self.spec["earlyStopping"]
+        where = "spec.earlyStopping"
+        if not isinstance(early, Mapping) or early.get("algorithmName") != "medianstop":
+            name = early.get("algorithmName") if isinstance(early, Mapping) else early
+            raise Refused(
+                f"{where}.algorithmName", f"kubetune's early stopping rule is median (medianstop), got {name!r}"
+            )
+        settings = {
+            str(s.get("name")): s.get("value") for s in early.get("algorithmSettings") or [] if isinstance(s, Mapping)
+        }
+        out: dict[str, Any] = {
+            "rule": "median",
+            "minTrials": KATIB_MEDIAN_MIN_TRIALS,
+            "startStep": KATIB_MEDIAN_START_STEP,
+        }
+        for key, value in settings.items():
+            at = f"{where}.algorithmSettings[{key}]"
+            if key == "min_trials_required":
+                out["minTrials"] = int(_number(value, at))
+            elif key == "start_step":
+                out["startStep"] = int(_number(value, at))
+            else:
+                raise Refused(at, "is not a medianstop setting kubetune knows")
+        missing = [k for k in ("min_trials_required", "start_step") if k not in settings]
+        if missing:
+            self.out.note(
+                ("spec", "earlyStopping", "rule"),
+                f"{where}.algorithmSettings",
+                f"Katib's medianstop defaults written out: min_trials_required {KATIB_MEDIAN_MIN_TRIALS}, "
+                f"start_step {KATIB_MEDIAN_START_STEP}",
+                changed=False,
+            )
+        return out
+
+    # --- metrics collector ---
+
+    def _collector(self) -> dict[str, Any]:
+        collector_spec = self.spec.get("metricsCollectorSpec") or {}
+        collector = collector_spec.get("collector") or {}
+        kind = collector.get("kind", "StdOut")
+        where = "spec.metricsCollectorSpec.collector.kind"
+        if kind != "StdOut":
+            raise Refused(where, _UNSUPPORTED_COLLECTORS.get(kind, f"{kind} has no kubetune equivalent"))
+        source = collector_spec.get("source") or {}
+        formats = (source.get("filter") or {}).get("metricsFormat") or []
+        if not formats:
+            return {}
+        metrics = [self.out.manifest["spec"]["objective"]["metric"]]
+        metrics += self.out.manifest["spec"]["objective"].get("additionalMetrics", [])
+        patterns = []
+        for i, text in enumerate(formats):
+            for metric in metrics:
+                patterns.append({"metric": metric, "regex": _per_metric(text, metric, f"{where}[{i}]")})
+        return {"format": MetricsFormat.REGEX.value, "patterns": patterns}
+
+    # --- trial template ---
+
+    def _trial_template(self) -> dict[str, Any]:
+        template = self.spec.get("trialTemplate")
+        where = "spec.trialTemplate"
+        if not isinstance(template, Mapping):
+            raise Refused(where, "is required")
+        trial_spec = template.get("trialSpec")
+        if trial_spec is None and "configMap" in template:
+            trial_spec = self._from_configmap(template["configMap"])
+            spec_where = f"{where}.configMap"
+        else:
+            spec_where = f"{where}.trialSpec"
+        if not isinstance(trial_spec, Mapping):
+            raise Refused(f"{where}.trialSpec", "is required (or configMap)")
+        api_version, kind = str(trial_spec.get("apiVersion")), str(trial_spec.get("kind"))
+        trial_kind = TRIAL_KINDS.get((api_version, kind))
+        if trial_kind is None:
+            raise Refused(
+                f"{spec_where}.kind",
+                f"{kind} ({api_version}): kubetune trials run as batch/v1 Jobs for now",
+            )
+        references = self._references(template.get("trialParameters") or [], trial_spec)
+        rendered = _Placeholders(references, spec_where).render(trial_spec)
+        downward = sorted(name for name, r in references.items() if r.downward is not None)
+        if downward:
+            self.out.note(
+                ("spec", "trialTemplate", "spec"),
+                f"{where}.trialParameters",
+                f"{', '.join(downward)} come from the downward API (the pod's {names.LABEL_TRIAL} label and "
+                f"namespace); under `kubetune run` they are unset, where {names.ENV_TRIAL_NAME} names the trial",
+            )
+        out: dict[str, Any] = {}
+        meta = trial_spec.get("metadata") or {}
+        kept = {k: dict(meta[k]) for k in ("labels", "annotations") if meta.get(k)}
+        if kept:
+            out["metadata"] = kept
+        out["spec"] = trial_kind.template(rendered)
+        if template.get("primaryContainerName"):
+            out["primaryContainer"] = template["primaryContainerName"]
+        for key, default in zip(("successCondition", "failureCondition"), trial_kind.conditions, strict=True):
+            if template.get(key) and template[key] != default:
+                self.out.note(
+                    ("spec", "trialTemplate", "spec"),
+                    f"{where}.{key}",
+                    f"{template[key]!r} is dropped: kubetune reads the {kind}'s own outcome",
+                )
+        return out
+
+    def _from_configmap(self, ref: Any) -> Any:
+        where = "spec.trialTemplate.configMap"
+        if not isinstance(ref, Mapping):
+            raise Refused(where, "must be a mapping")
+        name, namespace, path = ref.get("configMapName"), ref.get("configMapNamespace"), ref.get("templatePath")
+        for cm in self.configmaps:
+            meta = cm.get("metadata") or {}
+            if meta.get("name") != name or (namespace and meta.get("namespace", namespace) != namespace):
+                continue
+            data = cm.get("data") or {}
+            if path not in data:
+                raise Refused(f"{where}.templatePath", f"ConfigMap {name} holds no {path!r}")
+            try:
+                return yaml.safe_load(data[path])
+            except yaml.YAMLError as error:
+                raise Refused(f"{where}.templatePath", f"{path} in ConfigMap {name} is not YAML: {error}") from None
+        raise Refused(
+            where,
+            f"the trial template is in ConfigMap {namespace or ''}{'/' if namespace else ''}{name}; "
+            "give its manifest with --configmap FILE",
+        )
+
+    def _references(self, trial_parameters: Any, trial_spec: Mapping[str, Any]) -> dict[str, _Reference]:
+        out: dict[str, _Reference] = {}
+        for i, item in enumerate(trial_parameters):
+            where = f"spec.trialTemplate.trialParameters[{i}]"
+            if not isinstance(item, Mapping) or not item.get("name"):
+                raise Refused(f"{where}.name", "is required")
+            reference = str(item.get("reference") or item["name"])
+            if reference in self.param_names:
+                out[str(item["name"])] = _Reference(param=self.param_names[reference])
+                continue
+            meta = _TRIAL_SPEC_META.match(reference)
+            if meta is None:
+                raise Refused(f"{where}.reference", f"names no parameter: {reference!r}")
+            field_name, key = meta[1], meta[2]
+            if field_name in _DOWNWARD:
+                out[str(item["name"])] = _Reference(downward=_DOWNWARD[field_name])
+            elif field_name in ("Kind", "APIVersion"):
+                literal = trial_spec.get("kind" if field_name == "Kind" else "apiVersion")
+                out[str(item["name"])] = _Reference(literal=str(literal))
+            else:
+                values = (trial_spec.get("metadata") or {}).get(field_name.lower()) or {}
+                if key is None or key not in values:
+                    raise Refused(
+                        f"{where}.reference", f"{reference}: the trialSpec sets no such {field_name[:-1].lower()}"
+                    )
+                out[str(item["name"])] = _Reference(literal=str(values[key]))
+        return out
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """What a Katib trialParameter stands for: a parameter, a downward API field or a fixed text."""
+
+    param: str | None = None
+    downward: str | None = None
+    literal: str | None = None
+
+
+class _Placeholders:
+    """Replaces ``${trialParameters.NAME}`` in a trialSpec; refuses any it cannot express."""
+
+    def __init__(self, references: Mapping[str, _Reference], where: str) -> None:
+        self.references = references
+        self.where = where
+
+    def render(self, trial_spec: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = _walk(trial_spec, (), self._text)
+        pod = ((out.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for i, container in enumerate(pod.get("containers") or []):
+            pod["containers"][i] = self._container(container, ("spec", "template", "spec", "containers", i))
+        return out
+
+    def _reference(self, name: str, loc: Path) -> _Reference:
+        if name not in self.references:
+            raise Refused(f"{self.where}.{_dotted(loc)}", f"${{trialParameters.{name}}} names no trialParameter")
+        return self.references[name]
+
+    def _text(self, text: str, loc: Path) -> str:
+        """Outside a container's command, args and env: only fixed texts can be written in."""
+
+        def literal(match: re.Match[str]) -> str:
+            reference = self._reference(match[1], loc)
+            if reference.literal is None:
+                raise Refused(
+                    f"{self.where}.{_dotted(loc)}",
+                    f"{match[0]}: kubetune replaces parameters only in a container's command, args and env values",
+                )
+            return reference.literal
+
+        in_container = len(loc) > 5 and loc[:4] == ("spec", "template", "spec", "containers")
+        if in_container and loc[5] in ("command", "args", "env"):
+            return text  # done per container, where the downward API can be used
+        return _TRIAL_PARAMETER.sub(literal, text)
+
+    def _container(self, container: dict[str, Any], loc: Path) -> dict[str, Any]:
+        downward: dict[str, str] = {}  # environment variable -> field path
+
+        def replace(match: re.Match[str]) -> str:
+            reference = self._reference(match[1], loc)
+            if reference.param is not None:
+                return f"${{params.{reference.param}}}"
+            if reference.literal is not None:
+                return reference.literal
+            assert reference.downward is not None
+            variable = f"KATIB_{identifier(match[1]).upper()}"
+            downward[variable] = reference.downward
+            return f"$({variable})"
+
+        out = dict(container)
+        for key in ("command", "args"):
+            if isinstance(out.get(key), list):
+                out[key] = [_TRIAL_PARAMETER.sub(replace, str(v)) for v in out[key]]
+        env = []
+        for item in out.get("env") or []:
+            value = item.get("value") if isinstance(item, Mapping) else None
+            whole = _TRIAL_PARAMETER.fullmatch(value) if isinstance(value, str) else None
+            reference = self._reference(whole[1], (*loc, "env")) if whole else None
+            if reference is not None and reference.downward is not None:
+                env.append({"name": item["name"], "valueFrom": {"fieldRef": {"fieldPath": reference.downward}}})
+            elif isinstance(value, str):
+                env.append({**item, "value": _TRIAL_PARAMETER.sub(replace, value)})
+            else:
+                env.append(item)
+        # Variables referred to as $(NAME) must come first: Kubernetes expands only earlier ones.
+        first = [{"name": v, "valueFrom": {"fieldRef": {"fieldPath": p}}} for v, p in downward.items()]
+        if first or env:
+            out["env"] = first + env
+        return out
+
+
+def _walk(node: Any, loc: Path, text: Callable[[str, Path], str]) -> Any:
+    if isinstance(node, str):
+        return text(node, loc)
+    if isinstance(node, Mapping):
+        return {k: _walk(v, (*loc, str(k)), text) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_walk(v, (*loc, i), text) for i, v in enumerate(node)]
+    return node
+
+
+def _dotted(loc: Path) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _tidy(value: float) -> float:
+    """Twelve significant digits: (0.01 + 0.05) / 2 is 0.030000000000000002, noise to a reader."""
+    return float(f"{value:.12g}")
+
+
+def _number(value: Any, where: str) -> int | float:
+    """A Katib number (written as a string) as an int when written as one, else a float."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise Refused(where, f"must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise Refused(where, f"must be a finite number, got {value!r}")
+    return int(number) if number.is_integer() and "." not in str(value) and "e" not in str(value).lower() else number
+
+
+def _groups(regex: str) -> Iterator[tuple[int, int, int]]:
+    """(start, end, depth) of each capturing group of ``regex``, in order of their opening."""
+    stack: list[tuple[int, bool]] = []
+    i, in_class = 0, False
+    while i < len(regex):
+        char = regex[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if regex[i + 1 : i + 2] == "]":
+                i += 1
+        elif char == "(":
+            stack.append((i, regex[i + 1 : i + 2] != "?"))
+        elif char == ")" and stack:
+            start, capturing = stack.pop()
+            if capturing:
+                yield start, i + 1, len(stack)
+        i += 1
+
+
+def _per_metric(regex: str, metric: str, where: str) -> str:
+    """Katib's two-group filter (name, value) as one kubetune pattern for ``metric``: the name group
+    becomes the literal name, the value group the one capture group."""
+    try:
+        re.compile(regex)
+    except re.error as error:
+        raise Refused(where, f"is not a valid regular expression: {error}") from None
+    outer = sorted((s, e) for s, e, depth in _groups(regex) if depth == 0)
+    if len(outer) != 2:
+        raise Refused(where, f"must have two top-level groups (the metric's name and value), has {len(outer)}")
+    (name_start, name_end), (value_start, value_end) = outer
+    value = regex[value_start + 1 : value_end - 1]
+    inner = sorted((s for s, _, _ in _groups(value)), reverse=True)
+    for start in inner:
+        value = f"{value[:start]}(?:{value[start + 1 :]}"
+    return f"{regex[:name_start]}(?:{re.escape(metric)}){regex[name_end:value_start]}({value}){regex[value_end:]}"
+
+
+@dataclass(frozen=True)
+class _Algorithm:
+    name: str
+    settings: Mapping[str, tuple[str, Callable[[str, str], Any]]] = field(default_factory=dict)
+    """Katib setting -> (kubetune setting, parse)."""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Settings written even when the Experiment leaves them out, because Katib's default differs."""
+    ignored: Mapping[str, str] = field(default_factory=dict)
+    """Katib settings with no kubetune equivalent, and why that is acceptable."""
+
+
+def _int(raw: str, where: str) -> int:
+    return int(_number(raw, where))
+
+
+def _acquisition(raw: str, where: str) -> str | None:
+    if raw in ("EI", "PI", "LCB", "gp_hedge"):
+        return raw
+    raise Refused(where, f"kubetune's bayesian takes EI, PI, LCB or gp_hedge, got {raw!r}")
+
+
+def _estimator(raw: str, where: str) -> None:
+    if raw != "GP":
+        raise Refused(where, f"kubetune's bayesian is a Gaussian process (GP), got {raw!r}")
+
+
+_ALGORITHMS: Mapping[str, _Algorithm] = {
+    "random": _Algorithm("random"),
+    "grid": _Algorithm("grid"),
+    "sobol": _Algorithm("sobol"),
+    # Katib's tpe is hyperopt's: one model per parameter, 20 random trials first.
+    "tpe": _Algorithm(
+        "tpe",
+        {"n_startup_jobs": ("nInitialPoints", _int), "n_startup_trials": ("nInitialPoints", _int)},
+        {"multivariate": False, "nInitialPoints": 20},
+        {
+            "gamma": "kubetune's tpe (Optuna's) chooses its own split of good and bad trials",
+            "prior_weight": "Optuna's prior weight is kept at its default",
+            "n_EI_candidates": "Optuna's candidate count is kept at its default",
+        },
+    ),
+    # Katib's multivariate-tpe is Optuna's, as kubetune's tpe is.
+    "multivariate-tpe": _Algorithm(
+        "tpe",
+        {"n_startup_trials": ("nInitialPoints", _int)},
+        {"multivariate": True, "nInitialPoints": 10},
+        {"n_ei_candidates": "Optuna's candidate count is kept at its default"},
+    ),
+    "cmaes": _Algorithm(
+        "cmaes",
+        {},
+        {},
+        {
+            "sigma": "kubetune's sigma0 is a fraction of each range (default 0.2), not an absolute step",
+            "restart_strategy": "kubetune's cmaes does not restart with a larger population",
+        },
+    ),
+    "bayesianoptimization": _Algorithm(
+        "bayesian",
+        {
+            "n_initial_points": ("nInitialPoints", _int),
+            "acq_func": ("acquisitionFunction", _acquisition),
+            "base_estimator": ("", _estimator),
+        },
+        {"nInitialPoints": 10},
+        {"acq_optimizer": "kubetune optimizes the acquisition its own way"},
+    ),
+    "hyperband": _Algorithm("hyperband", {}, {}, {}),
+}
+"""Katib algorithm -> kubetune's, with how each setting carries over."""
+
+_SPEC_FIELDS = frozenset(
+    {
+        "objective",
+        "algorithm",
+        "parameters",
+        "parallelTrialCount",
+        "maxTrialCount",
+        "maxFailedTrialCount",
+        "metricsCollectorSpec",
+        "trialTemplate",
+        "earlyStopping",
+        "resumePolicy",
+        "nasConfig",
+    }
+)
+
+_UNSUPPORTED_ALGORITHMS = {
+    "pbt": "population-based training has no kubetune equivalent",
+    "enas": "neural architecture search has no kubetune equivalent",
+    "darts": "neural architecture search has no kubetune equivalent",
+}
+
+_UNSUPPORTED_COLLECTORS = {
+    "File": "File: kubetune reads metrics from the trainer's output or a pod annotation, not yet from a file; "
+    "make the trainer print them (name=value or JSON lines)",
+    "TensorFlowEvent": "TensorFlowEvent: kubetune does not read TensorFlow event files; print the metrics instead",
+    "PrometheusMetric": "PrometheusMetric: kubetune does not scrape trials; print the metrics instead",
+    "Custom": "Custom: kubetune runs no collector sidecar; print the metrics instead",
+    "Push": "Push: kubetune has no push API; print the metrics, or write them to the kubetune.io/metrics annotation",
+    "None": "None: kubetune needs the metrics; print them",
+}
