@@ -233,3 +233,21 @@ def test_a_missing_plugin_fails_the_task_and_stops_its_trials(make_task: MakeTas
     assert (step.status.phase, step.status.reason) == (TaskPhase.FAILED, "SearchFailed")
     assert "not-installed-anywhere" in (step.status.message or "")
     assert [(v.name, v.phase) for v in step.stop] == [("t1-0", TrialPhase.STOPPED)]
+
+
+def test_each_additional_metric_of_the_best_trial_is_aggregated_its_own_way(make_task: MakeTask) -> None:
+    objective = {
+        "metric": "loss",
+        "direction": "minimize",
+        "aggregation": "min",
+        "additionalMetrics": ["accuracy", "seconds"],
+        "metricAggregations": {"accuracy": "max", "seconds": "last"},
+    }
+    task = make_task(objective=objective, budget={"maxTrials": 1, "parallelTrials": 1})
+    trial = with_status(new_trial(task, 0, {"lr": 0.01, "layers": 1}), TrialPhase.SUCCEEDED, [0.5, 0.2, 0.3])
+    assert trial.status is not None
+    reported = [*trial.status.metrics, series("accuracy", [0.7, 0.9, 0.8]), series("seconds", [10.0, 30.0, 20.0])]
+    trial = trial.model_copy(update={"status": trial.status.model_copy(update={"metrics": reported, "objective": 0.2})})
+    best = plan(task, [trial], T0 + timedelta(hours=1)).status.best_trial
+    assert best is not None
+    assert best.metrics == {"accuracy": 0.9, "seconds": 20.0}

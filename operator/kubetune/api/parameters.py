@@ -62,7 +62,8 @@ class Parameter(ApiModel):
     distribution: Distribution = Distribution.UNIFORM
     """How values are drawn: uniform over the range (on the axis ``scale`` says), normal (``mean``,
     ``sigma``) or logNormal (the value's natural log is normal with ``mean`` and ``sigma``). With
-    normal and logNormal, ``min`` and ``max`` are optional: a value drawn beyond one is clipped to it."""
+    normal and logNormal, ``min`` and ``max`` are optional; given, no value beyond them is drawn (the
+    distribution is truncated to them)."""
 
     mean: float | None = None
     """normal: the mean; logNormal: the mean of the value's natural log."""

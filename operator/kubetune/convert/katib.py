@@ -12,6 +12,7 @@ the Katib ``trialSpec`` into a trial template.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -240,7 +241,7 @@ class _Converter:
             return out
         kubetune_settings: dict[str, Any] = dict(rule.defaults)
         if rule.defaults:
-            written = ", ".join(f"{k}: {v}" for k, v in rule.defaults.items())
+            written = ", ".join(f"{k}: {json.dumps(v)}" for k, v in rule.defaults.items())
             self.out.note(
                 ("spec", "algorithm", "name"),
                 "spec.algorithm.algorithmName",
@@ -395,8 +396,8 @@ class _Converter:
             self.out.note(
                 ("spec", "parameters", i, "distribution"),
                 f"{where}.feasibleSpace.distribution",
-                f"{distribution}: mean and sigma as Katib derives them from min and max; kubetune clips "
-                "values drawn beyond min or max to them, Katib does not",
+                f"{distribution}: mean and sigma as Katib derives them from min and max; kubetune draws "
+                "no value beyond min or max (the distribution truncated to them), Katib's may fall outside",
             )
         elif distribution == "logUniform":
             out.update(bounds, scale="log")
@@ -654,7 +655,7 @@ class _Placeholders:
             if reference.literal is not None:
                 return reference.literal
             assert reference.downward is not None
-            variable = f"KATIB_{identifier(match[1]).upper()}"
+            variable = "KATIB_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", identifier(match[1])).upper()
             downward[variable] = reference.downward
             return f"$({variable})"
 

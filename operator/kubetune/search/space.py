@@ -9,11 +9,11 @@ Each searched parameter becomes a :class:`Dimension` with three views of one val
 - the *unit coordinate* in [0, 1], for algorithms that work in a box (random, sobol, cma-es),
   where every grid point and category gets an equal share.
 
-A normal or logNormal parameter's unit coordinate is its quantile (the CDF of the value), and
-the inverse CDF maps it back: a uniform draw of the unit cube (random, sobol, every algorithm's
-random initial design) is then an exact draw of the distribution. Its model coordinate is the
-quantile too, so a model searches where the distribution puts its mass: equal widths of the
-model axis hold equal probability.
+A normal or logNormal parameter's model coordinate is its quantile (the CDF of the value) between
+the quantiles of min and max, and its unit coordinate is the same interval stretched to [0, 1]; the
+inverse CDF maps back. A uniform draw of the unit cube (random, sobol, every algorithm's random
+initial design) is then an exact draw of the distribution truncated to [min, max], and a model
+searches where the distribution puts its mass: equal widths of its axis hold equal probability.
 
 Fixed parameters are not dimensions: every decoded assignment carries them as written.
 """
@@ -329,10 +329,11 @@ the distribution drawn differs from the exact one on 2e-9 of its mass."""
 
 
 class DistributionDimension(Dimension):
-    """An int or double drawn from a normal or log-normal distribution, clipped to min and max if given.
+    """An int or double drawn from a normal or log-normal distribution, kept within min and max if given.
 
-    The unit and model coordinates are the value's quantile; the inverse CDF (scipy.stats' ``ppf``)
-    turns a quantile into a value, which is then put on the step grid and clipped to the bounds.
+    Values beyond a bound are never drawn (the distribution is truncated there, not piled onto
+    the bound: a pile would be the same value trial after trial, which random search avoids).
+    The inverse CDF (scipy.stats' ``ppf``) turns a quantile into a value, then put on the step grid.
     """
 
     def __init__(self, parameter: Parameter) -> None:
@@ -407,16 +408,17 @@ class DistributionDimension(Dimension):
 
     def decode(self, x: float) -> ParamValue:
         """The value at a quantile: the inverse CDF, on the step grid, within min and max."""
-        q = min(max(float(x), _QUANTILE_EPSILON), 1 - _QUANTILE_EPSILON)
+        q = min(max(float(x), self._low_q), self._high_q)
         return self._value_of(self._snap(float(self.law.ppf(q))))
 
     def to_unit(self, value: ParamValue) -> float:
-        """The quantile of the value."""
-        return self.encode(value)
+        """The value's quantile, as a fraction of the way from min's quantile to max's."""
+        return (self.encode(value) - self._low_q) / (self._high_q - self._low_q)
 
     def from_unit(self, u: float) -> ParamValue:
-        """The value at quantile ``u``; quantiles beyond a bound's give the bound (the clipped mass)."""
-        return self.decode(u)
+        """The value at the fraction ``u`` of the way from min's quantile to max's."""
+        u = min(max(float(u), 0.0), 1.0)
+        return self.decode(self._low_q + u * (self._high_q - self._low_q))
 
     def grid(self, points: int | None) -> list[ParamValue]:
         """``points`` values at evenly spaced quantiles (the middles of equal-probability slices)."""

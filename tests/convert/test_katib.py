@@ -1,0 +1,209 @@
+"""`kubetune convert`: Katib Experiments (fixtures written from Katib's documented format) become
+valid HPOTasks that search as the Experiment did, with every change said at its field."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubetune.api import load_task
+from kubetune.cli import main
+from kubetune.convert import convert
+from kubetune.errors import InvalidSpec
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "katib"
+
+
+def run_convert(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, *extra: str
+) -> tuple[dict[str, Any], str, str]:
+    """Convert a fixture with the CLI; return the HPOTask, its text and stderr."""
+    out = tmp_path / "task.yaml"
+    code = main(["convert", str(FIXTURES / name), "-o", str(out), *extra])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert main(["validate", str(out)]) == 0
+    text = out.read_text()
+    load_task(out)  # the written file loads as one valid HPOTask
+    return yaml.safe_load(text), text, err
+
+
+def comment_above(text: str, key: str) -> str:
+    """The comment lines right above the first line that starts with ``key:`` (or ``- key:``)."""
+    lines = text.splitlines()
+    index = next(i for i, line in enumerate(lines) if re.match(rf"^\s*(- )?{re.escape(key)}(:|$)", line))
+    above = []
+    for line in reversed(lines[:index]):
+        if not line.strip().startswith("#"):
+            break
+        above.insert(0, line.strip().lstrip("# "))
+    return " ".join(above)
+
+
+def test_a_job_experiment_converts_with_katib_defaults_written_out(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    task, text, err = run_convert(capsys, tmp_path, "full-job.yaml")
+    spec = task["spec"]
+    objective = spec["objective"]
+    assert (objective["metric"], objective["direction"], objective["aggregation"]) == (
+        "val-accuracy",
+        "maximize",
+        "max",
+    )
+    assert objective["metricAggregations"] == {"train-loss": "min", "epoch-seconds": "last"}
+    assert spec["algorithm"] == {"name": "tpe", "seed": 7, "settings": {"multivariate": True, "nInitialPoints": 5}}
+    assert spec["budget"] == {"maxTrials": 100000, "parallelTrials": 3, "maxFailedTrials": 3}
+    assert spec["earlyStopping"] == {"rule": "median", "minTrials": 3, "startStep": 4}
+    params = {p["name"]: p for p in spec["parameters"]}
+    assert params["learning_rate"]["scale"] == "log"
+    assert params["batch_size"] == {"name": "batch_size", "type": "categorical", "values": [16, 32, 64]}
+    assert params["dropout"]["distribution"] == "normal"
+    assert params["dropout"]["mean"] == pytest.approx(0.3)
+    assert params["dropout"]["sigma"] == pytest.approx(0.4 / 6)
+    container = spec["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][2:] == [
+        "--lr=${params.learning_rate}",
+        "--batch-size=${params.batch_size}",
+        "--optimizer=${params.optimizer}",
+        "--dropout=${params.dropout}",
+        "--run-name=$(KATIB_TRIAL_NAME)",
+    ]
+    # The downward API variable that $(KATIB_TRIAL_NAME) expands comes first: Kubernetes expands
+    # only variables defined before the reference.
+    assert container["env"] == [
+        {"name": "KATIB_TRIAL_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['kubetune.io/trial']"}}},
+        {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "TEAM", "value": "vision"},
+    ]
+    assert spec["trialTemplate"]["metadata"] == {"labels": {"team": "vision"}}
+    assert spec["trialTemplate"]["primaryContainer"] == "trainer"
+    # Changes of meaning: a comment at the field and one line on stderr, naming the Katib field.
+    assert "spec.maxTrialCount: unset (no limit in Katib)" in comment_above(text, "maxTrials")
+    assert "resumePolicy: LongRunning is dropped" in comment_above(text, "maxTrials")
+    assert "'learning-rate' becomes 'learning_rate'" in comment_above(text, "name: learning_rate")
+    assert "discrete becomes categorical" in comment_above(text, "type: categorical")
+    assert "Katib fails the Experiment when 4 trials have failed" in comment_above(text, "maxFailedTrials")
+    assert "start_step 4" in comment_above(text, "rule")
+    lines = err.splitlines()
+    assert all(line.startswith(f"{FIXTURES / 'full-job.yaml'}: spec.") for line in lines)
+    assert any("spec.resumePolicy: LongRunning is dropped" in line for line in lines)
+    assert any("spec.parameters[1].parameterType: discrete becomes categorical" in line for line in lines)
+    # Katib's own defaults written out are comments only: they change nothing.
+    assert not any("parallelTrialCount" in line or "medianstop" in line for line in lines)
+
+
+def test_hyperband_r_l_and_eta_become_the_resource_parameter_bounds(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    task, text, _ = run_convert(capsys, tmp_path, "hyperband.yaml")
+    spec = task["spec"]
+    assert spec["algorithm"] == {"name": "hyperband", "settings": {"resourceParameter": "num_epochs", "eta": 3}}
+    epochs = next(p for p in spec["parameters"] if p["name"] == "num_epochs")
+    assert (epochs["min"], epochs["max"]) == (1, 27)  # 27 * 3**-3 .. 27
+    assert "r_l=27, eta=3" in comment_above(text, "min: 1")
+    assert "maxFailedTrials" not in spec["budget"]  # Katib has no limit without maxFailedTrialCount either
+
+
+def test_a_configmap_trial_template_is_inlined_from_the_configmap_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    task, _, _ = run_convert(
+        capsys, tmp_path, "configmap-template.yaml", "--configmap", str(FIXTURES / "trial-templates.yaml")
+    )
+    container = task["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "train.py", "--lr=${params.lr}"]
+    assert task["spec"]["algorithm"] == {
+        "name": "bayesian",
+        "seed": 3,
+        "settings": {"nInitialPoints": 10, "acquisitionFunction": "EI"},
+    }
+
+
+def test_a_configmap_template_without_its_file_is_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["convert", str(FIXTURES / "configmap-template.yaml")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "spec.trialTemplate.configMap: the trial template is in ConfigMap kubeflow/my-templates" in err[0]
+    assert "--configmap FILE" in err[0]
+
+
+def test_spaced_metric_names_and_a_katib_filter_become_regex_patterns(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    task, _, _ = run_convert(capsys, tmp_path, "spaced-metrics.yaml")
+    collector = task["spec"]["metricsCollector"]
+    assert collector["format"] == "regex"
+    by_metric = {p["metric"]: re.compile(p["regex"]) for p in collector["patterns"]}
+    line = "[10] valid_1 auc : 0.8125 valid_1 binary_logloss : 0.4375"
+    found = {m: [x.group(1) for x in r.finditer(line)] for m, r in by_metric.items()}
+    assert found == {"valid_1 auc": ["0.8125"], "valid_1 binary_logloss": ["0.4375"]}
+
+
+def test_a_trial_kind_other_than_a_job_is_refused_naming_the_katib_field(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["convert", str(FIXTURES / "pytorchjob.yaml")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"{FIXTURES / 'pytorchjob.yaml'}: spec.trialTemplate.trialSpec.kind: PyTorchJob (kubeflow.org/v1): "
+        "kubetune trials run as batch/v1 Jobs for now"
+    ]
+
+
+def experiment(**spec: Any) -> dict[str, Any]:
+    base = yaml.safe_load((FIXTURES / "hyperband.yaml").read_text())
+    base["spec"].update(spec)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"algorithm": {"algorithmName": "pbt"}}, "spec.algorithm.algorithmName", "population-based training"),
+        ({"nasConfig": {}}, "spec.nasConfig", "neural architecture search"),
+        (
+            {"metricsCollectorSpec": {"collector": {"kind": "File"}}},
+            "spec.metricsCollectorSpec.collector.kind",
+            "not yet from a file",
+        ),
+        (
+            {"earlyStopping": {"algorithmName": "medianstop", "algorithmSettings": [{"name": "x", "value": "1"}]}},
+            "spec.earlyStopping.algorithmSettings[x]",
+            "medianstop",
+        ),
+        ({"surprise": 1}, "spec.surprise", "is not a Katib v1beta1 Experiment field"),
+    ],
+)
+def test_what_kubetune_cannot_express_is_refused_with_the_katib_field(
+    change: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        convert(experiment(**change))
+    [problem] = caught.value.problems
+    assert problem.path == field
+    assert words in problem.message
+
+
+def test_a_leftover_trial_parameter_outside_command_args_and_env_is_refused() -> None:
+    doc = experiment()
+    container = doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = "registry.example/resnet:${trialParameters.lr}"
+    with pytest.raises(InvalidSpec) as caught:
+        convert(doc)
+    [problem] = caught.value.problems
+    assert problem.path == "spec.trialTemplate.trialSpec.spec.template.spec.containers[0].image"
+    assert "only in a container's command, args and env values" in problem.message
+
+
+def test_maximize_without_strategies_aggregates_every_metric_by_max() -> None:
+    doc = experiment(objective={"type": "maximize", "objectiveMetricName": "acc", "additionalMetricNames": ["loss"]})
+    objective = convert(doc).manifest["spec"]["objective"]
+    assert (objective["aggregation"], objective["metricAggregations"]) == ("max", {"loss": "max"})
+
+
+def test_a_failure_limit_of_n_becomes_n_minus_one() -> None:
+    assert convert(experiment(maxFailedTrialCount=1)).manifest["spec"]["budget"]["maxFailedTrials"] == 0
