@@ -44,6 +44,13 @@ def test_a_parameter_placeholder_where_kubetune_does_not_replace_it_is_an_error(
     ]
 
 
+def test_parameters_in_init_containers_are_replaced_so_they_pass() -> None:
+    manifest = task_manifest()
+    pod = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]
+    pod["initContainers"] = [{"name": "fetch", "image": "x", "args": ["--lr=${params.lr}"]}]
+    parse_task(manifest)
+
+
 def test_a_leftover_placeholder_in_a_trial_label_is_caught() -> None:
     manifest = task_manifest()
     manifest["spec"]["trialTemplate"]["metadata"] = {"labels": {"run": "${trialSpec.Name}"}}

@@ -3,7 +3,9 @@ valid HPOTasks that search as the Experiment did, with every change said at its 
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import yaml
 
 from kubetune.api import load_task
 from kubetune.cli import main
-from kubetune.convert import convert
+from kubetune.convert import TRIAL_KINDS, TrialKind, convert
 from kubetune.errors import InvalidSpec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "katib"
@@ -207,3 +209,38 @@ def test_maximize_without_strategies_aggregates_every_metric_by_max() -> None:
 
 def test_a_failure_limit_of_n_becomes_n_minus_one() -> None:
     assert convert(experiment(maxFailedTrialCount=1)).manifest["spec"]["budget"]["maxFailedTrials"] == 0
+
+
+def test_supporting_another_trial_kind_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    def pod_specs(trial_spec: Mapping[str, Any]) -> list[tuple[str | int, ...]]:
+        return [("spec", "replicas", role, "template", "spec") for role in trial_spec["spec"]["replicas"]]
+
+    kind = TrialKind(pod_specs, lambda trial_spec: dict(trial_spec["spec"]), ("", ""))
+    monkeypatch.setitem(TRIAL_KINDS, ("example.com/v1", "Trainer"), kind)
+    doc = yaml.safe_load((FIXTURES / "pytorchjob.yaml").read_text())
+    master = doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["pytorchReplicaSpecs"]["Master"]
+    doc["spec"]["trialTemplate"]["trialSpec"] = {
+        "apiVersion": "example.com/v1",
+        "kind": "Trainer",
+        "spec": {"replicas": {"Master": master, "Worker": copy.deepcopy(master)}},
+    }
+    spec = convert(doc).manifest["spec"]["trialTemplate"]["spec"]
+    for role in ("Master", "Worker"):
+        command = spec["replicas"][role]["template"]["spec"]["containers"][0]["command"]
+        assert command == ["python", "ddp.py", "--lr=${params.lr}"]
+
+
+def test_what_the_converted_task_cannot_read_is_said_at_the_kubetune_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    doc = yaml.safe_load((FIXTURES / "spaced-metrics.yaml").read_text())
+    del doc["spec"]["metricsCollectorSpec"]  # Katib's default filter cannot read 'valid_1 auc' either
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["convert", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines()[0] == (
+        f"{path}: converted spec.objective.metric: 'valid_1 auc' holds a space, which the keyValue format "
+        "cannot read (it reads name=value); set metricsCollector.format to json or regex"
+    )

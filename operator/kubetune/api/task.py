@@ -345,10 +345,15 @@ class TrialTemplate(ApiModel):
     def stray_placeholders(self) -> Iterator[tuple[Loc, str]]:
         """Every ``${...}`` kubetune would leave as literal text, with its place and the reason."""
         substituted: set[Loc] = set()
-        for i, container in enumerate(self.containers()):
-            base: Loc = ("spec", "template", "spec", "containers", i)
-            substituted |= {(*base, key) for key in ("command", "args")}
-            substituted |= {(*base, "env", j, "value") for j in range(len(container.get("env") or []))}
+        template = self.spec.get("template")
+        pod = template.get("spec") if isinstance(template, dict) else None
+        for group in ("initContainers", "containers"):
+            listed = pod.get(group) if isinstance(pod, dict) else None
+            for i, container in enumerate(listed if isinstance(listed, list) else []):
+                base: Loc = ("spec", "template", "spec", group, i)
+                env = container.get("env") if isinstance(container, dict) else None
+                substituted |= {(*base, key) for key in ("command", "args")}
+                substituted |= {(*base, "env", j, "value") for j in range(len(env) if isinstance(env, list) else 0)}
         meta = {"labels": self.metadata.labels, "annotations": self.metadata.annotations}
         for loc, text in [*_strings(meta, ("metadata",)), *_strings(self.spec, ("spec",))]:
             for match in FOREIGN_PLACEHOLDER.finditer(text):

@@ -85,11 +85,18 @@ class Conversion:
 class TrialKind:
     """How a Katib trialSpec of one kind becomes kubetune's trial template."""
 
+    pod_specs: Callable[[Mapping[str, Any]], list[Path]]
+    """Where the kind's pod specs are in a trialSpec: their containers' command, args and env
+    values are where kubetune puts parameters (and the downward API the trial's name)."""
     template: Callable[[Mapping[str, Any]], dict[str, Any]]
     """The ``trialTemplate.spec`` made of the trialSpec (placeholders already replaced)."""
     conditions: tuple[str, str]
     """Katib's default success and failure conditions for the kind: kubetune reads the same
     outcome from the workload's status, so only other conditions are a change of meaning."""
+
+
+def _job_pod(trial_spec: Mapping[str, Any]) -> list[Path]:
+    return [("spec", "template", "spec")]
 
 
 def _job_spec(trial_spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,7 +105,7 @@ def _job_spec(trial_spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 TRIAL_KINDS: Mapping[tuple[str, str], TrialKind] = {
-    ("batch/v1", "Job"): TrialKind(_job_spec, (_JOB_SUCCESS, _JOB_FAILURE)),
+    ("batch/v1", "Job"): TrialKind(_job_pod, _job_spec, (_JOB_SUCCESS, _JOB_FAILURE)),
 }
 """Katib trial kinds kubetune runs, by (apiVersion, kind)."""
 
@@ -523,7 +530,7 @@ class _Converter:
                 f"{kind} ({api_version}): kubetune trials run as batch/v1 Jobs for now",
             )
         references = self._references(template.get("trialParameters") or [], trial_spec)
-        rendered = _Placeholders(references, spec_where).render(trial_spec)
+        rendered = _Placeholders(references, spec_where, trial_kind.pod_specs(trial_spec)).render(trial_spec)
         downward = sorted(name for name, r in references.items() if r.downward is not None)
         if downward:
             self.out.note(
@@ -612,15 +619,24 @@ class _Reference:
 class _Placeholders:
     """Replaces ``${trialParameters.NAME}`` in a trialSpec; refuses any it cannot express."""
 
-    def __init__(self, references: Mapping[str, _Reference], where: str) -> None:
+    def __init__(self, references: Mapping[str, _Reference], where: str, pod_specs: Sequence[Path]) -> None:
         self.references = references
         self.where = where
+        self.pod_specs = pod_specs
 
     def render(self, trial_spec: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = _walk(trial_spec, (), self._text)
-        pod = ((out.get("spec") or {}).get("template") or {}).get("spec") or {}
-        for i, container in enumerate(pod.get("containers") or []):
-            pod["containers"][i] = self._container(container, ("spec", "template", "spec", "containers", i))
+        for path in self.pod_specs:
+            pod: Any = out
+            for part in path:
+                pod = pod.get(part) if isinstance(pod, Mapping) else None
+            for key in ("initContainers", "containers"):
+                containers = pod.get(key) if isinstance(pod, dict) else None
+                if not isinstance(containers, list):
+                    continue
+                for i, container in enumerate(containers):
+                    if isinstance(container, dict):
+                        containers[i] = self._container(container, (*path, key, i))
         return out
 
     def _reference(self, name: str, loc: Path) -> _Reference:
@@ -640,9 +656,11 @@ class _Placeholders:
                 )
             return reference.literal
 
-        in_container = len(loc) > 5 and loc[:4] == ("spec", "template", "spec", "containers")
-        if in_container and loc[5] in ("command", "args", "env"):
-            return text  # done per container, where the downward API can be used
+        for pod in self.pod_specs:
+            n = len(pod)
+            in_container = len(loc) > n + 2 and loc[:n] == pod and loc[n] in ("initContainers", "containers")
+            if in_container and loc[n + 2] in ("command", "args", "env"):
+                return text  # done per container, where the downward API can be used
         return _TRIAL_PARAMETER.sub(literal, text)
 
     def _container(self, container: dict[str, Any], loc: Path) -> dict[str, Any]:
