@@ -15,6 +15,7 @@ import yaml
 from kubetune.api import load_task
 from kubetune.cli import main
 from kubetune.convert import TRIAL_KINDS, TrialKind, convert
+from kubetune.convert.katib import pod_containers
 from kubetune.errors import InvalidSpec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "katib"
@@ -212,10 +213,11 @@ def test_a_failure_limit_of_n_becomes_n_minus_one() -> None:
 
 
 def test_supporting_another_trial_kind_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    def pod_specs(trial_spec: Mapping[str, Any]) -> list[tuple[str | int, ...]]:
-        return [("spec", "replicas", role, "template", "spec") for role in trial_spec["spec"]["replicas"]]
+    def containers(trial_spec: Mapping[str, Any]) -> list[tuple[str | int, ...]]:
+        roles = trial_spec["spec"]["replicas"]
+        return [p for role in roles for p in pod_containers(trial_spec, ("spec", "replicas", role, "template", "spec"))]
 
-    kind = TrialKind(pod_specs, lambda trial_spec: dict(trial_spec["spec"]), ("", ""))
+    kind = TrialKind(containers, lambda trial_spec: dict(trial_spec["spec"]), ("", ""))
     monkeypatch.setitem(TRIAL_KINDS, ("example.com/v1", "Trainer"), kind)
     doc = yaml.safe_load((FIXTURES / "pytorchjob.yaml").read_text())
     master = doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["pytorchReplicaSpecs"]["Master"]

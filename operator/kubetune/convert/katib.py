@@ -85,9 +85,9 @@ class Conversion:
 class TrialKind:
     """How a Katib trialSpec of one kind becomes kubetune's trial template."""
 
-    pod_specs: Callable[[Mapping[str, Any]], list[Path]]
-    """Where the kind's pod specs are in a trialSpec: their containers' command, args and env
-    values are where kubetune puts parameters (and the downward API the trial's name)."""
+    containers: Callable[[Mapping[str, Any]], list[Path]]
+    """Where the kind's containers are in a trialSpec: their command, args and env values are
+    where kubetune puts parameters (and the downward API the trial's name)."""
     template: Callable[[Mapping[str, Any]], dict[str, Any]]
     """The ``trialTemplate.spec`` made of the trialSpec (placeholders already replaced)."""
     conditions: tuple[str, str]
@@ -95,8 +95,20 @@ class TrialKind:
     outcome from the workload's status, so only other conditions are a change of meaning."""
 
 
-def _job_pod(trial_spec: Mapping[str, Any]) -> list[Path]:
-    return [("spec", "template", "spec")]
+def pod_containers(trial_spec: Mapping[str, Any], pod_spec: Path) -> list[Path]:
+    """The paths of the init containers and containers of the pod spec at ``pod_spec``."""
+    node: Any = trial_spec
+    for part in pod_spec:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    paths: list[Path] = []
+    for key in ("initContainers", "containers"):
+        listed = node.get(key) if isinstance(node, Mapping) else None
+        paths += [(*pod_spec, key, i) for i in range(len(listed) if isinstance(listed, list) else 0)]
+    return paths
+
+
+def _job_containers(trial_spec: Mapping[str, Any]) -> list[Path]:
+    return pod_containers(trial_spec, ("spec", "template", "spec"))
 
 
 def _job_spec(trial_spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,7 +117,7 @@ def _job_spec(trial_spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 TRIAL_KINDS: Mapping[tuple[str, str], TrialKind] = {
-    ("batch/v1", "Job"): TrialKind(_job_pod, _job_spec, (_JOB_SUCCESS, _JOB_FAILURE)),
+    ("batch/v1", "Job"): TrialKind(_job_containers, _job_spec, (_JOB_SUCCESS, _JOB_FAILURE)),
 }
 """Katib trial kinds kubetune runs, by (apiVersion, kind)."""
 
@@ -530,14 +542,14 @@ class _Converter:
                 f"{kind} ({api_version}): kubetune trials run as batch/v1 Jobs for now",
             )
         references = self._references(template.get("trialParameters") or [], trial_spec)
-        rendered = _Placeholders(references, spec_where, trial_kind.pod_specs(trial_spec)).render(trial_spec)
+        rendered = _Placeholders(references, spec_where, trial_kind.containers(trial_spec)).render(trial_spec)
         downward = sorted(name for name, r in references.items() if r.downward is not None)
         if downward:
             self.out.note(
                 ("spec", "trialTemplate", "spec"),
                 f"{where}.trialParameters",
                 f"{', '.join(downward)} come from the downward API (the pod's {names.LABEL_TRIAL} label and "
-                f"namespace); under `kubetune run` they are unset, where {names.ENV_TRIAL_NAME} names the trial",
+                f"namespace), which `kubetune run` does not have: there, {names.ENV_TRIAL_NAME} names the trial",
             )
         out: dict[str, Any] = {}
         meta = trial_spec.get("metadata") or {}
@@ -619,24 +631,19 @@ class _Reference:
 class _Placeholders:
     """Replaces ``${trialParameters.NAME}`` in a trialSpec; refuses any it cannot express."""
 
-    def __init__(self, references: Mapping[str, _Reference], where: str, pod_specs: Sequence[Path]) -> None:
+    def __init__(self, references: Mapping[str, _Reference], where: str, containers: Sequence[Path]) -> None:
         self.references = references
         self.where = where
-        self.pod_specs = pod_specs
+        self.containers = containers
 
     def render(self, trial_spec: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = _walk(trial_spec, (), self._text)
-        for path in self.pod_specs:
-            pod: Any = out
-            for part in path:
-                pod = pod.get(part) if isinstance(pod, Mapping) else None
-            for key in ("initContainers", "containers"):
-                containers = pod.get(key) if isinstance(pod, dict) else None
-                if not isinstance(containers, list):
-                    continue
-                for i, container in enumerate(containers):
-                    if isinstance(container, dict):
-                        containers[i] = self._container(container, (*path, key, i))
+        for path in self.containers:
+            parent: Any = out
+            for part in path[:-1]:
+                parent = parent[part]
+            if isinstance(parent[path[-1]], dict):
+                parent[path[-1]] = self._container(parent[path[-1]], path)
         return out
 
     def _reference(self, name: str, loc: Path) -> _Reference:
@@ -656,10 +663,9 @@ class _Placeholders:
                 )
             return reference.literal
 
-        for pod in self.pod_specs:
-            n = len(pod)
-            in_container = len(loc) > n + 2 and loc[:n] == pod and loc[n] in ("initContainers", "containers")
-            if in_container and loc[n + 2] in ("command", "args", "env"):
+        for container in self.containers:
+            n = len(container)
+            if len(loc) > n and loc[:n] == container and loc[n] in ("command", "args", "env"):
                 return text  # done per container, where the downward API can be used
         return _TRIAL_PARAMETER.sub(literal, text)
 
