@@ -60,3 +60,10 @@ def test_tpe_starts_from_distribution_draws_and_stays_in_bounds() -> None:
     xs = [float(o.params["x"]) for o in history]  # type: ignore[arg-type]
     assert all(-2.0 <= x <= 2.0 for x in xs)
     assert min(abs(x - 1.0) for x in xs) < 0.1
+
+
+def test_grid_visits_a_normal_parameter_at_evenly_spaced_quantiles() -> None:
+    space = SearchSpace.from_parameters([Parameter(name="x", distribution="normal", mean=1.0, sigma=2.0)])
+    values = [float(p["x"]) for p in space.grid(4)]  # type: ignore[arg-type]
+    expected = [stats.norm(loc=1.0, scale=2.0).ppf(q) for q in (0.125, 0.375, 0.625, 0.875)]
+    assert values == pytest.approx(expected, rel=1e-6)
