@@ -246,3 +246,31 @@ def test_what_the_converted_task_cannot_read_is_said_at_the_kubetune_field(
         f"{path}: converted spec.objective.metric: 'valid_1 auc' holds a space, which the keyValue format "
         "cannot read (it reads name=value); set metricsCollector.format to json or regex"
     )
+
+
+def hyperband(**settings: str) -> dict[str, Any]:
+    doc = experiment()
+    doc["spec"]["algorithm"]["algorithmSettings"] = [{"name": k, "value": v} for k, v in settings.items()]
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("settings", "bounds"),
+    [
+        ({"resource_name": "num-epochs", "r_l": "2", "eta": "2"}, (1, 2)),  # Katib's own example
+        ({"resource_name": "num-epochs", "r_l": "10", "eta": "3"}, (1, 10)),  # 10 / 9 budgets round down
+        ({"resource_name": "num-epochs", "r_l": "81"}, (1, 81)),  # eta defaults to 3
+    ],
+)
+def test_hyperband_budget_ladders_match_katibs(settings: dict[str, str], bounds: tuple[int, int]) -> None:
+    parameters = convert(hyperband(**settings)).manifest["spec"]["parameters"]
+    epochs = next(p for p in parameters if p["name"] == "num_epochs")
+    assert (epochs["min"], epochs["max"]) == bounds
+
+
+def test_hyperband_with_a_single_budget_is_refused() -> None:
+    with pytest.raises(InvalidSpec) as caught:
+        convert(hyperband(resource_name="num-epochs", r_l="2", eta="3"))
+    [problem] = caught.value.problems
+    assert problem.path == "spec.algorithm.algorithmSettings[r_l]"
+    assert "must be at least eta (3)" in problem.message

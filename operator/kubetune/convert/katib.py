@@ -305,12 +305,19 @@ class _Converter:
             raise Refused(f"{where}[r_l]", f"must be at least 1, got {r_l:g}")
         if not 2 <= eta <= 10:
             raise Refused(f"{where}[eta]", f"kubetune's hyperband takes eta from 2 to 10, got {eta}")
-        task["algorithm"]["settings"] = {"resourceParameter": name, "eta": eta}
-        self.resource = name
-        s_max = int(math.log(r_l) / math.log(eta))
-        smallest = r_l * eta**-s_max
+        # Katib's s_max = floor(log_eta(r_l)); the smallest budget is r_l * eta^-s_max.
+        s_max = int(math.log(r_l) / math.log(eta) + 1e-9)
+        if s_max == 0:
+            raise Refused(
+                f"{where}[r_l]", f"must be at least eta ({eta}): with r_l={r_l:g} every trial gets one budget"
+            )
+        smallest = _tidy(r_l * eta**-s_max)
         index = next(i for i, p in enumerate(task["parameters"]) if p["name"] == name)
         parameter = task["parameters"][index]
+        if parameter.get("type") not in ("int", "double") or "distribution" in parameter:
+            raise Refused(f"{where}[resource_name]", f"must name an int or double parameter, {katib_name!r} is not one")
+        task["algorithm"]["settings"] = {"resourceParameter": name, "eta": eta}
+        self.resource = name
         was = f"{parameter.get('min')}..{parameter.get('max')}"
         if parameter.get("type") == "int":
             parameter["min"], parameter["max"] = max(1, math.floor(smallest)), int(r_l)
