@@ -44,8 +44,26 @@ def _commented(node: Any) -> Any:
     return node
 
 
+def _existing(document: CommentedMap, place: Path) -> Path:
+    """The longest part of ``place`` that names a key in ``document`` (a note may outlive its field)."""
+    node: Any = document
+    found: Path = ()
+    for i, part in enumerate(place):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        found = place[: i + 1]
+    while found and isinstance(found[-1], int):
+        found = found[:-1]
+    return found
+
+
 def _comment(document: CommentedMap, place: Path, lines: list[str]) -> None:
     """Put ``lines`` as a comment above the key at ``place``, at that key's column."""
+    place = _existing(document, place)
+    if not place:
+        return
     parents: list[Any] = [document]
     for part in place[:-1]:
         parents.append(parents[-1][part])
