@@ -90,7 +90,7 @@ def test_a_job_experiment_converts_with_katib_defaults_written_out(
     assert "resumePolicy: LongRunning is dropped" in comment_above(text, "maxTrials")
     assert "'learning-rate' becomes 'learning_rate'" in comment_above(text, "name: learning_rate")
     assert "discrete becomes categorical" in comment_above(text, "type: categorical")
-    assert "Katib fails the Experiment when 4 trials have failed" in comment_above(text, "maxFailedTrials")
+    assert "Katib fails the Experiment once 4 trials have failed" in comment_above(text, "maxFailedTrials")
     assert "start_step 4" in comment_above(text, "rule")
     lines = err.splitlines()
     assert all(line.startswith(f"{FIXTURES / 'full-job.yaml'}: spec.") for line in lines)
@@ -208,8 +208,10 @@ def test_maximize_without_strategies_aggregates_every_metric_by_max() -> None:
     assert (objective["aggregation"], objective["metricAggregations"]) == ("max", {"loss": "max"})
 
 
-def test_a_failure_limit_of_n_becomes_n_minus_one() -> None:
-    assert convert(experiment(maxFailedTrialCount=1)).manifest["spec"]["budget"]["maxFailedTrials"] == 0
+@pytest.mark.parametrize(("katib", "kubetune"), [(0, 0), (1, 0), (5, 4)])
+def test_a_failure_limit_of_n_becomes_n_minus_one(katib: int, kubetune: int) -> None:
+    # Katib fails once failed >= N with at least one failure, so 0 and 1 both mean "at the first".
+    assert convert(experiment(maxFailedTrialCount=katib)).manifest["spec"]["budget"]["maxFailedTrials"] == kubetune
 
 
 def test_supporting_another_trial_kind_is_one_table_entry(monkeypatch: pytest.MonkeyPatch) -> None:

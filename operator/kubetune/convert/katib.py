@@ -460,13 +460,14 @@ class _Converter:
             )
         if "maxFailedTrialCount" in self.spec:
             failed = int(_number(self.spec["maxFailedTrialCount"], "spec.maxFailedTrialCount"))
+            # Katib fails when failed >= N and at least one failed; kubetune when failed > maxFailedTrials.
             budget["maxFailedTrials"] = max(failed - 1, 0)
             self.out.note(
                 (*at, "maxFailedTrials"),
                 "spec.maxFailedTrialCount",
-                f"{failed}: Katib fails the Experiment when {failed} trials have failed, kubetune when more "
-                f"than maxFailedTrials have" + (" (0 is the nearest kubetune has)" if failed == 0 else ""),
-                changed=failed == 0,
+                f"{failed}: Katib fails the Experiment once {max(failed, 1)} trial{'s have' if failed > 1 else ' has'} "
+                "failed, kubetune once more than maxFailedTrials have",
+                changed=False,
             )
         return budget
 
