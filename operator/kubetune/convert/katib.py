@@ -226,12 +226,13 @@ class _Converter:
         if additional:
             out["additionalMetrics"] = additional
             out["metricAggregations"] = {m: strategies.get(m, default) for m in additional}
-        if "metricStrategies" not in objective:
+        defaulted = [m for m in (metric, *additional) if m not in strategies]
+        if defaulted:
             self.out.note(
                 ("spec", "objective", "aggregation"),
                 "spec.objective.type",
-                f"Katib's default, written out: every metric's series is reduced by {default} "
-                "(kubetune's own default is the last value)",
+                f"Katib's default, written out: a metric without a metricStrategy ({', '.join(defaulted)}) "
+                f"is reduced by {default} (kubetune's own default is the last value)",
                 changed=False,
             )
         return out
