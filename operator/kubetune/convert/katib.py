@@ -152,6 +152,10 @@ class _Converter:
         self.out = Conversion({"apiVersion": names.API_VERSION, "kind": names.TASK_KIND})
         self.param_names: dict[str, str] = {}
         """Katib parameter name -> kubetune parameter name."""
+        self.hyperband: dict[str, str] | None = None
+        """Hyperband's Katib settings, applied once the parameters are converted."""
+        self.resource: str | None = None
+        """The kubetune name of hyperband's resource parameter."""
 
     def run(self) -> Conversion:
         if "nasConfig" in self.spec:
@@ -283,8 +287,6 @@ class _Converter:
             out["settings"] = kubetune_settings
         return out
 
-    hyperband: dict[str, str] | None = None
-
     def _hyperband_bounds(self, task: dict[str, Any]) -> None:
         settings = self.hyperband
         if settings is None:
@@ -332,8 +334,6 @@ class _Converter:
             f"whatever the feasibleSpace ({was}); kubetune reads them from the resource parameter's bounds",
             changed=False,
         )
-
-    resource: str | None = None
 
     def _fix_single_values(self, task: dict[str, Any]) -> None:
         """A range whose min equals its max has one value: kubetune writes that as a fixed value."""
