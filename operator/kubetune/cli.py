@@ -1,4 +1,4 @@
-"""The ``kubetune`` command: run | validate | convert | crds | trials | best | operator | bench."""
+"""The ``kubetune`` command: run, validate, convert, crds, results (trials, best, report, dashboard, list, delete), operator."""
 
 from __future__ import annotations
 
@@ -7,19 +7,26 @@ import json
 import os
 import signal
 import sys
+import webbrowser
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from . import __version__
 from .api import HPOTask, TaskPhase, crd
-from .api.loader import load_objects, load_task, parse_task, read_documents
+from .api.loader import load_objects, parse_task, read_documents
 from .bench import add_arguments as bench_options
-from .errors import InvalidSpec, KubetuneError, Problem, StateError
+from .errors import InvalidSpec, KubetuneError, UsageError
 from .executors.state import StateDir
+from .results.source import STATE_ROOT, LocalSource, local_tasks, manifest_task, open_source
 
 EXIT_BAD_INPUT = 2
+DESCRIPTION = (
+    "Hyperparameter search: run an HPOTask on this machine (trials as local processes) or as the "
+    "Kubernetes operator, and look at its results."
+)
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -30,29 +37,12 @@ def _print_problems(path: str, error: InvalidSpec) -> None:
 
 
 def _named_task(path: str) -> HPOTask:
-    try:
-        task = load_task(Path(path))
-    except InvalidSpec as error:  # name the file: the problems only know their place inside it
-        raise InvalidSpec(
-            [Problem(f"{path}: {p.path}" if p.path else path, p.message) for p in error.problems]
-        ) from None
-    if not task.metadata.name:
-        raise InvalidSpec(
-            [Problem(f"{path}: metadata.name", "is required (it names the state directory and the trials)")]
-        )
-    return task
+    return manifest_task(Path(path))
 
 
-def _state_for(args: argparse.Namespace) -> StateDir:
-    """The state directory of a finished or running local task, which must exist."""
-    if args.state_dir:
-        state = StateDir(Path(args.state_dir))
-    elif args.file:
-        state = StateDir.default(_named_task(args.file).metadata.name or "")
-    else:
-        raise StateError("give a task FILE or --state-dir DIR")
-    state.load_task()  # says which directory is missing or unreadable, in one line
-    return state
+def _source(args: argparse.Namespace) -> LocalSource:
+    """The task TASK (or --state-dir) names, which must exist."""
+    return open_source(args.file, args.state_dir)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -91,30 +81,106 @@ def _interrupt(*_: object) -> None:
 
 
 def _trials(args: argparse.Namespace) -> int:
-    from .report import trial_rows, write_trials  # noqa: PLC0415
+    from .report import series_rows, trial_rows, write_trials  # noqa: PLC0415
 
-    state = _state_for(args)
-    task = state.load_task()
+    source = _source(args)
+    task, trials = source.load_task(), source.load_trials()
+    if args.series and not args.trial:
+        raise UsageError("--series needs --trial NAME (the trial whose series to print)")
+    if args.trial:
+        found = [t for t in trials if t.metadata.name == args.trial or str(t.spec.index) == args.trial]
+        if not found:
+            raise UsageError(f"--trial {args.trial}: no such trial in {source.label} ({len(trials)} trials)")
+        trials = found
+        if args.series:
+            header, rows = series_rows(found[0])
+            write_trials(args.output, header, rows, len(rows), 0, None, sys.stdout, title="values")
+            return 0
     header, rows, total = trial_rows(
         task,
-        state.load_trials(),
-        include_failed=args.include_failed,
+        trials,
+        include_failed=args.include_failed or bool(args.trial),
         top=args.top,
         offset=args.offset,
         limit=args.limit,
+        sort_by=args.sort_by,
+        reverse=args.reverse,
     )
     write_trials(args.output, header, rows, total, args.offset, args.limit, sys.stdout)
     return 0
 
 
 def _best(args: argparse.Namespace) -> int:
-    from .report import best_document  # noqa: PLC0415
+    from .report import best_document, best_of_all  # noqa: PLC0415
 
-    best = best_document(_state_for(args).load_status())
+    source = _source(args)
+    if args.include_stopped:
+        best = best_of_all(source.load_task(), source.load_trials())
+        if best is not None:
+            kind = {"Succeeded": "a succeeded", "EarlyStopped": "an early-stopped", "Stopped": "a stopped"}
+            print(f"kubetune: the best is {kind.get(best['phase'], 'a')} trial, {best['name']}", file=sys.stderr)
+    else:
+        best = best_document(source.load_task().status)
     if best is None:
-        print("kubetune: no trial has succeeded yet", file=sys.stderr)
+        what = "reported the objective" if args.include_stopped else "succeeded"
+        print(f"kubetune: no trial has {what} yet", file=sys.stderr)
         return 1
     print(json.dumps(best, indent=2))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .results.html import render  # noqa: PLC0415 - plotly and Optuna's plots load only here
+
+    source = _source(args)
+    task, trials = source.load_task(), source.load_trials()
+    out = Path(args.output or f"{task.metadata.name}-report.html")
+    out.write_text(render(task, trials), encoding="utf-8")
+    print(f"wrote {out} ({len(trials)} trials of {task.metadata.name})")
+    if args.open:
+        webbrowser.open(out.resolve().as_uri())
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from .results.dashboard import Dashboard, serve  # noqa: PLC0415
+
+    dashboard = Dashboard([open_source(task) for task in args.tasks])
+
+    def ready(url: str) -> None:
+        studies = ", ".join(dashboard.studies)
+        print(f"kubetune: Optuna Dashboard for {studies} at {url} (read-only, refreshed every {args.refresh:g} s)")
+        print("press Ctrl-C to stop", flush=True)
+
+    serve(dashboard, host=args.host, port=args.port, refresh=args.refresh, ready=ready)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .report import task_rows, write_trials  # noqa: PLC0415
+
+    base = Path(args.dir) if args.dir else None
+    header, rows = task_rows([(source.load_task(), source.label) for source in local_tasks(base)])
+    if not rows and args.output == "table":
+        print(f"kubetune: no local tasks under {(base or Path.cwd()) / STATE_ROOT}", file=sys.stderr)
+        return 0
+    write_trials(args.output, header, rows, len(rows), 0, None, sys.stdout, title="local tasks")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    source = _source(args)
+    count = len(source.load_trials())
+    where = source.label
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"not deleting {where} without --yes (there is no terminal to ask)")
+        answer = input(f"delete {where} ({count} trials, their logs and results)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("kubetune: nothing deleted")
+            return 1
+    source.delete()
+    print(f"deleted {where} ({count} trials)")
     return 0
 
 
@@ -239,7 +305,7 @@ def _count(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="kubetune", description=__doc__)
+    parser = argparse.ArgumentParser(prog="kubetune", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"kubetune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -286,21 +352,63 @@ def build_parser() -> argparse.ArgumentParser:
     bench_options(bench)
     bench.set_defaults(handler=_bench)
 
+    _add_result_commands(sub)
+    return parser
+
+
+def _add_result_commands(sub: Any) -> None:
+    """The commands that read a task's results: trials, best, report, delete, dashboard, list."""
+    task_help = "a manifest, a state directory, or the name of a local task (see `kubetune list`)"
     for name, handler, text in (
-        ("trials", _trials, "list a local task's trials, best first"),
-        ("best", _best, "print the best trial of a local task as JSON"),
+        ("trials", _trials, "list a task's trials, best first"),
+        ("best", _best, "print a task's best trial as JSON"),
+        ("report", _report, "write one HTML file of plots and the trial table (opens offline)"),
+        ("delete", _delete, "delete a local task's state directory: its trials, logs and results"),
     ):
-        command = sub.add_parser(name, help=text)
-        command.add_argument("file", metavar="FILE", nargs="?", help="the task's manifest")
+        command = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        command.add_argument("file", metavar="TASK", nargs="?", help=task_help)
         command.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
         command.set_defaults(handler=handler)
-        if name == "trials":
-            command.add_argument("--top", type=_count, metavar="K", help="only the K best")
-            command.add_argument("--limit", type=_count, help="page size")
-            command.add_argument("--offset", type=_count, default=0, help="rows to skip")
-            command.add_argument("--include-failed", action="store_true", help="also unfinished, failed, stopped")
-            command.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
-    return parser
+    trials, best, report, delete = (sub.choices[n] for n in ("trials", "best", "report", "delete"))
+    trials.add_argument("--top", type=_count, metavar="K", help="only the K best")
+    trials.add_argument("--limit", type=_count, help="page size")
+    trials.add_argument("--offset", type=_count, default=0, help="rows to skip")
+    trials.add_argument("--include-failed", action="store_true", help="also unfinished, failed, stopped")
+    trials.add_argument(
+        "--sort-by", metavar="KEY", help="a metric (its aggregated value), a parameter, or start (default: objective)"
+    )
+    trials.add_argument("--reverse", action="store_true", help="reverse the order (trials without the value stay last)")
+    trials.add_argument("--trial", metavar="NAME", help="only this trial (its name or index)")
+    trials.add_argument("--series", action="store_true", help="with --trial: every value it reported, step by step")
+    trials.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
+    best.add_argument(
+        "--include-stopped",
+        action="store_true",
+        help="also consider early-stopped and stopped trials that reported the objective; say which kind won",
+    )
+    report.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: TASKNAME-report.html)")
+    report.add_argument("--open", action="store_true", help="open it in the web browser")
+    delete.add_argument("-y", "--yes", action="store_true", help="do not ask")
+
+    dash = sub.add_parser(
+        "dashboard",
+        help="serve Optuna Dashboard over tasks' trials, read-only, refreshed while they run",
+        description=(
+            "Serve Optuna Dashboard over the trials of one or more tasks. Read-only: it shows kubetune's state "
+            "and follows running tasks. On a remote machine, reach it with `ssh -L 8080:localhost:8080`; in a "
+            "cluster, run it in a pod and use `kubectl port-forward` (see the README)."
+        ),
+    )
+    dash.add_argument("tasks", metavar="TASK", nargs="+", help=task_help)
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 in a pod)")
+    dash.add_argument("--port", type=_count, default=8080, help="port to listen on (0: any free one; default: 8080)")
+    dash.add_argument("--refresh", type=float, default=2.0, help="seconds between re-reads of the trials (default: 2)")
+    dash.set_defaults(handler=_dashboard)
+
+    listing = sub.add_parser("list", help="list the local tasks (under .kubetune/) with their phase and best value")
+    listing.add_argument("--dir", help="the directory holding .kubetune/ (default: the current one)")
+    listing.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
+    listing.set_defaults(handler=_list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

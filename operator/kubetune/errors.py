@@ -35,3 +35,11 @@ class SearchError(KubetuneError):
 
 class StateError(KubetuneError):
     """A local state directory is unreadable or belongs to another task."""
+
+
+class UsageError(KubetuneError):
+    """A command-line value that names nothing the task has (a sort key, a trial)."""
+
+
+class MissingDependency(KubetuneError):
+    """An optional dependency of a command is not installed (the message says which extra has it)."""

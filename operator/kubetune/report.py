@@ -6,7 +6,8 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -15,16 +16,85 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import engine
-from .api import Direction, HPOTask, HPOTaskStatus, Trial, TrialPhase
+from .api import Aggregation, Direction, HPOTask, HPOTaskStatus, MetricSeries, ParamValue, Trial, TrialPhase
+from .errors import UsageError
 from .metrics import aggregate
 
+MAX_OTHER_COLUMNS = 8
+"""Columns given to metrics the task did not declare (the most often printed first)."""
 
-def _sort_key(task: HPOTask, trial: Trial) -> tuple[int, float, int]:
+
+def _minimizing(task: HPOTask) -> bool:
+    return task.spec.objective.direction is Direction.MINIMIZE
+
+
+def best_first(task: HPOTask, trial: Trial) -> tuple[int, float, int]:
+    """Sort key: trials with an objective, best first, then the others by index."""
     status = trial.status
-    value = status.objective if status and status.phase is TrialPhase.SUCCEEDED else None
+    value = status.objective if status else None
     if value is None:
         return 1, 0.0, trial.spec.index
-    return 0, value if task.spec.objective.direction is Direction.MINIMIZE else -value, trial.spec.index
+    return 0, value if _minimizing(task) else -value, trial.spec.index
+
+
+def _series(trial: Trial) -> dict[str, MetricSeries]:
+    return {s.name: s for s in trial.status.metrics} if trial.status else {}
+
+
+def metric_columns(task: HPOTask, trials: Sequence[Trial]) -> list[str]:
+    """The metrics listed beside the objective: the declared ones, then the most printed others."""
+    objective = task.spec.objective
+    declared = [m for m in objective.additional_metrics if m != objective.metric]
+    printed = Counter(name for t in trials for name in _series(t) if name != objective.metric and name not in declared)
+    others = sorted(printed, key=lambda name: (-printed[name], name))[:MAX_OTHER_COLUMNS]
+    return declared + others
+
+
+def sort_key(task: HPOTask, trials: Sequence[Trial], by: str | None) -> Callable[[Trial], tuple[Any, ...]]:
+    """The sort key ``--sort-by`` names: the objective (best first), a metric, a parameter or ``start``."""
+    spec = task.spec
+    if by is None or by == spec.objective.metric:
+        return lambda t: best_first(task, t)
+    params = {p.name for p in spec.parameters} | {k for t in trials for k in t.spec.parameters}
+    if by == "start":
+        return lambda t: _present(t.status.start_time if t.status else None, t)
+    if by in params:
+        # Categorical values may mix strings and numbers: numbers first, each kind in its own order.
+        return lambda t: _present(_comparable(t.spec.parameters.get(by)), t)
+    if by in metric_columns(task, trials) or any(by in _series(t) for t in trials):
+        return lambda t: _present(_aggregate(_series(t).get(by), spec.objective.aggregation_of(by)), t)
+    choices = [spec.objective.metric, *metric_columns(task, trials), *sorted(params), "start"]
+    raise UsageError(f"--sort-by {by}: no such metric or parameter; choose from {', '.join(choices)}")
+
+
+def _present(value: Any, trial: Trial) -> tuple[Any, ...]:
+    return (1, 0, trial.spec.index) if value is None else (0, value, trial.spec.index)
+
+
+def _comparable(value: ParamValue | None) -> tuple[int, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return 0, float(value)
+    return 1, str(value)
+
+
+def _aggregate(series: MetricSeries | None, how: Aggregation) -> float | None:
+    return aggregate(series, how) if series is not None else None
+
+
+def best_intermediate(task: HPOTask, trial: Trial) -> float | None:
+    """The best value the trial reported for the objective at any step."""
+    series = _series(trial).get(task.spec.objective.metric)
+    if series is None:
+        return None
+    return series.min if _minimizing(task) else series.max
+
+
+def last_step(task: HPOTask, trial: Trial) -> int | None:
+    """The step of the trial's last reported objective value."""
+    series = _series(trial).get(task.spec.objective.metric)
+    return series.points[-1].step if series is not None and series.points else None
 
 
 def trial_rows(
@@ -35,14 +105,30 @@ def trial_rows(
     top: int | None = None,
     offset: int = 0,
     limit: int | None = None,
+    sort_by: str | None = None,
+    reverse: bool = False,
 ) -> tuple[list[str], list[list[Any]], int]:
-    """The header, the rows sorted best first, and how many rows matched before paging."""
+    """The header, the rows sorted (best first by default), and how many rows matched before paging."""
     spec = task.spec
     params = [p.name for p in spec.parameters] or sorted({k for t in trials for k in t.spec.parameters})
-    extra = [m for m in spec.objective.additional_metrics if m != spec.objective.metric]
-    header = ["trial", "phase", spec.objective.metric, *params, *extra, "seconds", "reason"]
     chosen = [t for t in trials if include_failed or (t.status is not None and t.status.phase is TrialPhase.SUCCEEDED)]
-    chosen.sort(key=lambda t: _sort_key(task, t))
+    extra = metric_columns(task, chosen)
+    header = [
+        "trial",
+        "phase",
+        spec.objective.metric,
+        *params,
+        *extra,
+        "last_step",
+        "best_intermediate",
+        "seconds",
+        "reason",
+    ]
+    key = sort_key(task, chosen, sort_by)
+    chosen.sort(key=key)
+    if reverse:  # reversed, but trials lacking the value still come last
+        missing = [t for t in chosen if key(t)[0]]
+        chosen = [t for t in chosen if not key(t)[0]][::-1] + missing
     if top is not None:
         chosen = chosen[:top]
     total = len(chosen)
@@ -50,8 +136,8 @@ def trial_rows(
     rows = []
     for trial in page:
         status = trial.status
-        series = {s.name: s for s in status.metrics} if status else {}
-        metrics = [aggregate(series[m], spec.objective.aggregation_of(m)) if m in series else None for m in extra]
+        series = _series(trial)
+        metrics = [_aggregate(series.get(m), spec.objective.aggregation_of(m)) for m in extra]
         seconds = None
         if status and status.start_time and status.completion_time:
             seconds = round((status.completion_time - status.start_time).total_seconds(), 1)
@@ -62,6 +148,8 @@ def trial_rows(
                 status.objective if status else None,
                 *[trial.spec.parameters.get(p) for p in params],
                 *metrics,
+                last_step(task, trial),
+                best_intermediate(task, trial),
                 seconds,
                 (status.reason or "") if status else "",
             ]
@@ -69,8 +157,27 @@ def trial_rows(
     return header, rows, total
 
 
+def series_rows(trial: Trial) -> tuple[list[str], list[list[Any]]]:
+    """Every value a trial reported (as kept: at most 100 points per metric), one row per metric and step."""
+    header = ["metric", "step", "value"]
+    rows: list[list[Any]] = [
+        [series.name, point.step, point.value]
+        for series in (trial.status.metrics if trial.status else [])
+        for point in series.points
+    ]
+    return header, rows
+
+
 def write_trials(
-    fmt: str, header: list[str], rows: list[list[Any]], total: int, offset: int, limit: int | None, out: TextIO
+    fmt: str,
+    header: list[str],
+    rows: list[list[Any]],
+    total: int,
+    offset: int,
+    limit: int | None,
+    out: TextIO,
+    *,
+    title: str = "trials",
 ) -> None:
     """Print the trials as a table, JSON (header + rows, with paging figures) or CSV."""
     if fmt == "json":
@@ -90,7 +197,7 @@ def write_trials(
         writer.writerows([["" if v is None else v for v in row] for row in rows])
         out.write(buffer.getvalue())
     else:
-        table = Table(*header, title=f"{len(rows)} of {total} trials")
+        table = Table(*header, title=f"{len(rows)} of {total} {title}")
         for row in rows:
             table.add_row(*[_cell(v) for v in row])
         Console(file=out, width=200 if not out.isatty() else None).print(table)
@@ -109,6 +216,51 @@ def best_document(status: HPOTaskStatus | None) -> dict[str, Any] | None:
     if status is None or status.best_trial is None:
         return None
     return status.best_trial.to_manifest()
+
+
+def best_of_all(task: HPOTask, trials: Sequence[Trial]) -> dict[str, Any] | None:
+    """The best trial that reported the objective, early-stopped and stopped ones included, with its phase."""
+    eligible = (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED, TrialPhase.STOPPED)
+    scored = [t for t in trials if t.status and t.status.phase in eligible and t.status.objective is not None]
+    if not scored:
+        return None
+    best = min(scored, key=lambda t: best_first(task, t))
+    assert best.status is not None
+    metrics = {
+        name: value
+        for name, series in _series(best).items()
+        if name != task.spec.objective.metric
+        and (value := aggregate(series, task.spec.objective.aggregation_of(name))) is not None
+    }
+    return {
+        "name": best.metadata.name,
+        "phase": best.status.phase.value,
+        "objective": best.status.objective,
+        "parameters": best.spec.parameters,
+        "metrics": metrics,
+    }
+
+
+def task_rows(tasks: Sequence[tuple[HPOTask, str]]) -> tuple[list[str], list[list[Any]]]:
+    """``kubetune list``: one row per task (with its status) and where it is kept."""
+    header = ["task", "phase", "trials", "running", "best", "best_trial", "state"]
+    rows: list[list[Any]] = []
+    for task, where in tasks:
+        status = task.status
+        counts = status.trials if status else None
+        best = status.best_trial if status else None
+        rows.append(
+            [
+                task.metadata.name,
+                (status.phase.value if status else "Pending"),
+                f"{counts.total - counts.pending - counts.running if counts else 0}/{task.spec.budget.max_trials}",
+                counts.running if counts else 0,
+                best.objective if best else None,
+                best.name if best else None,
+                where,
+            ]
+        )
+    return header, rows
 
 
 class PlainReporter:

@@ -1,0 +1,186 @@
+"""``kubetune report``: one self-contained HTML file of a task's search, readable offline.
+
+The plots are Optuna's own (``optuna.visualization``, plotly figures) over the study that
+:mod:`kubetune.results.study` builds; this module only picks them, marks the early-stopped
+trials, and lays the figures out with plotly.js embedded once.
+"""
+
+from __future__ import annotations
+
+import html
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+from optuna.trial import TrialState
+
+from ..api import HPOTask, Trial
+from ..errors import MissingDependency
+from ..report import trial_rows
+from .study import early_stopped, objectives, to_study
+
+MAX_CURVES = 200
+"""Intermediate-value curves drawn at most (the best and the early-stopped first): more is a blur."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: an id (the figure's element id), a title, and a figure or a note."""
+
+    id: str
+    title: str
+    figure: Any = None
+    note: str = ""
+
+
+def _quietly(build: Any, *args: Any, **kwargs: Any) -> Any:
+    # Several of Optuna's plot functions are marked experimental; their output is what we want.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return build(*args, **kwargs)
+
+
+def importances(study: optuna.Study) -> dict[str, float]:
+    """Parameter importances (fANOVA, seeded); empty when too few trials finished to say."""
+    finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if len(finished) < 2 or len(study.directions) > 1:
+        return {}
+    try:
+        ranked: dict[str, float] = _quietly(get_param_importances, study, evaluator=FanovaImportanceEvaluator(seed=0))
+        return ranked
+    except (RuntimeError, ValueError):  # e.g. a single distinct value of every parameter
+        return {}
+
+
+def sections(task: HPOTask, trials: Sequence[Trial]) -> list[Section]:
+    """The report's parts, in reading order."""
+    vis = optuna.visualization
+    study = to_study(task, trials)
+    metrics = objectives(task)
+    names = [m for m, _ in metrics]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    parts: list[Section] = []
+    if not complete:
+        parts.append(Section("history", "Optimization history", note="No trial has finished with an objective yet."))
+    elif len(metrics) == 1:
+        parts.append(Section("history", "Optimization history", _quietly(vis.plot_optimization_history, study)))
+    else:
+        parts.append(Section("pareto", "Pareto front", _quietly(vis.plot_pareto_front, study, target_names=names)))
+    if complete and len(metrics) == 1:
+        parts.append(Section("parallel", "Parallel coordinates", _quietly(vis.plot_parallel_coordinate, study)))
+        ranked = importances(study)
+        if ranked:
+            figure = _quietly(
+                vis.plot_param_importances, study, evaluator=FanovaImportanceEvaluator(seed=0), target_name=names[0]
+            )
+            parts.append(Section("importance", "Parameter importance (fANOVA)", figure))
+        top = list(ranked)[:2] or sorted(study.best_trial.params)[:2]
+        if len(top) == 2:
+            parts.append(
+                Section("contour", f"Contour of {top[0]} and {top[1]}", _quietly(vis.plot_contour, study, top))
+            )
+        if top:
+            parts.append(Section("slice", f"Slice of {', '.join(top)}", _quietly(vis.plot_slice, study, top)))
+    curves = _intermediate(study)
+    if curves is not None:
+        parts.append(Section("intermediate", "Intermediate values (early-stopped trials dashed, ending in x)", curves))
+    return parts
+
+
+def _intermediate(study: optuna.Study) -> Any:
+    with_values = [t for t in study.get_trials(deepcopy=False) if t.intermediate_values]
+    if not with_values:
+        return None
+    stopped = {t.number for t in early_stopped(study)}
+    if len(with_values) > MAX_CURVES:  # keep the curves a reader looks for: the stopped ones and the best
+        sign = 1 if study.directions[0] is optuna.study.StudyDirection.MINIMIZE else -1
+        with_values.sort(key=lambda t: (t.number not in stopped, sign * min(t.intermediate_values.values())))
+        with_values = with_values[:MAX_CURVES]
+    # plot_intermediate_values takes a study, so give it one holding only the chosen trials; that
+    # study numbers them afresh, so traces are matched by position and renamed after the kubetune trial.
+    with_values.sort(key=lambda t: t.number)
+    chosen = optuna.create_study(directions=study.directions)
+    chosen.add_trials(with_values)
+    figure = _quietly(optuna.visualization.plot_intermediate_values, chosen)
+    by_name = {f"Trial{i}": trial for i, trial in enumerate(with_values)}
+    for trace in figure.data:
+        trial = by_name.get(trace.name)
+        if trial is None:
+            continue
+        label = str(trial.user_attrs.get("kubetune_trial") or f"Trial{trial.number}")
+        if trial.number not in stopped:
+            trace.update(name=label)
+            continue
+        points = len(trace.x)
+        trace.update(
+            line={"dash": "dash"},
+            mode="lines+markers",
+            marker={"symbol": ["circle"] * (points - 1) + ["x"], "size": [4] * (points - 1) + [12]},
+            name=f"{label} (early-stopped)",
+        )
+    return figure
+
+
+def _table(task: HPOTask, trials: Sequence[Trial]) -> str:
+    header, rows, _ = trial_rows(task, trials, include_failed=True)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f'<table id="trials"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
+.summary { color: #444; } .note { color: #777; font-style: italic; }
+table { border-collapse: collapse; font-size: 0.85em; } td, th { padding: 2px 8px; border-bottom: 1px solid #eee; }
+th { text-align: left; background: #f4f4f4; position: sticky; top: 0; }
+td:nth-child(n+3) { font-variant-numeric: tabular-nums; }
+"""
+
+
+def render(task: HPOTask, trials: Sequence[Trial]) -> str:
+    """The whole report as one HTML document, plotly.js included (no network needed to view it)."""
+    try:
+        import plotly  # noqa: F401, PLC0415 - only to say which extra is missing, before Optuna's longer message
+    except ImportError:
+        raise MissingDependency("the report needs plotly: pip install 'kubetune[report]'") from None
+    name = task.metadata.name or "task"
+    status = task.status
+    summary = [f"{len(trials)} trials"]
+    if status is not None:
+        summary.insert(0, f"{status.phase}" + (f" ({status.reason})" if status.reason else ""))
+        if status.best_trial is not None:
+            best = status.best_trial
+            summary.append(f"best {task.spec.objective.metric} {best.objective:.6g} ({html.escape(best.name)})")
+    pieces = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>kubetune report: {html.escape(name)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(name)}</h1><p class='summary'>{html.escape(' · '.join(summary))}</p>",
+    ]
+    plotly_embedded = False
+    for part in sections(task, trials):
+        pieces.append(f"<h2>{html.escape(part.title)}</h2>")
+        if part.figure is None:
+            pieces.append(f"<p class='note' id='{part.id}'>{html.escape(part.note)}</p>")
+            continue
+        pieces.append(
+            part.figure.to_html(
+                full_html=False,
+                include_plotlyjs=not plotly_embedded,  # the first figure carries plotly.js for all
+                include_mathjax=False,
+                div_id=part.id,
+                config={"displaylogo": False},
+            )
+        )
+        plotly_embedded = True
+    pieces.append(f"<h2>Trials</h2>{_table(task, trials)}</body></html>")
+    return "\n".join(pieces)

@@ -1,0 +1,112 @@
+"""Where a task and its trials are read from, behind one small interface.
+
+``trials``, ``best``, ``report`` and ``dashboard`` take a TASK argument and read it through a
+:class:`TrialSource`; today that is a local state directory (``kubetune run``'s), and a reader of
+a cluster task (``hpo/NAME``, HPOTask and Trial objects) plugs in as a second implementation.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ..api import HPOTask, Trial
+from ..api.loader import load_task
+from ..errors import InvalidSpec, Problem, StateError
+from ..executors.state import StateDir
+
+STATE_ROOT = ".kubetune"
+"""The directory, under the current one, that holds each local task's state directory."""
+
+
+class TrialSource(Protocol):
+    """Reads one task and its trials; read-only, and cheap enough to call again for a refresh."""
+
+    @property
+    def label(self) -> str:
+        """How messages name the source (a directory, or ``hpo/NAME``)."""
+        ...
+
+    def load_task(self) -> HPOTask:
+        """The task's manifest with its last recorded status."""
+        ...
+
+    def load_trials(self) -> list[Trial]:
+        """Every trial of the task, in index order."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """A task run by ``kubetune run``: its state directory."""
+
+    state: StateDir
+
+    @property
+    def label(self) -> str:
+        """The state directory."""
+        return str(self.state.root)
+
+    def load_task(self) -> HPOTask:
+        """The task and its status, from ``task.yaml`` and ``status.json``."""
+        return self.state.load_task()
+
+    def load_trials(self) -> list[Trial]:
+        """The trials, from ``trials/*.json``."""
+        return self.state.load_trials()
+
+    def delete(self) -> None:
+        """Remove the state directory; refuses while a ``kubetune run`` holds it."""
+        with self.state:  # the lock: never pull the directory from under a running task
+            shutil.rmtree(self.state.root)
+
+
+def manifest_task(path: Path) -> HPOTask:
+    """A manifest's task, which must be named (the name is the state directory's)."""
+    try:
+        task = load_task(path)
+    except InvalidSpec as error:  # name the file: the problems only know their place inside it
+        raise InvalidSpec(
+            [Problem(f"{path}: {p.path}" if p.path else str(path), p.message) for p in error.problems]
+        ) from None
+    if not task.metadata.name:
+        raise InvalidSpec(
+            [Problem(f"{path}: metadata.name", "is required (it names the state directory and the trials)")]
+        )
+    return task
+
+
+def local_state(task: str | None, state_dir: str | None = None, base: Path | None = None) -> StateDir:
+    """The state directory TASK names: a manifest, a state directory, or a task name under ``.kubetune/``."""
+    base = base or Path.cwd()
+    if state_dir:
+        return StateDir(Path(state_dir))
+    if not task:
+        raise StateError("give a TASK (a manifest, a state directory or a task name) or --state-dir DIR")
+    path = Path(task)
+    if path.is_dir():
+        return StateDir(path)
+    if path.is_file():
+        return StateDir.default(manifest_task(path).metadata.name or "", base)
+    named = base / STATE_ROOT / task
+    if "/" not in task and named.is_dir():
+        return StateDir(named)
+    if task.startswith(("hpo/", "hpotask/", "hpotasks/")):
+        raise StateError(f"{task}: reading a task from a cluster is not supported yet; give a local task")
+    raise StateError(f"{task}: no such manifest, state directory or local task (see `kubetune list`)")
+
+
+def open_source(task: str | None, state_dir: str | None = None) -> LocalSource:
+    """The source TASK names; its task must be readable (one line says why not)."""
+    source = LocalSource(local_state(task, state_dir))
+    source.load_task()
+    return source
+
+
+def local_tasks(base: Path | None = None) -> list[LocalSource]:
+    """Every local task's state directory under ``base/.kubetune``, by name."""
+    root = (base or Path.cwd()) / STATE_ROOT
+    found = sorted(p for p in root.iterdir() if (p / "task.yaml").is_file()) if root.is_dir() else []
+    return [LocalSource(StateDir(path)) for path in found]

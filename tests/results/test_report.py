@@ -1,0 +1,87 @@
+"""``kubetune report``: one HTML file that a real browser renders offline, showing the task's trials."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, Request
+
+from kubetune.api import TrialPhase
+from kubetune.cli import main
+from kubetune.executors.state import StateDir
+
+from .conftest import PHASES, screenshot, toy_trial, write_state
+
+PLOTS = ["history", "parallel", "importance", "contour", "slice", "intermediate"]
+
+
+def plotted(page: Page, plot: str) -> list[dict[str, object]]:
+    """The traces plotly drew in the figure ``plot``: name and number of points."""
+    traces: list[dict[str, object]] = page.evaluate(
+        """id => document.getElementById(id).data.map(t => ({name: t.name || '', points: (t.x || []).length}))""",
+        plot,
+    )
+    return traces
+
+
+def test_the_report_renders_offline_with_one_history_point_per_finished_trial(
+    toy_state: StateDir, tmp_path: Path, page: Page, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.html"
+    assert main(["report", str(toy_state.root), "-o", str(out)]) == 0
+    assert f"wrote {out} (14 trials of toy)" in capsys.readouterr().out
+
+    fetched: list[str] = []
+
+    def record(request: Request) -> None:
+        if not request.url.startswith("file:"):
+            fetched.append(request.url)
+
+    page.on("request", record)
+    page.route("http*://**", lambda route: route.abort())  # offline: anything from the network would fail
+    page.goto(out.as_uri())
+    for plot in PLOTS:
+        page.wait_for_selector(f"#{plot}.js-plotly-plot .main-svg", timeout=20_000)
+    screenshot(page, "report")
+    assert fetched == []
+
+    succeeded = PHASES.count(TrialPhase.SUCCEEDED)
+    history = {t["name"]: t["points"] for t in plotted(page, "history")}
+    assert history["Objective Value"] == succeeded
+    # The markers were drawn, not only handed to plotly: one SVG point per finished trial.
+    assert page.locator("#history .scatterlayer .trace").first.locator(".points path").count() == succeeded
+
+    curves = {t["name"]: t["points"] for t in plotted(page, "intermediate")}
+    assert curves["toy-10 (early-stopped)"] == 3 and curves["toy-11 (early-stopped)"] == 3
+    assert curves["toy-0"] == 6
+    assert "toy-12" not in curves  # the failed trial reported nothing
+
+    bars = page.locator("#importance .bars .point").count()
+    assert bars == 3  # lr, layers, act
+    rows = page.locator("#trials tbody tr")
+    assert rows.count() == len(PHASES)
+    assert rows.first.locator("td").first.inner_text() == "toy-7"  # best first, as `kubetune trials` lists
+
+
+def test_a_task_without_finished_trials_gets_a_report_that_says_so(tmp_path: Path) -> None:
+    state = write_state(tmp_path / "state", [toy_trial(0, TrialPhase.RUNNING)])
+    out = tmp_path / "r.html"
+    assert main(["report", "--state-dir", str(state.root), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "No trial has finished with an objective yet." in text
+    assert 'id="trials"' in text
+
+
+def test_open_hands_the_report_to_the_users_browser(
+    toy_state: StateDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = tmp_path / "opened.txt"
+    fake = tmp_path / "fake-browser"
+    fake.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("BROWSER", str(fake))  # the webbrowser module's documented way to pick the browser
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "toy", "--open"]) == 0
+    assert opened.read_text().strip() == (tmp_path / "toy-report.html").as_uri()
