@@ -153,9 +153,10 @@ def test_regex_every_match_on_a_line_is_a_value_and_garbage_is_counted() -> None
     assert parsed.ignored == 2
 
 
-def test_regex_patterns_of_unwanted_metrics_are_not_run() -> None:
+def test_regex_patterns_of_unwanted_metrics_give_other_values_only() -> None:
     collector = regex_collector(("other", r"x=(\S+)"))
     assert parse("x=1", collector) == []
+    assert list(line_parser(collector, LOSS_ACC).parse("x=1").others) == [Report("other", 1.0)]
 
 
 @pytest.mark.parametrize(("regex", "message"), [("(a)(b)", "exactly one capture group"), ("(", "not a valid")])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from kubetune.api import MetricsCollector, MetricsFormat
+from kubetune.api.trial import MAX_SERIES_POINTS
 from kubetune.metrics import LogScanner, read_log
+from kubetune.metrics.scanner import MAX_OTHER_METRICS, MAX_OTHER_POINTS
 
 LOSS = frozenset({"loss"})
 
@@ -100,3 +102,26 @@ def test_no_wanted_metric_gives_an_empty_reading() -> None:
     reading = read_log("hello\nworld\n", MetricsCollector(), LOSS)
     assert reading.series == {}
     assert reading.summary() == "Read 0 values of no wanted metric from 2 lines."
+
+
+def test_metrics_the_task_did_not_ask_for_are_kept_but_not_the_step_key() -> None:
+    reading = read_log("epoch=1 loss=0.5 acc=0.7 lr=0.1\nepoch=2 loss=0.4 acc=0.8\n", MetricsCollector(), LOSS)
+    assert sorted(reading.series) == ["acc", "loss", "lr"]
+    assert [(p.step, p.value) for p in reading.series["acc"].points] == [(1, 0.7), (2, 0.8)]
+
+
+def test_other_metrics_are_bounded_in_names_and_points() -> None:
+    names = " ".join(f"m{i}=1" for i in range(MAX_OTHER_METRICS + 5))
+    lines = "".join(f"step={s} loss={s} {names}\n" for s in range(200))
+    reading = read_log(lines, MetricsCollector(), LOSS)
+    others = [name for name in reading.series if name != "loss"]
+    assert len(others) == MAX_OTHER_METRICS
+    assert sorted(others) == sorted(f"m{i}" for i in range(MAX_OTHER_METRICS))  # the first ones printed
+    assert len(reading.series["m0"].points) <= MAX_OTHER_POINTS and reading.series["m0"].count == 200
+    assert MAX_OTHER_POINTS < len(reading.series["loss"].points) <= MAX_SERIES_POINTS  # the objective keeps more
+
+
+def test_a_missing_metric_is_reported_with_the_names_the_trial_printed() -> None:
+    reading = read_log("epoch=1 val_loss=0.5 accuracy=0.9\n", MetricsCollector(), LOSS)
+    assert "loss" not in reading.series
+    assert reading.summary() == "Read 0 values of no wanted metric from 1 line; the trial printed accuracy, val_loss."

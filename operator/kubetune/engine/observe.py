@@ -62,7 +62,11 @@ def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> Tr
     current = trial.status or TrialStatus()
     if current.phase.finished:
         return current
-    series = [fact.metrics[name] for name in recorded_metrics(spec) if name in fact.metrics] or current.metrics
+    recorded = recorded_metrics(spec)
+    # The declared metrics first, then the (bounded) others the trial printed, for people to see.
+    series = [fact.metrics[name] for name in recorded if name in fact.metrics]
+    series += [fact.metrics[name] for name in sorted(fact.metrics) if name not in recorded]
+    series = series or current.metrics
     by_name = {s.name: s for s in series}
     base = current.model_copy(
         update={

@@ -38,6 +38,8 @@ class ParsedLine:
     reports: Sequence[Report] = ()
     ignored: int = 0
     """Values of wanted metrics dropped for being NaN, infinite or not numbers."""
+    others: Sequence[Report] = ()
+    """Finite values of metrics the task did not ask for (shown to people, never used to decide)."""
 
 
 NOTHING = ParsedLine()
@@ -49,7 +51,8 @@ class MetricsReading:
     """Everything read from one trial's output or annotation so far."""
 
     series: Mapping[str, MetricSeries] = field(default_factory=dict)
-    """The wanted metrics that reported at least one finite value, by name."""
+    """The metrics that reported at least one finite value, by name: the wanted ones, and a bounded
+    number of others the trial printed."""
     ignored: int = 0
     """Values of wanted metrics dropped for being NaN, infinite or not numbers."""
     lines: int = 0
@@ -58,16 +61,23 @@ class MetricsReading:
     """Lines longer than the scanner's limit, skipped unread."""
     problem: str | None = None
     """Why nothing could be read (a malformed or absent annotation), as a sentence fragment."""
+    wanted: frozenset[str] | None = None
+    """The metrics that were asked for (None: every one in ``series`` was)."""
 
     def summary(self) -> str:
         """One sentence with numbers, e.g. "Read 12 values of loss; 3 non-finite values ignored."."""
         if self.problem is not None:
             return f"No metrics: {self.problem}."
-        values = sum(s.count for s in self.series.values())
-        names = ", ".join(sorted(self.series)) or "no wanted metric"
+        wanted = self.wanted if self.wanted is not None else frozenset(self.series)
+        found = sorted(name for name in self.series if name in wanted)
+        values = sum(self.series[name].count for name in found)
+        names = ", ".join(found) or "no wanted metric"
         parts = [f"Read {values} value{_s(values)} of {names}"]
         if self.lines:
             parts[0] += f" from {self.lines} line{_s(self.lines)}"
+        others = sorted(name for name in self.series if name not in wanted)
+        if others:
+            parts.append(f"the trial printed {', '.join(others)}")
         if self.ignored:
             parts.append(f"{self.ignored} non-finite or non-numeric value{_s(self.ignored)} ignored")
         if self.skipped_lines:
@@ -132,15 +142,18 @@ def as_step(value: object) -> int | None:
 
 
 def collect(pairs: Collection[tuple[str, object]], wanted: frozenset[str], step: int | None) -> ParsedLine:
-    """Keep the wanted ``(name, raw value)`` pairs as reports at ``step``; count the unusable ones."""
+    """Keep the wanted ``(name, raw value)`` pairs as reports at ``step``, count the unusable ones,
+    and keep the finite values of the other names as ``others``."""
     reports: list[Report] = []
+    others: list[Report] = []
     ignored = 0
     for name, raw in pairs:
-        if name not in wanted:
-            continue
         value = finite(raw)
-        if value is None:
+        if name not in wanted:
+            if value is not None:
+                others.append(Report(name, value, step))
+        elif value is None:
             ignored += 1
         else:
             reports.append(Report(name, value, step))
-    return ParsedLine(tuple(reports), ignored) if reports or ignored else NOTHING
+    return ParsedLine(tuple(reports), ignored, tuple(others)) if reports or ignored or others else NOTHING

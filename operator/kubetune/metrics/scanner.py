@@ -4,8 +4,8 @@ Chunks arrive as a process pipe or repeated pod-log reads deliver them, cut anyw
 inside a UTF-8 character. A line is parsed only once its end (``\\n`` or ``\\r``) has arrived, so
 a half-written line is never read early; ``\\r`` ends a line too because progress bars (tqdm,
 Keras) rewrite one terminal line with it and may print no ``\\n`` for hours. State is bounded:
-one partial line of at most ``max_line_length`` characters, and each wanted metric's
-:class:`SeriesAccumulator`.
+one partial line of at most ``max_line_length`` characters, and the :class:`SeriesAccumulator` of
+each wanted metric and of at most ``max_others`` other metrics the trial printed.
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ import re
 
 from ..api import MetricsCollector
 from ..api.trial import MAX_SERIES_POINTS
-from .base import MetricsReading
+from .base import MetricsReading, Report, step_keys
 from .parsing import line_parser
 from .series import SeriesAccumulator
 
 MAX_LINE_LENGTH = 64 * 1024
 """Characters a line may have; a longer line is skipped, never buffered whole."""
+MAX_OTHER_METRICS = 10
+"""Metrics a trial printed beyond the wanted ones that are kept (the first ones printed): enough to
+show what a trainer reports, bounded however many names a chatty log holds."""
+MAX_OTHER_POINTS = 20
+"""Points kept per series of such a metric (its count, last, min, max and mean cover every value):
+a task of 2,000 trials stores a few kilobytes more per Trial, not a hundred."""
 
 _LINE_END = re.compile(r"[\r\n]")
 
@@ -35,8 +41,13 @@ class LogScanner:
         *,
         max_line_length: int = MAX_LINE_LENGTH,
         max_points: int = MAX_SERIES_POINTS,
+        max_others: int = MAX_OTHER_METRICS,
     ) -> None:
         self._parser = line_parser(collector, wanted)
+        self._wanted = wanted
+        self._max_others = max_others
+        # A line's step key (``epoch=3``) gives the step of its metrics; it is not a metric itself.
+        self._not_metrics = frozenset(step_keys(collector))
         self._max_line_length = max_line_length
         self._max_points = max_points
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -45,6 +56,8 @@ class LogScanner:
         self._partial_length = 0
         self._overlong = False
         self._series: dict[str, SeriesAccumulator] = {}
+        self._others = 0
+        """How many unwanted metric names have a series (at most ``max_others``)."""
         self.fed = 0
         """Bytes or characters fed so far: where the next pod-log read should start."""
         self.lines = 0
@@ -70,6 +83,7 @@ class LogScanner:
             ignored=self.ignored,
             lines=self.lines,
             skipped_lines=self.skipped_lines,
+            wanted=self._wanted,
         )
 
     def _flush_decoder(self) -> str:
@@ -109,10 +123,26 @@ class LogScanner:
         parsed = self._parser.parse(line)
         self.ignored += parsed.ignored
         for report in parsed.reports:
-            acc = self._series.get(report.metric)
-            if acc is None:
-                acc = self._series[report.metric] = SeriesAccumulator(report.metric, max_points=self._max_points)
-            acc.add(report.value, report.step)
+            self._add(report)
+        for report in parsed.others:
+            if self._keeps(report.metric):
+                self._add(report)
+
+    def _keeps(self, name: str) -> bool:
+        """Whether values of an unwanted metric are kept: the first ``max_others`` names are."""
+        if name in self._series:
+            return True
+        if name in self._not_metrics or self._others >= self._max_others:
+            return False
+        self._others += 1
+        return True
+
+    def _add(self, report: Report) -> None:
+        acc = self._series.get(report.metric)
+        if acc is None:
+            points = self._max_points if report.metric in self._wanted else min(self._max_points, MAX_OTHER_POINTS)
+            acc = self._series[report.metric] = SeriesAccumulator(report.metric, max_points=points)
+        acc.add(report.value, report.step)
 
 
 def read_log(

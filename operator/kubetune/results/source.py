@@ -88,7 +88,7 @@ def local_state(task: str | None, state_dir: str | None = None, base: Path | Non
     path = Path(task)
     if path.is_dir():
         return StateDir(path)
-    if path.is_file():
+    if path.is_file() or path.suffix in (".yaml", ".yml", ".json"):  # a missing manifest says "cannot read"
         return StateDir.default(manifest_task(path).metadata.name or "", base)
     named = base / STATE_ROOT / task
     if "/" not in task and named.is_dir():
