@@ -18,6 +18,7 @@ from kubetune.api import (
     MetricSeries,
     TaskPhase,
     Trial,
+    TrialCounts,
     TrialPhase,
     TrialSpec,
     TrialStatus,
@@ -97,7 +98,17 @@ def write_state(root: Path, trials: list[Trial], phase: TaskPhase = TaskPhase.RU
         state.save_trial(trial)
     done = [t for t in trials if t.status and t.status.phase is TrialPhase.SUCCEEDED]
     best = min(done, key=lambda t: t.status.objective or 0.0) if done else None
-    status = HPOTaskStatus(phase=phase, start_time=START)
+    phases = [t.status.phase if t.status else TrialPhase.PENDING for t in trials]
+    counts = TrialCounts(
+        total=len(trials),
+        pending=phases.count(TrialPhase.PENDING),
+        running=phases.count(TrialPhase.RUNNING),
+        succeeded=phases.count(TrialPhase.SUCCEEDED),
+        failed=phases.count(TrialPhase.FAILED),
+        early_stopped=phases.count(TrialPhase.EARLY_STOPPED),
+        stopped=phases.count(TrialPhase.STOPPED),
+    )
+    status = HPOTaskStatus(phase=phase, start_time=START, trials=counts)
     if best is not None and best.status is not None and best.status.objective is not None:
         status = status.model_copy(
             update={

@@ -8,10 +8,10 @@ multi-objective study: :func:`objectives` is the only function that needs to lea
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
@@ -57,8 +57,9 @@ def distribution(parameter: Parameter) -> BaseDistribution | None:
         whole = int(step or 1)
         # Optuna wants high on the grid (and warns otherwise); kubetune never suggests beyond it.
         return IntDistribution(int(low), int(low) + (int(high) - int(low)) // whole * whole, log=log, step=whole)
-    if step is not None:
-        high = low + math.floor((high - low) / step + 1e-9) * step
+    if step is not None:  # in decimal, as Optuna checks it: 0.3 * 3 in binary falls short of 0.9
+        first, last, size = Decimal(str(low)), Decimal(str(high)), Decimal(str(step))
+        high = float(first + (last - first) // size * size)
     return FloatDistribution(low, high, log=log, step=step)
 
 
