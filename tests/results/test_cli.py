@@ -73,11 +73,8 @@ def test_trials_show_the_last_step_and_the_best_intermediate_value(
 def test_one_trials_series_step_by_step(toy_state: StateDir, capsys: pytest.CaptureFixture[str]) -> None:
     page = output(capsys, "trials", str(toy_state.root), "--trial", "toy-10", "--series")
     assert page["header"] == ["metric", "step", "value"]
-    assert [(m, s) for m, s, _ in page["rows"]] == [("loss", 1), ("loss", 2), ("loss", 3)] + [
-        ("accuracy", 1),
-        ("accuracy", 2),
-        ("accuracy", 3),
-    ]
+    expected = [(metric, step) for metric in ("loss", "accuracy") for step in (1, 2, 3)]
+    assert [(m, s) for m, s, _ in page["rows"]] == expected
     one = output(capsys, "trials", str(toy_state.root), "--trial", "12")  # by index; failed trials too
     assert column(one, "trial") == ["toy-12"] and column(one, "phase") == ["Failed"]
     assert main(["trials", str(toy_state.root), "--series"]) == 2
