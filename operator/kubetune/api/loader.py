@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .. import names
 from ..errors import InvalidSpec, Problem
@@ -26,20 +27,50 @@ def format_loc(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-def problems_of(error: ValidationError) -> list[Problem]:
+def problems_of(error: ValidationError, model: type[BaseModel] | None = None) -> list[Problem]:
     """One Problem per pydantic error, with the field path as the user wrote it."""
     problems = []
     for item in error.errors(include_url=False):
         loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union["))))
         message = item["msg"]
         if item["type"] == "extra_forbidden":
-            message = "is not a known field"
+            message = "is not a known field" + _did_you_mean(model, loc)
         elif item["type"] == "missing":
             message = "is required"
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         problems.append(Problem(format_loc(loc), _lower_first(message)))
     return _dedupe(problems)
+
+
+def _did_you_mean(model: type[BaseModel] | None, loc: tuple[str | int, ...]) -> str:
+    """``; did you mean maxTrials?`` when a known field at the same place is spelled alike."""
+    known = _fields_at(model, loc[:-1]) if model is not None and loc and isinstance(loc[-1], str) else []
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1) if known else []
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _fields_at(model: Any, loc: tuple[str | int, ...]) -> list[str]:
+    """The field names (as written in manifests) of the model found at ``loc`` under ``model``."""
+    current = _model_in(model)
+    for part in loc:
+        if current is None:
+            return []
+        if isinstance(part, int):  # a list item: the model was already found inside list[...]
+            continue
+        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        current = _model_in(field.annotation) if field is not None else None
+    return [f.alias or n for n, f in current.model_fields.items()] if current is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model an annotation holds: itself, or the first inside Optional[...], list[...], Annotated[...]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
 
 
 def _lower_first(message: str) -> str:
@@ -70,7 +101,7 @@ def _parse(model: type[_M], obj: Any) -> _M:
     try:
         return model.model_validate(obj)
     except ValidationError as error:
-        raise InvalidSpec(problems_of(error)) from None
+        raise InvalidSpec(problems_of(error, model)) from None
 
 
 def read_documents(path: Path) -> Iterator[tuple[int, Any]]:
