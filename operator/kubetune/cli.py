@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 import webbrowser
@@ -59,7 +60,16 @@ def _run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir) if args.workdir else Path.cwd()
     live = sys.stdout.isatty() and not args.plain
     signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: stop the trials, keep the state
-    print(f"kubetune: running {task.metadata.name} locally, state in {state.root}", flush=True)
+    again = _task_argument(args)
+    earlier = state.load_trials() if (state.root / "task.yaml").exists() else []
+    if earlier:
+        print(
+            f"kubetune: reusing the saved state of {task.metadata.name} in {state.root} ({len(earlier)} trials so far);"
+            f" to start over: kubetune delete {again}",
+            flush=True,
+        )
+    else:
+        print(f"kubetune: running {task.metadata.name} locally, state in {state.root}", flush=True)
     with state:
         if live:
             with LiveReporter(task) as reporter:
@@ -73,7 +83,19 @@ def _run(args: argparse.Namespace) -> int:
     if best is not None:
         print("best trial:")
         print(json.dumps(best, indent=2))
+    print(
+        "next:\n"
+        f"  kubetune trials {again}            the trials, best first\n"
+        f"  kubetune best {again}              the best trial as JSON\n"
+        f"  kubetune report {again} --open     plots of the search, in the browser\n"
+        f"  each trial's output is in {state.root / 'logs'}/TRIAL.log"
+    )
     return 1 if status.phase is TaskPhase.FAILED else 0
+
+
+def _task_argument(args: argparse.Namespace) -> str:
+    """How to name this task to the other commands, as the user named it to ``run``."""
+    return f"--state-dir {shlex.quote(args.state_dir)}" if args.state_dir else shlex.quote(args.file)
 
 
 def _interrupt(*_: object) -> None:
@@ -326,7 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("-o", "--output", default="crds", help="directory to write to (default: crds)")
     crds.add_argument("--check", action="store_true", help="exit 1 if the files differ from the models")
     crds.set_defaults(handler=_crds)
-    run = sub.add_parser("run", help="run an HPOTask on this machine, trials as local processes")
+    run = sub.add_parser(
+        "run",
+        help="run an HPOTask on this machine, trials as local processes",
+        description=(
+            "Run an HPOTask on this machine: each trial is a local process running the trial template's "
+            "command. Everything the task learns is kept in its state directory (.kubetune/TASK under the "
+            "current directory, or --state-dir): the manifest, every trial's parameters, metrics and log. "
+            "Run the same command again to resume after Ctrl-C, a crash or a reboot: finished trials are "
+            "kept, interrupted ones start over, and the search continues where it stopped. To start over, "
+            "kubetune delete TASK."
+        ),
+    )
     run.add_argument("file", metavar="FILE")
     run.add_argument("--state-dir", help="where the task's state lives (default: .kubetune/TASK)")
     run.add_argument("--workdir", help="directory trials run in (default: the current one)")
@@ -358,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_result_commands(sub: Any) -> None:
     """The commands that read a task's results: trials, best, report, delete, dashboard, list."""
-    task_help = "a manifest, a state directory, or the name of a local task (see `kubetune list`)"
+    task_help = "a manifest, a state directory, or the name of a local task (see: kubetune list)"
     for name, handler, text in (
         ("trials", _trials, "list a task's trials, best first"),
         ("best", _best, "print a task's best trial as JSON"),
@@ -395,8 +428,8 @@ def _add_result_commands(sub: Any) -> None:
         help="serve Optuna Dashboard over tasks' trials, read-only, refreshed while they run",
         description=(
             "Serve Optuna Dashboard over the trials of one or more tasks. Read-only: it shows kubetune's state "
-            "and follows running tasks. On a remote machine, reach it with `ssh -L 8080:localhost:8080`; in a "
-            "cluster, run it in a pod and use `kubectl port-forward` (see the README)."
+            "and follows running tasks. On a remote machine, reach it with ssh -L 8080:localhost:8080; in a "
+            "cluster, run it in a pod and use kubectl port-forward (see the README)."
         ),
     )
     dash.add_argument("tasks", metavar="TASK", nargs="+", help=task_help)

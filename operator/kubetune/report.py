@@ -8,12 +8,13 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import engine
 from .api import Aggregation, Direction, HPOTask, HPOTaskStatus, MetricSeries, ParamValue, Trial, TrialPhase
@@ -278,7 +279,8 @@ class PlainReporter:
     def progress(self, status: HPOTaskStatus, trials: Sequence[Trial]) -> None:
         """Print a line when the counts or the best value change."""
         best = status.best_trial
-        line = f"{status.phase}: {status.progress} finished, {status.trials.running} running" + (
+        counts = status.trials
+        line = f"{status.phase}: {status.progress} finished, {counts.running} running, {counts.pending} pending" + (
             f", best {best.objective:.6g} ({best.name})" if best else ""
         )
         if line != self._last:
@@ -287,22 +289,36 @@ class PlainReporter:
             self.out.flush()
 
 
-class LiveReporter:
-    """A rich progress bar with the best value so far; events scroll above it."""
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, task: HPOTask, console: Console | None = None) -> None:
+
+class LiveReporter:
+    """A rich progress bar with pending and running counts, the best value and the task's clock.
+
+    Events scroll above it. The clock is the task's own (from its recorded start), so it goes on
+    from where it was when a run is resumed; the bar is redrawn as soon as the counts change.
+    """
+
+    def __init__(self, task: HPOTask, console: Console | None = None, now: Callable[[], datetime] = _utc_now) -> None:
         self.task = task
+        self.now = now
         self.progress_bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[running]} running"),
+            TextColumn("{task.fields[running]} running, {task.fields[pending]} pending"),
             TextColumn("best {task.fields[best]}"),
-            TimeElapsedColumn(),
+            TextColumn("{task.fields[elapsed]}"),
             console=console,
         )
         self._id = self.progress_bar.add_task(
-            task.metadata.name or "task", total=task.spec.budget.max_trials, running=0, best="-"
+            task.metadata.name or "task",
+            total=task.spec.budget.max_trials,
+            running=0,
+            pending=0,
+            best="-",
+            elapsed=_clock(None),
         )
 
     def __enter__(self) -> LiveReporter:
@@ -315,15 +331,25 @@ class LiveReporter:
     def event(self, event: engine.Event) -> None:
         """Print the event above the bar."""
         style = "yellow" if event.type == "Warning" else "dim"
-        self.progress_bar.console.print(f"[{style}]{event.message}[/]", highlight=False)
+        self.progress_bar.console.print(Text(event.message, style=style))  # Text: brackets in names are not markup
 
     def progress(self, status: HPOTaskStatus, trials: Sequence[Trial]) -> None:
-        """Move the bar."""
+        """Move the bar, and redraw it now rather than at the next tick."""
         counts = status.trials
         best = status.best_trial
+        elapsed = self.now() - status.start_time if status.start_time else None
         self.progress_bar.update(
             self._id,
             completed=counts.total - counts.pending - counts.running,
-            running=counts.running + counts.pending,
+            running=counts.running,
+            pending=counts.pending,
             best=f"{best.objective:.6g}" if best else "-",
+            elapsed=_clock(elapsed),
         )
+        self.progress_bar.refresh()
+
+
+def _clock(elapsed: timedelta | None) -> str:
+    """``1:02:03`` (hours:minutes:seconds), as rich's elapsed column shows it."""
+    seconds = max(int(elapsed.total_seconds()), 0) if elapsed is not None else 0
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
