@@ -88,9 +88,14 @@ def _run(args: argparse.Namespace) -> int:
         f"  kubetune trials {again}            the trials, best first\n"
         f"  kubetune best {again}              the best trial as JSON\n"
         f"  kubetune report {again} --open     plots of the search, in the browser\n"
-        f"  each trial's output is in {state.root / 'logs'}/TRIAL.log"
+        f"  each trial's output is in {_shown(state.root / 'logs')}/TRIAL.log"
     )
     return 1 if status.phase is TaskPhase.FAILED else 0
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the current directory when it lies below it (shorter to read and to type)."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
 
 
 def _task_argument(args: argparse.Namespace) -> str:

@@ -128,7 +128,7 @@ def _table(task: HPOTask, trials: Sequence[Trial]) -> str:
     header, rows, _ = trial_rows(task, trials, include_failed=True)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows)
-    return f'<table id="trials"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<div class="table"><table id="trials"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _cell(value: Any) -> str:
@@ -141,7 +141,7 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 .summary { color: #444; } .note { color: #777; font-style: italic; }
-table { border-collapse: collapse; font-size: 0.85em; } td, th { padding: 2px 8px; border-bottom: 1px solid #eee; }
+.table { overflow-x: auto; } table { border-collapse: collapse; font-size: 0.85em; white-space: nowrap; } td, th { padding: 2px 8px; border-bottom: 1px solid #eee; }
 th { text-align: left; background: #f4f4f4; position: sticky; top: 0; }
 td:nth-child(n+3) { font-variant-numeric: tabular-nums; }
 """
@@ -172,6 +172,7 @@ def render(task: HPOTask, trials: Sequence[Trial]) -> str:
         if part.figure is None:
             pieces.append(f"<p class='note' id='{part.id}'>{html.escape(part.note)}</p>")
             continue
+        part.figure.update_layout(title_text="", margin={"t": 30})  # the section heading says what it is
         pieces.append(
             part.figure.to_html(
                 full_html=False,
