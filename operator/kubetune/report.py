@@ -337,7 +337,8 @@ class LiveReporter:
         """Move the bar, and redraw it now rather than at the next tick."""
         counts = status.trials
         best = status.best_trial
-        elapsed = self.now() - status.start_time if status.start_time else None
+        # A finished task's clock stopped at its completion, whenever the display is drawn.
+        elapsed = (status.completion_time or self.now()) - status.start_time if status.start_time else None
         self.progress_bar.update(
             self._id,
             completed=counts.total - counts.pending - counts.running,

@@ -65,6 +65,16 @@ def test_the_live_display_counts_pending_and_running_apart_and_keeps_the_tasks_c
     assert "4/16" in drawn and "2 running, 3 pending" in drawn and "1:02:03" in drawn
 
 
+def test_a_finished_tasks_clock_stops_at_its_completion() -> None:
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    ended = START + timedelta(minutes=5)
+    with LiveReporter(HPOTask.model_validate(TASK), console=console, now=lambda: ended + timedelta(days=2)) as shown:
+        status = HPOTaskStatus(phase=TaskPhase.SUCCEEDED, start_time=START, completion_time=ended)
+        shown.progress(status, [])
+        assert "0:05:00" in screen.getvalue()
+
+
 def test_help_shows_no_markup_and_run_help_explains_resuming(capsys: pytest.CaptureFixture[str]) -> None:
     commands = ["", "run", "validate", "crds", "trials", "best", "report", "dashboard", "list", "delete", "operator"]
     for command in commands:

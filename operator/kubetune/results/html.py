@@ -141,7 +141,8 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 .summary { color: #444; } .note { color: #777; font-style: italic; }
-.table { overflow-x: auto; } table { border-collapse: collapse; font-size: 0.85em; white-space: nowrap; } td, th { padding: 2px 8px; border-bottom: 1px solid #eee; }
+.table { overflow-x: auto; } table { border-collapse: collapse; font-size: 0.85em; white-space: nowrap; }
+td, th { padding: 2px 8px; border-bottom: 1px solid #eee; }
 th { text-align: left; background: #f4f4f4; position: sticky; top: 0; }
 td:nth-child(n+3) { font-variant-numeric: tabular-nums; }
 """
