@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -108,3 +110,26 @@ def test_a_missing_task_gets_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "no such manifest, state directory or local task" in result.stderr
+
+
+def test_one_dashboard_shows_several_tasks_one_study_each(toy_state: StateDir, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(toy_state.root, other)
+    (other / "task.yaml").write_text((other / "task.yaml").read_text().replace("name: toy", "name: toy-again"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kubetune.cli", "dashboard", str(toy_state.root), str(other), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        line = process.stdout.readline()
+        assert "Optuna Dashboard for toy, toy-again at" in line
+        url = line.split(" at ")[1].split()[0].replace("localhost", "127.0.0.1").removesuffix("/dashboard")
+        with urllib.request.urlopen(f"{url}/api/studies") as response:
+            studies = json.loads(response.read())["study_summaries"]
+        assert [(s["study_id"], s["study_name"]) for s in studies] == [(0, "toy"), (1, "toy-again")]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
