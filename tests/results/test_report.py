@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,31 @@ def test_the_report_renders_offline_with_one_history_point_per_finished_trial(
     rows = page.locator("#trials tbody tr")
     assert rows.count() == len(PHASES)
     assert rows.first.locator("td").first.inner_text() == "toy-7"  # best first, as `kubetune trials` lists
+
+
+def test_the_report_command_prints_one_line_and_no_library_chatter(tmp_path: Path) -> None:
+    one = write_state(tmp_path / "one", [toy_trial(0, TrialPhase.SUCCEEDED)])  # plots of one trial warn in Optuna
+    result = subprocess.run(
+        [sys.executable, "-m", "kubetune.cli", "report", str(one.root), "-o", str(tmp_path / "r.html")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout == f"wrote {tmp_path / 'r.html'} (1 trials of toy)\n"
+    assert result.stderr == ""
+
+
+def test_without_the_report_extra_the_commands_say_what_to_install(
+    toy_state: StateDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "plotly", None)  # as if plotly were not installed
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)
+    assert main(["report", str(toy_state.root), "-o", str(tmp_path / "r.html")]) == 2
+    assert capsys.readouterr().err == "kubetune: the report needs plotly: pip install 'kubetune[report]'\n"
+    assert not (tmp_path / "r.html").exists()
+    assert main(["dashboard", str(toy_state.root), "--port", "0"]) == 2
+    assert capsys.readouterr().err == "kubetune: the dashboard needs optuna-dashboard: pip install 'kubetune[report]'\n"
 
 
 def test_a_task_without_finished_trials_gets_a_report_that_says_so(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from ..api import HPOTask, Trial
 from ..errors import MissingDependency
 from ..report import trial_rows
-from .study import early_stopped, objectives, to_study
+from .study import early_stopped, objectives, quiet_optuna, to_study
 
 MAX_CURVES = 200
 """Intermediate-value curves drawn at most (the best and the early-stopped first): more is a blur."""
@@ -38,7 +38,7 @@ class Section:
 
 def _quietly(build: Any, *args: Any, **kwargs: Any) -> Any:
     # Several of Optuna's plot functions are marked experimental; their output is what we want.
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_optuna():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return build(*args, **kwargs)
 
@@ -102,7 +102,8 @@ def _intermediate(study: optuna.Study) -> Any:
     # plot_intermediate_values takes a study, so give it one holding only the chosen trials; that
     # study numbers them afresh, so traces are matched by position and renamed after the kubetune trial.
     with_values.sort(key=lambda t: t.number)
-    chosen = optuna.create_study(directions=study.directions)
+    with quiet_optuna():
+        chosen = optuna.create_study(directions=study.directions)
     chosen.add_trials(with_values)
     figure = _quietly(optuna.visualization.plot_intermediate_values, chosen)
     by_name = {f"Trial{i}": trial for i, trial in enumerate(with_values)}

@@ -9,7 +9,8 @@ multi-objective study: :func:`objectives` is the only function that needs to lea
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -118,17 +119,25 @@ def frozen_trial(task: HPOTask, trial: Trial, number: int) -> FrozenTrial:
     )
 
 
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Silence Optuna's log lines (new studies, plot hints about a parameter with one value) for a while:
+    kubetune's commands say themselves what a person needs to know."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
 def add_study(storage: BaseStorage, task: HPOTask, trials: Sequence[Trial]) -> optuna.Study:
     """Create the task's study in ``storage`` (named after the task) holding its trials."""
     metrics = objectives(task)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line per dashboard refresh
-    try:
+    with quiet_optuna():  # no "A new study created" line per dashboard refresh
         study = optuna.create_study(
             storage=storage, study_name=task.metadata.name or "task", directions=[d for _, d in metrics]
         )
-    finally:
-        optuna.logging.set_verbosity(verbosity)
     with warnings.catch_warnings():  # set_metric_names is marked experimental; its storage format is stable
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([m for m, _ in metrics])
