@@ -77,7 +77,9 @@ def frozen_trial(task: HPOTask, trial: Trial, number: int) -> FrozenTrial:
         dist = distribution(parameter)
         if value is None or dist is None:
             continue
-        if not dist._contains(dist.to_internal_repr(value)):  # a manifest changed since the trial ran
+        # A manifest changed since the trial ran. ``_contains`` is the check FrozenTrial itself runs
+        # (private, but there since Optuna 1.x): asking it keeps one bad value from dropping the trial.
+        if not dist._contains(dist.to_internal_repr(value)):
             attrs[f"param_{parameter.name}"] = value
             continue
         params[parameter.name], dists[parameter.name] = value, dist
