@@ -1,4 +1,4 @@
-"""The ``kubetune`` command: run, validate, convert, crds, results (trials, best, report, dashboard, list, delete), operator."""
+"""The ``kubetune`` command: run, validate, convert, crds, operator, and the results (trials, best, report, ...)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from . import __version__
 from .api import HPOTask, TaskPhase, crd
 from .api.loader import load_objects, parse_task, read_documents
 from .bench import add_arguments as bench_options
-from .errors import InvalidSpec, KubetuneError, UsageError
+from .errors import InvalidSpec, KubetuneError, Problem, UsageError
 from .executors.state import StateDir
 from .results.source import STATE_ROOT, LocalSource, local_tasks, manifest_task, open_source
 

@@ -76,7 +76,20 @@ def test_a_finished_tasks_clock_stops_at_its_completion() -> None:
 
 
 def test_help_shows_no_markup_and_run_help_explains_resuming(capsys: pytest.CaptureFixture[str]) -> None:
-    commands = ["", "run", "validate", "crds", "trials", "best", "report", "dashboard", "list", "delete", "operator"]
+    commands = [
+        "",
+        "run",
+        "validate",
+        "convert",
+        "crds",
+        "trials",
+        "best",
+        "report",
+        "dashboard",
+        "list",
+        "delete",
+        "operator",
+    ]
     for command in commands:
         with pytest.raises(SystemExit):
             main([command, "--help"] if command else ["--help"])

@@ -87,7 +87,9 @@ def frozen_trial(task: HPOTask, trial: Trial, number: int) -> FrozenTrial:
     main = [metric for metric, _ in objectives(task)]
     values: list[float] | None = None
     if status and status.objective is not None and state in (TrialState.COMPLETE, TrialState.PRUNED):
-        others = [aggregate(series[m], task.spec.objective.aggregation_of(m)) if m in series else None for m in main[1:]]
+        others = [
+            aggregate(series[m], task.spec.objective.aggregation_of(m)) if m in series else None for m in main[1:]
+        ]
         values = [status.objective, *[v for v in others if v is not None]]
         if len(values) != len(main):  # a multi-objective trial that lacks one of its objectives
             values = None
