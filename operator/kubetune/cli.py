@@ -216,9 +216,7 @@ def _operator(args: argparse.Namespace) -> int:
 
     listed = args.namespace or [n for n in os.environ.get("KUBETUNE_NAMESPACES", "").split(",") if n.strip()]
     namespaces = [] if args.all_namespaces else [n.strip() for n in listed]
-    options = operator.Options.from_env()
-    options.leader_election = args.leader_election
-    options.lease_name = args.lease_name
+    options = operator.Options.from_env(leader_election=args.leader_election, lease_name=args.lease_name)
     operator.run(
         namespaces=namespaces,
         health_port=args.health_port,
@@ -377,10 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
     op.add_argument("--health-port", type=int, default=8080, help="liveness endpoint /healthz (0: off)")
     op.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics (0: off)")
+    # No defaults here: an absent flag leaves the environment's value (the Deployment's), else Options' default.
     op.add_argument(
-        "--leader-election", action=argparse.BooleanOptionalAction, default=True, help="hold a Lease to act"
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        help="hold a Lease to act (default: KUBETUNE_LEADER_ELECTION, else on)",
     )
-    op.add_argument("--lease-name", default="kubetune-operator", help="the Lease, in POD_NAMESPACE")
+    op.add_argument(
+        "--lease-name", help="the Lease, in POD_NAMESPACE (default: KUBETUNE_LEASE_NAME, else kubetune-operator)"
+    )
     op.add_argument("--log-format", choices=["plain", "json"], default="plain", help="log lines as text or JSON")
     op.add_argument("-v", "--verbose", action="store_true")
     op.set_defaults(handler=_operator)

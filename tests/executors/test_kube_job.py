@@ -7,7 +7,7 @@ from typing import Any
 from kubetune import names
 from kubetune.api import parse_task
 from kubetune.engine import new_trial
-from kubetune.executors.kube import PARAMS_FILE, build_job
+from kubetune.executors.rendering import PARAMS_FILE, build_job
 
 
 def task(**budget: Any) -> Any:

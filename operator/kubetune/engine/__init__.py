@@ -1,17 +1,23 @@
 """One reconcile step: (task spec, trials, clock) -> decisions. Pure: no Kubernetes, no processes."""
 
+from .driver import Executor, Finished, Step, World, step
 from .events import Event
 from .naming import task_seed, trial_name
-from .observe import RunFact, RunState, finished_event, objective_of, observe, recorded_metrics
+from .observe import Reason, RunFact, RunState, finished_event, objective_of, observe, recorded_metrics
 from .planner import Plan, best_trial, invalid_status, new_trial, plan
 from .stopping import Verdict, is_active, phase_of, stopped_status
 
 __all__ = [
     "Event",
+    "Executor",
+    "Finished",
     "Plan",
+    "Reason",
     "RunFact",
     "RunState",
+    "Step",
     "Verdict",
+    "World",
     "best_trial",
     "finished_event",
     "invalid_status",
@@ -22,6 +28,7 @@ __all__ = [
     "phase_of",
     "plan",
     "recorded_metrics",
+    "step",
     "stopped_status",
     "task_seed",
     "trial_name",

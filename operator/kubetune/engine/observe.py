@@ -25,6 +25,19 @@ class RunState(StrEnum):
     """Exited with another code, or the Job failed."""
     LOST = "lost"
     """The process or Job disappeared without an exit status."""
+    ABSENT = "absent"
+    """No run exists and none was lost: the trial is to be started (again, after ``kubetune run`` stopped)."""
+
+
+class Reason(StrEnum):
+    """Why a trial ended, as its status records it (one CamelCase word)."""
+
+    COMPLETED = "Completed"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+    """The run succeeded but its objective could not be read."""
+    RUN_LOST = "RunLost"
+    TIMED_OUT = "TimedOut"
+    ERROR = "Error"
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,8 @@ class RunFact:
     """A sentence about the failure (``exited with code 1``)."""
     metrics_note: str = ""
     """Why metrics may be missing or partial (``the metrics annotation is not JSON``)."""
+    metrics_unreadable: bool = False
+    """The metrics source itself could not be read (an absent or malformed annotation)."""
     job_name: str | None = None
 
 
@@ -77,7 +92,7 @@ def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> Tr
     )
     # A run that was restarted (after ``kubetune run`` was killed) starts its clock again.
     started = fact.started_at or current.start_time
-    if fact.state is RunState.WAITING:
+    if fact.state in (RunState.WAITING, RunState.ABSENT):
         return base.model_copy(update={"phase": TrialPhase.PENDING})
     if fact.state is RunState.RUNNING:
         return base.model_copy(
@@ -89,13 +104,17 @@ def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> Tr
             note = f" ({fact.metrics_note})" if fact.metrics_note else ""
             message = f"The trial ended without reporting {spec.objective.metric}{note}."
             return base.model_copy(
-                update={**ended, "phase": TrialPhase.FAILED, "reason": "MetricsUnavailable", "message": message}
+                update={**ended, "phase": TrialPhase.FAILED, "reason": Reason.METRICS_UNAVAILABLE, "message": message}
             )
-        return base.model_copy(update={**ended, "phase": TrialPhase.SUCCEEDED, "reason": "Completed", "message": None})
+        return base.model_copy(
+            update={**ended, "phase": TrialPhase.SUCCEEDED, "reason": Reason.COMPLETED, "message": None}
+        )
     if fact.state is RunState.LOST:
         message = fact.detail or "The trial's run disappeared before it finished."
-        return base.model_copy(update={**ended, "phase": TrialPhase.FAILED, "reason": "RunLost", "message": message})
-    reason = "TimedOut" if fact.reason == "DeadlineExceeded" else (fact.reason or "Error")
+        return base.model_copy(
+            update={**ended, "phase": TrialPhase.FAILED, "reason": Reason.RUN_LOST, "message": message}
+        )
+    reason = Reason.TIMED_OUT if fact.reason == "DeadlineExceeded" else (fact.reason or Reason.ERROR)
     message = fact.detail or "The trial failed."
     return base.model_copy(update={**ended, "phase": TrialPhase.FAILED, "reason": reason, "message": message})
 

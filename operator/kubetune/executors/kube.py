@@ -1,75 +1,41 @@
-"""Trials as Kubernetes Jobs: the only module that talks to the Kubernetes API.
+"""Trials as Kubernetes workloads: the only module that calls the Kubernetes API.
 
-It reads (tasks, trials, Jobs, pods, logs), turns what it sees into facts for the engine, and
-writes what the engine decided (new Trials and Jobs, stopped Jobs, statuses). It decides nothing.
+:class:`Kube` reads and writes the objects of kubetune's tasks (tasks, Trials, workloads, pods,
+logs); :class:`KubeExecutor` is one task's ``engine.Executor`` on top of it. Neither decides:
+the step loop in ``engine.driver`` does. What a workload's status means, how it is rendered and
+how a pod's log is followed live in ``workload``, ``facts``, ``rendering`` and ``pod_logs``.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from .. import engine, names
-from ..api import (
-    HPOTask,
-    HPOTaskStatus,
-    MetricsSource,
-    Trial,
-    TrialStatus,
-    parse_trial,
-)
-from ..engine.templating import parameter_env, parameters_json, render_container
+from ..api import HPOTask, HPOTaskStatus, MetricsSource, Trial, TrialStatus, parse_trial
 from ..errors import InvalidSpec
 from ..metrics import LogScanner, MetricsReading, read_annotation, wanted_metrics
+from . import clock
+from .facts import pod_attempt, pod_running
+from .pod_logs import LogFollower
+from .rendering import owner_reference
+from .workload import JOB, Workload
 
 log = logging.getLogger(__name__)
 
-PARAMS_MOUNT = "/etc/kubetune"
-PARAMS_FILE = f"{PARAMS_MOUNT}/parameters.json"
-LOG_CHUNK_BYTES = 4 * 1024 * 1024
-"""Most bytes of a pod's log read in one request; longer logs are read in several."""
-LOG_MAX_CHUNK_BYTES = 64 * 1024 * 1024
-"""Largest request, for a trial that prints more than a chunk within one second."""
-LOG_TAIL_LINES = 1000
-"""Lines read from the end of a finished trial's log when the rest was past LOG_MAX_BYTES."""
-LOG_MAX_BYTES = 256 * 1024 * 1024
-"""Most new bytes of one trial's log read: a runaway trial cannot make the operator read forever."""
 LOG_READ_INTERVAL = 5.0
 """Seconds between two reads of a running trial's log (only while early stopping needs them)."""
 FIELD_MANAGER = "kubetune"
-_FRACTION = re.compile(r"(\.\d+)")
-_JOBS = ("batch", "v1", "jobs")
-"""Jobs are read and written as plain JSON through the generic object API: the template is the
-user's, and the typed client's models would reject what the API server accepts (``nvidia.com/gpu: 1``)."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class _LogCursor:
-    """How far a trial's log has been read: kept in memory, rebuilt by re-reading after a restart."""
-
-    scanner: LogScanner
-    last_stamp: str = ""
-    """Timestamp of the last line read (RFC 3339 with nanoseconds, as the kubelet writes it)."""
-    seen_at_stamp: int = 0
-    """Lines read that carry exactly ``last_stamp``: a re-read from that second skips them."""
-    read_bytes: int = 0
-    last_read: float = 0.0
-    pod_uid: str = ""
+# Workloads are read and written as plain JSON through the generic object API: the template is the
+# user's, and the typed client's models would reject what the API server accepts (``nvidia.com/gpu: 1``).
 
 
 @dataclass
@@ -78,18 +44,22 @@ class Cluster:
 
     trials: list[Trial]
     trial_uids: dict[str, str]
-    jobs: dict[str, dict[str, Any]]
+    workloads: dict[str, dict[str, Any]]
+    """Each trial's workload, by trial name."""
     pods: dict[str, dict[str, Any]]
-    """The newest pod of each trial's Job, by trial name."""
+    """The newest pod of each trial's workload, by trial name."""
 
 
 @dataclass
-class KubeExecutor:
-    """Reads and writes the objects of kubetune's tasks through the official Kubernetes client."""
+class Kube:
+    """Reads and writes the objects of kubetune's tasks through the official Kubernetes client.
+
+    Shared by all tasks; in memory it keeps only the log followers of running trials.
+    """
 
     api: client.ApiClient
     log_read_interval: float = LOG_READ_INTERVAL
-    _cursors: dict[tuple[str, str], _LogCursor] = field(default_factory=dict)
+    _followers: dict[tuple[str, str], tuple[tuple[str, int], LogFollower]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.custom = client.CustomObjectsApi(self.api)
@@ -109,8 +79,8 @@ class KubeExecutor:
             raise
         return _obj(body)
 
-    def read(self, namespace: str, task: str, task_uid: str) -> Cluster:
-        """The task's Trials, Jobs and pods (three list calls, whatever the number of trials).
+    def read(self, namespace: str, task: str, task_uid: str, workload: Workload = JOB) -> Cluster:
+        """The task's Trials, workloads and pods (three list calls, whatever the number of trials).
 
         Selected by label, then by owner: a task deleted and created again under the same name
         must not adopt the old task's objects while the garbage collector removes them.
@@ -132,178 +102,82 @@ class KubeExecutor:
                 continue
             trials.append(trial)
             uids[trial.metadata.name or ""] = item["metadata"].get("uid", "")
-        listed_jobs = _obj(
-            self.custom.list_namespaced_custom_object(*_JOBS[:2], namespace, _JOBS[2], label_selector=selector)
+        listed = _obj(
+            self.custom.list_namespaced_custom_object(
+                workload.group, workload.version, namespace, workload.plural, label_selector=selector
+            )
         )
         trial_uids = set(uids.values())
-        jobs = {job["metadata"]["name"]: job for job in listed_jobs.get("items", []) if _owned_by(job, trial_uids)}
-        job_uids = {job["metadata"]["uid"] for job in jobs.values()}
+        found = {obj["metadata"]["name"]: obj for obj in listed.get("items", []) if _owned_by(obj, trial_uids)}
+        owner_uids = {obj["metadata"]["uid"] for obj in found.values()}
         pods: dict[str, dict[str, Any]] = {}
-        # Raw JSON: the typed models reject values the API server accepts (see _JOBS).
+        # Raw JSON: the typed models reject values the API server accepts.
         response: Any = self.core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
         for pod in _obj(json.loads(response.data)).get("items", []):
-            if not _owned_by(pod, job_uids):
+            if not _owned_by(pod, owner_uids):
                 continue
             trial_name = pod["metadata"].get("labels", {}).get(names.LABEL_TRIAL, "")
             known = pods.get(trial_name)
             if known is None or pod["metadata"]["creationTimestamp"] > known["metadata"]["creationTimestamp"]:
                 pods[trial_name] = pod
-        return Cluster(sorted(trials, key=lambda t: t.spec.index), uids, jobs, pods)
+        return Cluster(sorted(trials, key=lambda t: t.spec.index), uids, found, pods)
 
-    # --- facts ------------------------------------------------------------------------------
-
-    def fact(self, task: HPOTask, trial: Trial, cluster: Cluster, *, follow: bool) -> engine.RunFact:
-        """What the trial's Job and pod say, with metrics read from the pod (``follow``: also while running)."""
-        name = trial.metadata.name or ""
-        job = cluster.jobs.get(name)
-        if job is None:
-            if trial.status is not None and trial.status.start_time is not None:
-                return engine.RunFact(engine.RunState.LOST, detail=f"The Job {name} was deleted while it ran.")
-            return engine.RunFact(engine.RunState.WAITING)
-        pod = cluster.pods.get(name)
-        job_status = job.get("status") or {}
-        conditions = {c.get("type"): c for c in job_status.get("conditions") or [] if c.get("status") == "True"}
-        started = _time(job_status.get("startTime"))
-        finished = _time(job_status.get("completionTime"))
-        done = "Complete" in conditions or "Failed" in conditions
-        running = pod is not None and (pod.get("status") or {}).get("phase") == "Running"
-        reading = MetricsReading()
-        if pod is not None and (done or (running and follow)):
-            reading = self.metrics(task, name, pod, final=done)
-        if "Complete" in conditions:
-            return engine.RunFact(
-                engine.RunState.SUCCEEDED,
-                reading.series,
-                started_at=started,
-                finished_at=finished or _time(conditions["Complete"].get("lastTransitionTime")),
-                metrics_note=reading.summary(),
-                job_name=name,
-            )
-        if "Failed" in conditions:
-            condition = conditions["Failed"]
-            return engine.RunFact(
-                engine.RunState.FAILED,
-                reading.series,
-                started_at=started,
-                finished_at=_time(condition.get("lastTransitionTime")),
-                reason=condition.get("reason") or "JobFailed",
-                detail=_failure_detail(condition, pod),
-                metrics_note=reading.summary(),
-                job_name=name,
-            )
-        if running:
-            assert pod is not None
-            pod_start = _time((pod.get("status") or {}).get("startTime"))
-            return engine.RunFact(
-                engine.RunState.RUNNING, reading.series, started_at=pod_start or started, job_name=name
-            )
-        return engine.RunFact(engine.RunState.WAITING, job_name=name)
+    # --- metrics ----------------------------------------------------------------------------
 
     def metrics(self, task: HPOTask, trial: str, pod: dict[str, Any], *, final: bool) -> MetricsReading:
-        """Metrics of a trial's pod: its annotation, or its primary container's log read incrementally."""
+        """Metrics of a trial's pod: its annotation, or its primary container's log followed across reads."""
         spec = task.spec
         wanted = wanted_metrics(spec.objective)
         if spec.metrics_collector.source is MetricsSource.ANNOTATIONS:
             text = (pod["metadata"].get("annotations") or {}).get(spec.metrics_collector.annotation)
             return read_annotation(text, spec.metrics_collector, wanted)
-        namespace = pod["metadata"]["namespace"]
-        key = (namespace, trial)
-        cursor = self._cursors.get(key)
-        uid = pod["metadata"].get("uid", "")
-        if cursor is None or cursor.pod_uid != uid:  # a new pod (a retry) starts its log afresh
-            cursor = _LogCursor(LogScanner(spec.metrics_collector, wanted), pod_uid=uid)
-            self._cursors[key] = cursor
-        if final or time.monotonic() - cursor.last_read >= self.log_read_interval:
-            self._read_log(task, pod, cursor, final=final)
-        if final:
-            self._cursors.pop(key, None)
-            return cursor.scanner.finish()
-        return cursor.scanner.reading()
-
-    def _read_log(self, task: HPOTask, pod: dict[str, Any], cursor: _LogCursor, *, final: bool) -> None:
-        """Read what the log holds past the cursor, in bounded chunks; at the end, always its tail."""
-        chunk = LOG_CHUNK_BYTES
-        while cursor.read_bytes < LOG_MAX_BYTES:
-            read = self._log_text(task, pod, cursor, limit_bytes=chunk)
-            if read is None:
-                return
-            text, size = read
-            fresh = self._fresh_lines(text, cursor)
-            cursor.read_bytes += sum(len(line) for line in fresh)
-            if fresh:
-                cursor.scanner.feed("".join(fresh))
-            if size < chunk:
-                return  # read to the end
-            if not fresh:
-                # A whole chunk of lines already seen: more than a chunk shares the last second.
-                if chunk >= LOG_MAX_CHUNK_BYTES:
-                    break
-                chunk *= 4
-        if final:
-            # Past the cap, still read the last lines: the final values decide the objective.
-            tail = self._log_text(task, pod, cursor, tail_lines=LOG_TAIL_LINES)
-            fresh = self._fresh_lines(tail[0], cursor) if tail is not None else []
-            if fresh:
-                cursor.scanner.feed("".join(fresh))
-
-    def _log_text(
-        self,
-        task: HPOTask,
-        pod: dict[str, Any],
-        cursor: _LogCursor,
-        *,
-        limit_bytes: int | None = None,
-        tail_lines: int | None = None,
-    ) -> tuple[str, int] | None:
-        """The primary container's log with kubelet timestamps, from a little before the cursor, and its size."""
         meta = pod["metadata"]
-        since = None
-        if cursor.last_stamp and tail_lines is None:
-            # The API takes whole seconds: re-read from a little before the last line, skip what was seen.
-            seconds = (_now() - (_time(cursor.last_stamp) or _now())).total_seconds()
-            since = max(1, int(seconds) + 2)
+        container = spec.trial_template.primary().get("name")
+        key = (meta["namespace"], trial)
+        attempt = pod_attempt(pod, container)
+        known = self._followers.get(key)
+        if known is None or known[0] != attempt:  # a new pod, or a restarted container: a fresh log
+            reader = partial(self._read_log, meta["namespace"], meta["name"], container)
+            known = attempt, LogFollower(LogScanner(spec.metrics_collector, wanted), reader, clock)
+            self._followers[key] = known
+        follower = known[1]
+        if final:
+            self._followers.pop(key, None)
+            return follower.advance(final=True)
+        if time.monotonic() - follower.last_read >= self.log_read_interval:
+            return follower.advance(final=False)
+        return follower.scanner.reading()
+
+    def _read_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None,
+        *,
+        since_seconds: int | None,
+        limit_bytes: int | None,
+        tail_lines: int | None,
+    ) -> bytes | None:
+        """A container's log with kubelet timestamps, as raw bytes (a trial may print anything)."""
         try:
             response: Any = self.core.read_namespaced_pod_log(
-                meta["name"],
-                meta["namespace"],
-                container=task.spec.trial_template.primary().get("name"),
+                pod,
+                namespace,
+                container=container,
                 timestamps=True,
-                since_seconds=since,
+                since_seconds=since_seconds,
                 limit_bytes=limit_bytes,
                 tail_lines=tail_lines,
-                _preload_content=False,  # raw bytes: a trial may print anything, UTF-8 or not
+                _preload_content=False,
             )
         except ApiException as error:
-            log.warning("cannot read the log of pod %s: %s", meta["name"], error.reason)
+            log.warning("cannot read the log of pod %s: %s", pod, error.reason)
             return None
-        cursor.last_read = time.monotonic()
-        data = bytes(response.data)
-        return data.decode("utf-8", errors="replace"), len(data)
-
-    @staticmethod
-    def _fresh_lines(text: str, cursor: _LogCursor) -> list[str]:
-        """Lines after the cursor, timestamps stripped; updates the cursor."""
-        fresh = []
-        seen_now = 0
-        for line in text.splitlines(keepends=True):
-            stamp, _, rest = line.partition(" ")
-            if not line.endswith("\n"):
-                break  # a chunk cut mid-line: the next read starts again from its timestamp
-            if cursor.last_stamp and stamp < cursor.last_stamp:
-                continue
-            if stamp == cursor.last_stamp:
-                seen_now += 1
-                if seen_now <= cursor.seen_at_stamp:
-                    continue
-                cursor.seen_at_stamp = seen_now
-            else:
-                cursor.last_stamp, cursor.seen_at_stamp, seen_now = stamp, 1, 1
-            fresh.append(rest)
-        return fresh
+        return bytes(response.data)
 
     def forget(self, namespace: str, trial: str) -> None:
-        """Drop the in-memory log cursor of a trial that needs no more reading."""
-        self._cursors.pop((namespace, trial), None)
+        """Drop the in-memory log follower of a trial that needs no more reading."""
+        self._followers.pop((namespace, trial), None)
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -319,7 +193,14 @@ class KubeExecutor:
             "name": trial.metadata.name,
             "namespace": meta["namespace"],
             "labels": {names.LABEL_TASK: meta["name"], names.LABEL_MANAGED_BY: names.MANAGER},
-            "ownerReferences": [_owner(task_body, controller=True)],
+            "ownerReferences": [
+                owner_reference(
+                    task_body.get("apiVersion", names.API_VERSION),
+                    task_body.get("kind", names.TASK_KIND),
+                    meta["name"],
+                    meta["uid"],
+                )
+            ],
         }
         try:
             created = self.custom.create_namespaced_custom_object(
@@ -342,23 +223,23 @@ class KubeExecutor:
             self.patch_trial_status(meta["namespace"], trial.metadata.name or "", TrialStatus.model_validate(status))
         return trial, str(_obj(created)["metadata"]["uid"])
 
-    def create_job(self, task: HPOTask, task_namespace: str, trial: Trial, trial_uid: str) -> None:
-        """Create the trial's Job from the template; an existing one (a repeated step) is kept."""
-        job = build_job(task, task_namespace, trial, trial_uid)
+    def create_workload(self, workload: Workload, task: HPOTask, namespace: str, trial: Trial, uid: str) -> None:
+        """Create the trial's workload from the template; an existing one (a repeated step) is kept."""
+        body = workload.render(task, namespace, trial, uid)
         try:
             self.custom.create_namespaced_custom_object(
-                *_JOBS[:2], task_namespace, _JOBS[2], job, field_manager=FIELD_MANAGER
+                workload.group, workload.version, namespace, workload.plural, body, field_manager=FIELD_MANAGER
             )
         except ApiException as error:
             if error.status != 409:
                 raise
 
-    def delete_job(self, namespace: str, name: str) -> None:
-        """Stop a trial: delete its Job and, first, its pods (foreground propagation)."""
+    def delete_workload(self, workload: Workload, namespace: str, name: str) -> None:
+        """Stop a trial: delete its workload and, first, its pods (foreground propagation)."""
         self.forget(namespace, name)
         try:
             self.custom.delete_namespaced_custom_object(
-                *_JOBS[:2], namespace, _JOBS[2], name, propagation_policy="Foreground"
+                workload.group, workload.version, namespace, workload.plural, name, propagation_policy="Foreground"
             )
         except ApiException as error:
             if error.status != 404:
@@ -391,115 +272,70 @@ def _owned_by(obj: Mapping[str, Any], uids: set[str]) -> bool:
     return any(ref.get("uid") in uids for ref in obj.get("metadata", {}).get("ownerReferences") or [])
 
 
-def _owner(body: Mapping[str, Any], *, controller: bool) -> dict[str, Any]:
-    return {
-        "apiVersion": body.get("apiVersion", names.API_VERSION),
-        "kind": body.get("kind", names.TASK_KIND),
-        "name": body["metadata"]["name"],
-        "uid": body["metadata"]["uid"],
-        "controller": controller,
-        "blockOwnerDeletion": True,
-    }
+@dataclass
+class KubeExecutor:
+    """One task's executor on a cluster: trials are Trial objects, their runs workloads."""
 
+    kube: Kube
+    task: HPOTask
+    body: Mapping[str, Any]
+    """The task object as stored: its Trials' owner references are built from it."""
+    workload: Workload = JOB
+    _uids: dict[str, str] = field(default_factory=dict)
 
-def _time(value: object) -> datetime | None:
-    """A Kubernetes timestamp (seconds, or the kubelet's nanoseconds) as an aware datetime."""
-    if not isinstance(value, str) or not value:
-        return None
-    # Python reads at most microseconds: cut the fraction to 6 digits, keep the zone.
-    text = _FRACTION.sub(lambda m: m[1][:7], value.replace("Z", "+00:00"))
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    @property
+    def namespace(self) -> str:
+        """The task's namespace."""
+        return str(self.body["metadata"]["namespace"])
 
+    def read(self) -> engine.World:
+        """The task's trials, and the facts of the active ones' workloads and pods."""
+        name = self.task.metadata.name or ""
+        cluster = self.kube.read(self.namespace, name, self.task.metadata.uid or "", self.workload)
+        self._uids = dict(cluster.trial_uids)
+        follow = self.task.spec.early_stopping is not None
+        facts: dict[str, engine.RunFact] = {}
+        live = set()
+        for trial in cluster.trials:
+            trial_name = trial.metadata.name or ""
+            obj = cluster.workloads.get(trial_name)
+            done = obj is not None and self.workload.finished(obj)
+            if obj is not None and not done:
+                live.add(trial_name)
+            if not engine.is_active(trial):
+                continue
+            if obj is None:
+                if trial.status is not None and trial.status.start_time is not None:
+                    detail = f"The {self.workload.kind} {trial_name} was deleted while it ran."
+                    facts[trial_name] = engine.RunFact(engine.RunState.LOST, detail=detail)
+                continue  # never started: absent, to be created
+            pod = cluster.pods.get(trial_name)
+            reading = MetricsReading()
+            if pod is not None and (done or (pod_running(pod) and follow)):
+                reading = self.kube.metrics(self.task, trial_name, pod, final=done)
+            facts[trial_name] = self.workload.fact(trial_name, obj, pod, reading)
+        return engine.World(cluster.trials, facts, frozenset(live))
 
-def _failure_detail(condition: Mapping[str, Any], pod: Mapping[str, Any] | None) -> str:
-    message = str(condition.get("message") or "The Job failed.")
-    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
-        terminated = (status.get("state") or {}).get("terminated") or {}
-        if terminated.get("exitCode"):
-            return f"{message} Container {status.get('name')} exited with code {terminated['exitCode']}."
-    return message
+    def record_trial(self, trial: Trial) -> Trial:
+        """Create a new Trial, or write the status of a known one."""
+        name = trial.metadata.name or ""
+        if name not in self._uids:
+            stored, self._uids[name] = self.kube.create_trial(self.body, trial)
+            return stored
+        self.kube.patch_trial_status(self.namespace, name, trial.status or TrialStatus())
+        if trial.status is not None and trial.status.phase.finished:
+            self.kube.forget(self.namespace, name)
+        return trial
 
+    def start(self, trial: Trial) -> None:
+        """Create the trial's workload."""
+        name = trial.metadata.name or ""
+        self.kube.create_workload(self.workload, self.task, self.namespace, trial, self._uids[name])
 
-def build_job(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> dict[str, Any]:
-    """The batch/v1 Job of a trial: the user's template with the trial's parameters in it."""
-    template = task.spec.trial_template
-    name = trial.metadata.name or ""
-    params = trial.spec.parameters
-    labels = {
-        **template.metadata.labels,
-        names.LABEL_TASK: trial.spec.task,
-        names.LABEL_TRIAL: name,
-        names.LABEL_MANAGED_BY: names.MANAGER,
-    }
-    spec = copy.deepcopy(template.spec)
-    pod_template = spec.setdefault("template", {})
-    pod_meta = pod_template.setdefault("metadata", {})
-    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
-    pod_meta["annotations"] = {
-        **(pod_meta.get("annotations") or {}),
-        names.ANNOTATION_PARAMETERS: parameters_json(params),
-    }
-    pod_spec = pod_template.setdefault("spec", {})
-    pod_spec.setdefault("restartPolicy", "Never")
-    env = parameter_env(params, trial.spec.task, name, trial.spec.resource)
-    env[names.ENV_PARAMS_FILE] = PARAMS_FILE
-    for key in ("initContainers", "containers"):
-        pod_spec[key] = [_with_env(render_container(c, params), env) for c in pod_spec.get(key) or []]
-        if not pod_spec[key]:
-            del pod_spec[key]
-    pod_spec["volumes"] = [
-        *(pod_spec.get("volumes") or []),
-        {
-            "name": "kubetune-parameters",
-            "downwardAPI": {
-                "items": [
-                    {
-                        "path": "parameters.json",
-                        "fieldRef": {"fieldPath": f"metadata.annotations['{names.ANNOTATION_PARAMETERS}']"},
-                    }
-                ]
-            },
-        },
-    ]
-    # A Job the TTL controller deletes before the operator read its end would be a lost trial, or
-    # one run twice: kubetune removes finished trials' Jobs itself, with their Trial or task.
-    spec.pop("ttlSecondsAfterFinished", None)
-    timeout = task.spec.budget.trial_timeout
-    if timeout is not None:
-        limit = max(1, math.ceil(timeout.total_seconds()))
-        spec["activeDeadlineSeconds"] = min(spec.get("activeDeadlineSeconds") or limit, limit)
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": labels,
-            "annotations": {**template.metadata.annotations, names.ANNOTATION_PARAMETERS: json.dumps(params)},
-            "ownerReferences": [
-                {
-                    "apiVersion": names.API_VERSION,
-                    "kind": names.TRIAL_KIND,
-                    "name": name,
-                    "uid": trial_uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        },
-        "spec": spec,
-    }
+    def stop(self, trial: Trial) -> None:
+        """Delete the trial's workload (and its pods first)."""
+        self.kube.delete_workload(self.workload, self.namespace, trial.metadata.name or "")
 
-
-def _with_env(container: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    own = [e for e in container.get("env") or [] if e.get("name") not in env]
-    mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != "kubetune-parameters"]
-    return {
-        **container,
-        "env": [*own, *({"name": k, "value": v} for k, v in env.items())],
-        "volumeMounts": [*mounts, {"name": "kubetune-parameters", "mountPath": PARAMS_MOUNT, "readOnly": True}],
-    }
+    def record_status(self, status: HPOTaskStatus) -> None:
+        """Write the task's status."""
+        self.kube.patch_task_status(self.namespace, self.task.metadata.name or "", status)

@@ -1,8 +1,8 @@
 """Run an HPOTask on this machine: each trial is a local process, the state a directory.
 
-The executor decides nothing: it starts a process for every active trial, reports what it sees
-(running, exit code, metrics read from the output) to the engine, and carries out the plan the
-engine returns (record new trials then start them; record stopped trials then kill them).
+The executor decides nothing: ``engine.step`` reads what it sees (running, exit code, metrics read
+from the output), tells it which trials to record, start and stop, and in which order. This module
+adds only the waiting between two steps.
 """
 
 from __future__ import annotations
@@ -17,17 +17,18 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Protocol
 
 from .. import engine, names
-from ..api import HPOTask, HPOTaskStatus, TaskPhase, Trial, TrialPhase, TrialStatus
+from ..api import HPOTask, HPOTaskStatus, TaskPhase, Trial
 from ..api.loader import format_loc
-from ..engine.templating import parameter_env, parameters_json, render_container
 from ..errors import InvalidSpec, Problem
 from ..metrics import LogScanner, wanted_metrics
+from . import clock
 from .state import StateDir
+from .templating import parameter_env, parameters_json, render_container
 
 MAX_LOG_BYTES = 64 * 1024 * 1024
 """A trial's log file stops growing here (its metrics are still read): a runaway trial cannot fill the disk."""
@@ -48,11 +49,6 @@ class Reporter(Protocol):
 
     def progress(self, status: HPOTaskStatus, trials: Sequence[Trial]) -> None:
         """The task's status after a step."""
-
-
-def clock() -> datetime:
-    """The wall clock, the only place local runs read it."""
-    return datetime.now(UTC)
 
 
 def trial_command(task: HPOTask, trial: Trial) -> list[str]:
@@ -113,6 +109,11 @@ class _Run:
     woke: float = 0.0
     """When new output last woke the runner (monotonic seconds)."""
 
+    def exited(self) -> bool:
+        """Whether the process exited and its output was read to the end."""
+        with self.lock:
+            return self.exit_code is not None
+
     def fact(self) -> engine.RunFact:
         with self.lock:
             done = self.exit_code is not None
@@ -151,6 +152,7 @@ class LocalExecutor:
         self.workdir = workdir or Path.cwd()
         self.now = now
         self._runs: dict[str, _Run] = {}
+        self._trials: dict[str, Trial] = {}
         self._failed_starts: dict[str, engine.RunFact] = {}
         self._wake = threading.Event()
 
@@ -161,70 +163,58 @@ class LocalExecutor:
         self.state.adopt(self.task)
         self._stop_orphans()
         status = self.state.load_status()
-        trials = {t.metadata.name or "": t for t in self.state.load_trials()}
+        self._trials = {t.metadata.name or "": t for t in self.state.load_trials()}
         try:
             while True:
                 self._wake.clear()
-                self._start_missing(trials)
-                self._observe(trials)
-                task = self.task.model_copy(update={"status": status})
-                step = engine.plan(task, list(trials.values()), self.now())
-                self._carry_out(step, trials)
-                status = step.status
-                self.state.save_status(status)
-                self.reporter.progress(status, list(trials.values()))
-                if step.finished and not self._runs:
+                step = engine.step(self, self.task.model_copy(update={"status": status}), self.now())
+                status = step.plan.status
+                for event in step.events:
+                    self.reporter.event(event)
+                self.reporter.progress(status, list(self._trials.values()))
+                if step.plan.finished and not self._runs:
                     return status
                 if status.phase is TaskPhase.SUSPENDED and not self._runs:
                     return status  # nothing will change until the manifest says suspend: false
-                wait = step.wake_after.total_seconds() if step.wake_after is not None else 1.0
+                wait = step.plan.wake_after.total_seconds() if step.plan.wake_after is not None else 1.0
                 self._wake.wait(timeout=min(max(wait, 0.01), 1.0))
         finally:
             self._stop_all()
 
-    def _observe(self, trials: dict[str, Trial]) -> None:
+    # --- the executor, as engine.step uses it -----------------------------------------------
+
+    def read(self) -> engine.World:
+        """The recorded trials, the facts of the running processes and of the starts that failed."""
         facts = {name: run.fact() for name, run in self._runs.items()}
         facts |= self._failed_starts
         self._failed_starts = {}
-        for name, fact in facts.items():
-            trial = trials[name]
-            new = engine.observe(self.task.spec, trial, fact, self.now())
-            if new != trial.status:
-                old_phase = trial.status.phase if trial.status else TrialPhase.PENDING
-                trials[name] = trial.model_copy(update={"status": new})
-                self.state.save_trial(trials[name])  # before the run is forgotten: a crash now re-runs nothing
-                if new.phase is not old_phase and new.phase.finished:
-                    self.reporter.event(engine.finished_event(trials[name]))
-            if fact.state is not engine.RunState.RUNNING and name in self._runs:
-                self._finish(name)
+        return engine.World(list(self._trials.values()), facts, frozenset(self._runs))
 
-    def _carry_out(self, step: engine.Plan, trials: dict[str, Trial]) -> None:
-        for verdict in step.stop:
-            trial = trials[verdict.name]
-            trials[verdict.name] = trial.model_copy(
-                update={"status": engine.stopped_status(trial, verdict, self.now())}
-            )
-            self.state.save_trial(trials[verdict.name])  # recorded first: a crash now still stops it
-            self._kill(verdict.name)
-        for trial in step.create:
-            name = trial.metadata.name or ""
-            trials[name] = trial
-            self.state.save_trial(trial)  # recorded first: a crash now restarts it, never duplicates it
-        for event in step.events:
-            self.reporter.event(event)
-        self._start_missing(trials)
+    def record_trial(self, trial: Trial) -> Trial:
+        """Write the trial's file; once a finished trial is recorded, its exited process is let go."""
+        name = trial.metadata.name or ""
+        self._trials[name] = trial
+        self.state.save_trial(trial)
+        run = self._runs.get(name)
+        if run is not None and not engine.is_active(trial) and run.exited():
+            self._finish(name)  # after the record: a crash before it re-runs the trial, never loses it
+        return trial
+
+    def start(self, trial: Trial) -> None:
+        """Start the trial's process (a failure to start is reported by the next read)."""
+        name = trial.metadata.name or ""
+        if name not in self._runs and name not in self._failed_starts:
+            self._start(trial)
+
+    def stop(self, trial: Trial) -> None:
+        """Stop the trial's process group: SIGTERM, then SIGKILL after the grace period."""
+        self._kill(trial.metadata.name or "")
+
+    def record_status(self, status: HPOTaskStatus) -> None:
+        """Write the task's status file."""
+        self.state.save_status(status)
 
     # --- processes --------------------------------------------------------------------------
-
-    def _start_missing(self, trials: dict[str, Trial]) -> None:
-        for name, trial in list(trials.items()):
-            if not engine.is_active(trial) or name in self._runs or name in self._failed_starts:
-                continue
-            if trial.status is not None and (trial.status.start_time or trial.status.metrics):
-                # An earlier run was interrupted: the new one starts from nothing.
-                trials[name] = trial.model_copy(update={"status": TrialStatus(phase=TrialPhase.PENDING)})
-                self.state.save_trial(trials[name])
-            self._start(trials[name])
 
     def _start(self, trial: Trial) -> None:
         name = trial.metadata.name or ""

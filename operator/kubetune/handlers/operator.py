@@ -20,7 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from .. import names
-from ..executors.kube import KubeExecutor
+from ..executors.kube import Kube
 from . import telemetry
 from .reconcile import reconcile
 
@@ -30,6 +30,8 @@ RESYNC_SECONDS = 30.0
 """Longest sleep of an active task's daemon: a missed watch event costs at most this."""
 IDLE_SECONDS = 600.0
 """Sleep of a finished task's daemon: only a spec change (which pokes it) can make it act again."""
+LEADER_POLL_SECONDS = 1.0
+"""Sleep of a daemon while this replica does not lead: leadership is a thread's flag, not an event."""
 RETRY_SECONDS = 5.0
 """Wait after the API server failed a request (a conflict, a timeout, a restart)."""
 
@@ -46,13 +48,16 @@ class Options:
     identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or f"kubetune-{uuid.uuid4().hex[:8]}")
 
     @classmethod
-    def from_env(cls) -> Options:
-        """Options as the Deployment's environment gives them."""
+    def from_env(cls, *, leader_election: bool | None = None, lease_name: str | None = None) -> Options:
+        """Options as the Deployment's environment gives them; a flag that was given wins over it."""
+        defaults = cls()
+        if leader_election is None:
+            leader_election = os.environ.get("KUBETUNE_LEADER_ELECTION", "true").lower() != "false"
         return cls(
-            leader_election=os.environ.get("KUBETUNE_LEADER_ELECTION", "true").lower() != "false",
-            lease_name=os.environ.get("KUBETUNE_LEASE_NAME", "kubetune-operator"),
-            lease_namespace=os.environ.get("POD_NAMESPACE", "default"),
-            follow_seconds=float(os.environ.get("KUBETUNE_FOLLOW_SECONDS", "5")),
+            leader_election=leader_election,
+            lease_name=lease_name or os.environ.get("KUBETUNE_LEASE_NAME", defaults.lease_name),
+            lease_namespace=os.environ.get("POD_NAMESPACE", defaults.lease_namespace),
+            follow_seconds=float(os.environ.get("KUBETUNE_FOLLOW_SECONDS", defaults.follow_seconds)),
         )
 
 
@@ -60,7 +65,7 @@ class Options:
 class Runtime:
     """What the handlers share, kept in Kopf's memo."""
 
-    kube: KubeExecutor
+    kube: Kube
     leader: threading.Event
     follow_seconds: float
     stop: threading.Event = field(default_factory=threading.Event)
@@ -116,7 +121,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # No CRD or namespace scanning: the resources are known, and the RBAC stays minimal (docs/rbac.md).
     settings.scanning.disabled = True
     options: Options = memo.get("options") or Options.from_env()
-    kube = KubeExecutor(memo.get("api") or load_client(), log_read_interval=options.follow_seconds)
+    kube = Kube(memo.get("api") or load_client(), log_read_interval=options.follow_seconds)
     runtime = Runtime(kube=kube, leader=threading.Event(), follow_seconds=options.follow_seconds)
     memo["runtime"] = runtime
     if options.leader_election:
@@ -147,7 +152,7 @@ async def run_task(
     try:
         while not stopped:
             poke.clear()
-            delay = 1.0
+            delay = LEADER_POLL_SECONDS
             if runtime.leader.is_set():
                 try:
                     outcome = await asyncio.to_thread(reconcile, runtime.kube, namespace, name)
@@ -171,16 +176,17 @@ async def run_task(
 
 
 async def _sleep(poke: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
-    """Sleep until poked, stopped, or ``seconds`` pass."""
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not stopped and not poke.is_set():
-        left = deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            return
-        try:
-            await asyncio.wait_for(poke.wait(), timeout=min(left, 1.0))
-        except TimeoutError:
-            continue
+    """Sleep until poked, stopped, or ``seconds`` pass: whichever comes first wakes it at once."""
+
+    async def until_stopped() -> None:
+        await stopped.wait(seconds)  # Kopf's way for an async daemon (docs/daemons.rst)
+
+    waits = {asyncio.create_task(poke.wait()), asyncio.create_task(until_stopped())}
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.TASK_PLURAL, id="spec-changed")

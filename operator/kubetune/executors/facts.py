@@ -1,0 +1,108 @@
+"""Turning a batch/v1 Job and its newest pod, as the API server shows them, into a run fact."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import engine
+from ..metrics import MetricsReading
+
+_FRACTION = re.compile(r"(\.\d+)")
+
+
+def parse_time(value: object) -> datetime | None:
+    """A Kubernetes timestamp (seconds, or the kubelet's nanoseconds) as an aware datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    # Python reads at most microseconds: cut the fraction to 6 digits, keep the zone.
+    text = _FRACTION.sub(lambda m: m[1][:7], value.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _conditions(job: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The Job's true conditions by type."""
+    status = job.get("status") or {}
+    found = status.get("conditions") if isinstance(status, dict) else None
+    return {
+        c["type"]: c
+        for c in (found if isinstance(found, list) else [])
+        if isinstance(c, dict) and c.get("status") == "True" and isinstance(c.get("type"), str)
+    }
+
+
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """Whether the Job completed or failed (its pods are done; deleting it loses nothing)."""
+    return bool(_conditions(job).keys() & {"Complete", "Failed"})
+
+
+def pod_running(pod: Mapping[str, Any] | None) -> bool:
+    """Whether the pod is in phase Running."""
+    return pod is not None and (pod.get("status") or {}).get("phase") == "Running"
+
+
+def pod_attempt(pod: Mapping[str, Any], container: str | None) -> tuple[str, int]:
+    """Which run of the trial a pod's log belongs to: the pod, and how often its container restarted.
+
+    A Job retries by making a new pod (``restartPolicy: Never``) or by restarting the container in
+    the same pod (``OnFailure``); either way the log starts afresh, and so must its metrics.
+    """
+    restarts = 0
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if container is None or status.get("name") == container:
+            restarts = int(status.get("restartCount") or 0)
+            break
+    return str(pod["metadata"].get("uid", "")), restarts
+
+
+def job_fact(
+    name: str, job: Mapping[str, Any], pod: Mapping[str, Any] | None, reading: MetricsReading
+) -> engine.RunFact:
+    """What the trial's Job and its newest pod say, with the metrics read from the pod."""
+    job_status = job.get("status") or {}
+    conditions = _conditions(job)
+    started = parse_time(job_status.get("startTime"))
+    unreadable = reading.problem is not None
+    if "Complete" in conditions:
+        return engine.RunFact(
+            engine.RunState.SUCCEEDED,
+            reading.series,
+            started_at=started,
+            finished_at=parse_time(job_status.get("completionTime"))
+            or parse_time(conditions["Complete"].get("lastTransitionTime")),
+            metrics_note=reading.summary(),
+            metrics_unreadable=unreadable,
+            job_name=name,
+        )
+    if "Failed" in conditions:
+        condition = conditions["Failed"]
+        return engine.RunFact(
+            engine.RunState.FAILED,
+            reading.series,
+            started_at=started,
+            finished_at=parse_time(condition.get("lastTransitionTime")),
+            reason=condition.get("reason") or "JobFailed",
+            detail=_failure_detail(condition, pod),
+            metrics_note=reading.summary(),
+            metrics_unreadable=unreadable,
+            job_name=name,
+        )
+    if pod is not None and pod_running(pod):
+        pod_start = parse_time((pod.get("status") or {}).get("startTime"))
+        return engine.RunFact(engine.RunState.RUNNING, reading.series, started_at=pod_start or started, job_name=name)
+    return engine.RunFact(engine.RunState.WAITING, job_name=name)
+
+
+def _failure_detail(condition: Mapping[str, Any], pod: Mapping[str, Any] | None) -> str:
+    message = str(condition.get("message") or "The Job failed.")
+    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        terminated = (status.get("state") or {}).get("terminated") or {}
+        if terminated.get("exitCode"):
+            return f"{message} Container {status.get('name')} exited with code {terminated['exitCode']}."
+    return message
