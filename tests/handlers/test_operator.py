@@ -6,9 +6,11 @@ import json
 import time
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from kubetune import names
 from kubetune.cli import main
-from tests.kube import Kube, PodScript
+from tests.kube import Kube, Log, PodScript, Sleep
 
 from .conftest import RunOperator, arg, phase, quadratic, task_manifest
 
@@ -107,6 +109,40 @@ def test_failed_and_silent_trials_are_failed_with_reasons(cluster: Kube, operato
     assert status["phase"] == "Succeeded" and status["trials"]["failed"] == 2
     warnings = [e for e in cluster.events("default", involved="mixed") if e["type"] == "Warning"]
     assert {e["reason"] for e in warnings} >= {"TrialFailed"}
+    # The silent trial's metrics could not be read; the crash is a failure, not a scrape failure.
+    labels = {"namespace": "default", "task": "mixed"}
+    assert REGISTRY.get_sample_value("kubetune_metric_scrape_failures_total", labels) == 1
+
+
+def test_a_container_restarted_in_its_pod_reports_only_the_retrys_metrics(cluster: Kube, operator: RunOperator) -> None:
+    attempts: list[str] = []
+
+    def flaky(pod: dict[str, Any]) -> PodScript:
+        attempts.append(pod["metadata"]["name"])
+        if len(attempts) == 1:  # the first attempt prints a great loss, then crashes
+            return PodScript([Log("epoch=1 loss=0.0001"), Sleep(1.0)], exit_code=1)
+        return quadratic(pod)
+
+    cluster.behaviour = flaky
+    manifest = task_manifest(
+        "retried",
+        budget={"maxTrials": 1},
+        # Early stopping makes the operator read the log while the first attempt runs.
+        earlyStopping={"rule": "median", "minTrials": 3},
+        objective={"metric": "loss", "direction": "minimize", "aggregation": "min"},
+    )
+    job_spec = manifest["spec"]["trialTemplate"]["spec"]
+    job_spec["backoffLimit"] = 2
+    job_spec["template"]["spec"]["restartPolicy"] = "OnFailure"
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "retried") in DONE, timeout=30)
+    (trial,) = trials(cluster, "retried")
+    assert len(attempts) == 2 and attempts[0] == attempts[1], "one pod, its container restarted"
+    assert trial["status"]["phase"] == "Succeeded"
+    assert trial["status"]["metrics"][0]["count"] == 3, "the crashed attempt's line is not in the series"
+    lr = trial["spec"]["parameters"]["lr"]
+    assert trial["status"]["objective"] == round((lr - 0.1) ** 2 + 1 / 3, 6)
 
 
 def test_metrics_can_come_from_a_pod_annotation(cluster: Kube, operator: RunOperator) -> None:
