@@ -15,8 +15,13 @@ WORKDIR /src
 # Only what `pip install .` reads: the package metadata and the package itself.
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
+# Extras to install: none by default (bayesian's default backend, skopt, is a plain dependency).
+# EXTRAS=gp adds torch for `backend: optuna-gp`, about 860 MB installed; give pip PyTorch's CPU-only
+# wheel index then (--build-arg PIP_EXTRA_INDEX_URL=...), or it takes the CUDA build.
+ARG EXTRAS=""
+ARG PIP_EXTRA_INDEX_URL=""
 # pip compiles the bytecode at install time, as root, since the running user cannot write it.
-RUN /opt/kubetune/bin/pip install . \
+RUN /opt/kubetune/bin/pip install ".${EXTRAS:+[$EXTRAS]}" \
     && /opt/kubetune/bin/kubetune --version
 
 FROM ${PYTHON_IMAGE}

@@ -37,10 +37,9 @@ crds: $(STAMP)
 deploy: $(STAMP)
 	$(BIN)/python deploy/render.py
 
-# The benchmark runs Optuna's GPSampler (kubetune's faster bayesian backend, and a competitor),
-# which needs torch: the CPU build (2.13.0 lies on this project's machines; elsewhere pip fetches it).
+# The benchmark runs Optuna's GPSampler (bayesian's optuna-gp backend, and a competitor), which needs
+# torch: the test extra installs the gp extra, a CPU build pinned in pyproject.toml.
 bench: $(STAMP)
-	$(BIN)/pip install --quiet 'torch==2.13.0'
 	$(BIN)/kubetune bench $(BENCH_ARGS)
 
 clean:

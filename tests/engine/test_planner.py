@@ -251,3 +251,29 @@ def test_each_additional_metric_of_the_best_trial_is_aggregated_its_own_way(make
     best = plan(task, [trial], T0 + timedelta(hours=1)).status.best_trial
     assert best is not None
     assert best.metrics == {"accuracy": 0.9, "seconds": 20.0}
+
+
+def test_the_status_says_which_algorithm_and_backend_made_the_trials(make_task: MakeTask) -> None:
+    bayesian = plan(make_task(algorithm={"name": "bayesian", "seed": 1}), [], T0)
+    assert bayesian.status.algorithm == "bayesian (skopt)"
+    optuna = make_task(algorithm={"name": "bayesian", "seed": 1, "settings": {"backend": "optuna-gp"}})
+    assert plan(optuna, [], T0).status.algorithm == "bayesian (optuna-gp)"
+    auto = plan(make_task(algorithm={"name": "auto", "seed": 1}), [], T0)
+    assert auto.status.algorithm == "auto: bayesian (skopt)"
+    task = make_task()
+    first = plan(task, [], T0)
+    assert first.status.algorithm == "random"
+    # A step that asks for nothing keeps what the last one recorded.
+    again = plan(task.model_copy(update={"status": first.status}), list(first.create), T0)
+    assert again.create == [] and again.status.algorithm == "random"
+
+
+def test_a_hyperband_rung_waiting_for_running_trials_says_so_in_the_status(make_task: MakeTask) -> None:
+    task = make_task(
+        algorithm={"name": "hyperband", "seed": 1, "settings": {"resourceParameter": "layers"}},
+        budget={"maxTrials": 20, "parallelTrials": 20},
+    )
+    first = plan(task, [], T0)
+    again = plan(task.model_copy(update={"status": first.status}), list(first.create), T0)
+    assert again.create == []
+    assert "waits for" in (again.status.message or "")

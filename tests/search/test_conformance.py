@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 
 from kubetune.api import Algorithm, Parameter
-from kubetune.api.task import AlgorithmSettings
 from kubetune.search import registry
 from kubetune.search.base import Assignment, Observation, Pending, Suggester, TrialState
-from kubetune.search.bayesian import Bayesian
 from kubetune.search.space import SearchSpace
 
 from .helpers import optimize, request
@@ -36,8 +34,7 @@ EXPERIMENTS = [
 def _algorithm(name: str, **settings: object) -> Callable[[SearchSpace], Suggester]:
     def build(space: SearchSpace) -> Suggester:
         algorithm = Algorithm.model_validate(
-            {"name": name, "settings": AlgorithmSettings.model_validate(settings)}
-            | ({"experiments": EXPERIMENTS} if name == "experiments" else {})
+            {"name": name, "settings": settings} | ({"experiments": EXPERIMENTS} if name == "experiments" else {})
         )
         return registry.create(algorithm, space)
 
@@ -50,14 +47,14 @@ ALGORITHMS: dict[str, Callable[[SearchSpace], Suggester]] = {
     "grid": _algorithm("grid", points_per_dimension=3),
     "sobol": _algorithm("sobol"),
     "bayesian": _algorithm("bayesian", n_initial_points=3),
-    "bayesian-skopt": lambda space: Bayesian(space, n_initial_points=3, backend="skopt"),
+    "bayesian-optuna-gp": _algorithm("bayesian", n_initial_points=3, backend="optuna-gp"),
     "tpe": _algorithm("tpe", n_initial_points=3),
     "cmaes": _algorithm("cmaes", population_size=4),
     "hyperband": _algorithm("hyperband", resource_parameter="epochs"),
     "experiments": _algorithm("experiments"),
 }
-MODEL_BASED = {"auto", "bayesian", "bayesian-skopt", "tpe", "cmaes"}
-STOCHASTIC = {"auto", "random", "sobol", "bayesian", "bayesian-skopt", "tpe", "cmaes", "hyperband"}
+MODEL_BASED = {"auto", "bayesian", "bayesian-optuna-gp", "tpe", "cmaes"}
+STOCHASTIC = {"auto", "random", "sobol", "bayesian", "bayesian-optuna-gp", "tpe", "cmaes", "hyperband"}
 
 
 def loss(params: Assignment) -> float:

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from kubetune import names
-from kubetune.api import Algorithm, AlgorithmName, Parameter
-from kubetune.api.task import AlgorithmSettings
+from kubetune.api import SETTINGS, Acquisition, Algorithm, AlgorithmName, GPBackend, Parameter
 from kubetune.errors import SearchError
 from kubetune.search import registry
 from kubetune.search.bayesian import Bayesian
@@ -39,11 +38,18 @@ def test_every_algorithm_name_builds_a_suggester() -> None:
 
 
 def test_unset_settings_take_their_documented_defaults() -> None:
-    assert build("tpe") == TPE(SPACE, None, multivariate=True, constant_liar=True)
+    # The figures here are the ones the CRD text states (tests/api/test_algorithms.py checks that).
+    assert build("tpe") == TPE(SPACE, 10, multivariate=True, constant_liar=True)
     assert build("sobol") == SobolSearch(SPACE, scramble=True)
-    assert build("bayesian") == Bayesian(SPACE, None, None, history_window=100)
-    assert build("cmaes") == CmaEs(SPACE, sigma0=0.2, population_size=None)
-    assert build("hyperband", settings=AlgorithmSettings(resource_parameter="epochs")) == Hyperband(SPACE, "epochs", 3)
+    assert build("bayesian") == Bayesian(SPACE, None, Acquisition.GP_HEDGE, 100, GPBackend.SKOPT)
+    assert build("cmaes") == CmaEs(SPACE, sigma0=0.2, population_size=None, n_initial_points=0)
+    assert build("hyperband", settings={"resourceParameter": "epochs"}) == Hyperband(SPACE, "epochs", 3)
+
+
+def test_every_algorithm_has_one_entry_built_from_the_model_the_api_validates_it_with() -> None:
+    assert set(registry.ENTRIES) == set(AlgorithmName) == set(SETTINGS)
+    for name, entry in registry.ENTRIES.items():
+        assert entry.settings is SETTINGS[name]
 
 
 def _install_plugin(root: Path, module: str, body: str, entry: str) -> None:

@@ -1,13 +1,12 @@
 """The HPOTask and Trial API: pydantic models, validation and the CRDs generated from them."""
 
+from .algorithms import SETTINGS, Acquisition, AlgorithmName, GPBackend
 from .base import ParamValue, format_duration, parse_duration
 from .loader import format_loc, load_objects, load_task, parse_task, parse_trial
 from .parameters import Parameter, ParameterType, Scale
 from .task import (
     Aggregation,
     Algorithm,
-    AlgorithmName,
-    AlgorithmSettings,
     BestTrial,
     Budget,
     Condition,
@@ -29,16 +28,18 @@ from .task import (
 from .trial import MetricPoint, MetricSeries, Trial, TrialPhase, TrialSpec, TrialStatus
 
 __all__ = [
+    "SETTINGS",
+    "Acquisition",
     "Aggregation",
     "Algorithm",
     "AlgorithmName",
-    "AlgorithmSettings",
     "BestTrial",
     "Budget",
     "Condition",
     "ConditionStatus",
     "Direction",
     "EarlyStopping",
+    "GPBackend",
     "HPOTask",
     "HPOTaskSpec",
     "HPOTaskStatus",

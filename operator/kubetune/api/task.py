@@ -6,13 +6,23 @@ import math
 import re
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from .. import names
+from .algorithms import (
+    SETTINGS,
+    AlgorithmName,
+    GridSettings,
+    HyperbandSettings,
+    flat_settings_schema,
+    names_description,
+)
 from .base import ApiModel, Duration, Loc, ParamValue, Timestamp, raise_problems
 from .parameters import Distribution, Parameter, ParameterType
+
+S = TypeVar("S", bound=ApiModel)
 
 METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./'-]*( [A-Za-z0-9_./'-]+)*$"
 """A metric name as trainers print it: words of letters, digits and ``_./'-``, single spaces
@@ -88,93 +98,18 @@ class Objective(ApiModel):
         return self
 
 
-class AlgorithmName(StrEnum):
-    AUTO = "auto"
-    RANDOM = "random"
-    GRID = "grid"
-    SOBOL = "sobol"
-    BAYESIAN = "bayesian"
-    TPE = "tpe"
-    CMAES = "cmaes"
-    HYPERBAND = "hyperband"
-    EXPERIMENTS = "experiments"
-    PLUGIN = "plugin"
-
-
-class Acquisition(StrEnum):
-    EI = "EI"
-    PI = "PI"
-    LCB = "LCB"
-    GP_HEDGE = "gp_hedge"
-
-
-class AlgorithmSettings(ApiModel):
-    """Settings of the chosen algorithm; each applies to the algorithms its description names."""
-
-    points_per_dimension: Annotated[int | None, Field(ge=2, le=1000)] = None
-    """grid: how many evenly spaced points a range without ``step`` is split into."""
-
-    scramble: bool | None = None
-    """sobol: scramble the sequence (default true)."""
-
-    n_initial_points: Annotated[int | None, Field(ge=1, le=1000)] = None
-    """bayesian, tpe, cmaes: random trials before the model is used (default: from the space)."""
-
-    acquisition_function: Acquisition | None = None
-    """bayesian: EI, PI, LCB or gp_hedge (default gp_hedge)."""
-
-    history_window: Annotated[int | None, Field(ge=10, le=100000)] = None
-    """bayesian: fit the Gaussian process on at most this many trials (the best and the most
-    recent), so that a suggestion stays fast on long tasks (default 100)."""
-
-    multivariate: bool | None = None
-    """tpe: model the parameters jointly (default true)."""
-
-    constant_liar: bool | None = None
-    """tpe: treat running trials as bad results so parallel trials explore (default true)."""
-
-    sigma0: Annotated[float | None, Field(gt=0, le=1)] = None
-    """cmaes: initial step size as a fraction of each range (default 0.2)."""
-
-    population_size: Annotated[int | None, Field(ge=2, le=1000)] = None
-    """cmaes: trials per generation (default from the number of parameters)."""
-
-    resource_parameter: Annotated[str | None, Field(max_length=63)] = None
-    """hyperband: the int or double parameter that is the trial's budget, e.g. ``epochs``; its
-    min and max are the smallest and largest budget a trial gets."""
-
-    eta: Annotated[int | None, Field(ge=2, le=10)] = None
-    """hyperband: keep the best 1/eta of each rung and give them eta times the budget (default 3)."""
-
-
-SETTINGS_OF: dict[AlgorithmName, frozenset[str]] = {
-    AlgorithmName.AUTO: frozenset(),
-    AlgorithmName.RANDOM: frozenset(),
-    AlgorithmName.GRID: frozenset({"points_per_dimension"}),
-    AlgorithmName.SOBOL: frozenset({"scramble"}),
-    AlgorithmName.BAYESIAN: frozenset({"n_initial_points", "acquisition_function", "history_window"}),
-    AlgorithmName.TPE: frozenset({"n_initial_points", "multivariate", "constant_liar"}),
-    AlgorithmName.CMAES: frozenset({"n_initial_points", "sigma0", "population_size"}),
-    AlgorithmName.HYPERBAND: frozenset({"resource_parameter", "eta"}),
-    AlgorithmName.EXPERIMENTS: frozenset(),
-    AlgorithmName.PLUGIN: frozenset(),
-}
-"""Which settings each algorithm reads; any other setting is a mistake worth reporting."""
-
-
 class Algorithm(ApiModel):
     """The search algorithm and its settings."""
 
-    name: AlgorithmName = AlgorithmName.AUTO
-    """auto (kubetune picks from the space and budget), random, grid, sobol, bayesian (Gaussian
-    process), tpe, cmaes, hyperband, experiments (run ``experiments`` in order) or plugin."""
+    # Derived from each algorithm's settings model (api/algorithms.py), the one home of its docs.
+    name: Annotated[AlgorithmName, Field(description=names_description())] = AlgorithmName.AUTO
 
     seed: Annotated[int | None, Field(ge=0, le=2**32 - 1)] = None
     """Random seed; the same seed and trial history give the same suggestions. Default: derived
     from the task's name."""
 
-    settings: AlgorithmSettings = AlgorithmSettings()
-    """Settings of the chosen algorithm."""
+    settings: Annotated[dict[str, ParamValue], WithJsonSchema(flat_settings_schema())] = {}
+    """Settings of the chosen algorithm; each applies only to the algorithms its description names."""
 
     experiments: Annotated[list[dict[str, ParamValue]] | None, Field(min_length=1, max_length=10000)] = None
     """experiments: the assignments to run, in order, each mapping parameter names to values."""
@@ -185,6 +120,10 @@ class Algorithm(ApiModel):
 
     plugin_settings: dict[str, ParamValue] | None = None
     """plugin: settings passed to the plugin as they are."""
+
+    def settings_as(self, model: type[S]) -> S:
+        """The settings as the algorithm's own model, defaults filled in (the spec was checked with it)."""
+        return model.model_validate(self.settings)
 
 
 class Budget(ApiModel):
@@ -465,11 +404,7 @@ class HPOTaskSpec(ApiModel):
 
     def _algorithm_problems(self) -> Iterator[tuple[Loc, str]]:
         algorithm = self.algorithm
-        allowed = SETTINGS_OF[algorithm.name]
-        for field in sorted(algorithm.settings.model_fields_set):
-            if getattr(algorithm.settings, field) is not None and field not in allowed:
-                alias = AlgorithmSettings.model_fields[field].alias or field
-                yield ("algorithm", "settings", alias), f"does not apply to the {algorithm.name} algorithm"
+        yield from _settings_problems(algorithm.name, algorithm.settings)
         if (algorithm.name is AlgorithmName.EXPERIMENTS) != (algorithm.experiments is not None):
             yield ("algorithm", "experiments"), "is required by, and only allowed with, the experiments algorithm"
         if (algorithm.name is AlgorithmName.PLUGIN) != (algorithm.plugin is not None):
@@ -484,8 +419,9 @@ class HPOTaskSpec(ApiModel):
             yield from self._experiment_problems(algorithm.experiments)
 
     def _grid_problems(self) -> Iterator[tuple[Loc, str]]:
-        if self.algorithm.settings.points_per_dimension is not None:
-            return
+        settings = _valid(GridSettings, self.algorithm.settings)
+        if settings is None or settings.points_per_dimension is not None:
+            return  # bad settings are already reported
         for i, p in enumerate(self.parameters):
             if (
                 p.type is ParameterType.DOUBLE
@@ -500,7 +436,10 @@ class HPOTaskSpec(ApiModel):
 
     def _hyperband_problems(self) -> Iterator[tuple[Loc, str]]:
         loc: Loc = ("algorithm", "settings", "resourceParameter")
-        name = self.algorithm.settings.resource_parameter
+        settings = _valid(HyperbandSettings, self.algorithm.settings)
+        if settings is None:
+            return  # already reported
+        name = settings.resource_parameter
         if name is None:
             yield loc, "is required by hyperband (the parameter that is the trial budget, e.g. epochs)"
             return
@@ -560,6 +499,27 @@ class HPOTaskSpec(ApiModel):
                 continue
             if groups != 1:
                 yield loc, f"must have exactly one capture group, has {groups}"
+
+
+def _valid(model: type[S], settings: dict[str, ParamValue]) -> S | None:
+    """``settings`` as ``model``, or None when they do not fit it."""
+    try:
+        return model.model_validate(settings)
+    except ValidationError:
+        return None
+
+
+def _settings_problems(name: AlgorithmName, settings: dict[str, ParamValue]) -> Iterator[tuple[Loc, str]]:
+    """What the algorithm's own settings model finds wrong with ``settings``."""
+    try:
+        SETTINGS[name].model_validate(settings)
+    except ValidationError as error:
+        for problem in error.errors():
+            loc: Loc = ("algorithm", "settings", *problem["loc"])
+            if problem["type"] == "extra_forbidden":
+                yield loc, f"does not apply to the {name} algorithm"
+            else:
+                yield loc, problem["msg"]
 
 
 def _misfit(parameter: Parameter, value: ParamValue) -> str | None:
@@ -675,6 +635,10 @@ class HPOTaskStatus(ApiModel):
 
     best_trial: BestTrial | None = None
     """The best trial so far."""
+
+    algorithm: str | None = None
+    """The algorithm that suggested the latest trials, with its backend where it has several:
+    ``bayesian (optuna-gp)``, ``auto: bayesian (skopt)``, ``tpe``."""
 
     start_time: Timestamp | None = None
     """When the first trial was created."""

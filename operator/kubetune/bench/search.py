@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from ..api import Algorithm, AlgorithmName, Parameter, ParamValue
-from ..api.task import AlgorithmSettings
+from ..api import Algorithm, AlgorithmName, GPBackend, Parameter, ParamValue
 from ..search import registry
 from ..search.auto import MAX_GP_TRIALS, Auto
 from ..search.base import Observation, Pending, SearchRequest, Suggester, TrialState
 from ..search.bayesian import Bayesian
+from ..search.optuna_backend import gp_available
 from ..search.space import SearchSpace
 from . import add_arguments
 
@@ -167,11 +167,11 @@ Run = Callable[[Function, int, int, int], list[float]]
 
 
 def _kubetune_suggester(name: str, space: SearchSpace, evaluations: int) -> Suggester:
-    if name == "bayesian-skopt":
-        return Bayesian(space, backend="skopt")
+    if name == "bayesian-optuna-gp":  # the default backend is skopt: the other one, explicitly
+        return Bayesian(space, backend=GPBackend.OPTUNA_GP)
     if name == "bayesian-w25":
         return Bayesian(space, history_window=25)
-    settings = AlgorithmSettings(points_per_dimension=5) if name == "grid" else AlgorithmSettings()
+    settings: dict[str, ParamValue] = {"pointsPerDimension": 5} if name == "grid" else {}
     return registry.create(Algorithm(name=AlgorithmName(name), settings=settings), space)
 
 
@@ -291,15 +291,6 @@ def run_random(function: Function, evaluations: int, seed: int, pending: int) ->
     return values
 
 
-def gp_available() -> bool:
-    """True when torch can be imported (Optuna's GPSampler needs it)."""
-    try:
-        import torch  # noqa: F401, PLC0415 -- probing the optional dependency
-    except ImportError:
-        return False
-    return True
-
-
 def runner(optimizer: str) -> Callable[[Function, int, int, int], list[float]]:
     """The run function of an optimizer name (``kubetune:tpe``, ``optuna:gp``, ``skopt:gp``, ``random``)."""
     library, _, name = optimizer.partition(":")
@@ -353,12 +344,11 @@ def _latency_task(job: tuple[str, int, int]) -> tuple[str, int, float]:
     library, _, name = algorithm.partition(":")
     times = []
     if library == "kubetune":
+        settings: dict[str, ParamValue] = {}
         if name == "hyperband":
-            settings = AlgorithmSettings(resource_parameter="epochs")
+            settings = {"resourceParameter": "epochs"}
         elif name == "grid":
-            settings = AlgorithmSettings(points_per_dimension=10)
-        else:
-            settings = AlgorithmSettings()
+            settings = {"pointsPerDimension": 10}
         if name == "bayesian-nowindow":
             suggester: Suggester = Bayesian(space, history_window=100_000)
         else:
@@ -448,6 +438,7 @@ def make_plan(quick: bool, gp: bool) -> Plan:
     """The full benchmark, or the quick one (two functions, 20 evaluations, latency up to 500 trials)."""
     kubetune = ("kubetune:random", "kubetune:sobol", "kubetune:tpe", "kubetune:bayesian", "kubetune:cmaes")
     raw = ("optuna:tpe", *(("optuna:gp",) if gp else ()), "skopt:gp", "random")
+    optuna_gp = ("kubetune:bayesian-optuna-gp",) if gp else ()
     fast = ("kubetune:random", "kubetune:sobol", "kubetune:grid", "kubetune:tpe", "kubetune:hyperband")
     if quick:
         # scikit-optimize is left to the full run: its refits are most of the quick run's time.
@@ -469,8 +460,8 @@ def make_plan(quick: bool, gp: bool) -> Plan:
         functions=tuple(FUNCTIONS),
         evaluations=50,
         seeds=10,
-        sequential=(*kubetune, "kubetune:auto", "kubetune:bayesian-skopt", "kubetune:bayesian-w25", *raw),
-        parallel=("kubetune:tpe", "kubetune:bayesian", "kubetune:bayesian-skopt", "optuna:tpe"),
+        sequential=(*kubetune, "kubetune:auto", *optuna_gp, "kubetune:bayesian-w25", *raw),
+        parallel=("kubetune:tpe", "kubetune:bayesian", *optuna_gp, "optuna:tpe"),
         latency=(
             *((a, LATENCY_SIZES) for a in (*fast, "kubetune:cmaes", "kubetune:bayesian", "kubetune:auto")),
             ("kubetune:bayesian-nowindow", LATENCY_SIZES),

@@ -82,23 +82,20 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
     ending = _ending(spec, trials, previous, start, now)
     suspended = spec.suspend and ending is None
     if ending is not None or (suspended and spec.suspend_policy is SuspendPolicy.FORCE):
-        why = ending.message if ending else "The task was suspended with force."
-        stops = [Verdict(t.metadata.name or "", TrialPhase.STOPPED, "TaskStopped", why) for t in trials if is_active(t)]
+        stops = _stop_active(trials, ending.message if ending else "The task was suspended with force.")
         verdicts += stops
         trials = _apply(trials, stops, now)
 
     created: list[Trial] = []
     exhausted = False
+    asked = _Asked(ran=previous.algorithm)
     if ending is None and not suspended:
         try:
-            created, exhausted = _new_trials(task, trials)
+            asked = _new_trials(task, trials, asked)
+            created, exhausted = list(asked.created), asked.exhausted
         except SearchError as error:  # e.g. a plugin that is not installed: the task cannot go on
             ending = _Ending("SearchFailed", f"The search algorithm failed: {error}", failed=True)
-            stops = [
-                Verdict(t.metadata.name or "", TrialPhase.STOPPED, "TaskStopped", ending.message)
-                for t in trials
-                if is_active(t)
-            ]
+            stops = _stop_active(trials, ending.message)
             verdicts += stops
             trials = _apply(trials, stops, now)
         if created:
@@ -117,11 +114,17 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
     for verdict in verdicts:
         kind: Literal["Normal", "Warning"] = "Warning" if verdict.phase is TrialPhase.FAILED else "Normal"
         events.append(Event(verdict.reason, f"Stopped {verdict.name}: {verdict.message}", kind, verdict.name))
-    status = _status(task, everything, previous, start, ending, suspended, now)
+    status = _status(task, everything, previous, start, ending, suspended, now, asked.waiting)
+    status = status.model_copy(update={"algorithm": asked.ran})
     if ending is not None and previous.phase != status.phase:
         kind = "Warning" if ending.failed else "Normal"
         events.append(Event(ending.reason, _summary(spec, status, ending), kind))
     return Plan(created, verdicts, status, events, _wake_after(spec, everything, start, now, status))
+
+
+def _stop_active(trials: Sequence[Trial], why: str) -> list[Verdict]:
+    """Stop every active trial because the task ends or is suspended with force."""
+    return [Verdict(t.metadata.name or "", TrialPhase.STOPPED, "TaskStopped", why) for t in trials if is_active(t)]
 
 
 def _trial_verdicts(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> list[Verdict]:
@@ -233,13 +236,25 @@ def _observation(spec: HPOTaskSpec, trial: Trial) -> Observation:
     )
 
 
-def _new_trials(task: HPOTask, trials: Sequence[Trial]) -> tuple[list[Trial], bool]:
+@dataclass(frozen=True)
+class _Asked:
+    """What the search algorithm answered in this step."""
+
+    created: Sequence[Trial] = ()
+    exhausted: bool = False
+    ran: str | None = None
+    """Which algorithm (and backend) made the latest trials, for the status."""
+    waiting: str = ""
+    """Why fewer trials than there is room for were created (the algorithm's reason), if so."""
+
+
+def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked) -> _Asked:
     """Ask the search algorithm for as many trials as the budget and parallelism allow."""
     spec = task.spec
     active = [t for t in trials if is_active(t)]
     room = min(spec.budget.parallel_trials - len(active), spec.budget.max_trials - len(trials))
     if room <= 0:
-        return [], False
+        return before
     space = SearchSpace.from_parameters(spec.parameters)
     request = SearchRequest(
         space=space,
@@ -258,7 +273,8 @@ def _new_trials(task: HPOTask, trials: Sequence[Trial]) -> tuple[list[Trial], bo
         new_trial(task, first + offset, suggestion.params, suggestion.resource, suggestion.tags)
         for offset, suggestion in enumerate(list(proposal.suggestions)[:room])
     ]
-    return created, proposal.exhausted
+    waiting = proposal.reason if len(created) < room else ""
+    return _Asked(created, proposal.exhausted, proposal.ran or str(spec.algorithm.name), waiting)
 
 
 def new_trial(
@@ -333,6 +349,7 @@ def _status(
     ending: _Ending | None,
     suspended: bool,
     now: datetime,
+    waiting: str = "",
 ) -> HPOTaskStatus:
     spec = task.spec
     counts = _counts(trials)
@@ -346,6 +363,8 @@ def _status(
     elif trials:
         phase, reason = TaskPhase.RUNNING, "TrialsRunning"
         message = f"{counts.running + counts.pending} trials active, {counts.total}/{spec.budget.max_trials} created."
+        if waiting and counts.running + counts.pending:
+            message += f" {waiting}"  # e.g. hyperband waiting for a rung to finish
     else:
         phase, reason, message = TaskPhase.PENDING, "Waiting", "No trial created yet."
     generation = task.metadata.generation

@@ -58,15 +58,12 @@ class LogScanner:
         self._series: dict[str, SeriesAccumulator] = {}
         self._others = 0
         """How many unwanted metric names have a series (at most ``max_others``)."""
-        self.fed = 0
-        """Bytes or characters fed so far: where the next pod-log read should start."""
         self.lines = 0
         self.ignored = 0
         self.skipped_lines = 0
 
     def feed(self, chunk: bytes | str) -> None:
         """Read a chunk; complete lines are parsed now, a trailing partial line waits for its end."""
-        self.fed += len(chunk)
         self._consume(self._decoder.decode(chunk) if isinstance(chunk, bytes) else self._flush_decoder() + chunk)
 
     def finish(self) -> MetricsReading:

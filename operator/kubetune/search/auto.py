@@ -12,7 +12,7 @@ it is the same for the same request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .base import Proposal, SearchRequest, Suggester
 from .bayesian import Bayesian
@@ -23,6 +23,7 @@ from .tpe import TPE
 
 MAX_GP_DIMENSIONS = 20
 MAX_GP_TRIALS = 250
+_NAMES: dict[type, str] = {GridSearch: "grid", TPE: "tpe", Bayesian: "bayesian"}
 
 
 @dataclass(frozen=True)
@@ -42,5 +43,7 @@ class Auto:
         return TPE(self.space)
 
     def suggest(self, request: SearchRequest) -> Proposal:
-        """What the chosen algorithm suggests."""
-        return self.choose(request).suggest(request)
+        """What the chosen algorithm suggests, saying which it is."""
+        chosen = self.choose(request)
+        proposal = chosen.suggest(request)
+        return replace(proposal, ran=f"auto: {proposal.ran or _NAMES[type(chosen)]}")

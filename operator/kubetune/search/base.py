@@ -96,7 +96,11 @@ class Proposal:
     """True when no suggestion will ever come again for any history that extends this one
     (a grid or an experiment list fully assigned, hyperband's brackets all planned)."""
     reason: str = ""
-    """A sentence saying why fewer than ``count`` suggestions came back, if they did."""
+    """A sentence saying why fewer than ``count`` suggestions came back, if they did; the task's
+    status message shows it while trials wait for it."""
+    ran: str = ""
+    """Which algorithm made the suggestions, when the name alone does not say it: its backend
+    (``bayesian (optuna-gp)``), or what ``auto`` chose (``auto: tpe``). Recorded in the task's status."""
 
 
 class Suggester(Protocol):

@@ -1,12 +1,12 @@
 """bayesian: Gaussian-process Bayesian optimization on a bounded window of the history.
 
-The only module that imports scikit-optimize. Two backends, one behaviour:
+The only module that imports scikit-optimize. Two backends, chosen by the ``backend`` setting
+and never by what happens to be installed (api/algorithms.py documents the default):
 
-- Optuna's GPSampler (log expected improvement, batches through its own handling of running
-  trials) when torch is importable and no acquisition function is asked for: it is both faster
-  and more sample-efficient;
-- scikit-optimize's GP otherwise (acquisition EI, PI, LCB or gp_hedge), with pending trials
-  told as constant lies (``cl_min``) and batches asked with the same strategy.
+- skopt (the default): scikit-optimize's GP (acquisition EI, PI, LCB or gp_hedge), with pending
+  trials told as constant lies (``cl_min``) and batches asked with the same strategy;
+- optuna-gp: Optuna's GPSampler (log expected improvement, batches through its own handling of
+  running trials), faster per suggestion; it needs torch, the ``gp`` extra.
 
 Either way the model is fitted on at most ``history_window`` completed trials (the best half
 and the most recent rest), because a GP fit costs O(n^3): scikit-optimize takes ~17 s per
@@ -23,8 +23,9 @@ from skopt import Optimizer
 from skopt.space import Categorical, Integer, Real
 from skopt.utils import cook_estimator
 
-from ..api import ParamValue
-from ..api.task import Acquisition
+from ..api import Acquisition, GPBackend, ParamValue
+from ..api.algorithms import BayesianSettings
+from ..errors import SearchError
 from . import optuna_backend
 from .base import Proposal, SearchRequest, Suggestion
 from .history import Point, completed_points, window
@@ -32,8 +33,7 @@ from .random_search import draw_distinct
 from .seeding import call_seed
 from .space import Coordinate, Dimension, SearchSpace
 
-DEFAULT_HISTORY_WINDOW = 100
-DEFAULT_ACQUISITION = Acquisition.GP_HEDGE
+_DEFAULTS = BayesianSettings()
 
 _GP_RESTARTS = 1
 """Restarts of the GP's hyperparameter fit: scikit-optimize's 2 cost a third more for no gain we
@@ -53,35 +53,41 @@ class Bayesian:
     """GP Bayesian optimization; see the module docstring for the backends."""
 
     space: SearchSpace
-    n_initial_points: int | None = None
-    acquisition: Acquisition | None = None
-    history_window: int = DEFAULT_HISTORY_WINDOW
-    backend: str | None = None
-    """"optuna" or "skopt"; None picks Optuna's GPSampler when torch is importable."""
+    n_initial_points: int | None = _DEFAULTS.n_initial_points
+    acquisition: Acquisition = _DEFAULTS.acquisition_function
+    history_window: int = _DEFAULTS.history_window
+    backend: GPBackend = _DEFAULTS.backend
 
-    @property
-    def chosen_backend(self) -> str:
-        """The backend this instance uses."""
-        if self.backend is not None:
-            return self.backend
-        return "optuna" if self.acquisition is None and optuna_backend.gp_available() else "skopt"
+    @classmethod
+    def from_settings(cls, space: SearchSpace, settings: BayesianSettings) -> Bayesian:
+        """The suggester a task's validated settings describe."""
+        return cls(
+            space, settings.n_initial_points, settings.acquisition_function, settings.history_window, settings.backend
+        )
 
     def suggest(self, request: SearchRequest) -> Proposal:
         """Random points until ``n_initial_points`` trials completed, then the GP's choices."""
+        ran = f"bayesian ({self.backend})"
+        if self.backend is GPBackend.OPTUNA_GP and not optuna_backend.gp_available():
+            raise SearchError(
+                "the bayesian backend optuna-gp needs torch, which is not installed here "
+                "(pip install 'kubetune[gp]', or set algorithm.settings.backend: skopt)"
+            )
         n_initial = self.n_initial_points or default_initial_points(self.space)
         points = completed_points(self.space, request.history)
         if len(points) < n_initial:
-            return Proposal([Suggestion(p) for p in draw_distinct(self.space, request, request.count, "bayesian")])
+            drawn = draw_distinct(self.space, request, request.count, "bayesian")
+            return Proposal([Suggestion(p) for p in drawn], ran=ran)
         kept = window(points, self.history_window)
         seed = call_seed(request, "bayesian")
-        if self.chosen_backend == "optuna":
+        if self.backend is GPBackend.OPTUNA_GP:
             kept_indices = {p.index for p in kept}
             history = [o for o in request.history if o.index in kept_indices]
             spec = optuna_backend.SamplerSpec("gp", n_startup_trials=0)
             params = optuna_backend.ask(self.space, history, request.pending, request.count, seed, spec)
         else:
             params = self._ask_skopt(request, kept, seed)
-        return Proposal([Suggestion(p) for p in params])
+        return Proposal([Suggestion(p) for p in params], ran=ran)
 
     def _ask_skopt(self, request: SearchRequest, kept: list[Point], seed: int) -> list[dict[str, ParamValue]]:
         dims = [_skopt_dimension(d) for d in self.space.dimensions]
@@ -95,7 +101,7 @@ class Bayesian:
             if coordinates is not None:
                 x.append(_skopt_point(self.space, coordinates))
                 y.append(lie)
-        acquisition = self.acquisition or DEFAULT_ACQUISITION
+        acquisition = self.acquisition
         estimator = cook_estimator("GP", space=dims, random_state=seed, n_restarts_optimizer=_GP_RESTARTS)
         with warnings.catch_warnings():
             # scikit-learn warns when a GP hyperparameter reaches its bound, and scikit-optimize

@@ -19,13 +19,14 @@ import numpy as np
 from cmaes import CMA
 
 from ..api import ParamValue
+from ..api.algorithms import CmaEsSettings
 from .base import Observation, Pending, Proposal, SearchRequest, Suggestion, TrialState
 from .random_search import draw_distinct
 from .seeding import fixed_rng
 from .space import CategoricalDimension, SearchSpace
 
 TAG = "cma_generation"
-DEFAULT_SIGMA0 = 0.2
+_DEFAULTS = CmaEsSettings()
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,9 @@ class CmaEs:
     """CMA-ES over the numeric parameters; random search when every parameter is categorical."""
 
     space: SearchSpace
-    sigma0: float = DEFAULT_SIGMA0
-    population_size: int | None = None
-    n_initial_points: int = 0
+    sigma0: float = _DEFAULTS.sigma0
+    population_size: int | None = _DEFAULTS.population_size
+    n_initial_points: int = _DEFAULTS.n_initial_points
 
     def suggest(self, request: SearchRequest) -> Proposal:
         """Replay the optimizer from the tagged history, then ask it ``count`` times."""

@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..api import ParamValue
+from ..api.algorithms import HyperbandSettings
 from ..errors import SearchError
 from .base import Observation, Pending, Proposal, SearchRequest, Suggestion, TrialState
 from .seeding import fixed_rng
 from .space import NumericDimension, SearchSpace
 
-DEFAULT_ETA = 3
+DEFAULT_ETA = HyperbandSettings().eta
 
 TAG_BRACKET = "hyperband_bracket"
 TAG_RUNG = "hyperband_rung"

@@ -87,7 +87,6 @@ def _coordinate(dimension: Dimension, x: float) -> float | int:
 
 def _trial(
     number: int,
-    space: SearchSpace,
     distributions: dict[str, BaseDistribution],
     params: dict[str, float | int],
     state: OptunaState,
@@ -140,12 +139,12 @@ def ask(
             continue  # from another space (the task was edited): not comparable
         state, value = _state_of(observation)
         params = {d.name: _coordinate(d, x) for d, x in zip(dims, coordinates, strict=True)}
-        trials.append(_trial(len(trials), space, distributions, params, state, value))
+        trials.append(_trial(len(trials), distributions, params, state, value))
     for trial in pending:
         coordinates = space.encode(trial.params)
         if coordinates is not None:
             params = {d.name: _coordinate(d, x) for d, x in zip(dims, coordinates, strict=True)}
-            trials.append(_trial(len(trials), space, distributions, params, OptunaState.RUNNING, None))
+            trials.append(_trial(len(trials), distributions, params, OptunaState.RUNNING, None))
     storage = InMemoryStorage()
     study = optuna.create_study(storage=storage, sampler=_sampler(spec, seed), direction="minimize")
     # Straight into the storage: Study.add_trials re-validates every trial, and these were

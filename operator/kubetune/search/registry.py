@@ -1,59 +1,62 @@
-"""Which suggester an HPOTask's ``algorithm`` names: built-in ones, and plugins by entry point."""
+"""Which suggester an HPOTask's ``algorithm`` names: one entry per built-in algorithm, and plugins.
+
+An entry pairs an algorithm's settings model (api/algorithms.py: its settings, defaults and
+documentation, from which the API's validation and the CRD text are derived) with the code that
+builds its suggester from those settings. Nothing else restates a default.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
 
 from .. import names
 from ..api import Algorithm, AlgorithmName
+from ..api import algorithms as a
+from ..api.base import ApiModel
 from ..errors import SearchError
 from .auto import Auto
 from .base import Proposal, SearchRequest, Suggester, SuggesterFactory
-from .bayesian import DEFAULT_HISTORY_WINDOW, Bayesian
-from .cma_es import DEFAULT_SIGMA0, CmaEs
+from .bayesian import Bayesian
+from .cma_es import CmaEs
 from .experiments import Experiments
 from .grid import GridSearch
-from .hyperband import DEFAULT_ETA, Hyperband
+from .hyperband import Hyperband
 from .random_search import RandomSearch
 from .sobol import SobolSearch
 from .space import SearchSpace
 from .tpe import TPE
 
-
-def _bayesian(algorithm: Algorithm, space: SearchSpace) -> Suggester:
-    s = algorithm.settings
-    window = s.history_window or DEFAULT_HISTORY_WINDOW
-    return Bayesian(space, s.n_initial_points, s.acquisition_function, window)
+S = TypeVar("S", bound=ApiModel)
 
 
-def _tpe(algorithm: Algorithm, space: SearchSpace) -> Suggester:
-    s = algorithm.settings
-    multivariate = s.multivariate if s.multivariate is not None else True
-    constant_liar = s.constant_liar if s.constant_liar is not None else True
-    return TPE(space, s.n_initial_points, multivariate, constant_liar)
+@dataclass(frozen=True)
+class Entry(Generic[S]):
+    """One algorithm: its settings model, and how its suggester is built from them."""
+
+    settings: type[S]
+    build: Callable[[S, SearchSpace, Algorithm], Suggester]
+
+    def create(self, algorithm: Algorithm, space: SearchSpace) -> Suggester:
+        """The suggester for ``algorithm``, its unset settings at their model's defaults."""
+        return self.build(algorithm.settings_as(self.settings), space, algorithm)
 
 
-def _cmaes(algorithm: Algorithm, space: SearchSpace) -> Suggester:
-    s = algorithm.settings
-    return CmaEs(space, s.sigma0 or DEFAULT_SIGMA0, s.population_size, s.n_initial_points or 0)
-
-
-def _hyperband(algorithm: Algorithm, space: SearchSpace) -> Suggester:
-    s = algorithm.settings
+def _hyperband(s: a.HyperbandSettings, space: SearchSpace, _: Algorithm) -> Suggester:
     if s.resource_parameter is None:
         raise SearchError("hyperband needs algorithm.settings.resourceParameter (the trial budget, e.g. epochs)")
-    return Hyperband(space, s.resource_parameter, s.eta or DEFAULT_ETA)
+    return Hyperband(space, s.resource_parameter, s.eta)
 
 
-def _experiments(algorithm: Algorithm, space: SearchSpace) -> Suggester:
+def _experiments(_: a.ExperimentsSettings, space: SearchSpace, algorithm: Algorithm) -> Suggester:
     if not algorithm.experiments:
         raise SearchError("the experiments algorithm needs algorithm.experiments")
     return Experiments(space, algorithm.experiments)
 
 
-def _plugin(algorithm: Algorithm, space: SearchSpace) -> Suggester:
+def _plugin(_: a.PluginSettings, space: SearchSpace, algorithm: Algorithm) -> Suggester:
     if algorithm.plugin is None:
         raise SearchError("the plugin algorithm needs algorithm.plugin")
     return _Guarded(algorithm.plugin, load_plugin(algorithm.plugin)(space, algorithm.plugin_settings or {}))
@@ -73,23 +76,28 @@ class _Guarded:
             raise SearchError(f"search algorithm plugin {self.name!r} failed: {error}") from error
 
 
-_BUILDERS: dict[AlgorithmName, Callable[[Algorithm, SearchSpace], Suggester]] = {
-    AlgorithmName.AUTO: lambda a, space: Auto(space),
-    AlgorithmName.RANDOM: lambda a, space: RandomSearch(space),
-    AlgorithmName.GRID: lambda a, space: GridSearch(space, a.settings.points_per_dimension),
-    AlgorithmName.SOBOL: lambda a, space: SobolSearch(space, a.settings.scramble is not False),
-    AlgorithmName.BAYESIAN: _bayesian,
-    AlgorithmName.TPE: _tpe,
-    AlgorithmName.CMAES: _cmaes,
-    AlgorithmName.HYPERBAND: _hyperband,
-    AlgorithmName.EXPERIMENTS: _experiments,
-    AlgorithmName.PLUGIN: _plugin,
+ENTRIES: dict[AlgorithmName, Entry[Any]] = {
+    AlgorithmName.AUTO: Entry(a.AutoSettings, lambda s, space, _: Auto(space)),
+    AlgorithmName.RANDOM: Entry(a.RandomSettings, lambda s, space, _: RandomSearch(space)),
+    AlgorithmName.GRID: Entry(a.GridSettings, lambda s, space, _: GridSearch(space, s.points_per_dimension)),
+    AlgorithmName.SOBOL: Entry(a.SobolSettings, lambda s, space, _: SobolSearch(space, s.scramble)),
+    AlgorithmName.BAYESIAN: Entry(a.BayesianSettings, lambda s, space, _: Bayesian.from_settings(space, s)),
+    AlgorithmName.TPE: Entry(
+        a.TPESettings, lambda s, space, _: TPE(space, s.n_initial_points, s.multivariate, s.constant_liar)
+    ),
+    AlgorithmName.CMAES: Entry(
+        a.CmaEsSettings, lambda s, space, _: CmaEs(space, s.sigma0, s.population_size, s.n_initial_points)
+    ),
+    AlgorithmName.HYPERBAND: Entry(a.HyperbandSettings, _hyperband),
+    AlgorithmName.EXPERIMENTS: Entry(a.ExperimentsSettings, _experiments),
+    AlgorithmName.PLUGIN: Entry(a.PluginSettings, _plugin),
 }
+"""Every built-in algorithm; its settings model is the one the API validates it with."""
 
 
 def create(algorithm: Algorithm, space: SearchSpace) -> Suggester:
-    """The suggester for a task's algorithm; unset settings take the defaults their docs state."""
-    return _BUILDERS[algorithm.name](algorithm, space)
+    """The suggester for a task's algorithm; unset settings take the defaults their model states."""
+    return ENTRIES[algorithm.name].create(algorithm, space)
 
 
 def load_plugin(name: str) -> SuggesterFactory:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..api.algorithms import TPESettings
 from . import optuna_backend
 from .base import Proposal, SearchRequest, Suggestion
 from .seeding import call_seed
 from .space import SearchSpace
 
-DEFAULT_INITIAL_POINTS = 10
-"""Optuna's own default: TPE needs a few points on each side of its good/bad split."""
+_DEFAULTS = TPESettings()
 
 
 @dataclass(frozen=True)
@@ -18,15 +18,15 @@ class TPE:
     """TPE on an in-memory Optuna study rebuilt from the history at every call."""
 
     space: SearchSpace
-    n_initial_points: int | None = None
-    multivariate: bool = True
-    constant_liar: bool = True
+    n_initial_points: int = _DEFAULTS.n_initial_points
+    multivariate: bool = _DEFAULTS.multivariate
+    constant_liar: bool = _DEFAULTS.constant_liar
 
     def suggest(self, request: SearchRequest) -> Proposal:
         """Ask the sampler ``count`` times; running and just-asked trials count as bad (constant liar)."""
         spec = optuna_backend.SamplerSpec(
             "tpe",
-            n_startup_trials=self.n_initial_points or DEFAULT_INITIAL_POINTS,
+            n_startup_trials=self.n_initial_points,
             multivariate=self.multivariate,
             constant_liar=self.constant_liar,
         )
