@@ -9,6 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.kube import Kube
 
 from .conftest import phase, quadratic, task_manifest
@@ -67,3 +69,21 @@ def _answers(url: str) -> bool:
         time.sleep(0.1)
         return False
     return True
+
+
+def test_operator_settings_come_from_the_environment_unless_a_flag_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubetune.cli import build_parser  # noqa: PLC0415
+    from kubetune.handlers.operator import Options  # noqa: PLC0415
+
+    def options(*flags: str) -> Options:
+        args = build_parser().parse_args(["operator", *flags])
+        return Options.from_env(leader_election=args.leader_election, lease_name=args.lease_name)
+
+    monkeypatch.setenv("KUBETUNE_LEADER_ELECTION", "false")
+    monkeypatch.setenv("KUBETUNE_LEASE_NAME", "from-env")
+    assert (options().leader_election, options().lease_name) == (False, "from-env")
+    given = options("--leader-election", "--lease-name=from-flag")
+    assert (given.leader_election, given.lease_name) == (True, "from-flag")
+    monkeypatch.delenv("KUBETUNE_LEADER_ELECTION")
+    monkeypatch.delenv("KUBETUNE_LEASE_NAME")
+    assert (options().leader_election, options().lease_name) == (True, "kubetune-operator")
