@@ -137,7 +137,7 @@ def step(executor: Executor, task: HPOTask, now: datetime) -> Step:
 
 
 def _restart(executor: Executor, trial: Trial) -> Trial:
-    """A trial whose earlier run vanished with its runner starts again from nothing, recorded first."""
+    """A trial whose earlier run vanished with its runner (``kubetune run`` stopped) starts from nothing."""
     status = trial.status
     if status is None or (status.start_time is None and not status.metrics):
         return trial

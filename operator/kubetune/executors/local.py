@@ -197,7 +197,7 @@ class LocalExecutor:
         self.state.save_trial(trial)
         run = self._runs.get(name)
         if run is not None and not engine.is_active(trial) and run.exited():
-            self._finish(name)  # after the record: a crash before it re-runs the trial, never loses it
+            self._finish(name)  # its end is on disk now, so the record of its process can go
         return trial
 
     def start(self, trial: Trial) -> None:
