@@ -9,7 +9,7 @@ front ends differ only in their executor and in how they wait between two steps.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -75,7 +75,7 @@ class Step:
     events: Sequence[Event] = ()
     finished: Sequence[Finished] = ()
     """Trials whose run ended (observed), in this step; stopped ones are in ``plan.stop``."""
-    created: Sequence[Trial] = field(default_factory=tuple)
+    created: Sequence[Trial] = ()
 
 
 def step(executor: Executor, task: HPOTask, now: datetime) -> Step:
