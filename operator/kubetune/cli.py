@@ -10,6 +10,7 @@ import signal
 import sys
 import webbrowser
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ from . import __version__
 from .api import HPOTask, TaskPhase, crd
 from .api.loader import load_objects, parse_task, read_documents
 from .bench import add_arguments as bench_options
-from .errors import InvalidSpec, KubetuneError, Problem, UsageError
-from .executors.state import StateDir
-from .results.source import STATE_ROOT, LocalSource, local_tasks, manifest_task, open_source
+from .errors import InvalidSpec, KubetuneError, Problem, StateError, UsageError
+from .executors.state import STATE_ROOT, StateDir
+from .results.source import LocalSource, local_tasks, manifest_task, open_source
 
 EXIT_BAD_INPUT = 2
 DESCRIPTION = (
@@ -61,6 +62,10 @@ def _run(args: argparse.Namespace) -> int:
     live = sys.stdout.isatty() and not args.plain
     signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: stop the trials, keep the state
     again = _task_argument(args)
+    if args.restart and (state.root / "task.yaml").exists():
+        with state:  # not from under a running `kubetune run`
+            aside = state.set_aside(datetime.now(UTC))
+        print(f"kubetune: --restart: the old state of {task.metadata.name} is now in {aside} (delete it at will)")
     earlier = state.load_trials() if (state.root / "task.yaml").exists() else []
     if earlier:
         print(
@@ -70,7 +75,12 @@ def _run(args: argparse.Namespace) -> int:
         )
     else:
         print(f"kubetune: running {task.metadata.name} locally, state in {state.root}", flush=True)
+        beside = StateDir.default(task.metadata.name or "", Path(args.file).resolve().parent)
+        if not args.state_dir and beside.root != state.root.resolve() and (beside.root / "task.yaml").exists():
+            hint = f"add --state-dir {shlex.quote(str(beside.root))}"
+            print(f"kubetune: {beside.root} holds an earlier run of this task; to continue it, {hint}")
     with state:
+        _take_changes(task, state, len(earlier), allow=args.allow_changes)
         if live:
             with LiveReporter(task) as reporter:
                 status = LocalExecutor(task, state, reporter, workdir=workdir).run()
@@ -91,6 +101,35 @@ def _run(args: argparse.Namespace) -> int:
         f"  each trial's output is in {_shown(state.root / 'logs')}/TRIAL.log"
     )
     return 1 if status.phase is TaskPhase.FAILED else 0
+
+
+def _take_changes(task: HPOTask, state: StateDir, count: int, *, allow: bool) -> None:
+    """Say in one line how the manifest changed since the last run; refuse a change to what was measured."""
+    changes = state.spec_changes(task)
+    if changes is None:
+        return
+    fields = ", ".join(f"spec.{name}" for name in changes.defining)
+    if changes.defining and not allow:
+        raise StateError(
+            f"{task.metadata.name}: {fields} changed since the last run, so its {count} trials measured something "
+            "else; choose: a new metadata.name (a new task), --restart (start over; the old state is moved aside), "
+            "or --allow-changes (keep the trials; those outside the new search space are left out of the "
+            "algorithm's history)"
+        )
+    if changes.defining:
+        from .search.space import SearchSpace  # noqa: PLC0415 - keeps `kubetune validate` fast
+
+        space = SearchSpace.from_parameters(task.spec.parameters)
+        outside = sum(not space.contains(t.spec.parameters) for t in state.load_trials())
+        print(
+            f"kubetune: {fields} changed (--allow-changes): {outside} of {count} trials lie outside the new search "
+            "space and are kept but left out of the algorithm's history"
+        )
+    if changes.budget:
+        print(f"kubetune: the budget changed ({', '.join(changes.budget)}); continuing with the {count} trials so far")
+    if changes.other:
+        listed = ", ".join(f"spec.{name}" for name in changes.other)
+        print(f"kubetune: {listed} changed since the last run; the trials to come use the new one")
 
 
 def _shown(path: Path) -> Path:
@@ -359,14 +398,25 @@ def build_parser() -> argparse.ArgumentParser:
             "command. Everything the task learns is kept in its state directory (.kubetune/TASK under the "
             "current directory, or --state-dir): the manifest, every trial's parameters, metrics and log. "
             "Run the same command again to resume after Ctrl-C, a crash or a reboot: finished trials are "
-            "kept, interrupted ones start over, and the search continues where it stopped. To start over, "
-            "kubetune delete TASK."
+            "kept, interrupted ones start over, and the search continues where it stopped. A changed budget, "
+            "template or early-stopping rule is taken, and said so; a changed search space, objective or "
+            "algorithm is refused unless --allow-changes. To start over, --restart (or kubetune delete TASK)."
         ),
     )
     run.add_argument("file", metavar="FILE")
     run.add_argument("--state-dir", help="where the task's state lives (default: .kubetune/TASK)")
     run.add_argument("--workdir", help="directory trials run in (default: the current one)")
     run.add_argument("--plain", action="store_true", help="print plain lines instead of a live display")
+    changed = run.add_mutually_exclusive_group()
+    changed.add_argument(
+        "--restart", action="store_true", help="start over: move the task's old state aside (TASK.replaced-TIME)"
+    )
+    changed.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="continue although the search space, objective or algorithm changed; trials outside the new "
+        "space are kept but left out of the algorithm's history",
+    )
     run.set_defaults(handler=_run)
 
     op = sub.add_parser("operator", help="run the Kubernetes operator (cluster-wide unless namespaces are given)")

@@ -124,6 +124,7 @@ def trial_rows(
         "best_intermediate",
         "seconds",
         "reason",
+        "message",
     ]
     key = sort_key(task, chosen, sort_by)
     chosen.sort(key=key)
@@ -153,6 +154,7 @@ def trial_rows(
                 best_intermediate(task, trial),
                 seconds,
                 (status.reason or "") if status else "",
+                status.message if status else None,  # a failed trial's exit code, last output and log's path
             ]
         )
     return header, rows, total

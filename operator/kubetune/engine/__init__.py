@@ -3,11 +3,23 @@
 from .driver import Executor, Finished, Step, World, step
 from .events import Event
 from .naming import task_seed, trial_name
-from .observe import Reason, RunFact, RunState, finished_event, objective_of, observe, recorded_metrics
+from .observe import (
+    LAST_OUTPUT_BYTES,
+    Reason,
+    RunFact,
+    RunState,
+    finished_event,
+    last_output,
+    objective_of,
+    observe,
+    recorded_metrics,
+    with_last_output,
+)
 from .planner import Plan, best_trial, invalid_status, new_trial, plan
 from .stopping import Verdict, is_active, phase_of, stopped_status
 
 __all__ = [
+    "LAST_OUTPUT_BYTES",
     "Event",
     "Executor",
     "Finished",
@@ -22,6 +34,7 @@ __all__ = [
     "finished_event",
     "invalid_status",
     "is_active",
+    "last_output",
     "new_trial",
     "objective_of",
     "observe",
@@ -32,4 +45,5 @@ __all__ = [
     "stopped_status",
     "task_seed",
     "trial_name",
+    "with_last_output",
 ]

@@ -59,6 +59,29 @@ class RunFact:
     job_name: str | None = None
 
 
+LAST_OUTPUT_LINES = 5
+LAST_OUTPUT_BYTES = 1024
+"""A failed trial's message quotes at most this much of the end of its output."""
+
+
+def last_output(output: bytes | str) -> str:
+    """The end of a run's output on one line: its last non-blank lines joined by `` | ``, within the bounds."""
+    text = output.decode("utf-8", errors="replace") if isinstance(output, bytes) else output
+    lines = ["".join(c if c.isprintable() else " " for c in line).strip() for line in text.splitlines()]
+    joined = " | ".join([line for line in lines if line][-LAST_OUTPUT_LINES:])
+    encoded = joined.encode()
+    if len(encoded) <= LAST_OUTPUT_BYTES:
+        return joined
+    return "…" + encoded[-(LAST_OUTPUT_BYTES - 3) :].decode("utf-8", errors="ignore")  # the end is what explains
+
+
+def with_last_output(detail: str, output: bytes | str, where: str = "") -> str:
+    """``Exited with code 3. Last output: "..." (where).``: a failure's detail, the output's end, where the rest is."""
+    tail = last_output(output)
+    said = f'Last output: "{tail}"' if tail else "No output"
+    return f"{detail} {said}" + (f" ({where})." if where else ".")
+
+
 def recorded_metrics(spec: HPOTaskSpec) -> list[str]:
     """The metrics a trial's status records, in order: the objective, then the additional ones."""
     wanted = [spec.objective.metric]

@@ -258,7 +258,8 @@ def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked) -> _Aske
     space = SearchSpace.from_parameters(spec.parameters)
     request = SearchRequest(
         space=space,
-        history=[_observation(spec, t) for t in trials if not is_active(t)],
+        # A trial outside the space (kept by --allow-changes after the space changed): no model learns from it.
+        history=[_observation(spec, t) for t in trials if not is_active(t) and space.contains(t.spec.parameters)],
         pending=[
             Pending(index=t.spec.index, params=t.spec.parameters, resource=t.spec.resource, tags=t.spec.search_tags)
             for t in active

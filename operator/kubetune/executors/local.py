@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import select
 import signal
 import subprocess
@@ -24,16 +25,16 @@ from typing import IO, Protocol
 from .. import engine, names
 from ..api import HPOTask, HPOTaskStatus, TaskPhase, Trial
 from ..api.loader import format_loc
-from ..errors import InvalidSpec, Problem
+from ..errors import InvalidSpec, KubetuneError, Problem
 from ..metrics import LogScanner, wanted_metrics
-from . import clock
-from .state import StateDir
+from . import clock, reaping
+from .state import StateDir, atomic_write, cannot_write
 from .templating import parameter_env, parameters_json, render_container
 
 MAX_LOG_BYTES = 64 * 1024 * 1024
 """A trial's log file stops growing here (its metrics are still read): a runaway trial cannot fill the disk."""
 STOP_GRACE = 5.0
-"""Seconds between SIGTERM and SIGKILL when a trial is stopped."""
+"""Seconds between SIGTERM and SIGKILL when a trial is stopped (trials stopped together share them)."""
 OUTPUT_WAKE = 0.2
 """Shortest interval between two wake-ups of the runner caused by a trial's output (its exit always wakes it)."""
 EXIT_DRAIN = 0.5
@@ -99,7 +100,11 @@ class _Run:
 
     process: subprocess.Popen[bytes]
     scanner: LogScanner
-    log: IO[bytes]
+    log: IO[bytes] | None
+    """The log file, until a write to it fails."""
+    log_path: Path
+    mark: str
+    """The value of ``reaping.MARK`` in its environment."""
     started: datetime
     lock: threading.Lock = field(default_factory=threading.Lock)
     thread: threading.Thread | None = None
@@ -108,6 +113,10 @@ class _Run:
     written: int = 0
     woke: float = 0.0
     """When new output last woke the runner (monotonic seconds)."""
+    tail: bytes = b""
+    """The last output, for the message of a failed trial."""
+    kill_at: float | None = None
+    """When a stopped trial gets SIGKILL (monotonic seconds); None while it is not being stopped."""
 
     def exited(self) -> bool:
         """Whether the process exited and its output was read to the end."""
@@ -123,6 +132,8 @@ class _Run:
         ok = self.exit_code == 0
         code = self.exit_code
         detail = f"Killed by signal {-code}." if code is not None and code < 0 else f"Exited with code {code}."
+        if not ok:
+            detail = engine.with_last_output(detail, self.tail, f"full log: {self.log_path}")
         return engine.RunFact(
             engine.RunState.SUCCEEDED if ok else engine.RunState.FAILED,
             reading.series,
@@ -155,6 +166,10 @@ class LocalExecutor:
         self._trials: dict[str, Trial] = {}
         self._failed_starts: dict[str, engine.RunFact] = {}
         self._wake = threading.Event()
+        self._token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        """Marks this runner's trial processes (with the trial's name), so strays are told from other children."""
+        self._fatal: KubetuneError | None = None
+        """An error of an output thread (a full disk) that ends the run."""
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -164,6 +179,10 @@ class LocalExecutor:
         self._stop_orphans()
         status = self.state.load_status()
         self._trials = {t.metadata.name or "": t for t in self.state.load_trials()}
+        with reaping.child_subreaper():
+            return self._loop(status)
+
+    def _loop(self, status: HPOTaskStatus | None) -> HPOTaskStatus:
         try:
             while True:
                 self._wake.clear()
@@ -178,6 +197,8 @@ class LocalExecutor:
                     return status  # nothing will change until the manifest says suspend: false
                 wait = step.plan.wake_after.total_seconds() if step.plan.wake_after is not None else 1.0
                 self._wake.wait(timeout=min(max(wait, 0.01), 1.0))
+                if self._fatal is not None:
+                    raise self._fatal
         finally:
             self._stop_all()
 
@@ -207,8 +228,17 @@ class LocalExecutor:
             self._start(trial)
 
     def stop(self, trial: Trial) -> None:
-        """Stop the trial's process group: SIGTERM, then SIGKILL after the grace period."""
-        self._kill(trial.metadata.name or "")
+        """Stop the trial's process group: SIGTERM now, SIGKILL after the grace period; does not wait.
+
+        Trials stopped in one step are signalled together and share the grace period. The run is
+        let go once its process has exited (a later step calls this again for a finished trial).
+        """
+        name = trial.metadata.name or ""
+        run = self._runs.get(name)
+        if run is not None and run.exited():
+            self._finish(name)
+        elif run is not None:
+            self._terminate(run)
 
     def record_status(self, status: HPOTaskStatus) -> None:
         """Write the task's status file."""
@@ -220,11 +250,12 @@ class LocalExecutor:
         name = trial.metadata.name or ""
         argv = trial_command(self.task, trial)
         params_file = self.state.params_path(name)
-        params_file.parent.mkdir(parents=True, exist_ok=True)
-        params_file.write_text(parameters_json(trial.spec.parameters), encoding="utf-8")
+        atomic_write(params_file, parameters_json(trial.spec.parameters))
         log_path = self.state.log_path(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = log_path.open("wb")  # a restarted trial starts a fresh log
+        log = log_path.open("wb", buffering=0)  # a restarted trial starts a fresh log; unbuffered: each write is one
+        mark = f"{self._token}/{name}"
+        env = trial_environment(self.task, trial, params_file) | {reaping.MARK: mark}
         try:
             process = subprocess.Popen(
                 argv,
@@ -232,7 +263,7 @@ class LocalExecutor:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
-                env=trial_environment(self.task, trial, params_file),
+                env=env,
                 start_new_session=True,  # its own process group, so stopping it stops its children too
             )
         except OSError as error:
@@ -247,7 +278,7 @@ class LocalExecutor:
             return
         self.state.record_run(name, {"pid": process.pid, "start": _start_ticks(process.pid)})
         scanner = LogScanner(self.task.spec.metrics_collector, wanted_metrics(self.task.spec.objective))
-        run = _Run(process, scanner, log, self.now())
+        run = _Run(process, scanner, log, log_path, mark, self.now())
         run.thread = threading.Thread(target=self._pump, args=(run,), name=f"pump-{name}", daemon=True)
         self._runs[name] = run
         run.thread.start()
@@ -256,13 +287,17 @@ class LocalExecutor:
         """Copy a trial's output to its log and its metrics scanner until it exits.
 
         The trial ends when its main process does: a background child that still holds the
-        output pipe gets a moment to finish writing, then it is killed with the process group.
+        output pipe gets a moment to finish writing, then it is killed with the process group,
+        and so is whatever left the group (see ``reaping``). A stopped trial gets SIGKILL here
+        when its grace period ends.
         """
         stream = run.process.stdout
         assert stream is not None
         fd = stream.fileno()
         deadline: float | None = None
         while deadline is None or time.monotonic() < deadline:
+            if run.kill_at is not None and time.monotonic() >= run.kill_at:
+                _signal_group(run.process.pid, signal.SIGKILL)
             ready, _, _ = select.select([fd], [], [], 0.1)
             if ready:
                 chunk = os.read(fd, 65536)
@@ -274,18 +309,28 @@ class LocalExecutor:
         stream.close()
         code = run.process.wait()
         _signal_group(run.process.pid, signal.SIGKILL)  # nothing of a finished trial keeps running
-        run.log.close()
+        reaping.kill_and_reap(reaping.strays({run.mark}, {run.process.pid}, ()))
+        if run.log is not None:
+            run.log.close()
         with run.lock:
             run.exit_code, run.finished = code, self.now()
         self._wake.set()
 
     def _record(self, run: _Run, chunk: bytes) -> None:
-        if run.written < MAX_LOG_BYTES:
-            run.log.write(chunk[: MAX_LOG_BYTES - run.written])
-            run.log.flush()
+        if run.written < MAX_LOG_BYTES and run.log is not None:
+            try:
+                run.log.write(chunk[: MAX_LOG_BYTES - run.written])
+            except OSError as error:  # a full disk: the run ends (in the main thread) with one line
+                run.log.close()
+                run.log = None
+                with contextlib.suppress(OSError):
+                    run.log_path.unlink()  # a truncated log would pass for the whole output
+                self._fatal = self._fatal or cannot_write(run.log_path, error)
+                self._wake.set()
             run.written += len(chunk)
         with run.lock:
             run.scanner.feed(chunk)
+            run.tail = (run.tail + chunk)[-engine.LAST_OUTPUT_BYTES * 4 :]
         # New metrics matter to the median rule, but a chatty trainer must not make the runner
         # recompute and rewrite the trial's state for every line: wake at most every OUTPUT_WAKE s.
         if time.monotonic() - run.woke >= OUTPUT_WAKE:
@@ -298,21 +343,21 @@ class LocalExecutor:
             run.thread.join()
         self.state.forget_run(name)
 
-    def _kill(self, name: str) -> None:
-        """Stop a trial: SIGTERM to its process group, SIGKILL to whatever is left after the grace period."""
-        run = self._runs.get(name)
-        if run is None:
-            return
-        _signal_group(run.process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            run.process.wait(timeout=STOP_GRACE)
-        _signal_group(run.process.pid, signal.SIGKILL)
-        self._finish(name)
+    def _terminate(self, run: _Run) -> None:
+        """SIGTERM to the trial's process group; its output thread sends SIGKILL when the grace period ends."""
+        if run.kill_at is None:
+            run.kill_at = time.monotonic() + STOP_GRACE
+            _signal_group(run.process.pid, signal.SIGTERM)
 
     def _stop_all(self) -> None:
-        """Leave no process behind when the runner ends (done, interrupted or failing)."""
+        """Leave no process behind when the runner ends (done, interrupted or failing): stop all, then wait once."""
+        for run in self._runs.values():
+            self._terminate(run)
         for name in list(self._runs):
-            self._kill(name)
+            self._finish(name)
+        # Strays of trials that ended earlier were reaped then; this catches what reached us since.
+        marks = {f"{self._token}/{name}" for name in self._trials}
+        reaping.kill_and_reap(reaping.strays(marks, (), ()))
 
     def _stop_orphans(self) -> None:
         """Kill processes an earlier, crashed ``kubetune run`` left running."""

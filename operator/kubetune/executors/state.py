@@ -2,7 +2,8 @@
 
 Layout of ``.kubetune/<task>/``::
 
-    task.yaml            the manifest the task was started from (its name must not change)
+    task.yaml            the manifest of the last run (its name must not change)
+    spec.sha256          the hash of that manifest's spec, to notice a changed manifest
     status.json          the task's status (HPOTaskStatus)
     trials/<name>.json   one Trial object per trial, spec and status
     logs/<name>.log      what the trial printed
@@ -11,35 +12,61 @@ Layout of ``.kubetune/<task>/``::
     .lock                held while a ``kubetune run`` works here
 
 Every file is written whole to a temporary name, flushed to disk, then renamed over the old one,
-so a crash at any moment leaves either the old or the new version, never half of one.
+so a crash at any moment leaves either the old or the new version, never half of one. A write
+that fails (a full disk) removes its temporary file and names the file it was writing.
+
+A manifest may change between two runs of a task. A budget, template or early-stopping change is
+taken (the run says so in one line); a change to what the trials so far measured (the search
+space, the objective, the algorithm) is refused unless the user allows it (see ``spec_changes``).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
 
-from ..api import HPOTask, HPOTaskStatus, Trial
+from ..api import HPOTask, HPOTaskSpec, HPOTaskStatus, Trial
 from ..errors import StateError
 
 _T = TypeVar("_T")
+
+
+STATE_ROOT = ".kubetune"
+"""The directory, under the one ``kubetune run`` runs in, that holds each local task's state directory."""
+DEFINING = ("parameters", "objective", "algorithm")
+"""Spec fields that give the trials so far their meaning: changing one needs --allow-changes or --restart."""
+CONTROLS = ("suspend", "suspendPolicy")
+"""Spec fields meant to change between runs: taken without a word."""
+
+
+def cannot_write(path: Path, error: OSError) -> StateError:
+    """The one line a failed write (a full disk, a read-only directory) ends the run with."""
+    reason = error.strerror or str(error)
+    return StateError(f"{path}: cannot write ({reason}); make room, then run the same command again to continue")
 
 
 def atomic_write(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that readers only ever see a whole file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise cannot_write(path, error) from None
     os.replace(tmp, path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
@@ -58,7 +85,7 @@ class StateDir:
     @classmethod
     def default(cls, task_name: str, base: Path | None = None) -> StateDir:
         """``.kubetune/<task>`` under ``base`` (default: the current directory)."""
-        return cls((base or Path.cwd()) / ".kubetune" / task_name)
+        return cls((base or Path.cwd()) / STATE_ROOT / task_name)
 
     def __enter__(self) -> StateDir:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -69,7 +96,15 @@ class StateDir:
             lock.close()
             raise StateError(f"{self.root}: another `kubetune run` is working on this task") from None
         self._lock = lock
+        for leftover in self.root.glob("**/.*.tmp"):  # a write cut short by a crash: its file is intact
+            leftover.unlink(missing_ok=True)
         return self
+
+    def set_aside(self, now: datetime) -> Path:
+        """Move the whole state directory away (for ``--restart``); return where it went."""
+        aside = self.root.with_name(f"{self.root.name}.replaced-{now.astimezone(UTC):%Y%m%dT%H%M%SZ}")
+        self.root.rename(aside)
+        return aside
 
     def __exit__(self, *_: object) -> None:
         if self._lock is not None:
@@ -87,12 +122,26 @@ class StateDir:
             if name != task.metadata.name:
                 raise StateError(f"{self.root}: holds task {name!r}, not {task.metadata.name!r}")
         atomic_write(path, yaml.safe_dump(task.model_copy(update={"status": None}).to_manifest(), sort_keys=False))
+        atomic_write(self.root / "spec.sha256", spec_hash(task.spec) + "\n")
+
+    def spec_changes(self, task: HPOTask) -> SpecChanges | None:
+        """How ``task``'s spec differs from the last run's; None when this directory holds no task yet."""
+        path = self.root / "task.yaml"
+        if not path.exists():
+            return None
+        recorded = self.root / "spec.sha256"
+        if recorded.exists() and recorded.read_text(encoding="utf-8").strip() == spec_hash(task.spec):
+            return SpecChanges()
+        return spec_changes(self.load_task().spec, task.spec)
 
     def load_task(self) -> HPOTask:
         """The task this directory was started from, with its last recorded status."""
         path = self.root / "task.yaml"
         if not path.exists():
-            raise StateError(f"{self.root}: not a kubetune state directory (no task.yaml)")
+            raise StateError(
+                f"{self.root}: not a kubetune state directory (no task.yaml); `kubetune run` keeps a task's state "
+                f"in {STATE_ROOT}/TASK under the directory it ran in: run from there, or give --state-dir DIR"
+            )
         task = self._read(path, lambda text: HPOTask.model_validate(yaml.safe_load(text)))
         return task.model_copy(update={"status": self.load_status()})
 
@@ -153,3 +202,41 @@ class StateDir:
         except (OSError, ValueError, ValidationError, yaml.YAMLError) as error:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise StateError(f"{path}: unreadable ({first}); move it away to start over") from None
+
+
+def _spec_document(spec: HPOTaskSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def spec_hash(spec: HPOTaskSpec) -> str:
+    """The SHA-256 of the spec as this version reads it (defaults filled in, keys sorted)."""
+    return hashlib.sha256(json.dumps(_spec_document(spec), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SpecChanges:
+    """The top-level spec fields (as the manifest names them) that changed since the last run."""
+
+    defining: tuple[str, ...] = ()
+    """Changes to what the trials so far measured: refused unless allowed."""
+    budget: tuple[str, ...] = ()
+    """Budget fields, each as ``maxTrials 6 -> 10``."""
+    other: tuple[str, ...] = ()
+    """Other changes (template, early stopping, metrics collector): they apply to the trials to come."""
+
+
+def spec_changes(old: HPOTaskSpec, new: HPOTaskSpec) -> SpecChanges:
+    """Compare two specs field by field; the controls (``suspend``) are not changes."""
+    before, after = _spec_document(old), _spec_document(new)
+    changed = [k for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k) and k not in CONTROLS]
+    old_budget, new_budget = before.get("budget", {}), after.get("budget", {})
+    budget = tuple(
+        f"{key} {old_budget.get(key, 'unset')} -> {new_budget.get(key, 'unset')}"
+        for key in sorted(old_budget.keys() | new_budget.keys())
+        if old_budget.get(key) != new_budget.get(key)
+    )
+    return SpecChanges(
+        defining=tuple(k for k in DEFINING if k in changed),
+        budget=budget,
+        other=tuple(k for k in changed if k not in DEFINING and k != "budget"),
+    )

@@ -15,10 +15,7 @@ from typing import Protocol
 from ..api import HPOTask, Trial
 from ..api.loader import load_task
 from ..errors import InvalidSpec, Problem, StateError
-from ..executors.state import StateDir
-
-STATE_ROOT = ".kubetune"
-"""The directory, under the current one, that holds each local task's state directory."""
+from ..executors.state import STATE_ROOT, StateDir
 
 
 class TrialSource(Protocol):
@@ -89,7 +86,11 @@ def local_state(task: str | None, state_dir: str | None = None, base: Path | Non
     if path.is_dir():
         return StateDir(path)
     if path.is_file() or path.suffix in (".yaml", ".yml", ".json"):  # a missing manifest says "cannot read"
-        return StateDir.default(manifest_task(path).metadata.name or "", base)
+        name = manifest_task(path).metadata.name or ""
+        here, beside = StateDir.default(name, base), StateDir.default(name, path.resolve().parent)
+        # Run from the manifest's directory (the usual way), the state is found from anywhere.
+        found = not (here.root / "task.yaml").exists() and (beside.root / "task.yaml").exists()
+        return beside if found else here
     named = base / STATE_ROOT / task
     if "/" not in task and named.is_dir():
         return StateDir(named)
