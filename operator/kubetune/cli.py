@@ -117,13 +117,24 @@ def _take_changes(task: HPOTask, state: StateDir, count: int, *, allow: bool) ->
             "algorithm's history)"
         )
     if changes.defining:
-        from .search.space import SearchSpace  # noqa: PLC0415 - keeps `kubetune validate` fast
+        from .engine import objective_of  # noqa: PLC0415 - keeps `kubetune validate` fast
+        from .search.space import SearchSpace  # noqa: PLC0415
 
         space = SearchSpace.from_parameters(task.spec.parameters)
-        outside = sum(not space.contains(t.spec.parameters) for t in state.load_trials())
+        trials = state.load_trials()
+        outside = sum(not space.contains(t.spec.parameters) for t in trials)
+        reread = ""
+        if "objective" in changes.defining:  # each trial's objective, re-read from its recorded series
+            for trial in trials:
+                if trial.status is not None and trial.status.phase.finished:
+                    value = objective_of(task.spec, {s.name: s for s in trial.status.metrics})
+                    state.save_trial(
+                        trial.model_copy(update={"status": trial.status.model_copy(update={"objective": value})})
+                    )
+            reread = "; each trial's objective is re-read from the metrics it recorded"
         print(
             f"kubetune: {fields} changed (--allow-changes): {outside} of {count} trials lie outside the new search "
-            "space and are kept but left out of the algorithm's history"
+            f"space and are kept but left out of the algorithm's history{reread}"
         )
     if changes.budget:
         print(f"kubetune: the budget changed ({', '.join(changes.budget)}); continuing with the {count} trials so far")

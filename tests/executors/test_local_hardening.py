@@ -272,6 +272,21 @@ def test_allow_changes_keeps_trials_outside_the_new_space(tmp_path: Path, capsys
     assert all(t["spec"]["parameters"]["x"] <= 0.5 for t in trials[2:]) and len(trials) == 4
 
 
+def test_allow_changes_rereads_the_objective_of_earlier_trials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, state = run(tmp_path, manifest("reread", algorithm={"name": "random"}, budget={"maxTrials": 2}))
+    assert code == 0
+    changed = manifest("reread", algorithm={"name": "random"}, budget={"maxTrials": 2})
+    changed["spec"]["objective"] = {"metric": "loss", "direction": "minimize", "aggregation": "max"}  # was: last
+    capsys.readouterr()
+    assert main(["run", str(write(tmp_path, changed)), "--plain", "--state-dir", str(state), "--allow-changes"]) == 0
+    assert "each trial's objective is re-read from the metrics it recorded" in capsys.readouterr().out
+    trials = trials_of(state)
+    assert [t["status"]["objective"] for t in trials] == [t["status"]["metrics"][0]["max"] for t in trials]
+    assert status_of(state)["bestTrial"]["objective"] == min(t["status"]["objective"] for t in trials)
+
+
 def test_restart_sets_the_old_state_aside_and_starts_over(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, state = run(tmp_path, manifest("again", algorithm={"name": "random"}, budget={"maxTrials": 2}))
     assert code == 0
