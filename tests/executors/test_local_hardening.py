@@ -140,6 +140,17 @@ def test_a_double_forked_daemon_does_not_outlive_its_trial(tmp_path: Path) -> No
         bystander.wait()
 
 
+def test_a_daemon_that_exits_before_its_trial_is_reaped_too(tmp_path: Path) -> None:
+    marker = tmp_path / "daemon-pid"
+    script = DOUBLE_FORK.replace("time.sleep(120)", "time.sleep(1.5)").replace(
+        'print("loss=0.5", flush=True)', 'time.sleep(4); print("loss=0.5", flush=True)'
+    )
+    code, _ = run(tmp_path, script_task("shortdaemon", script, str(marker), budget={"maxTrials": 1}))
+    assert code == 0
+    daemon = int(marker.read_text())
+    assert not Path(f"/proc/{daemon}").exists(), "the daemon that exited on its own was left a zombie"
+
+
 def test_a_daemon_of_an_interrupted_run_is_stopped_with_it(tmp_path: Path) -> None:
     marker = tmp_path / "daemon-pid"
     script = DOUBLE_FORK.replace('print("loss=0.5", flush=True)', "time.sleep(120)")

@@ -170,6 +170,10 @@ class LocalExecutor:
         """Marks this runner's trial processes (with the trial's name), so strays are told from other children."""
         self._fatal: KubetuneError | None = None
         """An error of an output thread (a full disk) that ends the run."""
+        self._strays: dict[int, str] = {}
+        """Processes that left a live trial's session (pid -> mark), seen alive: still ours to reap once they exit."""
+        self._strays_lock = threading.Lock()
+        self._strays_seen = 0.0
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -199,6 +203,7 @@ class LocalExecutor:
                 self._wake.wait(timeout=min(max(wait, 0.01), 1.0))
                 if self._fatal is not None:
                     raise self._fatal
+                self._note_strays()
         finally:
             self._stop_all()
 
@@ -309,7 +314,11 @@ class LocalExecutor:
         stream.close()
         code = run.process.wait()
         _signal_group(run.process.pid, signal.SIGKILL)  # nothing of a finished trial keeps running
-        reaping.kill_and_reap(reaping.strays({run.mark}, {run.process.pid}, ()))
+        with self._strays_lock:
+            seen = [pid for pid, mark in self._strays.items() if mark == run.mark]
+            for pid in seen:
+                del self._strays[pid]
+        reaping.kill_and_reap({*reaping.strays({run.mark}, {run.process.pid}, ()), *seen})
         if run.log is not None:
             run.log.close()
         with run.lock:
@@ -357,7 +366,22 @@ class LocalExecutor:
             self._finish(name)
         # Strays of trials that ended earlier were reaped then; this catches what reached us since.
         marks = {f"{self._token}/{name}" for name in self._trials}
-        reaping.kill_and_reap(reaping.strays(marks, (), ()))
+        reaping.kill_and_reap({*reaping.strays(marks, (), ()), *self._strays})
+
+    def _note_strays(self) -> None:
+        """Remember, about once a second, the processes that left a live trial's session.
+
+        Alive, their environment names their trial; once exited, a zombie shows nothing of it.
+        Remembered, one that exits before its trial does is still reaped when the trial ends.
+        """
+        if time.monotonic() - self._strays_seen < 1.0 or not self._runs:
+            return
+        self._strays_seen = time.monotonic()
+        runs = list(self._runs.values())
+        marks = {run.mark for run in runs}
+        found = reaping.marked_children(marks, {run.process.pid for run in runs})
+        with self._strays_lock:
+            self._strays.update(found)
 
     def _stop_orphans(self) -> None:
         """Kill processes an earlier, crashed ``kubetune run`` left running."""

@@ -97,6 +97,12 @@ def strays(marks: Collection[str], sessions: Collection[int], started: Collectio
     ]
 
 
+def marked_children(marks: Collection[str], started: Collection[int]) -> dict[int, str]:
+    """Children of this process, other than the ``started`` ones, with their mark, if it is one of ``marks``."""
+    found = {pid: _mark_of(pid) for pid, _ in _children(os.getpid()) if pid not in started}
+    return {pid: mark for pid, mark in found.items() if mark is not None and mark in marks}
+
+
 def kill_and_reap(pids: Collection[int], timeout: float = 2.0) -> None:
     """SIGKILL each of this process's children ``pids`` and collect its exit, so that no zombie remains."""
     for pid in pids:
