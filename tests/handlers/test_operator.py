@@ -55,6 +55,7 @@ def test_a_task_runs_to_completion_with_parallel_trials(cluster: Kube, operator:
         "Suspended": "False",
         "Succeeded": "True",
         "Failed": "False",
+        "Ready": "True",
     }
 
     # Each trial ran as a GPU Job built from the template, owned by its Trial.

@@ -560,7 +560,7 @@ class Condition(ApiModel):
     """A Kubernetes-style condition."""
 
     type: Annotated[str, Field(max_length=316)]
-    """Valid, Running, Suspended, Succeeded or Failed."""
+    """Valid, Running, Suspended, Succeeded, Failed or Ready."""
 
     status: ConditionStatus
     """True, False or Unknown."""
@@ -625,7 +625,8 @@ class HPOTaskStatus(ApiModel):
     """Why the task is in this phase, a sentence."""
 
     conditions: list[Condition] = []
-    """Kubernetes-style conditions: Valid, Running, Suspended, Succeeded, Failed."""
+    """Kubernetes-style conditions: Valid, Running, Suspended, Succeeded, Failed, and Ready
+    (``False`` with reason ``ReconcileError`` while the operator fails to reconcile the task)."""
 
     trials: TrialCounts = TrialCounts()
     """Trial counts by phase."""

@@ -15,7 +15,7 @@ from .observe import (
     recorded_metrics,
     with_last_output,
 )
-from .planner import Plan, best_trial, invalid_status, new_trial, plan
+from .planner import Plan, best_trial, invalid_status, new_trial, plan, reconcile_error_status
 from .stopping import Verdict, is_active, phase_of, stopped_status
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "observe",
     "phase_of",
     "plan",
+    "reconcile_error_status",
     "recorded_metrics",
     "step",
     "stopped_status",

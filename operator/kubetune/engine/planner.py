@@ -376,6 +376,7 @@ def _status(
         _condition(old, "Suspended", phase is TaskPhase.SUSPENDED, reason, message, now, generation),
         _condition(old, "Succeeded", phase is TaskPhase.SUCCEEDED, reason, message, now, generation),
         _condition(old, "Failed", phase is TaskPhase.FAILED, reason, message, now, generation),
+        _condition(old, "Ready", True, "Reconciled", "The last reconcile succeeded.", now, generation),
     ]
     finished = counts.total - counts.pending - counts.running
     completion = (previous.completion_time or now) if ending is not None else None
@@ -432,3 +433,15 @@ def invalid_status(
             "observed_generation": generation,
         }
     )
+
+
+def reconcile_error_status(previous: HPOTaskStatus | None, message: str, now: datetime) -> HPOTaskStatus:
+    """The status of a task whose reconcile failed unexpectedly: ``Ready=False`` saying why.
+
+    Everything else stays as last recorded: the failure says nothing about the trials.
+    """
+    previous = previous or HPOTaskStatus()
+    generation = previous.observed_generation
+    ready = _condition(previous.conditions, "Ready", False, "ReconcileError", message, now, generation)
+    others = [c for c in previous.conditions if c.type != "Ready"]
+    return previous.model_copy(update={"conditions": [*others, ready]})

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from .. import engine, names
 from ..api import HPOTask, HPOTaskStatus, MetricsSource, Trial, TrialStatus, parse_trial
@@ -34,8 +36,18 @@ log = logging.getLogger(__name__)
 LOG_READ_INTERVAL = 5.0
 """Seconds between two reads of a running trial's log (only while early stopping needs them)."""
 FIELD_MANAGER = "kubetune"
+RETRIED_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+"""Answers that a later attempt of the same request may not get: a conflict, throttling, a server error."""
+PATCH_ATTEMPTS = 5
+"""Attempts of one status patch (client-go's retry.DefaultRetry makes as many)."""
+PATCH_RETRY_SECONDS = 0.05
+"""First wait before repeating a status patch; it doubles with each attempt, plus up to as much jitter."""
 # Workloads are read and written as plain JSON through the generic object API: the template is the
 # user's, and the typed client's models would reject what the API server accepts (``nvidia.com/gpu: 1``).
+
+
+def _ignore_retry(code: str, seconds: float) -> None:
+    """The default retry hook: nothing to count."""
 
 
 @dataclass
@@ -59,6 +71,8 @@ class Kube:
 
     api: client.ApiClient
     log_read_interval: float = LOG_READ_INTERVAL
+    on_retry: Callable[[str, float], None] = _ignore_retry
+    """Called before a request is retried, with the failure's status code and the wait in seconds."""
     _followers: dict[tuple[str, str], tuple[tuple[str, int], LogFollower]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -247,17 +261,48 @@ class Kube:
 
     def patch_trial_status(self, namespace: str, name: str, status: TrialStatus) -> None:
         """Write a Trial's status through the status subresource."""
-        body = {"status": status.model_dump(mode="json", by_alias=True, exclude_none=True)}
-        self.custom.patch_namespaced_custom_object_status(
-            names.GROUP, names.VERSION, namespace, names.TRIAL_PLURAL, name, body, field_manager=FIELD_MANAGER
+        self._patch_status(
+            names.TRIAL_PLURAL, namespace, name, status.model_dump(mode="json", by_alias=True, exclude_none=True)
         )
 
     def patch_task_status(self, namespace: str, name: str, status: HPOTaskStatus) -> None:
         """Write the task's status through the status subresource (the only thing kubetune writes on it)."""
-        body = {"status": status.model_dump(mode="json", by_alias=True, exclude_none=True)}
-        self.custom.patch_namespaced_custom_object_status(
-            names.GROUP, names.VERSION, namespace, names.TASK_PLURAL, name, body, field_manager=FIELD_MANAGER
+        self._patch_status(
+            names.TASK_PLURAL, namespace, name, status.model_dump(mode="json", by_alias=True, exclude_none=True)
         )
+
+    def _patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """A status merge patch, retried at once (with jitter) on a conflict or a server error.
+
+        The patch carries no resourceVersion and sets the whole status, so repeating it is safe;
+        only when the retries run out does the whole step fail (and the operator backs off).
+        """
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            wait=wait_exponential_jitter(multiplier=PATCH_RETRY_SECONDS, max=1.0, jitter=PATCH_RETRY_SECONDS),
+            stop=stop_after_attempt(PATCH_ATTEMPTS),
+            before_sleep=self._retried,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                self.custom.patch_namespaced_custom_object_status(
+                    names.GROUP, names.VERSION, namespace, plural, name, {"status": status}, field_manager=FIELD_MANAGER
+                )
+
+    def _retried(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        seconds = state.next_action.sleep if state.next_action is not None else 0.0
+        code = str(error.status) if isinstance(error, ApiException) else "unreachable"
+        log.info("status patch failed (%s), retrying in %.2f s", code, seconds)
+        self.on_retry(code, seconds)
+
+
+def _retryable(error: BaseException) -> bool:
+    """A failure that repeating the same request may cure: a conflict, a busy or failing server."""
+    if isinstance(error, ApiException):
+        return error.status in RETRIED_STATUSES
+    return isinstance(error, urllib3.exceptions.HTTPError)
 
 
 def _obj(value: object) -> dict[str, Any]:

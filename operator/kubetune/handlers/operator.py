@@ -7,22 +7,27 @@ log cursors of running trials and the leadership flag: all rebuilt after a resta
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import threading
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import kopf
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
 from .. import names
-from ..executors.kube import Kube
+from ..api import TaskPhase
+from ..executors.kube import RETRIED_STATUSES, Kube
 from . import telemetry
-from .reconcile import reconcile
+from .reconcile import Outcome, reconcile, record_error
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +37,14 @@ IDLE_SECONDS = 600.0
 """Sleep of a finished task's daemon: only a spec change (which pokes it) can make it act again."""
 LEADER_POLL_SECONDS = 1.0
 """Sleep of a daemon while this replica does not lead: leadership is a thread's flag, not an event."""
-RETRY_SECONDS = 5.0
-"""Wait after the API server failed a request (a conflict, a timeout, a restart)."""
+RETRY_SECONDS = 0.5
+"""First wait after a failed reconcile; each failure in a row doubles it (plus up to as much jitter)."""
+MAX_RETRY_SECONDS = 60.0
+"""Longest wait between two attempts of a reconcile that keeps failing."""
+QUIET_ATTEMPTS = 3
+"""Transient failures (a conflict, an unavailable API server) are only logged until this many in a row."""
+MESSAGE_CHARS = 300
+"""Longest failure description in a condition or an Event."""
 
 
 @dataclass
@@ -121,7 +132,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # No CRD or namespace scanning: the resources are known, and the RBAC stays minimal (docs/rbac.md).
     settings.scanning.disabled = True
     options: Options = memo.get("options") or Options.from_env()
-    kube = Kube(memo.get("api") or load_client(), log_read_interval=options.follow_seconds)
+    kube = Kube(
+        memo.get("api") or load_client(), log_read_interval=options.follow_seconds, on_retry=telemetry.request_retried
+    )
     runtime = Runtime(kube=kube, leader=threading.Event(), follow_seconds=options.follow_seconds)
     memo["runtime"] = runtime
     if options.leader_election:
@@ -141,7 +154,26 @@ def shut_down(memo: Any, **_: Any) -> None:
         runtime.leader.clear()
 
 
-@kopf.daemon(names.GROUP, names.VERSION, names.TASK_PLURAL, id="reconcile", cancellation_timeout=5.0)
+def needs_reconciling(body: kopf.Body, **_: Any) -> bool:
+    """Whether a task may still change: not finished, or its spec changed since it finished.
+
+    Kopf keeps its finalizer on an object only while a daemon matches it, so a finished task
+    carries none: deleting it needs no operator (its Trials and Jobs go by owner references).
+    A spec change (a larger ``maxTrials``) makes it match again, and its daemon starts anew.
+    """
+    status = body.get("status") or {}
+    finished = status.get("phase") in (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
+    return not finished or status.get("observedGeneration") != body.get("metadata", {}).get("generation")
+
+
+@kopf.daemon(
+    names.GROUP,
+    names.VERSION,
+    names.TASK_PLURAL,
+    id="reconcile",
+    cancellation_timeout=5.0,
+    when=needs_reconciling,
+)
 async def run_task(
     namespace: str | None, name: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any
 ) -> None:
@@ -153,14 +185,8 @@ async def run_task(
         while not stopped:
             poke.clear()
             delay = LEADER_POLL_SECONDS
-            if runtime.leader.is_set():
-                try:
-                    outcome = await asyncio.to_thread(reconcile, runtime.kube, namespace, name)
-                except (ApiException, urllib3.exceptions.HTTPError) as error:
-                    # Level-based: the next attempt re-reads everything, so retrying soon is safe.
-                    raise kopf.TemporaryError(
-                        f"the API server failed a request: {error}", delay=RETRY_SECONDS
-                    ) from error
+            outcome = await _reconcile(runtime, namespace, name, body, stopped) if runtime.leader.is_set() else None
+            if outcome is not None:
                 for event in outcome.events:
                     kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
                 if outcome.gone:
@@ -173,6 +199,79 @@ async def run_task(
             await _sleep(poke, stopped, delay)
     finally:
         runtime.pokes.pop((namespace, name), None)
+
+
+async def _reconcile(
+    runtime: Runtime, namespace: str, name: str, body: kopf.Body, stopped: kopf.DaemonStopped
+) -> Outcome | None:
+    """One reconcile, retried with exponential backoff and jitter until it succeeds.
+
+    Level-based: each attempt re-reads everything, so any failure (an API error, a bug, a plugin
+    that misbehaves) can be retried. None when the daemon stops or the replica stops leading first.
+    """
+
+    async def pause(seconds: float) -> None:
+        await stopped.wait(seconds)  # not woken by pokes: the backoff holds whatever changes
+
+    def given_up() -> bool:
+        return bool(stopped) or not runtime.leader.is_set()
+
+    retrying = AsyncRetrying(
+        wait=wait_exponential_jitter(multiplier=RETRY_SECONDS, max=MAX_RETRY_SECONDS, jitter=RETRY_SECONDS),
+        stop=lambda _: given_up(),
+        sleep=pause,
+        before_sleep=partial(_report_failure, runtime, namespace, name, body),
+        reraise=True,
+    )
+    try:
+        return await retrying(asyncio.to_thread, reconcile, runtime.kube, namespace, name)
+    except Exception:
+        if given_up():
+            return None
+        raise
+
+
+async def _report_failure(runtime: Runtime, namespace: str, name: str, body: kopf.Body, state: RetryCallState) -> None:
+    """Log a failed reconcile; unless it looks transient, show it on the task and in a Warning Event."""
+    error = state.outcome.exception() if state.outcome is not None else None
+    if error is None:
+        return
+    seconds = state.next_action.sleep if state.next_action is not None else 0.0
+    telemetry.reconcile_failed(namespace, name, seconds)
+    what = describe_error(error)
+    if _transient(error) and state.attempt_number < QUIET_ATTEMPTS:
+        log.info("reconcile of %s/%s failed (%s), retrying in %.1f s", namespace, name, what, seconds)
+        return
+    exc_info = None if _transient(error) else error  # a bug: its traceback goes to the log
+    log.warning("reconcile of %s/%s failed (%s), retrying in %.1f s", namespace, name, what, seconds, exc_info=exc_info)
+    message = f"Reconcile failed ({state.attempt_number} in a row): {what}. Retrying in {seconds:.0f} s."
+    kopf.event(body, type="Warning", reason="ReconcileError", message=message[:1024])
+    try:
+        await asyncio.to_thread(record_error, runtime.kube, namespace, name, message)
+    except Exception as failure:  # the API server may be what fails: the log and the Event must do
+        log.warning("cannot record the failure on %s/%s: %s", namespace, name, describe_error(failure))
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether an error is the kind a moment's wait usually cures (a conflict, an unavailable server)."""
+    if isinstance(error, ApiException):
+        return error.status in RETRIED_STATUSES
+    return isinstance(error, urllib3.exceptions.HTTPError)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line about a failure, for a condition and an Event."""
+    if isinstance(error, ApiException):
+        detail = error.reason or ""
+        with contextlib.suppress(ValueError, AttributeError):  # a body that is not a Status
+            detail = json.loads(error.body or "{}").get("message") or detail
+        text = f"the API server answered {error.status}: {detail}"
+    elif isinstance(error, urllib3.exceptions.HTTPError):
+        text = f"the API server could not be reached: {error}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    line = " ".join(text.split())
+    return line if len(line) <= MESSAGE_CHARS else line[: MESSAGE_CHARS - 1] + "…"
 
 
 async def _sleep(poke: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
@@ -199,6 +298,7 @@ async def task_changed(namespace: str | None, name: str, body: kopf.Body, memo: 
         return
     if type == "DELETED":
         telemetry.forget_task(namespace, name)
+        runtime.pokes.pop((namespace, name), None)
         return
     generation = body.get("metadata", {}).get("generation")
     observed = (body.get("status") or {}).get("observedGeneration")

@@ -54,13 +54,27 @@ def reconcile(kube: Kube, namespace: str, name: str, now: Callable[[], datetime]
     return Outcome(list(step.events), step.plan.wake_after, step.plan.finished)
 
 
-def _invalid(kube: Kube, namespace: str, name: str, body: dict[str, object], message: str, now: datetime) -> Outcome:
-    """Record a spec that can never work as ``Valid=False``; never raise, never retry in a loop."""
+def record_error(kube: Kube, namespace: str, name: str, message: str, now: Callable[[], datetime] = clock) -> None:
+    """Show on the task that its reconcile failed: ``Ready=False``, reason ``ReconcileError``."""
+    body = kube.get_task(namespace, name)
+    if body is None:
+        return
+    status = engine.reconcile_error_status(_recorded_status(body), message, now())
+    kube.patch_task_status(namespace, name, status)
+
+
+def _recorded_status(body: dict[str, object]) -> HPOTaskStatus | None:
+    """The task's status as last written, if it is readable."""
     raw = body.get("status")
     try:
-        previous = HPOTaskStatus.model_validate(raw) if isinstance(raw, dict) else None
+        return HPOTaskStatus.model_validate(raw) if isinstance(raw, dict) else None
     except ValueError:
-        previous = None
+        return None
+
+
+def _invalid(kube: Kube, namespace: str, name: str, body: dict[str, object], message: str, now: datetime) -> Outcome:
+    """Record a spec that can never work as ``Valid=False``; never raise, never retry in a loop."""
+    previous = _recorded_status(body)
     meta = body.get("metadata")
     generation = meta.get("generation") if isinstance(meta, dict) else None
     if previous is not None and previous.reason == "InvalidSpec" and previous.message == message:

@@ -20,6 +20,13 @@ SCRAPE_FAILURES = Counter(
 )
 RECONCILE_SECONDS = Histogram("kubetune_reconcile_duration_seconds", "Time of one HPOTask reconcile.")
 BEST = Gauge("kubetune_best_objective", "Best objective value of each task.", ["namespace", "task"])
+RECONCILE_ERRORS = Counter(
+    "kubetune_reconcile_errors", "Reconciles that failed and were retried later.", ["namespace", "task"]
+)
+REQUEST_RETRIES = Counter(
+    "kubetune_request_retries", "API requests repeated after a failure, by status code.", ["code"]
+)
+RETRY_WAIT = Counter("kubetune_retry_wait_seconds", "Seconds waited before retrying, by what was retried.", ["retried"])
 
 
 def observe_task(namespace: str, task: str, status: HPOTaskStatus, took: timedelta) -> None:
@@ -62,5 +69,18 @@ def forget_task(namespace: str, task: str) -> None:
         for phase in {*TaskPhase, *TrialPhase}:
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, task, phase.value)
-    with contextlib.suppress(KeyError):
-        BEST.remove(namespace, task)
+    for series in (BEST, RECONCILE_ERRORS):
+        with contextlib.suppress(KeyError):
+            series.remove(namespace, task)
+
+
+def reconcile_failed(namespace: str, task: str, wait: float) -> None:
+    """Count a failed reconcile, and the wait before its retry."""
+    RECONCILE_ERRORS.labels(namespace, task).inc()
+    RETRY_WAIT.labels("reconcile").inc(wait)
+
+
+def request_retried(code: str, wait: float) -> None:
+    """Count a repeated API request, and the wait before it."""
+    REQUEST_RETRIES.labels(code).inc()
+    RETRY_WAIT.labels("request").inc(wait)
