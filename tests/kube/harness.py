@@ -190,11 +190,12 @@ class Kube:
     def install_crd(self, crd: str | Path | Mapping[str, Any]) -> Obj:
         return self.call(self.emulator.install_crd, load_crd(crd))
 
-    def fail(self, method: str, path_fragment: str, times: int) -> None:
-        """Answer the next ``times`` requests of ``method`` whose path contains ``path_fragment`` with a 500."""
+    def fail(self, method: str, path_fragment: str, times: int, code: int = 500) -> None:
+        """Answer the next ``times`` requests of ``method`` whose path contains ``path_fragment`` with ``code``."""
 
         def arm() -> None:
             self.emulator.server.faults[(method, path_fragment)] = times
+            self.emulator.server.fault_codes[(method, path_fragment)] = code
 
         self.call(arm)
 

@@ -48,6 +48,16 @@ def _int_param(query: Mapping[str, str], name: str, minimum: int | None = None) 
     return value
 
 
+def _injected(code: int, path: str) -> ApiError:
+    """An injected failure, worded as the API server words that code."""
+    if code == 409:
+        why = "the object has been modified; please apply your changes to the latest version and try again"
+        return ApiError(409, "Conflict", f"Operation cannot be fulfilled on {path}: {why}")
+    if code == 429:
+        return ApiError(429, "TooManyRequests", "injected failure: too many requests")
+    return ApiError(code, "InternalError", "injected failure")
+
+
 class ApiServer:
     def __init__(self, store: Store, kubelet: Kubelet, *, bookmark_interval: float = 1.0) -> None:
         self.store = store
@@ -56,8 +66,9 @@ class ApiServer:
         self.closing = asyncio.Event()
         # Open watch streams, for tests to wait on ("is the operator watching yet?"): (type, namespace, user agent).
         self.watches: list[tuple[ResourceType, str | None, str]] = []
-        # Failures a test injects: (method, path fragment) -> how many more requests fail with a 500.
+        # Failures a test injects: (method, path fragment) -> how many more requests fail, and with which code.
         self.faults: dict[tuple[str, str], int] = {}
+        self.fault_codes: dict[tuple[str, str], int] = {}
         self.app = web.Application(middlewares=[self._errors])
         self.app.router.add_route("*", "/{path:.*}", self._route)
 
@@ -66,7 +77,8 @@ class ApiServer:
         for (method, fragment), left in self.faults.items():
             if left > 0 and request.method == method and fragment in request.path:
                 self.faults[(method, fragment)] = left - 1
-                return _json(ApiError(500, "InternalError", "injected failure").status(), 500)
+                code = self.fault_codes.get((method, fragment), 500)
+                return _json(_injected(code, request.path).status(), code)
         try:
             response: web.StreamResponse = await handler(request)
         except ApiError as e:

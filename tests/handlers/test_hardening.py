@@ -1,0 +1,142 @@
+"""The operator under things going wrong: failing reconciles, conflicts, hand-deleted objects, no operator."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from kubetune import names
+from tests.kube import Kube
+
+from .conftest import RunOperator, phase, quadratic, task_manifest
+from .test_operator import DONE, trials
+
+
+def _install_plugin(root: Path, module: str, body: str, name: str) -> None:
+    """A search algorithm plugin, registered under kubetune's entry-point group as a package would."""
+    (root / f"{module}.py").write_text(textwrap.dedent(body))
+    dist = root / f"{module}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{names.PLUGIN_ENTRY_POINTS}]\n{name} = {module}:Sloppy\n")
+
+
+def _condition(cluster: Kube, task: str, kind: str) -> dict[str, Any] | None:
+    status = (cluster.find("hpotasks", task) or {}).get("status") or {}
+    return next((c for c in status.get("conditions") or [] if c["type"] == kind), None)
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_reconcile_that_raises_is_shown_on_the_task_and_retried_with_growing_waits(
+    cluster: Kube, operator: RunOperator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A plugin whose first three answers are a plain list instead of a Proposal: the engine itself
+    # then raises (an AttributeError), an exception no code path expects.
+    body = """
+        import time
+        from kubetune.search.base import Proposal, Suggestion
+
+        calls = []
+
+        class Sloppy:
+            def __init__(self, space, settings):
+                self.space = space
+
+            def suggest(self, request):
+                calls.append(time.monotonic())
+                if len(calls) <= 3:
+                    return [{"lr": 0.1}]
+                return Proposal([Suggestion(self.space.from_unit([0.5])) for _ in range(request.count)])
+    """
+    _install_plugin(tmp_path, "kubetune_plugin_sloppy", body, "sloppy")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "kubetune_plugin_sloppy", raising=False)
+    cluster.behaviour = quadratic
+    manifest = task_manifest("sloppy", algorithm={"name": "plugin", "plugin": "sloppy"}, budget={"maxTrials": 2})
+    errors_before = _sample("kubetune_reconcile_errors_total", namespace="default", task="sloppy")
+    with operator():
+        cluster.create(manifest)
+        ready = cluster.wait_for(
+            lambda: (c := _condition(cluster, "sloppy", "Ready")) and c["status"] == "False" and c, timeout=20
+        )
+        assert ready["reason"] == "ReconcileError"
+        assert "AttributeError" in ready["message"] and "\n" not in ready["message"]
+        warnings = [e for e in cluster.events("default", involved="sloppy") if e["type"] == "Warning"]
+        assert warnings and warnings[0]["reason"] == "ReconcileError"
+        cluster.wait_for(lambda: phase(cluster, "sloppy") in DONE, timeout=40)
+    assert phase(cluster, "sloppy") == "Succeeded"
+    ready = _condition(cluster, "sloppy", "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == ("True", "Reconciled")
+    calls = sys.modules["kubetune_plugin_sloppy"].calls
+    gaps = [later - earlier for earlier, later in itertools.pairwise(calls[:4])]
+    # Waits of 0.5, 1 and 2 s, each plus up to 0.5 s of jitter: growing, never a fixed delay, and
+    # never Kopf's silent 60 s. (Lower bounds only: a loaded machine makes waits longer, not shorter.)
+    assert len(gaps) == 3 and gaps[0] >= 0.5 and gaps[1] >= 1.0 and gaps[2] >= 2.0, gaps
+    errors = _sample("kubetune_reconcile_errors_total", namespace="default", task="sloppy") - errors_before
+    assert errors == 3
+
+
+def test_conflicts_on_status_patches_are_retried_at_once_not_after_a_fixed_five_seconds(
+    cluster: Kube, operator: RunOperator
+) -> None:
+    cluster.behaviour = quadratic
+    cluster.fail("PATCH", "/status", times=10, code=409)
+    waited_before = _sample("kubetune_retry_wait_seconds_total", retried="request") + _sample(
+        "kubetune_retry_wait_seconds_total", retried="reconcile"
+    )
+    retried_before = _sample("kubetune_request_retries_total", code="409")
+    with operator():
+        cluster.create(task_manifest("contested", budget={"maxTrials": 2, "parallelTrials": 2}))
+        cluster.wait_for(lambda: phase(cluster, "contested") in DONE, timeout=40)
+    assert phase(cluster, "contested") == "Succeeded"
+    assert set(cluster.call(lambda: dict(cluster.emulator.server.faults)).values()) == {0}, "all ten conflicts happened"
+    assert [t["status"]["phase"] for t in trials(cluster, "contested")] == ["Succeeded", "Succeeded"]
+    waited = (
+        _sample("kubetune_retry_wait_seconds_total", retried="request")
+        + _sample("kubetune_retry_wait_seconds_total", retried="reconcile")
+        - waited_before
+    )
+    # Ten conflicts used to cost 5 s each (50 s); repeated at once with jitter, they cost a few seconds.
+    assert _sample("kubetune_request_retries_total", code="409") - retried_before >= 5
+    assert waited < 8.0, f"{waited:.1f} s spent waiting on ten conflicts"
+
+
+def test_a_finished_task_has_no_finalizer_and_deletes_without_an_operator(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest("done", budget={"maxTrials": 2})
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: len(cluster.list("jobs")) == 2, timeout=20)
+        finalizers = cluster.get("hpotasks", "done")["metadata"].get("finalizers")
+        assert finalizers == [f"{names.GROUP}/finalizer"], "a running task's daemon holds one"
+        cluster.wait_for(lambda: phase(cluster, "done") in DONE, timeout=20)
+        cluster.wait_for(lambda: not cluster.get("hpotasks", "done")["metadata"].get("finalizers"), timeout=10)
+    # No operator runs now: deleting the task must not hang in Terminating.
+    cluster.delete("hpotasks", "done")
+    cluster.wait_gone("hpotasks", "done", timeout=5)
+    cluster.wait_for(lambda: not cluster.list("trials") and not cluster.list("jobs"), timeout=10)
+
+
+def test_a_spec_change_after_the_end_brings_the_daemon_back(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    with operator():
+        cluster.create(task_manifest("more", budget={"maxTrials": 1}))
+        cluster.wait_for(lambda: phase(cluster, "more") in DONE, timeout=20)
+        cluster.wait_for(lambda: not cluster.get("hpotasks", "more")["metadata"].get("finalizers"), timeout=10)
+        cluster.patch("hpotasks", "more", {"spec": {"budget": {"maxTrials": 3}}})
+        started = time.monotonic()
+        cluster.wait_for(lambda: len(trials(cluster, "more")) == 3, timeout=20)
+        assert time.monotonic() - started < 15
+        cluster.wait_for(lambda: phase(cluster, "more") in DONE and len(trials(cluster, "more")) == 3, timeout=20)
+    assert phase(cluster, "more") == "Succeeded"
+    assert cluster.get("hpotasks", "more")["status"]["trials"]["succeeded"] == 3
