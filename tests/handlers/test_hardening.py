@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from kubetune import names
-from tests.kube import Kube
+from tests.kube import Kube, Log, PodScript, pod_args, pod_env
 
 from .conftest import RunOperator, phase, quadratic, task_manifest
 from .test_operator import DONE, trials
@@ -140,3 +140,34 @@ def test_a_spec_change_after_the_end_brings_the_daemon_back(cluster: Kube, opera
         cluster.wait_for(lambda: phase(cluster, "more") in DONE and len(trials(cluster, "more")) == 3, timeout=20)
     assert phase(cluster, "more") == "Succeeded"
     assert cluster.get("hpotasks", "more")["status"]["trials"]["succeeded"] == 3
+
+
+def test_dollar_parentheses_in_a_parameter_reach_the_trainer_on_the_cluster_as_they_do_locally(
+    cluster: Kube, operator: RunOperator
+) -> None:
+    tags = ["$(KUBETUNE_TASK)", "cost$$5", "$(", "plain$"]
+    seen: dict[str, dict[str, str]] = {}
+
+    def trainer(pod: dict[str, Any]) -> PodScript:
+        env = pod_env(pod)  # as the process sees it: the emulated kubelet expands $(VAR) as Kubernetes does
+        seen[env["KUBETUNE_TRIAL"]] = {"arg": pod_args(pod)[-2], "env": env["KUBETUNE_PARAM_TAG"], "own": env["OWN"]}
+        return PodScript([Log("loss=1.0")])
+
+    cluster.behaviour = trainer
+    manifest = task_manifest(
+        "dollars",
+        algorithm={"name": "experiments", "experiments": [{"tag": tag} for tag in tags]},
+        parameters=[{"name": "tag", "type": "categorical", "values": tags}],
+        budget={"maxTrials": len(tags), "parallelTrials": 2},
+    )
+    container = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    # The template's own text keeps Kubernetes' meaning: $(KUBETUNE_TRIAL) there is expanded.
+    container["args"] = ["${params.tag}", "--trial=$(KUBETUNE_TRIAL)"]
+    container["env"] = [{"name": "OWN", "value": "${params.tag}"}]
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "dollars") in DONE, timeout=30)
+    for trial in trials(cluster, "dollars"):
+        name, tag = trial["metadata"]["name"], trial["spec"]["parameters"]["tag"]
+        assert seen[name] == {"arg": tag, "env": tag, "own": tag}
+        assert pod_args(cluster.list("pods", labels=f"{names.LABEL_TRIAL}={name}")[0])[-1] == f"--trial={name}"

@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kubetune.api.crd import all_crds
 from tests.kube import Annotate, Kube, Log, PodScript, Sleep, pod_args, pod_env, run_kopf, run_kopf_async
+from tests.kube.workloads import expand
 
 NS = "default"
 
@@ -544,3 +545,44 @@ async def test_kopf_from_an_async_test(kube: Kube, widgets: kubernetes.client.Cu
     async with run_kopf_async(kube, registry):
         await asyncio.to_thread(kube.create, widget("a"))
         await kube.await_for(lambda: (kube.get("widgets", "a").get("status") or {}).get("seen"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$(A)", "a"),
+        ("x$(A)y$(B)z", "xaybz"),
+        ("$(UNSET)", "$(UNSET)"),
+        ("$$(A)", "$(A)"),
+        ("$$$(A)", "$a"),
+        ("$$$$(A)", "$$(A)"),
+        ("cost$$5", "cost$5"),
+        ("$A and ${A}", "$A and ${A}"),
+        ("trailing$", "trailing$"),
+        ("open$(A", "open$(A"),
+        ("$($(A)", "$($(A)"),
+        ("$()", "$()"),
+        ("$(EMPTY)!", "!"),
+    ],
+)
+def test_the_kubelet_expands_dollar_parentheses_as_kubernetes_does(text: str, expected: str) -> None:
+    assert expand(text, {"A": "a", "B": "b", "EMPTY": ""}) == expected
+
+
+def test_an_env_value_sees_only_the_variables_declared_before_it() -> None:
+    pod = {
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "command": ["run", "$(LATE)", "$(EARLY)"],
+                    "env": [
+                        {"name": "EARLY", "value": "1-$(LATE)"},
+                        {"name": "LATE", "value": "2-$(EARLY)"},
+                    ],
+                }
+            ]
+        }
+    }
+    assert pod_env(pod) == {"EARLY": "1-$(LATE)", "LATE": "2-1-$(LATE)"}
+    assert pod_args(pod) == ["run", "2-1-$(LATE)", "1-$(LATE)"]

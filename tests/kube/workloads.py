@@ -70,15 +70,47 @@ def container_of(pod: Mapping[str, Any], name: str | None = None) -> Mapping[str
     return next(c for c in containers if c["name"] == name) if name else containers[0]
 
 
+def expand(text: str, variables: Mapping[str, str]) -> str:
+    """Kubernetes' ``$(VAR)`` expansion, as the kubelet applies it to command, args and env values.
+
+    ``$$`` is one literal ``$``; ``$(NAME)`` becomes NAME's value when the container declares NAME,
+    and stays as written otherwise; a ``$`` before any other character, at the end, or opening a
+    ``$(`` that never closes stays as it is (k8s.io/kubernetes third_party/forked/golang/expansion).
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] != "$" or i + 1 == len(text):
+            out.append(text[i])
+            i += 1
+        elif text[i + 1] == "$":
+            out.append("$")
+            i += 2
+        elif text[i + 1] == "(" and (close := text.find(")", i + 2)) >= 0:
+            out.append(variables.get(text[i + 2 : close], text[i : close + 1]))
+            i = close + 1
+        else:  # "$x", or a "$(" that never closes: kept, and scanning goes on after those two characters
+            out.append(text[i : i + 2])
+            i += 2
+    return "".join(out)
+
+
 def pod_args(pod: Mapping[str, Any], container: str | None = None) -> list[str]:
-    """command + args of a container, as a process would see its argv."""
+    """command + args of a container, as its process sees its argv (``$(VAR)`` expanded from its env)."""
     c = container_of(pod, container)
-    return [*(c.get("command") or ()), *(c.get("args") or ())]
+    env = pod_env(pod, container)
+    return [expand(str(item), env) for item in (*(c.get("command") or ()), *(c.get("args") or ()))]
 
 
 def pod_env(pod: Mapping[str, Any], container: str | None = None) -> dict[str, str]:
-    """A container's literal env values (valueFrom references are not resolved)."""
-    return {e["name"]: e.get("value", "") for e in container_of(pod, container).get("env") or ()}
+    """A container's environment as its process sees it (valueFrom references are not resolved).
+
+    Each value may refer to the variables declared before it, as on a real kubelet.
+    """
+    env: dict[str, str] = {}
+    for item in container_of(pod, container).get("env") or ():
+        env[item["name"]] = expand(item.get("value", ""), env)
+    return env
 
 
 # --- the kubelet ---

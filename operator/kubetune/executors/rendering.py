@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import names
 from ..api import HPOTask, Trial
-from .templating import parameter_env, parameters_json, render_container
+from .templating import literal, parameter_env, parameters_json, render_container
 
 PARAMS_MOUNT = "/etc/kubetune"
 PARAMS_FILE = f"{PARAMS_MOUNT}/parameters.json"
@@ -49,10 +49,13 @@ def build_job(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> di
     }
     pod_spec = pod_template.setdefault("spec", {})
     pod_spec.setdefault("restartPolicy", "Never")
-    env = parameter_env(params, trial.spec.task, name, trial.spec.resource)
+    # Values kubetune inserts reach the trainer as they are, as they do locally: never expanded.
+    env = {
+        key: literal(value) for key, value in parameter_env(params, trial.spec.task, name, trial.spec.resource).items()
+    }
     env[names.ENV_PARAMS_FILE] = PARAMS_FILE
     for key in ("initContainers", "containers"):
-        pod_spec[key] = [_with_env(render_container(c, params), env) for c in pod_spec.get(key) or []]
+        pod_spec[key] = [_with_env(render_container(c, params, literal), env) for c in pod_spec.get(key) or []]
         if not pod_spec[key]:
             del pod_spec[key]
     pod_spec["volumes"] = [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import names
@@ -20,21 +20,42 @@ def format_value(value: ParamValue) -> str:
     return str(value)
 
 
-def substitute(text: str, params: Mapping[str, ParamValue]) -> str:
-    """Replace every ``${params.NAME}`` in ``text``; unknown names are left as they are."""
-    return PLACEHOLDER.sub(lambda m: format_value(params[m[1]]) if m[1] in params else m[0], text)
+def literal(value: str) -> str:
+    """``value`` written so that Kubernetes' ``$(VAR)`` expansion gives it back unchanged.
+
+    In a container's command, args and env values, Kubernetes replaces ``$(VAR)`` with a variable
+    declared in the container and turns ``$$`` into ``$``; a ``$`` before anything else stays. So a
+    value with ``$(`` or ``$$`` in it gets every ``$`` doubled, and any other value is left as it is.
+    """
+    return value.replace("$", "$$") if "$(" in value or "$$" in value else value
 
 
-def render_container(container: Mapping[str, Any], params: Mapping[str, ParamValue]) -> dict[str, Any]:
-    """A copy of ``container`` with placeholders in command, args and env values substituted."""
+def _verbatim(value: str) -> str:
+    return value
+
+
+def substitute(text: str, params: Mapping[str, ParamValue], quote: Callable[[str], str] = _verbatim) -> str:
+    """Replace every ``${params.NAME}`` in ``text`` with ``quote(value)``; unknown names are left as they are."""
+    return PLACEHOLDER.sub(lambda m: quote(format_value(params[m[1]])) if m[1] in params else m[0], text)
+
+
+def render_container(
+    container: Mapping[str, Any], params: Mapping[str, ParamValue], quote: Callable[[str], str] = _verbatim
+) -> dict[str, Any]:
+    """A copy of ``container`` with placeholders in command, args and env values substituted.
+
+    ``quote`` writes each inserted value (``literal`` on a cluster); the template's own text is kept.
+    """
     out = dict(container)
     for key in ("command", "args"):
         if isinstance(container.get(key), list):
-            out[key] = [substitute(str(item), params) for item in container[key]]
+            out[key] = [substitute(str(item), params, quote) for item in container[key]]
     env = container.get("env")
     if isinstance(env, list):
         out["env"] = [
-            {**item, "value": substitute(item["value"], params)} if isinstance(item.get("value"), str) else dict(item)
+            {**item, "value": substitute(item["value"], params, quote)}
+            if isinstance(item.get("value"), str)
+            else dict(item)
             for item in env
             if isinstance(item, dict)
         ]
