@@ -171,3 +171,25 @@ def test_dollar_parentheses_in_a_parameter_reach_the_trainer_on_the_cluster_as_t
         name, tag = trial["metadata"]["name"], trial["spec"]["parameters"]["tag"]
         assert seen[name] == {"arg": tag, "env": tag, "own": tag}
         assert pod_args(cluster.list("pods", labels=f"{names.LABEL_TRIAL}={name}")[0])[-1] == f"--trial={name}"
+
+
+def test_a_failed_trials_message_shows_its_last_output_bounded_and_where_the_full_log_is(
+    cluster: Kube, operator: RunOperator
+) -> None:
+    def chatty(pod: dict[str, Any]) -> PodScript:
+        lines = [Log(f"step {i}: " + "x" * 500) for i in range(50)]
+        return PodScript([*lines, Log("RuntimeError: CUDA out of memory")], exit_code=3)
+
+    cluster.behaviour = chatty
+    with operator():
+        cluster.create(task_manifest("chatty", budget={"maxTrials": 1}))
+        cluster.wait_for(lambda: phase(cluster, "chatty") in DONE, timeout=20)
+    (trial,) = trials(cluster, "chatty")
+    message = trial["status"]["message"]
+    assert message.startswith('Exited with code 3. Last output: "…')
+    assert message.endswith(
+        'RuntimeError: CUDA out of memory". Full log: kubectl logs -n default job/chatty-0 -c train'
+    )
+    assert 800 < len(message.encode()) <= 1024, "about 1 KiB, whatever the trial printed"
+    event = next(e for e in cluster.events("default", involved="chatty") if e["reason"] == "TrialFailed")
+    assert "RuntimeError: CUDA out of memory" in event["message"]

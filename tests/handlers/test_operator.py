@@ -103,7 +103,10 @@ def test_failed_and_silent_trials_are_failed_with_reasons(cluster: Kube, operato
         cluster.wait_for(lambda: phase(cluster, "mixed") in DONE, timeout=20)
     crash, silent, normal = trials(cluster, "mixed")
     assert (crash["status"]["phase"], crash["status"]["reason"]) == ("Failed", "BackoffLimitExceeded")
-    assert "exited with code 1" in crash["status"]["message"]
+    assert crash["status"]["message"] == (
+        'Exited with code 1. Last output: "CUDA error: out of memory". '
+        "Full log: kubectl logs -n default job/mixed-0 -c train"
+    )
     assert (silent["status"]["phase"], silent["status"]["reason"]) == ("Failed", "MetricsUnavailable")
     assert normal["status"]["phase"] == "Succeeded"
     status = cluster.get("hpotasks", "mixed")["status"]

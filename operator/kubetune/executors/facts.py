@@ -100,9 +100,12 @@ def job_fact(
 
 
 def _failure_detail(condition: Mapping[str, Any], pod: Mapping[str, Any] | None) -> str:
-    message = str(condition.get("message") or "The Job failed.")
-    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+    """``Exited with code 3.`` (naming the container when the pod has several), else the Job's message."""
+    statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+    for status in statuses:
         terminated = (status.get("state") or {}).get("terminated") or {}
         if terminated.get("exitCode"):
-            return f"{message} Container {status.get('name')} exited with code {terminated['exitCode']}."
-    return message
+            who = f"Container {status.get('name')} exited" if len(statuses) > 1 else "Exited"
+            return f"{who} with code {terminated['exitCode']}."
+    message = str(condition.get("message") or "The Job failed").rstrip(".")
+    return f"{message}."

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -23,6 +23,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from .. import engine, names
 from ..api import HPOTask, HPOTaskStatus, MetricsSource, Trial, TrialStatus, parse_trial
+from ..engine.output import failure_message
 from ..errors import InvalidSpec
 from ..metrics import LogScanner, MetricsReading, read_annotation, wanted_metrics
 from . import clock
@@ -38,6 +39,10 @@ LOG_READ_INTERVAL = 5.0
 FIELD_MANAGER = "kubetune"
 RETRIED_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 """Answers that a later attempt of the same request may not get: a conflict, throttling, a server error."""
+TAIL_READ_LINES = 20
+"""Lines read from the end of a failed trial's log, for its message (which keeps the last few)."""
+TAIL_READ_BYTES = 16 * 1024
+"""Most bytes of that read: a trial's last line may be of any length."""
 PATCH_ATTEMPTS = 5
 """Attempts of one status patch (client-go's retry.DefaultRetry makes as many)."""
 PATCH_RETRY_SECONDS = 0.05
@@ -188,6 +193,22 @@ class Kube:
             log.warning("cannot read the log of pod %s: %s", pod, error.reason)
             return None
         return bytes(response.data)
+
+    def log_tail(self, namespace: str, pod: str, container: str | None) -> str:
+        """The last lines of a container's log (a bounded read), or "" when it cannot be read."""
+        try:
+            response: Any = self.core.read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                tail_lines=TAIL_READ_LINES,
+                limit_bytes=TAIL_READ_BYTES,
+                _preload_content=False,
+            )
+        except ApiException as error:
+            log.warning("cannot read the log of pod %s: %s", pod, error.reason)
+            return ""
+        return bytes(response.data).decode("utf-8", errors="replace")
 
     def forget(self, namespace: str, trial: str) -> None:
         """Drop the in-memory log follower of a trial that needs no more reading."""
@@ -358,8 +379,22 @@ class KubeExecutor:
             reading = MetricsReading()
             if pod is not None and (done or (pod_running(pod) and follow)):
                 reading = self.kube.metrics(self.task, trial_name, pod, final=done)
-            facts[trial_name] = self.workload.fact(trial_name, obj, pod, reading)
+            fact = self.workload.fact(trial_name, obj, pod, reading)
+            if fact.state is engine.RunState.FAILED and pod is not None:
+                fact = self._with_output(fact, trial_name, pod)
+            facts[trial_name] = fact
         return engine.World(cluster.trials, facts, frozenset(live))
+
+    def _with_output(self, fact: engine.RunFact, trial: str, pod: dict[str, Any]) -> engine.RunFact:
+        """A failure's detail with the last lines of the trial's output, and the command that shows the rest."""
+        container = self.task.spec.trial_template.primary().get("name")
+        output = self.kube.log_tail(self.namespace, pod["metadata"]["name"], container)
+        # A Job's log outlives its pods' names (kubectl picks the pod); other kinds name the pod.
+        target = f"job/{trial}" if self.workload.kind == "Job" else pod["metadata"]["name"]
+        where = f"kubectl logs -n {self.namespace} {target}"
+        if container:
+            where += f" -c {container}"
+        return replace(fact, detail=failure_message(fact.detail, output, where))
 
     def record_trial(self, trial: Trial) -> Trial:
         """Create a new Trial, or write the status of a known one."""
