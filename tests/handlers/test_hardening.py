@@ -193,3 +193,50 @@ def test_a_failed_trials_message_shows_its_last_output_bounded_and_where_the_ful
     assert 800 < len(message.encode()) <= 1024, "about 1 KiB, whatever the trial printed"
     event = next(e for e in cluster.events("default", involved="chatty") if e["reason"] == "TrialFailed")
     assert "RuntimeError: CUDA out of memory" in event["message"]
+
+
+def test_deleting_a_trials_job_stops_that_trial_and_never_runs_it_again(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest("cancel", budget={"maxTrials": 2, "parallelTrials": 2})
+    manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] += [
+        "--epochs=400",
+        "--sleep=0.05",
+    ]
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(
+            lambda: [t["status"].get("phase") for t in trials(cluster, "cancel")] == ["Running", "Running"],
+            timeout=20,
+        )
+        cluster.delete("jobs", "cancel-0", propagation="Background")
+        stopped = cluster.wait_for(
+            lambda: (t := trials(cluster, "cancel")[0])["status"].get("phase") == "Stopped" and t, timeout=20
+        )
+        assert stopped["status"]["reason"] == "WorkloadDeleted"
+        assert "Job cancel-0 was deleted" in stopped["status"]["message"]
+        time.sleep(1.0)  # a few reconciles later: no Job is made again, no trial takes its place
+        assert cluster.find("jobs", "cancel-0") is None
+        assert [t["metadata"]["name"] for t in trials(cluster, "cancel")] == ["cancel-0", "cancel-1"]
+        assert trials(cluster, "cancel")[1]["status"]["phase"] == "Running"
+    reasons = [e["reason"] for e in cluster.events("default", involved="cancel")]
+    assert "TrialStopped" in reasons
+
+
+def test_deleting_a_trial_replaces_it_under_a_new_index_and_leaves_nothing_behind(
+    cluster: Kube, operator: RunOperator
+) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest("redo", budget={"maxTrials": 3, "parallelTrials": 1})
+    manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] += ["--sleep=0.3"]
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: (cluster.find("trials", "redo-1") or {}).get("status", {}).get("phase") == "Running")
+        cluster.delete("trials", "redo-1")
+        cluster.wait_for(lambda: phase(cluster, "redo") in DONE, timeout=30)
+    assert phase(cluster, "redo") == "Succeeded"
+    done = trials(cluster, "redo")
+    assert [t["metadata"]["name"] for t in done] == ["redo-0", "redo-2", "redo-3"], "index 1 is never reused"
+    assert all(t["status"]["phase"] == "Succeeded" for t in done)
+    assert sorted(j["metadata"]["name"] for j in cluster.list("jobs")) == ["redo-0", "redo-2", "redo-3"]
+    status = cluster.get("hpotasks", "redo")["status"]
+    assert (status["trials"]["total"], status["trials"]["created"], status["progress"]) == (3, 4, "3/3")

@@ -582,7 +582,9 @@ class TrialCounts(ApiModel):
     """How many trials are in each phase."""
 
     total: int = 0
-    """All trials created so far."""
+    """All trials there are (a Trial deleted by hand is no longer counted)."""
+    created: int = 0
+    """Trials ever created, deleted ones included: the next trial's index (indexes are never reused)."""
     pending: int = 0
     """Created, not yet running."""
     running: int = 0
@@ -594,7 +596,8 @@ class TrialCounts(ApiModel):
     early_stopped: int = 0
     """Stopped early by the early-stopping rule or by hyperband."""
     stopped: int = 0
-    """Stopped because the task finished or was suspended with force."""
+    """Stopped because the task finished or was suspended with force, maxTrials was lowered, or
+    its Job was deleted."""
 
 
 class BestTrial(ApiModel):

@@ -25,6 +25,8 @@ class RunState(StrEnum):
     """Exited with another code, or the Job failed."""
     LOST = "lost"
     """The process or Job disappeared without an exit status."""
+    DELETED = "deleted"
+    """Someone deleted the run (a Job deleted by hand): the trial stops, and is not run again."""
     ABSENT = "absent"
     """No run exists and none was lost: the trial is to be started (again, after ``kubetune run`` stopped)."""
 
@@ -36,6 +38,8 @@ class Reason(StrEnum):
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     """The run succeeded but its objective could not be read."""
     RUN_LOST = "RunLost"
+    WORKLOAD_DELETED = "WorkloadDeleted"
+    """Its Job (or other workload) was deleted by someone else than kubetune."""
     TIMED_OUT = "TimedOut"
     ERROR = "Error"
 
@@ -131,6 +135,17 @@ def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> Tr
             )
         return base.model_copy(
             update={**ended, "phase": TrialPhase.SUCCEEDED, "reason": Reason.COMPLETED, "message": None}
+        )
+    if fact.state is RunState.DELETED:
+        message = fact.detail or "The trial's run was deleted."
+        return base.model_copy(
+            update={
+                "start_time": current.start_time,
+                "completion_time": now,
+                "phase": TrialPhase.STOPPED,
+                "reason": Reason.WORKLOAD_DELETED,
+                "message": message,
+            }
         )
     if fact.state is RunState.LOST:
         message = fact.detail or "The trial's run disappeared before it finished."

@@ -269,7 +269,9 @@ def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked) -> _Aske
         max_trials=spec.budget.max_trials,
     )
     proposal = registry.create(spec.algorithm, space).suggest(request)
-    first = max((t.spec.index for t in trials), default=-1) + 1
+    # A Trial deleted by hand frees its place in the budget but never its index: a new trial must
+    # not take the name of one whose Job the garbage collector may not have removed yet.
+    first = _created(trials, task.status)
     created = [
         new_trial(task, first + offset, suggestion.params, suggestion.resource, suggestion.tags)
         for offset, suggestion in enumerate(list(proposal.suggestions)[:room])
@@ -296,10 +298,17 @@ def new_trial(
     )
 
 
-def _counts(trials: Sequence[Trial]) -> TrialCounts:
+def _created(trials: Sequence[Trial], previous: HPOTaskStatus | None) -> int:
+    """How many trials were ever created: the next index."""
+    recorded = previous.trials.created if previous is not None else 0
+    return max(max((t.spec.index for t in trials), default=-1) + 1, recorded)
+
+
+def _counts(trials: Sequence[Trial], previous: HPOTaskStatus) -> TrialCounts:
     phases = [phase_of(t) for t in trials]
     return TrialCounts(
         total=len(phases),
+        created=_created(trials, previous),
         pending=phases.count(TrialPhase.PENDING),
         running=phases.count(TrialPhase.RUNNING),
         succeeded=phases.count(TrialPhase.SUCCEEDED),
@@ -353,7 +362,7 @@ def _status(
     waiting: str = "",
 ) -> HPOTaskStatus:
     spec = task.spec
-    counts = _counts(trials)
+    counts = _counts(trials, previous)
     best = best_trial(spec, trials)
     if ending is not None:
         phase = TaskPhase.FAILED if ending.failed else TaskPhase.SUCCEEDED

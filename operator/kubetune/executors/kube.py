@@ -371,10 +371,13 @@ class KubeExecutor:
             if not engine.is_active(trial):
                 continue
             if obj is None:
-                if trial.status is not None and trial.status.start_time is not None:
-                    detail = f"The {self.workload.kind} {trial_name} was deleted while it ran."
-                    facts[trial_name] = engine.RunFact(engine.RunState.LOST, detail=detail)
-                continue  # never started: absent, to be created
+                status = trial.status
+                if status is not None and (status.job_name is not None or status.start_time is not None):
+                    # It was seen, so someone deleted it: the trial stops rather than run again.
+                    kind = self.workload.kind
+                    detail = f"The {kind} {trial_name} was deleted before the trial finished; it is not run again."
+                    facts[trial_name] = engine.RunFact(engine.RunState.DELETED, detail=detail)
+                continue  # never seen: not created yet (a step was interrupted), so it is created now
             pod = cluster.pods.get(trial_name)
             reading = MetricsReading()
             if pod is not None and (done or (pod_running(pod) and follow)):
