@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from kubetune.api import TaskPhase, TrialPhase
-from kubetune.engine import RunFact, RunState, new_trial, observe, plan
+from kubetune.engine import RunFact, RunState, new_trial, observe, plan, stopped_status
 
 from .conftest import T0, MakeTask, finished_trials, series, with_status
 
@@ -277,3 +277,45 @@ def test_a_hyperband_rung_waiting_for_running_trials_says_so_in_the_status(make_
     again = plan(task.model_copy(update={"status": first.status}), list(first.create), T0)
     assert again.create == []
     assert "waits for" in (again.status.message or "")
+
+
+def test_lowering_max_trials_stops_the_trials_that_have_not_started_and_says_so(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 6, "parallelTrials": 6})
+    done = finished_trials(task, [0.5])
+    running = [with_status(new_trial(task, i, {"lr": 0.1, "layers": 1}), TrialPhase.RUNNING) for i in (1, 2)]
+    waiting = [new_trial(task, i, {"lr": 0.1, "layers": 1}) for i in (3, 4, 5)]
+    lowered = make_task(budget={"maxTrials": 2, "parallelTrials": 6})
+
+    step = plan(lowered, [*done, *running, *waiting], T0)
+    assert step.create == []
+    assert [(v.name, v.phase, v.reason) for v in step.stop] == [
+        (f"t1-{i}", TrialPhase.STOPPED, "MaxTrialsLowered") for i in (5, 4, 3)
+    ], "only the trials that had not started, newest first"
+    assert step.status.phase is TaskPhase.RUNNING
+    assert step.status.message == (
+        "2 trials active; maxTrials was lowered to 2 after 6 were created, and 3 that had not started were stopped."
+    )
+    assert step.status.progress == "4/6"
+
+    after = {t.metadata.name: t for t in [*done, *running, *waiting]}
+    for verdict in step.stop:  # recorded as the step loop records them
+        trial = after[verdict.name]
+        after[verdict.name] = trial.model_copy(update={"status": stopped_status(trial, verdict, T0)})
+    again = plan(lowered.model_copy(update={"status": step.status}), list(after.values()), T0)
+    assert again.stop == [] and again.create == [], "the stopped ones count as gone: a later step stops no more"
+    for trial in running:
+        after[trial.metadata.name] = with_status(trial, TrialPhase.SUCCEEDED, [0.3])
+    end = plan(lowered.model_copy(update={"status": step.status}), list(after.values()), T0 + timedelta(hours=1))
+    assert end.status.phase is TaskPhase.SUCCEEDED and end.status.reason == "MaxTrialsReached"
+    assert end.status.message == (
+        "All 6 trials finished; maxTrials was lowered to 2 after 6 were created, "
+        "and 3 that had not started were stopped."
+    )
+    assert end.status.progress == "6/6"
+
+
+def test_lowering_max_trials_to_what_is_running_stops_nothing(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 6, "parallelTrials": 2})
+    running = [with_status(new_trial(task, i, {"lr": 0.1, "layers": 1}), TrialPhase.RUNNING) for i in (0, 1, 2)]
+    step = plan(make_task(budget={"maxTrials": 1, "parallelTrials": 2}), running, T0)
+    assert step.stop == [] and step.create == []

@@ -240,3 +240,35 @@ def test_deleting_a_trial_replaces_it_under_a_new_index_and_leaves_nothing_behin
     assert sorted(j["metadata"]["name"] for j in cluster.list("jobs")) == ["redo-0", "redo-2", "redo-3"]
     status = cluster.get("hpotasks", "redo")["status"]
     assert (status["trials"]["total"], status["trials"]["created"], status["progress"]) == (3, 4, "3/3")
+
+
+def test_lowering_max_trials_stops_the_trials_still_waiting_and_the_status_says_so(
+    cluster: Kube, operator: RunOperator
+) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest("lowered", budget={"maxTrials": 6, "parallelTrials": 6})
+    manifest["spec"]["trialTemplate"]["spec"]["suspend"] = True  # queued, as Kueue holds Jobs until admitted
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: len(cluster.list("jobs")) == 6, timeout=20)
+        cluster.patch("hpotasks", "lowered", {"spec": {"budget": {"maxTrials": 2}}})
+        cluster.wait_for(
+            lambda: [t["status"].get("reason") for t in trials(cluster, "lowered")[2:]] == ["MaxTrialsLowered"] * 4,
+            timeout=20,
+        )
+        stopped = trials(cluster, "lowered")[2:]
+        assert {t["status"]["phase"] for t in stopped} == {"Stopped"}
+        assert stopped[0]["status"]["message"] == "maxTrials was lowered to 2 before this trial started."
+        cluster.wait_for(
+            lambda: sorted(j["metadata"]["name"] for j in cluster.list("jobs")) == ["lowered-0", "lowered-1"]
+        )
+        for name in ("lowered-0", "lowered-1"):  # admitted by the queue
+            cluster.patch("jobs", name, {"spec": {"suspend": False}})
+        cluster.wait_for(lambda: phase(cluster, "lowered") in DONE, timeout=20)
+    status = cluster.get("hpotasks", "lowered")["status"]
+    assert (status["phase"], status["reason"], status["progress"]) == ("Succeeded", "MaxTrialsReached", "6/6")
+    assert status["message"] == (
+        "All 6 trials finished; maxTrials was lowered to 2 after 6 were created, "
+        "and 4 that had not started were stopped."
+    )
+    assert status["trials"]["succeeded"] == 2 and status["trials"]["stopped"] == 4

@@ -87,6 +87,7 @@ def step(executor: Executor, task: HPOTask, now: datetime) -> Step:
     trials: list[Trial] = []
     events: list[Event] = []
     finished: list[Finished] = []
+    absent: list[str] = []  # recorded without a run: started after the plan, unless it stops them
     for recorded in sorted(world.trials, key=lambda t: t.spec.index):
         trial = recorded
         name = trial.metadata.name or ""
@@ -99,7 +100,7 @@ def step(executor: Executor, task: HPOTask, now: datetime) -> Step:
         if fact.state is RunState.ABSENT:
             if may_start:
                 trial = _restart(executor, trial)
-                executor.start(trial)
+                absent.append(name)
             trials.append(trial)
             continue
         status = observe(spec, trial, fact, now)
@@ -124,6 +125,9 @@ def step(executor: Executor, task: HPOTask, now: datetime) -> Step:
         stopped = executor.record_trial(known.model_copy(update={"status": stopped_status(known, verdict, now)}))
         by_name[verdict.name] = stopped
         executor.stop(stopped)
+    for name in absent:
+        if is_active(by_name[name]):
+            executor.start(by_name[name])
     created = []
     for new in decided.create:
         stored = executor.record_trial(new)

@@ -40,6 +40,9 @@ from .events import Event
 from .naming import task_seed, trial_name
 from .stopping import Verdict, better, is_active, median_stop, phase_of, stopped_status, timed_out
 
+MAX_TRIALS_LOWERED = "MaxTrialsLowered"
+"""The reason of a trial stopped before it started because maxTrials was lowered below the trials created."""
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -77,6 +80,9 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
 
     verdicts = _trial_verdicts(spec, trials, now)
     trials = _apply(trials, verdicts, now)
+    lowered = _over_budget(spec, trials)
+    verdicts += lowered
+    trials = _apply(trials, lowered, now)
     start = previous.start_time or (now if trials else None)
 
     ending = _ending(spec, trials, previous, start, now)
@@ -125,6 +131,19 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
 def _stop_active(trials: Sequence[Trial], why: str) -> list[Verdict]:
     """Stop every active trial because the task ends or is suspended with force."""
     return [Verdict(t.metadata.name or "", TrialPhase.STOPPED, "TaskStopped", why) for t in trials if is_active(t)]
+
+
+def _over_budget(spec: HPOTaskSpec, trials: Sequence[Trial]) -> list[Verdict]:
+    """Stop trials that have not started, newest first, while more trials exist than maxTrials allows.
+
+    (maxTrials was lowered below the number created; running and finished trials are kept.)
+    """
+    budget = spec.budget.max_trials
+    # Trials already stopped for this count as gone, so that a later step stops no more.
+    excess = sum(1 for t in trials if t.status is None or t.status.reason != MAX_TRIALS_LOWERED) - budget
+    waiting = [t for t in reversed(trials) if phase_of(t) is TrialPhase.PENDING]
+    why = f"maxTrials was lowered to {budget} before this trial started."
+    return [Verdict(t.metadata.name or "", TrialPhase.STOPPED, MAX_TRIALS_LOWERED, why) for t in waiting[:excess]]
 
 
 def _trial_verdicts(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> list[Verdict]:
@@ -209,8 +228,19 @@ def _ending(
     if budget.patience is not None and _stalled(spec, trials) >= budget.patience:
         return _Ending("NoImprovement", f"{budget.patience} trials in a row completed without improving the best.")
     if len(trials) >= budget.max_trials and not any(is_active(t) for t in trials):
-        return _Ending("MaxTrialsReached", f"All {budget.max_trials} trials finished.")
+        if len(trials) == budget.max_trials:
+            return _Ending("MaxTrialsReached", f"All {budget.max_trials} trials finished.")
+        return _Ending("MaxTrialsReached", f"All {len(trials)} trials finished; {_lowered(spec, trials)}")
     return None
+
+
+def _lowered(spec: HPOTaskSpec, trials: Sequence[Trial]) -> str:
+    """What lowering maxTrials below the trials created did, as a sentence."""
+    stopped = sum(1 for t in trials if t.status is not None and t.status.reason == MAX_TRIALS_LOWERED)
+    return (
+        f"maxTrials was lowered to {spec.budget.max_trials} after {len(trials)} were created, "
+        f"and {stopped} that had not started were stopped."
+    )
 
 
 def _loss(spec: HPOTaskSpec, value: float | None) -> float | None:
@@ -373,6 +403,8 @@ def _status(
     elif trials:
         phase, reason = TaskPhase.RUNNING, "TrialsRunning"
         message = f"{counts.running + counts.pending} trials active, {counts.total}/{spec.budget.max_trials} created."
+        if counts.total > spec.budget.max_trials:
+            message = f"{counts.running + counts.pending} trials active; {_lowered(spec, trials)}"
         if waiting and counts.running + counts.pending:
             message += f" {waiting}"  # e.g. hyperband waiting for a rung to finish
     else:
@@ -395,7 +427,7 @@ def _status(
         message=message,
         conditions=conditions,
         trials=counts,
-        progress=f"{finished}/{spec.budget.max_trials}",
+        progress=f"{finished}/{max(spec.budget.max_trials, counts.total)}",
         best_trial=best,
         start_time=start,
         completion_time=completion,
