@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 RESYNC_SECONDS = 30.0
 """Longest sleep of an active task's daemon: a missed watch event costs at most this."""
 IDLE_SECONDS = 600.0
-"""Sleep of a finished task's daemon: only a spec change (which pokes it) can make it act again."""
+"""Sleep of a finished task's daemon until Kopf stops it (``needs_reconciling`` no longer matches)."""
 LEADER_POLL_SECONDS = 1.0
 """Sleep of a daemon while this replica does not lead: leadership is a thread's flag, not an event."""
 RETRY_SECONDS = 0.5
