@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from kubetune import names
+from kubetune.engine import LAST_OUTPUT_BYTES
 from tests.kube import Kube, Log, PodScript, pod_args, pod_env
 
 from .conftest import RunOperator, phase, quadratic, task_manifest
@@ -188,9 +189,10 @@ def test_a_failed_trials_message_shows_its_last_output_bounded_and_where_the_ful
     message = trial["status"]["message"]
     assert message.startswith('Exited with code 3. Last output: "…')
     assert message.endswith(
-        'RuntimeError: CUDA out of memory". Full log: kubectl logs -n default job/chatty-0 -c train'
+        'RuntimeError: CUDA out of memory" (full log: kubectl logs -n default job/chatty-0 -c train).'
     )
-    assert 800 < len(message.encode()) <= 1024, "about 1 KiB, whatever the trial printed"
+    tail = message.split('Last output: "', 1)[1].rsplit('" (full log', 1)[0]
+    assert 900 < len(tail.encode()) <= LAST_OUTPUT_BYTES, "about 1 KiB of output, whatever the trial printed"
     event = next(e for e in cluster.events("default", involved="chatty") if e["reason"] == "TrialFailed")
     assert "RuntimeError: CUDA out of memory" in event["message"]
 

@@ -104,8 +104,8 @@ def test_failed_and_silent_trials_are_failed_with_reasons(cluster: Kube, operato
     crash, silent, normal = trials(cluster, "mixed")
     assert (crash["status"]["phase"], crash["status"]["reason"]) == ("Failed", "BackoffLimitExceeded")
     assert crash["status"]["message"] == (
-        'Exited with code 1. Last output: "CUDA error: out of memory". '
-        "Full log: kubectl logs -n default job/mixed-0 -c train"
+        'Exited with code 1. Last output: "CUDA error: out of memory" '
+        "(full log: kubectl logs -n default job/mixed-0 -c train)."
     )
     assert (silent["status"]["phase"], silent["status"]["reason"]) == ("Failed", "MetricsUnavailable")
     assert normal["status"]["phase"] == "Succeeded"

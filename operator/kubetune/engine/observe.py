@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,10 +69,15 @@ LAST_OUTPUT_BYTES = 1024
 """A failed trial's message quotes at most this much of the end of its output."""
 
 
+_TERMINAL_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
 def last_output(output: bytes | str) -> str:
     """The end of a run's output on one line: its last non-blank lines joined by `` | ``, within the bounds."""
     text = output.decode("utf-8", errors="replace") if isinstance(output, bytes) else output
-    lines = ["".join(c if c.isprintable() else " " for c in line).strip() for line in text.splitlines()]
+    # A progress bar redraws its line after a carriage return: keep its last state; drop colours.
+    redrawn = (_TERMINAL_ESCAPE.sub("", line.rstrip("\r").rsplit("\r", 1)[-1]) for line in text.split("\n"))
+    lines = ["".join(c if c.isprintable() else " " for c in line).strip() for line in redrawn]
     joined = " | ".join([line for line in lines if line][-LAST_OUTPUT_LINES:])
     encoded = joined.encode()
     if len(encoded) <= LAST_OUTPUT_BYTES:

@@ -23,7 +23,6 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from .. import engine, names
 from ..api import HPOTask, HPOTaskStatus, MetricsSource, Trial, TrialStatus, parse_trial
-from ..engine.output import failure_message
 from ..errors import InvalidSpec
 from ..metrics import LogScanner, MetricsReading, read_annotation, wanted_metrics
 from . import clock
@@ -394,10 +393,10 @@ class KubeExecutor:
         output = self.kube.log_tail(self.namespace, pod["metadata"]["name"], container)
         # A Job's log outlives its pods' names (kubectl picks the pod); other kinds name the pod.
         target = f"job/{trial}" if self.workload.kind == "Job" else pod["metadata"]["name"]
-        where = f"kubectl logs -n {self.namespace} {target}"
+        where = f"full log: kubectl logs -n {self.namespace} {target}"
         if container:
             where += f" -c {container}"
-        return replace(fact, detail=failure_message(fact.detail, output, where))
+        return replace(fact, detail=engine.with_last_output(fact.detail, output, where))
 
     def record_trial(self, trial: Trial) -> Trial:
         """Create a new Trial, or write the status of a known one."""

@@ -188,7 +188,8 @@ async def run_task(
             outcome = await _reconcile(runtime, namespace, name, body, stopped) if runtime.leader.is_set() else None
             if outcome is not None:
                 for event in outcome.events:
-                    kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+                    # Kopf cuts a message over 1 KiB in its middle: a failure's last output stays.
+                    kopf.event(body, type=event.type, reason=event.reason, message=event.message)
                 if outcome.gone:
                     return
                 delay = IDLE_SECONDS if outcome.finished else RESYNC_SECONDS
@@ -245,7 +246,7 @@ async def _report_failure(runtime: Runtime, namespace: str, name: str, body: kop
     exc_info = None if _transient(error) else error  # a bug: its traceback goes to the log
     log.warning("reconcile of %s/%s failed (%s), retrying in %.1f s", namespace, name, what, seconds, exc_info=exc_info)
     message = f"Reconcile failed ({state.attempt_number} in a row): {what}. Retrying in {seconds:.0f} s."
-    kopf.event(body, type="Warning", reason="ReconcileError", message=message[:1024])
+    kopf.event(body, type="Warning", reason="ReconcileError", message=message)
     try:
         await asyncio.to_thread(record_error, runtime.kube, namespace, name, message)
     except Exception as failure:  # the API server may be what fails: the log and the Event must do
