@@ -232,7 +232,9 @@ def test_deleting_a_trial_replaces_it_under_a_new_index_and_leaves_nothing_behin
     manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] += ["--sleep=0.3"]
     with operator():
         cluster.create(manifest)
-        cluster.wait_for(lambda: (cluster.find("trials", "redo-1") or {}).get("status", {}).get("phase") == "Running")
+        cluster.wait_for(
+            lambda: (cluster.find("trials", "redo-1") or {}).get("status", {}).get("phase") == "Running", timeout=20
+        )
         cluster.delete("trials", "redo-1")
         cluster.wait_for(lambda: phase(cluster, "redo") in DONE, timeout=30)
     assert phase(cluster, "redo") == "Succeeded"
@@ -262,7 +264,8 @@ def test_lowering_max_trials_stops_the_trials_still_waiting_and_the_status_says_
         assert {t["status"]["phase"] for t in stopped} == {"Stopped"}
         assert stopped[0]["status"]["message"] == "maxTrials was lowered to 2 before this trial started."
         cluster.wait_for(
-            lambda: sorted(j["metadata"]["name"] for j in cluster.list("jobs")) == ["lowered-0", "lowered-1"]
+            lambda: sorted(j["metadata"]["name"] for j in cluster.list("jobs")) == ["lowered-0", "lowered-1"],
+            timeout=20,
         )
         for name in ("lowered-0", "lowered-1"):  # admitted by the queue
             cluster.patch("jobs", name, {"spec": {"suspend": False}})
