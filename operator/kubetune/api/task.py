@@ -27,6 +27,8 @@ S = TypeVar("S", bound=ApiModel)
 METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./'-]*( [A-Za-z0-9_./'-]+)*$"
 """A metric name as trainers print it: words of letters, digits and ``_./'-``, single spaces
 between them (LightGBM's ``valid_1 auc``, ``training's binary_logloss``)."""
+GPU_RESOURCE = "nvidia.com/gpu"
+"""The extended resource whose requests ``budget.maxGPUHours`` counts."""
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
 """A name the keyValue format can read: no spaces."""
 TASK_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -149,6 +151,19 @@ class Budget(ApiModel):
     patience: Annotated[int | None, Field(ge=1)] = None
     """Finish the task when this many trials in a row completed without improving the best."""
 
+    deadline: Timestamp | None = None
+    """Finish the task at this time, written as RFC 3339 (``2026-12-24T18:00:00Z``): no trial
+    starts after it, and running trials are stopped."""
+
+    max_trial_hours: Annotated[float | None, Field(gt=0)] = None
+    """Finish the task when its trials have run this many hours in all (each trial's run time,
+    summed over trials); running trials are stopped then."""
+
+    max_gpu_hours: Annotated[float | None, Field(gt=0, alias="maxGPUHours")] = None
+    """Finish the task when its trials have used this many GPU-hours: each trial's run time
+    times the GPUs it requests (``nvidia.com/gpu`` in the trial template's containers' limits,
+    else requests), summed over trials; running trials are stopped then."""
+
 
 class EarlyStoppingRule(StrEnum):
     MEDIAN = "median"
@@ -241,6 +256,15 @@ class TrialTemplate(ApiModel):
         containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
         return [c for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
 
+    def requested_gpus(self) -> int:
+        """GPUs one trial's pod requests, counted as the scheduler does: the containers' sum, or
+        the largest init container's if that is more (limits, else requests, of ``nvidia.com/gpu``)."""
+        template = self.spec.get("template")
+        pod = template.get("spec") if isinstance(template, dict) else None
+        init = pod.get("initContainers") if isinstance(pod, dict) else None
+        inits = [_gpus(c) for c in init if isinstance(c, dict)] if isinstance(init, list) else []
+        return max(sum(_gpus(c) for c in self.containers()), *inits, 0)
+
     def primary(self) -> dict[str, Any]:
         """The container that trains: ``primaryContainer``, else the first."""
         containers = self.containers()
@@ -323,6 +347,20 @@ class TrialTemplate(ApiModel):
                         yield (*loc, "env", j, "value"), name
 
 
+def _gpus(container: dict[str, Any]) -> int:
+    """``nvidia.com/gpu`` of one container: its limit, else its request (the two must be equal when both are set)."""
+    resources = container.get("resources")
+    for key in ("limits", "requests"):
+        amounts = resources.get(key) if isinstance(resources, dict) else None
+        value = amounts.get(GPU_RESOURCE) if isinstance(amounts, dict) else None
+        if value is not None:
+            try:
+                return max(int(str(value)), 0)
+            except ValueError:  # not a whole number: the API server refuses it for an extended resource
+                return 0
+    return 0
+
+
 def _strings(node: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
     """Every string in a parsed manifest (keys included), with its place."""
     if isinstance(node, str):
@@ -339,6 +377,14 @@ def _strings(node: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
 class SuspendPolicy(StrEnum):
     GRACEFUL = "graceful"
     FORCE = "force"
+
+
+class Stop(ApiModel):
+    """A request to end the task for good, keeping its trials and results (``kubetune stop``)."""
+
+    policy: SuspendPolicy = SuspendPolicy.GRACEFUL
+    """graceful: trials not running yet are stopped, running ones finish; force: every trial
+    is stopped at once."""
 
 
 class HPOTaskSpec(ApiModel):
@@ -370,6 +416,11 @@ class HPOTaskSpec(ApiModel):
 
     suspend_policy: SuspendPolicy = SuspendPolicy.GRACEFUL
     """When suspended: graceful lets running trials finish, force stops them at once."""
+
+    stop: Stop | None = None
+    """End the task for good (``kubetune stop`` sets it): no new trial starts, and the task ends
+    in phase Stopped with its trials and results kept. Unlike suspend, it cannot be undone;
+    deleting the task is what removes everything."""
 
     def parameter(self, name: str) -> Parameter | None:
         """The parameter called ``name``, if any."""
@@ -548,6 +599,12 @@ class TaskPhase(StrEnum):
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    STOPPED = "Stopped"
+
+    @property
+    def finished(self) -> bool:
+        """Whether the task is over: nothing will ever be created or run again."""
+        return self in (TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.STOPPED)
 
 
 class ConditionStatus(StrEnum):
@@ -560,7 +617,7 @@ class Condition(ApiModel):
     """A Kubernetes-style condition."""
 
     type: Annotated[str, Field(max_length=316)]
-    """Valid, Running, Suspended, Succeeded, Failed or Ready."""
+    """Valid, Running, Suspended, Succeeded, Failed, Stopped or Ready."""
 
     status: ConditionStatus
     """True, False or Unknown."""
@@ -596,8 +653,8 @@ class TrialCounts(ApiModel):
     early_stopped: int = 0
     """Stopped early by the early-stopping rule or by hyperband."""
     stopped: int = 0
-    """Stopped because the task finished or was suspended with force, maxTrials was lowered, or
-    its Job was deleted."""
+    """Stopped because the task finished, was stopped, or was suspended with force, maxTrials was
+    lowered, or its Job was deleted."""
 
 
 class BestTrial(ApiModel):
@@ -619,7 +676,7 @@ class HPOTaskStatus(ApiModel):
     model_config = ConfigDict(extra="ignore")
 
     phase: TaskPhase = TaskPhase.PENDING
-    """Pending, Running, Suspended, Succeeded or Failed."""
+    """Pending, Running, Suspended, Succeeded, Failed or Stopped (by the user, for good)."""
 
     reason: str | None = None
     """Why the task is in this phase, one CamelCase word."""
@@ -628,7 +685,7 @@ class HPOTaskStatus(ApiModel):
     """Why the task is in this phase, a sentence."""
 
     conditions: list[Condition] = []
-    """Kubernetes-style conditions: Valid, Running, Suspended, Succeeded, Failed, and Ready
+    """Kubernetes-style conditions: Valid, Running, Suspended, Succeeded, Failed, Stopped, and Ready
     (``False`` with reason ``ReconcileError`` while the operator fails to reconcile the task)."""
 
     trials: TrialCounts = TrialCounts()

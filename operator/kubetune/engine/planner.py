@@ -36,6 +36,7 @@ from ..metrics import aggregate
 from ..search import registry
 from ..search.base import Observation, Pending, SearchRequest, TrialState
 from ..search.space import SearchSpace
+from . import compute
 from .events import Event
 from .naming import task_seed, trial_name
 from .stopping import Verdict, better, is_active, median_stop, phase_of, stopped_status, timed_out
@@ -61,7 +62,7 @@ class Plan:
     @property
     def finished(self) -> bool:
         """Whether the task is over: nothing will ever be created or run again."""
-        return self.status.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
+        return self.status.phase.finished
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class _Ending:
     reason: str
     message: str
     failed: bool = False
+    stopped: bool = False
+    """Ended by the user (``spec.stop``): phase Stopped, whatever the trials achieved."""
 
 
 def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
@@ -85,17 +88,20 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
     trials = _apply(trials, lowered, now)
     start = previous.start_time or (now if trials else None)
 
-    ending = _ending(spec, trials, previous, start, now)
-    suspended = spec.suspend and ending is None
-    if ending is not None or (suspended and spec.suspend_policy is SuspendPolicy.FORCE):
+    ending, stopping = _user_stop(spec, trials, previous, _ending(spec, trials, previous, start, now))
+    suspended = spec.suspend and ending is None and not stopping
+    stops: list[Verdict] = []
+    if stopping:  # graceful: what has not started yet never will; running trials finish
+        stops = _stop_unstarted(trials, "The task was stopped before this trial ran.")
+    elif ending is not None or (suspended and spec.suspend_policy is SuspendPolicy.FORCE):
         stops = _stop_active(trials, ending.message if ending else "The task was suspended with force.")
-        verdicts += stops
-        trials = _apply(trials, stops, now)
+    verdicts += stops
+    trials = _apply(trials, stops, now)
 
     created: list[Trial] = []
     exhausted = False
     asked = _Asked(ran=previous.algorithm)
-    if ending is None and not suspended:
+    if ending is None and not suspended and not stopping:
         try:
             asked = _new_trials(task, trials, asked)
             created, exhausted = list(asked.created), asked.exhausted
@@ -114,13 +120,13 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
 
     everything = [*trials, *created]
     succeeded = any(t.status and t.status.phase is TrialPhase.SUCCEEDED for t in everything)
-    if ending is not None and not ending.failed and not succeeded:
+    if ending is not None and not ending.failed and not ending.stopped and not succeeded:
         ending = _Ending("NoTrialSucceeded", f"{ending.message} No trial succeeded.", failed=True)
 
     for verdict in verdicts:
         kind: Literal["Normal", "Warning"] = "Warning" if verdict.phase is TrialPhase.FAILED else "Normal"
         events.append(Event(verdict.reason, f"Stopped {verdict.name}: {verdict.message}", kind, verdict.name))
-    status = _status(task, everything, previous, start, ending, suspended, now, asked.waiting)
+    status = _status(task, everything, previous, start, ending, suspended, now, asked.waiting, stopping)
     status = status.model_copy(update={"algorithm": asked.ran})
     if ending is not None and previous.phase != status.phase:
         kind = "Warning" if ending.failed else "Normal"
@@ -144,6 +150,37 @@ def _over_budget(spec: HPOTaskSpec, trials: Sequence[Trial]) -> list[Verdict]:
     waiting = [t for t in reversed(trials) if phase_of(t) is TrialPhase.PENDING]
     why = f"maxTrials was lowered to {budget} before this trial started."
     return [Verdict(t.metadata.name or "", TrialPhase.STOPPED, MAX_TRIALS_LOWERED, why) for t in waiting[:excess]]
+
+
+def _user_stop(
+    spec: HPOTaskSpec, trials: Sequence[Trial], previous: HPOTaskStatus, ending: _Ending | None
+) -> tuple[_Ending | None, bool]:
+    """The task's ending once a stop the user asked for (``spec.stop``) is counted, and whether it is
+    still stopping (graceful, trials running). The task's own ending comes first, unless the task
+    was already stopped: a stopped task stays stopped, even if ``spec.stop`` is removed again.
+    """
+    if previous.phase is TaskPhase.STOPPED:
+        return _Ending(
+            previous.reason or "StoppedByUser", previous.message or "Stopped by the user.", stopped=True
+        ), False
+    if ending is not None or spec.stop is None:
+        return ending, False
+    running = sum(1 for t in trials if phase_of(t) is TrialPhase.RUNNING)
+    if spec.stop.policy is SuspendPolicy.FORCE or not running:
+        how = "with force" if spec.stop.policy is SuspendPolicy.FORCE else "after its running trials finished"
+        return _Ending(
+            "StoppedByUser", f"Stopped by the user {how}; its trials and results are kept.", stopped=True
+        ), False
+    return None, True
+
+
+def _stop_unstarted(trials: Sequence[Trial], why: str) -> list[Verdict]:
+    """Stop every trial that is created but not running yet."""
+    return [
+        Verdict(t.metadata.name or "", TrialPhase.STOPPED, "TaskStopped", why)
+        for t in trials
+        if phase_of(t) is TrialPhase.PENDING
+    ]
 
 
 def _trial_verdicts(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> list[Verdict]:
@@ -225,6 +262,18 @@ def _ending(
             return _Ending("GoalReached", f"{trial.metadata.name} reached the goal {goal:g} ({value:.6g}).")
     if budget.max_duration is not None and start is not None and now - start >= budget.max_duration:
         return _Ending("MaxDurationReached", f"The task ran for maxDuration ({format_duration(budget.max_duration)}).")
+    if budget.deadline is not None and now >= budget.deadline:
+        return _Ending("DeadlineReached", f"The deadline {budget.deadline.isoformat()} has passed.")
+    spent = compute.usage(trials, now, compute.template_gpus(spec))
+    if budget.max_trial_hours is not None and spent.trial_hours >= budget.max_trial_hours:
+        return _Ending(
+            "TrialHoursSpent",
+            f"Trials ran {spent.trial_hours:.3g} hours in all, maxTrialHours is {budget.max_trial_hours:g}.",
+        )
+    if budget.max_gpu_hours is not None and spent.gpu_hours >= budget.max_gpu_hours:
+        return _Ending(
+            "GPUHoursSpent", f"Trials used {spent.gpu_hours:.3g} GPU-hours, maxGPUHours is {budget.max_gpu_hours:g}."
+        )
     if budget.patience is not None and _stalled(spec, trials) >= budget.patience:
         return _Ending("NoImprovement", f"{budget.patience} trials in a row completed without improving the best.")
     if len(trials) >= budget.max_trials and not any(is_active(t) for t in trials):
@@ -390,13 +439,17 @@ def _status(
     suspended: bool,
     now: datetime,
     waiting: str = "",
+    stopping: bool = False,
 ) -> HPOTaskStatus:
     spec = task.spec
     counts = _counts(trials, previous)
     best = best_trial(spec, trials)
     if ending is not None:
-        phase = TaskPhase.FAILED if ending.failed else TaskPhase.SUCCEEDED
+        phase = TaskPhase.STOPPED if ending.stopped else TaskPhase.FAILED if ending.failed else TaskPhase.SUCCEEDED
         reason, message = ending.reason, ending.message
+    elif stopping:
+        phase, reason = TaskPhase.RUNNING, "Stopping"
+        message = f"Stopping (graceful): waiting for {counts.running} running trials to finish; no new trial starts."
     elif suspended:
         phase, reason = TaskPhase.SUSPENDED, "Suspended"
         message = f"Suspended ({spec.suspend_policy}); {counts.pending + counts.running} trials still active."
@@ -417,6 +470,7 @@ def _status(
         _condition(old, "Suspended", phase is TaskPhase.SUSPENDED, reason, message, now, generation),
         _condition(old, "Succeeded", phase is TaskPhase.SUCCEEDED, reason, message, now, generation),
         _condition(old, "Failed", phase is TaskPhase.FAILED, reason, message, now, generation),
+        _condition(old, "Stopped", phase is TaskPhase.STOPPED, reason, message, now, generation),
         _condition(old, "Ready", True, "Reconciled", "The last reconcile succeeded.", now, generation),
     ]
     finished = counts.total - counts.pending - counts.running
@@ -444,11 +498,21 @@ def _summary(spec: HPOTaskSpec, status: HPOTaskStatus, ending: _Ending) -> str:
 def _wake_after(
     spec: HPOTaskSpec, trials: Sequence[Trial], start: datetime | None, now: datetime, status: HPOTaskStatus
 ) -> timedelta | None:
-    if status.phase in (TaskPhase.SUCCEEDED, TaskPhase.FAILED):
+    if status.phase.finished:
         return None
+    budget = spec.budget
     deadlines = []
-    if spec.budget.max_duration is not None and start is not None:
-        deadlines.append(start + spec.budget.max_duration)
+    if budget.max_duration is not None and start is not None:
+        deadlines.append(start + budget.max_duration)
+    if budget.deadline is not None:
+        deadlines.append(budget.deadline)
+    spent = compute.usage(trials, now, compute.template_gpus(spec))
+    for left in (
+        compute.time_left(spent.trial_hours, budget.max_trial_hours, spent.trial_rate),
+        compute.time_left(spent.gpu_hours, budget.max_gpu_hours, spent.gpu_rate),
+    ):
+        if left is not None:
+            deadlines.append(now + left)
     if spec.budget.trial_timeout is not None:
         for trial in trials:
             if trial.status and trial.status.phase is TrialPhase.RUNNING and trial.status.start_time:
