@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 
 from . import __version__
-from .api import HPOTask, TaskPhase, crd
+from .api import HPOTask, Stop, SuspendPolicy, TaskPhase, crd
 from .api.loader import load_objects, parse_task, read_documents
 from .bench import add_arguments as bench_options
 from .errors import InvalidSpec, KubetuneError, Problem, StateError, UsageError
 from .executors.state import STATE_ROOT, StateDir
-from .results.source import LocalSource, local_tasks, manifest_task, open_source
+from .results.source import LocalSource, TrialSource, local_tasks, manifest_task, open_source
 
 EXIT_BAD_INPUT = 2
 DESCRIPTION = (
@@ -42,9 +42,25 @@ def _named_task(path: str) -> HPOTask:
     return manifest_task(Path(path))
 
 
-def _source(args: argparse.Namespace) -> LocalSource:
-    """The task TASK (or --state-dir) names, which must exist."""
-    return open_source(args.file, args.state_dir)
+def _source(args: argparse.Namespace, task: str | None = None) -> TrialSource:
+    """The task TASK (or --state-dir, or hpo/NAME on a cluster) names, which must exist."""
+    return open_source(
+        task or args.file,
+        getattr(args, "state_dir", None),
+        namespace=getattr(args, "namespace", None),
+        context=getattr(args, "context", None),
+        cluster=getattr(args, "plugin", False),
+    )
+
+
+def _local(args: argparse.Namespace) -> LocalSource:
+    """The local task TASK (or --state-dir) names, for the commands that change local state only."""
+    source = _source(args)
+    if not isinstance(source, LocalSource):
+        raise UsageError(
+            f"{args.file}: {args.command} works on local tasks only (on a cluster: kubectl delete hpo/NAME)"
+        )
+    return source
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -89,6 +105,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message}")
     if status.phase is TaskPhase.SUSPENDED:
         print("set spec.suspend to false and run the same command again to continue")
+    if status.phase is TaskPhase.STOPPED:
+        print(f"stopped for good; its trials and results are kept (kubetune delete {again} removes them)")
     best = best_document(status)
     if best is not None:
         print("best trial:")
@@ -222,7 +240,7 @@ def _report(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from .results.dashboard import Dashboard, serve  # noqa: PLC0415
 
-    dashboard = Dashboard([open_source(task) for task in args.tasks])
+    dashboard = Dashboard([_source(args, task) for task in args.tasks])
 
     def ready(url: str) -> None:
         studies = ", ".join(dashboard.studies)
@@ -246,7 +264,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    source = _source(args)
+    source = _local(args)
     count = len(source.load_trials())
     where = source.label
     if not args.yes:
@@ -258,6 +276,47 @@ def _delete(args: argparse.Namespace) -> int:
             return 1
     source.delete()
     print(f"deleted {where} ({count} trials)")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from .results.cluster import ClusterSource  # noqa: PLC0415
+
+    source = _source(args)
+    task = source.load_task()
+    stop = Stop(policy=SuspendPolicy.FORCE if args.force else SuspendPolicy.GRACEFUL)
+    status = task.status
+    if status is not None and status.phase.finished:
+        print(f"kubetune: {source.label} has already finished ({status.phase}, {status.reason}); nothing to stop")
+        return 0
+    how = "running trials are stopped now" if args.force else "running trials finish, no new trial starts"
+    if isinstance(source, ClusterSource):
+        source.request_stop(stop)
+        print(f"kubetune: set spec.stop on {source.label} ({stop.policy}: {how}); the operator ends it as Stopped")
+        return 0
+    assert isinstance(source, LocalSource)
+    return _stop_local(source, task, stop, how)
+
+
+def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int:
+    """Leave the request for a running ``kubetune run``; with none running, end the task here and now."""
+    from .executors.local import LocalExecutor  # noqa: PLC0415
+    from .report import PlainReporter  # noqa: PLC0415
+
+    state = source.state
+    state.request_stop(stop)
+    try:
+        state.__enter__()
+    except StateError:  # the lock: a `kubetune run` works on it and reads the request at its next step
+        print(f"kubetune: asked the `kubetune run` of {task.metadata.name} to stop ({stop.policy}: {how})")
+        return 0
+    try:
+        # Nothing runs without a runner, so the recorded unfinished trials are simply stopped.
+        forced = task.spec.model_copy(update={"stop": Stop(policy=SuspendPolicy.FORCE)})
+        status = LocalExecutor(task.model_copy(update={"spec": forced, "status": None}), state, PlainReporter()).run()
+    finally:
+        state.__exit__()
+    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message}")
     return 0
 
 
@@ -378,9 +437,9 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="kubetune", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"kubetune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -460,18 +519,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_result_commands(sub: Any) -> None:
     """The commands that read a task's results: trials, best, report, delete, dashboard, list."""
-    task_help = "a manifest, a state directory, or the name of a local task (see: kubetune list)"
+    task_help = (
+        "a manifest, a state directory, the name of a local task (see: kubetune list), "
+        "or hpo/NAME: a task on the cluster of the current kubeconfig context"
+    )
     for name, handler, text in (
         ("trials", _trials, "list a task's trials, best first"),
         ("best", _best, "print a task's best trial as JSON"),
         ("report", _report, "write one HTML file of plots and the trial table (opens offline)"),
+        ("stop", _stop, "stop a task for good, keeping its trials and results (unlike suspend, final)"),
         ("delete", _delete, "delete a local task's state directory: its trials, logs and results"),
     ):
         command = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         command.add_argument("file", metavar="TASK", nargs="?", help=task_help)
         command.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
+        if name != "delete":
+            _cluster_options(command)
         command.set_defaults(handler=handler)
-    trials, best, report, delete = (sub.choices[n] for n in ("trials", "best", "report", "delete"))
+    trials, best, report, stop, delete = (sub.choices[n] for n in ("trials", "best", "report", "stop", "delete"))
+    stop.add_argument("--force", action="store_true", help="stop running trials now (default: let them finish)")
     trials.add_argument("--top", type=_count, metavar="K", help="only the K best")
     trials.add_argument("--limit", type=_count, help="page size")
     trials.add_argument("--offset", type=_count, default=0, help="rows to skip")
@@ -502,6 +568,7 @@ def _add_result_commands(sub: Any) -> None:
         ),
     )
     dash.add_argument("tasks", metavar="TASK", nargs="+", help=task_help)
+    _cluster_options(dash)
     dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 in a pod)")
     dash.add_argument("--port", type=_count, default=8080, help="port to listen on (0: any free one; default: 8080)")
     dash.add_argument("--refresh", type=float, default=2.0, help="seconds between re-reads of the trials (default: 2)")
@@ -513,9 +580,21 @@ def _add_result_commands(sub: Any) -> None:
     listing.set_defaults(handler=_list)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _cluster_options(command: argparse.ArgumentParser) -> None:
+    """-n/--namespace and --context, as kubectl has them; with either, a plain NAME is a cluster task."""
+    command.add_argument("-n", "--namespace", help="the cluster task's namespace (default: the context's)")
+    command.add_argument("--context", help="the kubeconfig context to use (default: the current one)")
+
+
+def kubectl_plugin() -> int:
+    """Entry point of ``kubectl-kubetune``: ``kubectl kubetune best NAME`` reads the HPOTask NAME."""
+    return main(sys.argv[1:], plugin=True)
+
+
+def main(argv: Sequence[str] | None = None, *, plugin: bool = False) -> int:
     """Entry point of the ``kubetune`` console script."""
-    args = build_parser().parse_args(argv)
+    args = build_parser("kubectl kubetune" if plugin else "kubetune").parse_args(argv)
+    args.plugin = plugin  # as a kubectl plugin, a plain NAME is a task on the cluster
     handler: Command = args.handler
     try:
         return handler(args)

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import urllib3
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from .. import engine, names
-from ..api import HPOTask, HPOTaskStatus, MetricsSource, Trial, TrialStatus, parse_trial
-from ..errors import InvalidSpec
+from ..api import HPOTask, HPOTaskStatus, MetricsSource, Stop, Trial, TrialStatus, parse_trial
+from ..errors import InvalidSpec, StateError
 from ..metrics import LogScanner, MetricsReading, read_annotation, wanted_metrics
 from . import clock
 from .facts import pod_attempt, pod_running
@@ -33,6 +35,8 @@ from .workload import JOB, Workload
 
 log = logging.getLogger(__name__)
 
+PAGE_SIZE = 500
+"""Trials per list request when a command reads a whole task (``limit``)."""
 LOG_READ_INTERVAL = 5.0
 """Seconds between two reads of a running trial's log (only while early stopping needs them)."""
 FIELD_MANAGER = "kubetune"
@@ -96,6 +100,32 @@ class Kube:
                 return None
             raise
         return _obj(body)
+
+    def list_trials(self, namespace: str, task: str, task_uid: str, page_size: int = PAGE_SIZE) -> list[Trial]:
+        """Every Trial of a task in index order, read in pages of ``page_size`` (``limit``/``continue``),
+        so that thousands of trials are a few bounded answers rather than one huge one."""
+        trials, token = [], None
+        while True:
+            page = _obj(
+                self.custom.list_namespaced_custom_object(
+                    names.GROUP,
+                    names.VERSION,
+                    namespace,
+                    names.TRIAL_PLURAL,
+                    label_selector=f"{names.LABEL_TASK}={task}",
+                    limit=page_size,
+                    _continue=token,
+                )
+            )
+            for item in page.get("items", []):
+                if _owned_by(item, {task_uid}):
+                    try:
+                        trials.append(parse_trial(item))
+                    except InvalidSpec as error:
+                        log.warning("ignoring trial %s: %s", item.get("metadata", {}).get("name"), error)
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return sorted(trials, key=lambda t: t.spec.index)
 
     def read(self, namespace: str, task: str, task_uid: str, workload: Workload = JOB) -> Cluster:
         """The task's Trials, workloads and pods (three list calls, whatever the number of trials).
@@ -285,6 +315,13 @@ class Kube:
             names.TRIAL_PLURAL, namespace, name, status.model_dump(mode="json", by_alias=True, exclude_none=True)
         )
 
+    def request_stop(self, namespace: str, name: str, stop: Stop) -> None:
+        """Set the task's ``spec.stop`` (``kubetune stop``): the operator ends it at its next step."""
+        body = {"spec": {"stop": stop.to_manifest()}}
+        self.custom.patch_namespaced_custom_object(
+            names.GROUP, names.VERSION, namespace, names.TASK_PLURAL, name, body, field_manager=FIELD_MANAGER
+        )
+
     def patch_task_status(self, namespace: str, name: str, status: HPOTaskStatus) -> None:
         """Write the task's status through the status subresource (the only thing kubetune writes on it)."""
         self._patch_status(
@@ -323,6 +360,24 @@ def _retryable(error: BaseException) -> bool:
     if isinstance(error, ApiException):
         return error.status in RETRIED_STATUSES
     return isinstance(error, urllib3.exceptions.HTTPError)
+
+
+def user_client(context: str | None = None) -> tuple[client.ApiClient, str]:
+    """A client as kubectl would make it (KUBECONFIG, else ~/.kube/config; in a pod, its service account)
+    and the namespace that context names (else ``default``)."""
+    path = os.environ.get("KUBECONFIG") or None  # read now: the client read it once, at import
+    try:
+        api = config.new_client_from_config(config_file=path, context=context)
+        contexts, current = config.list_kube_config_contexts(config_file=path)
+    except (config.ConfigException, OSError) as error:
+        if context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config()
+            account = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            return client.ApiClient(), account.read_text().strip() if account.exists() else "default"
+        raise StateError(f"cannot use the kubeconfig: {error}") from None
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return api, str(namespace or "default")
 
 
 def _obj(value: object) -> dict[str, Any]:

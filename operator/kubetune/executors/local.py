@@ -190,6 +190,7 @@ class LocalExecutor:
         try:
             while True:
                 self._wake.clear()
+                self._take_stop_request()
                 step = engine.step(self, self.task.model_copy(update={"status": status}), self.now())
                 status = step.plan.status
                 for event in step.events:
@@ -206,6 +207,11 @@ class LocalExecutor:
                 self._note_strays()
         finally:
             self._stop_all()
+
+    def _take_stop_request(self) -> None:
+        """Honour ``kubetune stop``: it leaves its request in the state directory, as this run holds the lock."""
+        if self.task.spec.stop is None and (stop := self.state.stop_request()) is not None:
+            self.task = self.task.model_copy(update={"spec": self.task.spec.model_copy(update={"stop": stop})})
 
     # --- the executor, as engine.step uses it -----------------------------------------------
 

@@ -9,6 +9,7 @@ Layout of ``.kubetune/<task>/``::
     logs/<name>.log      what the trial printed
     params/<name>.json   the parameters file the trial reads
     runs/<name>.json     the process of a live run (pid, start time), to stop it after a crash
+    stop.json            a stop asked for by ``kubetune stop`` (its policy), read by the runner at each step
     .lock                held while a ``kubetune run`` works here
 
 Every file is written whole to a temporary name, flushed to disk, then renamed over the old one,
@@ -35,7 +36,7 @@ from typing import IO, Any, TypeVar
 import yaml
 from pydantic import ValidationError
 
-from ..api import HPOTask, HPOTaskSpec, HPOTaskStatus, Trial
+from ..api import HPOTask, HPOTaskSpec, HPOTaskStatus, Stop, Trial
 from ..errors import StateError
 
 _T = TypeVar("_T")
@@ -153,6 +154,15 @@ class StateDir:
     def save_status(self, status: HPOTaskStatus) -> None:
         """Record the task's status."""
         atomic_write(self.root / "status.json", status.model_dump_json(by_alias=True, exclude_none=True, indent=2))
+
+    def request_stop(self, stop: Stop) -> None:
+        """Ask for the task to be stopped for good; needs no lock, so that a running ``kubetune run`` gets it."""
+        atomic_write(self.root / "stop.json", stop.model_dump_json(by_alias=True))
+
+    def stop_request(self) -> Stop | None:
+        """The stop ``kubetune stop`` asked for, if any."""
+        path = self.root / "stop.json"
+        return self._read(path, Stop.model_validate_json) if path.exists() else None
 
     # --- trials -----------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Where a task and its trials are read from, behind one small interface.
 
 ``trials``, ``best``, ``report`` and ``dashboard`` take a TASK argument and read it through a
-:class:`TrialSource`; today that is a local state directory (``kubetune run``'s), and a reader of
-a cluster task (``hpo/NAME``, HPOTask and Trial objects) plugs in as a second implementation.
+:class:`TrialSource`: a local state directory (``kubetune run``'s, :class:`LocalSource`), or a
+task on a cluster (``hpo/NAME``: its HPOTask and Trial objects, ``results.cluster.ClusterSource``).
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..api import HPOTask, Trial
 from ..api.loader import load_task
 from ..errors import InvalidSpec, Problem, StateError
 from ..executors.state import STATE_ROOT, StateDir
+
+if TYPE_CHECKING:
+    from .cluster import ClusterSource
 
 
 class TrialSource(Protocol):
@@ -94,14 +97,49 @@ def local_state(task: str | None, state_dir: str | None = None, base: Path | Non
     named = base / STATE_ROOT / task
     if "/" not in task and named.is_dir():
         return StateDir(named)
-    if task.startswith(("hpo/", "hpotask/", "hpotasks/")):
-        raise StateError(f"{task}: reading a task from a cluster is not supported yet; give a local task")
     raise StateError(f"{task}: no such manifest, state directory or local task (see `kubetune list`)")
 
 
-def open_source(task: str | None, state_dir: str | None = None) -> LocalSource:
-    """The source TASK names; its task must be readable (one line says why not)."""
-    source = LocalSource(local_state(task, state_dir))
+PREFIXES = ("hpo/", "hpotask/", "hpotasks/", "hpotask.kubetune.io/", "hpotasks.kubetune.io/")
+"""How kubectl users name an HPOTask: ``hpo/NAME`` and its long forms."""
+
+
+def cluster_task_name(task: str | None, *, bare: bool = False) -> str | None:
+    """NAME when TASK names a cluster task: ``hpo/NAME`` (or a longer kubectl form), or with ``bare``,
+    a plain name that is no file or directory here (as ``kubectl kubetune best NAME`` gives it)."""
+    if not task:
+        return None
+    for prefix in PREFIXES:
+        if task.startswith(prefix) and len(task) > len(prefix):
+            return task[len(prefix) :]
+    if bare and "/" not in task and not Path(task).exists() and Path(task).suffix not in (".yaml", ".yml", ".json"):
+        return task
+    return None
+
+
+def open_source(
+    task: str | None,
+    state_dir: str | None = None,
+    *,
+    namespace: str | None = None,
+    context: str | None = None,
+    cluster: bool = False,
+) -> LocalSource | ClusterSource:
+    """The source TASK names; its task must be readable (one line says why not).
+
+    ``hpo/NAME`` is a task on the cluster of the kubeconfig's context (or ``context``); so is a
+    plain NAME when ``namespace`` or ``context`` is given, or ``cluster`` says bare names are
+    cluster tasks (the kubectl plugin). Anything else is a local task.
+    """
+    name = None if state_dir else cluster_task_name(task, bare=cluster or bool(namespace or context))
+    if name is not None:
+        from .cluster import ClusterSource  # noqa: PLC0415 - the kubernetes client loads only for cluster tasks
+
+        source: LocalSource | ClusterSource = ClusterSource.connect(name, namespace, context)
+    else:
+        if namespace or context:
+            raise StateError(f"{task}: -n/--namespace and --context apply to a cluster task (hpo/NAME) only")
+        source = LocalSource(local_state(task, state_dir))
     source.load_task()
     return source
 
