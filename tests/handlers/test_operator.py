@@ -55,6 +55,7 @@ def test_a_task_runs_to_completion_with_parallel_trials(cluster: Kube, operator:
         "Suspended": "False",
         "Succeeded": "True",
         "Failed": "False",
+        "Stopped": "False",
         "Ready": "True",
     }
 

@@ -1,0 +1,47 @@
+"""``kubetune stop hpo/NAME`` against the real operator: spec.stop ends the task as Stopped, keeping its trials."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubetune.cli import main
+from tests.kube import Kube
+
+from .conftest import RunOperator, phase, quadratic, task_manifest
+from .test_operator import trials
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_stop_ends_a_task_for_good_and_keeps_its_trials(cluster: Kube, operator: RunOperator, force: bool) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest("stoppable", budget={"maxTrials": 8, "parallelTrials": 2})
+    container = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    container["args"] += ["--epochs=40", "--sleep=0.1"]  # four seconds a trial
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(
+            lambda: sum(t["status"].get("phase") == "Running" for t in trials(cluster, "stoppable")) == 2, timeout=20
+        )
+        created = len(trials(cluster, "stoppable"))
+        # (What it prints is not checked here: Kopf's test runner holds sys.stdout while it runs.)
+        assert main(["stop", "hpo/stoppable", *(["--force"] if force else [])]) == 0
+        assert cluster.get("hpotasks", "stoppable")["spec"]["stop"] == {"policy": "force" if force else "graceful"}
+        if not force:
+            cluster.wait_for(
+                lambda: (cluster.get("hpotasks", "stoppable").get("status") or {}).get("reason") == "Stopping"
+            )
+        cluster.wait_for(lambda: phase(cluster, "stoppable") == "Stopped", timeout=20)
+        if force:  # the running trials' Jobs are deleted (finished ones stay, as for any finished trial)
+            cluster.wait_for(lambda: not cluster.list("jobs"), timeout=20)
+
+    status = cluster.get("hpotasks", "stoppable")["status"]
+    assert status["reason"] == "StoppedByUser"
+    done = trials(cluster, "stoppable")
+    assert len(done) == created, "no trial was created after the stop"
+    # graceful: the running trials finished; force: they were stopped at once. Either way they are kept.
+    assert {t["status"]["phase"] for t in done} == ({"Stopped"} if force else {"Succeeded"})
+    if not force:
+        assert status["bestTrial"]["name"] in {t["metadata"]["name"] for t in done}
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["Stopped"] == "True" and conditions["Running"] == "False"
+    assert "StoppedByUser" in [e["reason"] for e in cluster.events("default", involved="stoppable")]
