@@ -320,6 +320,38 @@ def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int
     return 0
 
 
+def _algorithms(args: argparse.Namespace) -> int:
+    import dataclasses  # noqa: PLC0415
+    import textwrap  # noqa: PLC0415
+
+    from .search.registry import catalogue  # noqa: PLC0415
+
+    listed = catalogue()
+    if args.output == "json":
+        print(json.dumps([dataclasses.asdict(item) for item in listed], indent=2))
+        return 0
+
+    def wrapped(text: str, indent: int) -> str:
+        plain = text.replace("``", "`")  # the models' docs are reStructuredText
+        return textwrap.fill(plain, width=100, initial_indent=" " * indent, subsequent_indent=" " * indent)
+
+    for item in listed:
+        source = f" ({item.source})" if item.source else ""
+        print(f"{item.name}  [{item.kind}]{source}")
+        print(wrapped(item.description, 4))
+        for setting in item.settings:
+            value = setting.default
+            default = "" if value is None else f" = {value if isinstance(value, str) else json.dumps(value)}"
+            print(f"    settings.{setting.name}: {setting.type}{default}")
+            print(wrapped(setting.description, 8))
+        if item.kind == "plugin":
+            print(f"    use: algorithm: {{name: plugin, plugin: {item.name}, pluginSettings: {{...}}}}")
+        print()
+    if not any(item.kind == "plugin" for item in listed):
+        print("no plugin algorithms are installed (a package registers one under the kubetune.algorithms entry points)")
+    return 0
+
+
 def _operator(args: argparse.Namespace) -> int:
     from .handlers import operator  # noqa: PLC0415
 
@@ -507,6 +539,12 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
     op.add_argument("--log-format", choices=["plain", "json"], default="plain", help="log lines as text or JSON")
     op.add_argument("-v", "--verbose", action="store_true")
     op.set_defaults(handler=_operator)
+
+    algorithms = sub.add_parser(
+        "algorithms", help="list the search algorithms (built-in and installed plugins) with their settings"
+    )
+    algorithms.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    algorithms.set_defaults(handler=_algorithms)
 
     bench = sub.add_parser("bench", help="benchmark the search algorithms and the local runner's overhead")
     bench.add_argument("part", nargs="?", choices=["all", "search", "local"], default="all")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
+from pydantic_core import to_jsonable_python
+
 from .. import names
 from ..api import Algorithm, AlgorithmName
 from ..api import algorithms as a
@@ -98,6 +100,67 @@ ENTRIES: dict[AlgorithmName, Entry[Any]] = {
 def create(algorithm: Algorithm, space: SearchSpace) -> Suggester:
     """The suggester for a task's algorithm; unset settings take the defaults their model states."""
     return ENTRIES[algorithm.name].create(algorithm, space)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of an algorithm, as its settings model states it."""
+
+    name: str
+    """As written in ``algorithm.settings`` (camelCase)."""
+    type: str
+    default: Any
+    description: str
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An algorithm ``kubetune algorithms`` lists: a built-in one, or an installed plugin."""
+
+    name: str
+    kind: str
+    """built-in, or plugin (then ``algorithm: {name: plugin, plugin: NAME}``)."""
+    description: str
+    settings: tuple[Setting, ...] = ()
+    source: str = ""
+    """For a plugin: its entry point (``module:object``)."""
+
+
+def catalogue() -> list[Listed]:
+    """Every built-in algorithm with its settings (from its model), then every installed plugin."""
+    listed = [
+        Listed(str(name), "built-in", a.describe(name), tuple(_settings(entry.settings)))
+        for name, entry in ENTRIES.items()
+        if name is not AlgorithmName.PLUGIN
+    ]
+    plugins = sorted(entry_points(group=names.PLUGIN_ENTRY_POINTS), key=lambda e: (e.name, e.value))
+    for point in plugins:
+        try:
+            text = " ".join((point.load().__doc__ or "").split("\n\n")[0].split())
+        except Exception as error:  # a plugin's import can fail in any way: list it, saying so
+            text = f"fails to load: {error}"
+        listed.append(Listed(point.name, "plugin", text or "(no description)", source=point.value))
+    return listed
+
+
+def _settings(model: type[ApiModel]) -> list[Setting]:
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    found = []
+    for field, info in model.model_fields.items():
+        alias = info.alias or field
+        prop = schema["properties"][alias]
+        options = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"]
+        ref = options[0].get("$ref", "").split("/")[-1] if options else ""
+        option = options[0] if options else {}
+        kind = str(option.get("type", ""))
+        if ref:
+            kind = " | ".join(str(v) for v in schema["$defs"][ref].get("enum", [])) or ref
+        low, high = option.get("minimum", option.get("exclusiveMinimum")), option.get("maximum")
+        if low is not None or high is not None:
+            kind += f" ({'' if low is None else low}..{'' if high is None else high})"
+        text = " ".join((info.description or "").split())
+        found.append(Setting(alias, kind, to_jsonable_python(info.default), text))
+    return found
 
 
 def load_plugin(name: str) -> SuggesterFactory:
