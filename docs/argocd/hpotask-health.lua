@@ -1,6 +1,7 @@
 -- Argo CD health check for kubetune's HPOTask (kubetune.io/v1alpha1).
--- Pending and Running are Progressing, Suspended is Suspended, Succeeded is Healthy, Failed (or a
--- spec the operator found invalid) is Degraded. A status older than the spec is Progressing.
+-- Pending and Running are Progressing, Suspended is Suspended, Succeeded and Stopped (by the user,
+-- results kept) are Healthy, Failed (or a spec the operator found invalid) is Degraded. A status
+-- older than the spec is Progressing.
 local hs = {}
 local status = obj.status
 
@@ -43,7 +44,7 @@ if status.message ~= nil and status.message ~= "" then
 end
 hs.message = message
 
-if status.phase == "Succeeded" then
+if status.phase == "Succeeded" or status.phase == "Stopped" then
   hs.status = "Healthy"
 elseif status.phase == "Failed" then
   hs.status = "Degraded"
