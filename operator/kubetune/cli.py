@@ -22,7 +22,7 @@ from .api.loader import load_objects, parse_task, read_documents
 from .bench import add_arguments as bench_options
 from .errors import InvalidSpec, KubetuneError, Problem, StateError, UsageError
 from .executors.state import STATE_ROOT, StateDir
-from .results.source import LocalSource, TrialSource, local_tasks, manifest_task, open_source
+from .results.source import LocalSource, TrialSource, cluster_task_name, local_tasks, manifest_task, open_source
 
 EXIT_BAD_INPUT = 2
 DESCRIPTION = (
@@ -55,11 +55,12 @@ def _source(args: argparse.Namespace, task: str | None = None) -> TrialSource:
 
 def _local(args: argparse.Namespace) -> LocalSource:
     """The local task TASK (or --state-dir) names, for the commands that change local state only."""
-    source = _source(args)
-    if not isinstance(source, LocalSource):
+    if cluster_task_name(args.file, bare=args.plugin) is not None:
         raise UsageError(
             f"{args.file}: {args.command} works on local tasks only (on a cluster: kubectl delete hpo/NAME)"
         )
+    source = _source(args)
+    assert isinstance(source, LocalSource)  # no cluster option: a local task
     return source
 
 

@@ -181,3 +181,9 @@ def test_namespace_applies_to_cluster_tasks_only(tmp_path: Path, capsys: pytest.
     state = write_state(tmp_path / "local", toy_trials(), TaskPhase.RUNNING)
     assert main(["trials", str(state.root), "-n", "ml"]) == 2
     assert "apply to a cluster task (hpo/NAME) only" in capsys.readouterr().err
+
+
+def test_delete_refuses_a_cluster_task_and_names_kubectl_delete(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["delete", "hpo/toy", "--yes"]) == 2
+    assert "delete works on local tasks only (on a cluster: kubectl delete hpo/NAME)" in capsys.readouterr().err
+    assert main(["delete", "toy", "--yes"], plugin=True) == 2, "as a kubectl plugin, a plain NAME is a cluster task"
