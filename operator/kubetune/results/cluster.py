@@ -6,7 +6,7 @@ one module that calls the Kubernetes API; the Trials are listed in pages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..api import HPOTask, Stop, Trial, parse_task
 from ..errors import InvalidSpec, StateError
@@ -21,6 +21,7 @@ class ClusterSource:
     namespace: str
     name: str
     page_size: int = PAGE_SIZE
+    _uid: str | None = field(default=None, repr=False)
 
     @classmethod
     def connect(cls, name: str, namespace: str | None, context: str | None) -> ClusterSource:
@@ -39,14 +40,17 @@ class ClusterSource:
         if body is None:
             raise StateError(f"hpo/{self.name}: no such HPOTask in namespace {self.namespace}")
         try:
-            return parse_task(body)
+            task = parse_task(body)
         except InvalidSpec as error:
             raise StateError(f"hpo/{self.name}: its spec is invalid: {error}") from None
+        self._uid = task.metadata.uid
+        return task
 
     def load_trials(self) -> list[Trial]:
         """Its Trials (those it owns), listed ``page_size`` at a time."""
-        task = self.load_task()
-        return self.kube.list_trials(self.namespace, self.name, task.metadata.uid or "", self.page_size)
+        # Callers read the task first; its uid tells its Trials from those of a deleted namesake.
+        uid = self._uid or self.load_task().metadata.uid or ""
+        return self.kube.list_trials(self.namespace, self.name, uid, self.page_size)
 
     def request_stop(self, stop: Stop) -> None:
         """Set the task's ``spec.stop``; the operator ends the task."""
