@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -281,8 +282,6 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    from .results.cluster import ClusterSource  # noqa: PLC0415
-
     source = _source(args)
     task = source.load_task()
     stop = Stop(policy=SuspendPolicy.FORCE if args.force else SuspendPolicy.GRACEFUL)
@@ -291,12 +290,14 @@ def _stop(args: argparse.Namespace) -> int:
         print(f"kubetune: {source.label} has already finished ({status.phase}, {status.reason}); nothing to stop")
         return 0
     how = "running trials are stopped now" if args.force else "running trials finish, no new trial starts"
-    if isinstance(source, ClusterSource):
-        source.request_stop(stop)
-        print(f"kubetune: set spec.stop on {source.label} ({stop.policy}: {how}); the operator ends it as Stopped")
-        return 0
-    assert isinstance(source, LocalSource)
-    return _stop_local(source, task, stop, how)
+    if isinstance(source, LocalSource):
+        return _stop_local(source, task, stop, how)
+    from .results.cluster import ClusterSource  # noqa: PLC0415 - loaded already, for a cluster task
+
+    assert isinstance(source, ClusterSource)
+    source.request_stop(stop)
+    print(f"kubetune: set spec.stop on {source.label} ({stop.policy}: {how}); the operator ends it as Stopped")
+    return 0
 
 
 def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int:
@@ -306,17 +307,15 @@ def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int
 
     state = source.state
     state.request_stop(stop)
-    try:
-        state.__enter__()
-    except StateError:  # the lock: a `kubetune run` works on it and reads the request at its next step
-        print(f"kubetune: asked the `kubetune run` of {task.metadata.name} to stop ({stop.policy}: {how})")
-        return 0
-    try:
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(state)
+        except StateError:  # the lock: a `kubetune run` works on it, and reads the request at its next step
+            print(f"kubetune: asked the `kubetune run` of {task.metadata.name} to stop ({stop.policy}: {how})")
+            return 0
         # Nothing runs without a runner, so the recorded unfinished trials are simply stopped.
         forced = task.spec.model_copy(update={"stop": Stop(policy=SuspendPolicy.FORCE)})
         status = LocalExecutor(task.model_copy(update={"spec": forced, "status": None}), state, PlainReporter()).run()
-    finally:
-        state.__exit__()
     print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message}")
     return 0
 
