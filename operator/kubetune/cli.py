@@ -502,7 +502,8 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
             "Run the same command again to resume after Ctrl-C, a crash or a reboot: finished trials are "
             "kept, interrupted ones start over, and the search continues where it stopped. A changed budget, "
             "template or early-stopping rule is taken, and said so; a changed search space, objective or "
-            "algorithm is refused unless --allow-changes. To start over, --restart (or kubetune delete TASK)."
+            "algorithm is refused unless --allow-changes. To end it for good, keeping its results: "
+            "kubetune stop TASK (from another terminal too). To start over, --restart (or kubetune delete TASK)."
         ),
     )
     run.add_argument("file", metavar="FILE")
