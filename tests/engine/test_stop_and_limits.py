@@ -127,7 +127,9 @@ def test_gpu_hours_count_each_trials_requested_gpus(make_task: MakeTask) -> None
     trials = [running(task, i) for i in range(2)]
     # Two trials holding 4 GPUs each: 8 GPU-hours per hour, so 10 GPU-hours last 75 minutes.
     assert plan(task, trials, T0).wake_after == timedelta(minutes=75)
-    assert plan(task, trials, T0 + timedelta(minutes=74)).status.phase is TaskPhase.RUNNING
+    later = plan(task, trials, T0 + timedelta(minutes=74))
+    assert later.status.phase is TaskPhase.RUNNING
+    assert (later.status.message or "").endswith(" 9.9 of 10 GPU-hours used."), "the status says what is spent"
     ended = plan(task, trials, T0 + timedelta(minutes=75))
     assert len(ended.stop) == 2
     # Like any other limit reached before a trial succeeded: failed, saying why.

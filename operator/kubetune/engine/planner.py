@@ -460,6 +460,7 @@ def _status(
             message = f"{counts.running + counts.pending} trials active; {_lowered(spec, trials)}"
         if waiting and counts.running + counts.pending:
             message += f" {waiting}"  # e.g. hyperband waiting for a rung to finish
+        message += _spent(spec, trials, now)
     else:
         phase, reason, message = TaskPhase.PENDING, "Waiting", "No trial created yet."
     generation = task.metadata.generation
@@ -487,6 +488,21 @@ def _status(
         completion_time=completion,
         observed_generation=generation,
     )
+
+
+def _spent(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> str:
+    """How much of a compute budget is used, for the status message. In tenths of an hour: the
+    message (hence the status) then changes a few times an hour, not at every step."""
+    budget = spec.budget
+    if budget.max_trial_hours is None and budget.max_gpu_hours is None:
+        return ""
+    spent = compute.usage(trials, now, compute.template_gpus(spec))
+    parts = []
+    if budget.max_trial_hours is not None:
+        parts.append(f" {spent.trial_hours:.1f} of {budget.max_trial_hours:g} trial-hours used.")
+    if budget.max_gpu_hours is not None:
+        parts.append(f" {spent.gpu_hours:.1f} of {budget.max_gpu_hours:g} GPU-hours used.")
+    return "".join(parts)
 
 
 def _summary(spec: HPOTaskSpec, status: HPOTaskStatus, ending: _Ending) -> str:
