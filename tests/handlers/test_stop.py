@@ -1,6 +1,8 @@
-"""``kubetune stop hpo/NAME`` against the real operator: spec.stop ends the task as Stopped, keeping its trials."""
+"""Ending a task on a cluster, with the real operator: ``kubetune stop`` (spec.stop) and the deadline."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -45,3 +47,23 @@ def test_stop_ends_a_task_for_good_and_keeps_its_trials(cluster: Kube, operator:
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions["Stopped"] == "True" and conditions["Running"] == "False"
     assert "StoppedByUser" in [e["reason"] for e in cluster.events("default", involved="stoppable")]
+
+
+def test_the_deadline_ends_a_task_on_the_cluster_and_deletes_running_jobs(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    manifest = task_manifest("due", budget={"maxTrials": 8, "parallelTrials": 2})
+    container = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    container["args"] += ["--epochs=600", "--sleep=0.1"]  # a minute a trial: only the deadline ends them
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(
+            lambda: sum(t["status"].get("phase") == "Running" for t in trials(cluster, "due")) == 2, timeout=20
+        )
+        deadline = datetime.now(UTC) + timedelta(seconds=2)
+        cluster.patch("hpotasks", "due", {"spec": {"budget": {"deadline": deadline.isoformat()}}})
+        cluster.wait_for(lambda: phase(cluster, "due") == "Failed", timeout=30)
+        cluster.wait_for(lambda: not cluster.list("jobs"), timeout=20)
+    status = cluster.get("hpotasks", "due")["status"]
+    assert status["reason"] == "NoTrialSucceeded" and status["message"].startswith("The deadline ")
+    assert [t["status"]["phase"] for t in trials(cluster, "due")] == ["Stopped", "Stopped"]
+    assert datetime.fromisoformat(status["completionTime"]) >= deadline
