@@ -46,7 +46,7 @@ STATE_ROOT = ".kubetune"
 """The directory, under the one ``kubetune run`` runs in, that holds each local task's state directory."""
 DEFINING = ("parameters", "objective", "algorithm")
 """Spec fields that give the trials so far their meaning: changing one needs --allow-changes or --restart."""
-CONTROLS = ("suspend", "suspendPolicy")
+CONTROLS = ("suspend", "suspendPolicy", "stop")
 """Spec fields meant to change between runs: taken without a word."""
 
 
