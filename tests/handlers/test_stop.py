@@ -35,6 +35,11 @@ def test_stop_ends_a_task_for_good_and_keeps_its_trials(cluster: Kube, operator:
         cluster.wait_for(lambda: phase(cluster, "stoppable") == "Stopped", timeout=20)
         if force:  # the running trials' Jobs are deleted (finished ones stay, as for any finished trial)
             cluster.wait_for(lambda: not cluster.list("jobs"), timeout=20)
+        # Kopf posts Events in the background: wait for it before the operator stops.
+        cluster.wait_for(
+            lambda: "StoppedByUser" in [e["reason"] for e in cluster.events("default", involved="stoppable")],
+            timeout=20,
+        )
 
     status = cluster.get("hpotasks", "stoppable")["status"]
     assert status["reason"] == "StoppedByUser"
@@ -46,7 +51,6 @@ def test_stop_ends_a_task_for_good_and_keeps_its_trials(cluster: Kube, operator:
         assert status["bestTrial"]["name"] in {t["metadata"]["name"] for t in done}
     conditions = {c["type"]: c["status"] for c in status["conditions"]}
     assert conditions["Stopped"] == "True" and conditions["Running"] == "False"
-    assert "StoppedByUser" in [e["reason"] for e in cluster.events("default", involved="stoppable")]
 
 
 def test_the_deadline_ends_a_task_on_the_cluster_and_deletes_running_jobs(cluster: Kube, operator: RunOperator) -> None:
