@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from kubetune.api import Stop
 from kubetune.cli import main
+from kubetune.executors.state import StateDir
 
 from .test_local import manifest, status_of, trials_of, write
 
@@ -87,3 +89,19 @@ def test_stop_without_a_runner_stops_the_interrupted_trials(tmp_path: Path, caps
 
     assert main(["stop", "--state-dir", str(state)]) == 0
     assert "has already finished (Stopped, StoppedByUser); nothing to stop" in capsys.readouterr().out
+
+
+def test_a_stop_left_for_a_runner_that_crashed_is_carried_out_by_the_next_run(tmp_path: Path) -> None:
+    command, state = slow_task(tmp_path, "crashed")
+    runner = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    try:
+        wait_running(state, runner)
+    finally:
+        runner.kill()
+        runner.wait()
+    StateDir(state).request_stop(Stop())  # graceful, as `kubetune stop` leaves it for a running runner
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert "crashed: Stopped (StoppedByUser)" in again.stdout, again.stdout + again.stderr
+    # Their runs died with the runner: nothing is running, so a graceful stop has nothing to wait for.
+    assert [t["status"]["phase"] for t in trials_of(state)] == ["Stopped", "Stopped"]

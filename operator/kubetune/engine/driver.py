@@ -82,8 +82,8 @@ def step(executor: Executor, task: HPOTask, now: datetime) -> Step:
     """Bring ``task`` (with its last recorded status) one step forward; safe to repeat and to interrupt."""
     world = executor.read()
     spec = task.spec
-    # Suspended with force, or stopped: a trial that has not started yet stays unstarted (the plan stops it).
-    may_start = not (spec.suspend and spec.suspend_policy is SuspendPolicy.FORCE) and spec.stop is None
+    # Suspended with force: a trial that has not started yet stays unstarted (the plan stops it).
+    may_start = not (spec.suspend and spec.suspend_policy is SuspendPolicy.FORCE)
     trials: list[Trial] = []
     events: list[Event] = []
     finished: list[Finished] = []
