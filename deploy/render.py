@@ -28,7 +28,8 @@ NAMESPACE = "kubetune-system"
 
 # The kinds this chart produces, in the order Helm itself installs them (InstallOrder in Helm's
 # kind_sorter.go), so that `kubectl apply -f` of the rendered file creates each object after what it
-# depends on. Other kinds (the ServiceMonitor) go last, as with Helm.
+# depends on. Other kinds (the ServiceMonitor) go last, as with Helm; the admission policy, which
+# Helm's list does not name, goes before the operator, so that no task is admitted unchecked.
 _INSTALL_ORDER = [
     "Namespace",
     "PodDisruptionBudget",
@@ -39,6 +40,8 @@ _INSTALL_ORDER = [
     "Role",
     "RoleBinding",
     "Service",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
     "Deployment",
 ]
 

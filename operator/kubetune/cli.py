@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from . import __version__
-from .api import HPOTask, Stop, SuspendPolicy, TaskPhase, crd
+from .api import HPOTask, Stop, SuspendPolicy, TaskPhase, crd, kubeyaml
 from .api.loader import load_objects, parse_task, read_documents
 from .bench import add_arguments as bench_options
 from .errors import InvalidSpec, KubetuneError, Problem, StateError, UsageError
@@ -383,12 +383,16 @@ def _bench(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
+        notes: list[Problem] = []
         try:
-            objects = load_objects(Path(path))
+            objects = load_objects(Path(path), notes)
         except InvalidSpec as error:
             failed += 1
             _print_problems(path, error)
             continue
+        finally:
+            for note in notes:
+                print(f"{path}: note: {note}", file=sys.stderr)
         if not args.quiet:
             described = ", ".join(f"{o.kind} {o.metadata.name or '(unnamed)'}" for o in objects)
             print(f"{path}: valid ({described})")
@@ -399,11 +403,13 @@ def _convert(args: argparse.Namespace) -> int:
     from .convert import convert, render  # noqa: PLC0415 - ruamel.yaml is only needed here
 
     try:
-        documents = [doc for _, doc in read_documents(Path(args.file))]
+        documents = [doc.obj for _, doc in read_documents(Path(args.file))]
         configmaps = [d for d in documents if isinstance(d, dict) and d.get("kind") == "ConfigMap"]
         for path in args.configmap or []:
             configmaps += [
-                d for _, d in read_documents(Path(path)) if isinstance(d, dict) and d.get("kind") == "ConfigMap"
+                d.obj
+                for _, d in read_documents(Path(path))
+                if isinstance(d.obj, dict) and d.obj.get("kind") == "ConfigMap"
             ]
         experiments = [d for d in documents if isinstance(d, dict) and d.get("kind") == "Experiment"]
         if len(experiments) != 1:
@@ -420,7 +426,7 @@ def _convert(args: argparse.Namespace) -> int:
     )
     text = render(conversion, header)
     try:
-        parse_task(yaml.safe_load(text))
+        parse_task(kubeyaml.load_documents(text)[0].obj)  # read back as kubectl will read it
     except InvalidSpec as error:  # something the Experiment holds that kubetune reads differently
         _print_problems(args.file, InvalidSpec([Problem(f"converted {p.path}", p.message) for p in error.problems]))
         return EXIT_BAD_INPUT

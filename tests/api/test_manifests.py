@@ -13,6 +13,7 @@ import yaml
 from kubetune.api import crd, parse_task
 from kubetune.cli import main
 from kubetune.errors import InvalidSpec
+from tests.cel import rule_failures
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -20,9 +21,10 @@ TASK_SCHEMA = crd.task_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 
 def crd_errors(obj: dict[str, Any]) -> list[str]:
-    """What the API server's schema validation would say (OpenAPI 3.0 ~ JSON Schema draft 4)."""
+    """What the API server's schema validation (OpenAPI 3.0 ~ JSON Schema draft 4), then its CEL rules, would say."""
     validator = jsonschema.Draft4Validator(TASK_SCHEMA)
-    return [f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in validator.iter_errors(obj)]
+    errors = [f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}" for e in validator.iter_errors(obj)]
+    return errors or [f"{path}: {message}" for path, message in rule_failures(obj, TASK_SCHEMA)]
 
 
 def base_task() -> dict[str, Any]:
@@ -34,8 +36,18 @@ def test_there_is_an_example_for_every_algorithm() -> None:
     assert names >= {"auto", "random", "grid", "sobol", "bayesian", "tpe", "cmaes", "hyperband", "experiments"}
 
 
+@pytest.fixture
+def example_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/plugin.yaml's plugin, registered (not importable: validation only looks it up)."""
+    dist = tmp_path / "my_evolution-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-evolution\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[kubetune.algorithms]\nmy-evolution = my_evolution:Evolution\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_every_example_is_valid_for_the_models_and_the_crd_schema(path: Path) -> None:
+def test_every_example_is_valid_for_the_models_and_the_crd_schema(path: Path, example_plugin: None) -> None:
     obj = yaml.safe_load(path.read_text())
     task = parse_task(obj)
     assert task.metadata.name
@@ -58,9 +70,9 @@ def set_path(obj: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 # (description, where to change, new value, expected path, expected words, the CRD schema rejects it too)
 BROKEN = [
-    ("min above max", "spec.parameters.0.min", 1.0, "spec.parameters[0].min", "must be less than max", False),
-    ("log scale from zero", "spec.parameters.1.min", 0.0, "spec.parameters[1].min", "must be > 0 for log scale", False),
-    ("step wider than range", "spec.parameters.2.step", 500, "spec.parameters[2].step", "must fit the range", False),
+    ("min above max", "spec.parameters.0.min", 1.0, "spec.parameters[0].min", "must be less than max", True),
+    ("log scale from zero", "spec.parameters.1.min", 0.0, "spec.parameters[1].min", "must be > 0 for log scale", True),
+    ("step wider than range", "spec.parameters.2.step", 500, "spec.parameters[2].step", "must fit the range", True),
     ("unknown scale", "spec.parameters.0.scale", "cubic", "spec.parameters[0].scale", "'linear', 'log'", True),
     ("bad parameter name", "spec.parameters.0.name", "learning-rate", "spec.parameters[0].name", "should match", True),
     ("no values for categorical", "spec.parameters.3.values", ..., "spec.parameters[3].values", "is required", False),
@@ -78,6 +90,31 @@ BROKEN = [
         False,
     ),
     ("typo in a field", "spec.budget.maxTrial", 5, "spec.budget.maxTrial", "is not a known field", False),
+    # Accepted once, then crashed at run time: each is one line naming the field now.
+    ("timeout past a year", "spec.budget.trialTimeout", "999999999h", "spec.budget.trialTimeout", "most 365d", False),
+    ("timeout past timedelta", "spec.budget.trialTimeout", "99999999999h", "spec.budget.trialTimeout", "365d", False),
+    ("duration of infinity", "spec.budget.maxDuration", float("inf"), "spec.budget.maxDuration", "365d", False),
+    ("bound near the float limit", "spec.parameters.0.max", 1e308, "spec.parameters[0].max", "within ±1e+300", True),
+    ("int bound past 2^53", "spec.parameters.2.max", 1e18, "spec.parameters[2].max", "within ±2^53", True),
+    ("a step no float can count", "spec.parameters.0.step", 1e-300, "spec.parameters[0].step", "too small", False),
+    ("NUL in a value", "spec.parameters.3.values.1", "ta\x00nh", "spec.parameters[3].values[1]", "control", False),
+    ("newline in a value", "spec.parameters.3.values.1", "a\nb", "spec.parameters[3].values[1]", "(\\x0a)", False),
+    (
+        "a list as a categorical value",
+        "spec.parameters.3.values.1",
+        ["tanh"],
+        "spec.parameters[3].values[1]",
+        "must be a string, a number or a boolean, got a list",
+        False,
+    ),
+    (
+        "NUL in an argument",
+        "spec.trialTemplate.spec.template.spec.containers.0.args.4",
+        "--epochs=8\x00",
+        "spec.trialTemplate.spec.template.spec.containers[0].args[4]",
+        "NUL byte",
+        False,
+    ),
     (
         "no containers",
         "spec.trialTemplate.spec.template.spec.containers",
@@ -126,6 +163,15 @@ def test_a_broken_manifest_gets_one_line_naming_the_field(
             "is required by hyperband",
         ),
         (
+            {
+                "spec.algorithm.name": "hyperband",
+                "spec.algorithm.settings": {"resourceParameter": "hidden"},
+                "spec.parameters.2.max": 9e15,
+            },
+            "spec.algorithm.settings.resourceParameter",
+            "max / min is at most 100000",
+        ),
+        (
             {"spec.algorithm.name": "hyperband", "spec.algorithm.settings": {"resourceParameter": "activation"}},
             "spec.algorithm.settings.resourceParameter",
             "must name an int or double range",
@@ -137,6 +183,11 @@ def test_a_broken_manifest_gets_one_line_naming_the_field(
         ),
         ({"spec.algorithm.name": "plugin"}, "spec.algorithm.plugin", "is required by"),
         (
+            {"spec.algorithm.name": "grid", "spec.parameters.2.max": 8e9, "spec.algorithm.seed": ...},
+            "spec.parameters[2].step",
+            "gives 1e+09 grid points, more than grid search can visit (at most 100000)",
+        ),
+        (
             {
                 "spec.metricsCollector": {
                     "format": "regex",
@@ -147,6 +198,21 @@ def test_a_broken_manifest_gets_one_line_naming_the_field(
             "exactly one capture group, has 2",
         ),
         ({"spec.parameters.1.name": "lr"}, "spec.parameters[1].name", "declared twice"),
+        (
+            {"spec.parameters.1.name": "LR"},
+            "spec.parameters[1].name",
+            "'LR' and 'lr' would both be the environment variable KUBETUNE_PARAM_LR",
+        ),
+        (
+            {"spec.algorithm.name": "plugin", "spec.algorithm.plugin": "nowhere", "spec.algorithm.seed": ...},
+            "spec.algorithm.plugin",
+            "no search algorithm plugin 'nowhere' is installed here",
+        ),
+        (
+            {"spec.parameters.0.base": 10, "spec.parameters.0.scale": "linear", "spec.parameters.0.max": 400},
+            "spec.parameters[0].max",
+            "gives base ** max = 1e400",
+        ),
     ],
 )
 def test_semantic_rules_name_the_field(changes: dict[str, Any], path: str, words: str) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
+
+import pytest
 
 from kubetune.api import TaskPhase, TrialPhase
 from kubetune.engine import RunFact, RunState, new_trial, observe, plan, stopped_status
@@ -54,6 +57,26 @@ def test_max_trials_reached_finishes_with_the_best_trial(make_task: MakeTask) ->
     assert step.status.progress == "6/6"
     assert step.status.completion_time == T0 + timedelta(hours=1)
     assert any(e.reason == "MaxTrialsReached" and "Best: t1-1 with loss=0.2" in e.message for e in step.events)
+
+
+def test_the_best_trial_has_no_empty_metrics_without_additional_metrics(make_task: MakeTask) -> None:
+    task = make_task()
+    step = plan(task, finished_trials(task, [0.5, 0.2]), T0)
+    assert step.status.best_trial is not None
+    assert "metrics" not in step.status.best_trial.to_manifest()
+    assert "metrics" not in step.status.to_manifest()["bestTrial"]
+
+    task = make_task(objective={"metric": "loss", "direction": "minimize", "additionalMetrics": ["acc"]})
+    trials = finished_trials(task, [0.5, 0.2])
+    assert trials[1].status is not None
+    trials[1] = trials[1].model_copy(
+        update={
+            "status": trials[1].status.model_copy(update={"metrics": [*trials[1].status.metrics, series("acc", [0.9])]})
+        }
+    )
+    step = plan(task, trials, T0)
+    assert step.status.best_trial is not None
+    assert step.status.best_trial.to_manifest()["metrics"] == {"acc": 0.9}
 
 
 def test_maximizing_picks_the_largest_value(make_task: MakeTask) -> None:
@@ -226,7 +249,15 @@ def test_observe_reports_a_deadline_as_a_timeout(make_task: MakeTask) -> None:
     assert observe(task.spec, trial, fact, T0).reason == "TimedOut"
 
 
-def test_a_missing_plugin_fails_the_task_and_stops_its_trials(make_task: MakeTask) -> None:
+def test_a_plugin_that_fails_to_load_fails_the_task_and_stops_its_trials(
+    make_task: MakeTask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Registered (so validation passes), but its module is gone: the engine finds out when it loads it.
+    dist = tmp_path / "gone-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: gone\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[kubetune.algorithms]\nnot-installed-anywhere = no_such_module_here:X\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     task = make_task(algorithm={"name": "plugin", "plugin": "not-installed-anywhere"})
     running = with_status(new_trial(task, 0, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING, [0.9])
     step = plan(task, [running], T0)

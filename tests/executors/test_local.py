@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from kubetune.api import kubeyaml
 from kubetune.cli import main
 
 TRAINER = Path(__file__).with_name("toy_trainer.py")
@@ -59,7 +59,7 @@ def with_modes(*modes: str) -> list[dict[str, Any]]:
 
 def write(tmp_path: Path, obj: dict[str, Any]) -> Path:
     path = tmp_path / f"{obj['metadata']['name']}.yaml"
-    path.write_text(yaml.safe_dump(obj))
+    path.write_text(kubeyaml.dump(obj))  # as kubectl reads it: the parameter "y" stays a string
     return path
 
 
@@ -265,7 +265,7 @@ def test_unreadable_inputs_get_one_line_naming_the_file(tmp_path: Path, capsys: 
     unnamed = manifest("x", algorithm={"name": "random"})
     del unnamed["metadata"]["name"]
     path = tmp_path / "unnamed.yaml"
-    path.write_text(yaml.safe_dump(unnamed))
+    path.write_text(kubeyaml.dump(unnamed))
     assert main(["run", str(path)]) == 2
     assert (
         capsys.readouterr().err.strip()

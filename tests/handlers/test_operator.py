@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from kubetune import names
@@ -254,11 +255,15 @@ def test_deleting_a_task_mid_run_removes_its_trials_and_jobs(cluster: Kube, oper
         cluster.wait_for(lambda: not cluster.list("pods"), timeout=20)
 
 
+@pytest.mark.parametrize("breakage", ["min-above-max", "plugin-not-installed"])
 def test_an_invalid_spec_gets_valid_false_with_the_validate_message(
-    cluster: Kube, operator: RunOperator, tmp_path: Any, capsys: Any
+    cluster: Kube, operator: RunOperator, tmp_path: Any, capsys: Any, breakage: str
 ) -> None:
     manifest = task_manifest("broken")
-    manifest["spec"]["parameters"][0]["min"] = 5.0  # past the CRD schema, caught by kubetune's own rules
+    if breakage == "min-above-max":
+        manifest["spec"]["parameters"][0]["min"] = 5.0  # past the CRD schema, caught by kubetune's own rules
+    else:  # the operator parses with the same model, so it refuses the task before any trial
+        manifest["spec"]["algorithm"] = {"name": "plugin", "plugin": "not-installed-anywhere"}
     path = tmp_path / "broken.yaml"
     path.write_text(json.dumps(manifest))
     assert main(["validate", str(path)]) == 2

@@ -14,7 +14,9 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     ValidationError,
+    ValidatorFunctionWrapHandler,
     WithJsonSchema,
+    WrapValidator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -61,6 +63,9 @@ def fail(loc: Loc, message: str) -> NoReturn:
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d))+$"
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DURATION = timedelta(days=365)
+"""The longest duration a task may state: far beyond any real budget, and far from the limits of
+datetime arithmetic (``now + 999999999h`` overflows)."""
 
 
 def parse_duration(value: object) -> timedelta:
@@ -75,8 +80,10 @@ def parse_duration(value: object) -> timedelta:
         seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(value))
     else:
         raise ValueError(f"must be a duration such as 30m, 1h30m or 45s, got {value!r}")
-    if seconds <= 0:
+    if not seconds > 0:  # NaN too
         raise ValueError("must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"must be at most {format_duration(MAX_DURATION)} (one year), got {value}")
     return timedelta(seconds=seconds)
 
 
@@ -111,5 +118,38 @@ Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]
 
 # --- scalars ----------------------------------------------------------------------------------
 
-ParamValue = bool | int | float | str
+
+def _one_scalar(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    # The union reports one error per branch (".bool", ".int", ".float", ".str"): four lines for
+    # one mistake. One line says what the value must be.
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "param_value", "must be a string, a number or a boolean, got {kind}", {"kind": _kind(value)}
+        ) from None
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
+ParamValue = Annotated[bool | int | float | str, WrapValidator(_one_scalar)]
 """One parameter value as a user writes it: a number, a string or a boolean."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in ``text`` (NUL, newline, escape...), written as ``\\xNN``, or None.
+
+    Parameter values reach a trainer's argv and environment, where a NUL byte cannot go at all
+    (execve and Popen refuse it) and other control characters are a mistake nobody meant."""
+    found = _CONTROL.search(text)
+    return f"\\x{ord(found[0]):02x}" if found else None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import json
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, get_args
@@ -12,8 +14,16 @@ from pydantic import BaseModel, ValidationError
 
 from .. import names
 from ..errors import InvalidSpec, Problem
+from .kubeyaml import Document, load_documents
 from .task import HPOTask
 from .trial import Trial
+
+MAX_OBJECT_BYTES = 1536 * 1024
+"""etcd refuses a write larger than about 1.5 MiB (its default --max-request-bytes), so the API
+server cannot store a bigger object."""
+
+MAX_ANNOTATION_BYTES = 256 * 1024
+"""The API server's limit on the total size of an object's annotations (keys and values)."""
 
 _M = TypeVar("_M", HPOTask, Trial)
 _KINDS: dict[str, type[HPOTask] | type[Trial]] = {names.TASK_KIND: HPOTask, names.TRIAL_KIND: Trial}
@@ -95,17 +105,21 @@ def parse_trial(obj: Any) -> Trial:
     return _parse(Trial, obj)
 
 
-def _parse(model: type[_M], obj: Any) -> _M:
+def _parse(model: type[_M], obj: Any, *, as_sent: bool = False) -> _M:
     if not isinstance(obj, Mapping):
         raise InvalidSpec([Problem("", f"a {model.__name__} manifest must be a mapping, got {type(obj).__name__}")])
     try:
+        if as_sent:
+            # A file is checked as the JSON kubectl would send: with the types the API server's
+            # schema insists on, so "16" is not a number of trials, as it is not on the cluster.
+            return model.model_validate_json(json.dumps(obj), strict=True)
         return model.model_validate(obj)
     except ValidationError as error:
         raise InvalidSpec(problems_of(error, model)) from None
 
 
-def read_documents(path: Path) -> Iterator[tuple[int, Any]]:
-    """The YAML documents of a file, numbered from 1; raise InvalidSpec for unreadable YAML."""
+def read_documents(path: Path) -> Iterator[tuple[int, Document]]:
+    """The YAML documents of a file as kubectl reads them, numbered from 1; raise InvalidSpec for unreadable YAML."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -113,7 +127,7 @@ def read_documents(path: Path) -> Iterator[tuple[int, Any]]:
     except UnicodeDecodeError:
         raise InvalidSpec([Problem("", "is not UTF-8 text")]) from None
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = load_documents(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -124,25 +138,111 @@ def read_documents(path: Path) -> Iterator[tuple[int, Any]]:
     yield from enumerate(documents, start=1)
 
 
-def load_objects(path: Path) -> list[HPOTask | Trial]:
-    """Every kubetune object in a YAML file; raise InvalidSpec listing every problem of every one."""
+def load_objects(path: Path, notes: list[Problem] | None = None) -> list[HPOTask | Trial]:
+    """Every kubetune object in a YAML file; raise InvalidSpec listing every problem of every one.
+
+    ``notes`` receives what is valid but worth knowing: a bare ``on`` that kubectl reads as true,
+    an object too large for client-side ``kubectl apply``."""
     objects: list[HPOTask | Trial] = []
     problems: list[Problem] = []
     documents = list(read_documents(path))
-    for number, doc in documents:
+    for number, document in documents:
         prefix = f"document {number}: " if len(documents) > 1 else ""
-        kind = doc.get("kind") if isinstance(doc, Mapping) else None
-        model = _KINDS.get(kind) if isinstance(kind, str) else None
-        if model is None:
-            problems.append(Problem(f"{prefix}kind", f"must be {names.TASK_KIND} or {names.TRIAL_KIND}, got {kind!r}"))
-            continue
-        try:
-            objects.append(_parse(HPOTask, doc) if model is HPOTask else _parse(Trial, doc))
-        except InvalidSpec as error:
-            problems += [Problem(f"{prefix}{p.path}", p.message) for p in error.problems]
+        found = _document_problems(document)
+        retyped = {format_loc(loc): note for loc, note in document.retyped.items()}
+        for where, note in retyped.items():
+            if where not in {p.path for p in found} and notes is not None:
+                notes.append(Problem(f"{prefix}{where}", f"{note}; quote it if you mean the text"))
+        for problem in found:
+            message = problem.message
+            if surprise := retyped.get(problem.path):
+                message = f"{message} ({surprise}; quote it if you mean the text)"
+            problems.append(Problem(f"{prefix}{problem.path}", message))
+        if not found:
+            objects.append(_parse_known(document.obj))
+            if notes is not None and (size := _json_bytes(document.obj)) > MAX_ANNOTATION_BYTES:
+                notes.append(
+                    Problem(
+                        prefix.removesuffix(": "),
+                        f"is {size // 1024} KiB as JSON: client-side `kubectl apply` copies the object into an "
+                        f"annotation, limited to {MAX_ANNOTATION_BYTES // 1024} KiB; use `kubectl apply --server-side`",
+                    )
+                )
     if problems:
         raise InvalidSpec(problems)
     return objects
+
+
+def _document_problems(document: Document) -> list[Problem]:
+    """What the API server, or kubetune's models, would refuse in one document."""
+    doc = document.obj
+    kind = doc.get("kind") if isinstance(doc, Mapping) else None
+    model = _KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        return [Problem("kind", f"must be {names.TASK_KIND} or {names.TRIAL_KIND}, got {kind!r}")]
+    not_json = [Problem(format_loc(loc), message) for loc, message in _not_json(doc, ())]
+    if not_json:
+        return not_json  # kubectl cannot even send it
+    problems = _size_problems(doc)
+    try:
+        _parse_known(doc)
+    except InvalidSpec as error:
+        problems += error.problems
+    return problems
+
+
+def _parse_known(doc: Mapping[str, Any]) -> HPOTask | Trial:
+    if doc.get("kind") == names.TASK_KIND:
+        return _parse(HPOTask, doc, as_sent=True)
+    return _parse(Trial, doc, as_sent=True)
+
+
+def _not_json(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Numbers JSON cannot carry: kubectl fails on them ("json: unsupported value: NaN")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield loc, f"{value} cannot be sent to the API server (JSON has no such number)"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _not_json(item, (*loc, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _not_json(item, (*loc, i))
+
+
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def _size_problems(doc: Mapping[str, Any]) -> list[Problem]:
+    """The API server's own limits, which a manifest can pass locally and still break."""
+    problems = []
+    size = _json_bytes(doc)
+    if size > MAX_OBJECT_BYTES:
+        problems.append(
+            Problem("", f"is {size / 2**20:.2f} MiB as JSON; the API server stores objects up to about 1.5 MiB")
+        )
+    places: list[tuple[str, Any]] = [
+        ("metadata.annotations", _get(doc, "metadata", "annotations")),
+        # These go on every trial's Job, under the same limit.
+        ("spec.trialTemplate.metadata.annotations", _get(doc, "spec", "trialTemplate", "metadata", "annotations")),
+    ]
+    for where, found in places:
+        if isinstance(found, Mapping):
+            total = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in found.items())
+            if total > MAX_ANNOTATION_BYTES:
+                problems.append(
+                    Problem(
+                        where,
+                        f"total {total // 1024} KiB, over the API server's limit of {MAX_ANNOTATION_BYTES // 1024} KiB",
+                    )
+                )
+    return problems
+
+
+def _get(doc: Any, *keys: str) -> Any:
+    for key in keys:
+        doc = doc.get(key) if isinstance(doc, Mapping) else None
+    return doc
 
 
 def load_task(path: Path) -> HPOTask:

@@ -6,9 +6,11 @@ import math
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from .base import ApiModel, Loc, ParamValue, raise_problems
+from . import rules
+from .base import ApiModel, Loc, ParamValue, control_character, raise_problems
+from .rules import BOUND_LIMIT, INT_LIMIT
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """Parameter names are identifiers, so that ``${params.NAME}`` and environment variables work."""
@@ -34,6 +36,8 @@ class Distribution(StrEnum):
 
 class Parameter(ApiModel):
     """One hyperparameter: a numeric range, a list of values, or a fixed value."""
+
+    model_config = ConfigDict(json_schema_extra=rules.schema_extra(rules.PARAMETER_RULES))
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
     """Name used in ``${params.NAME}`` placeholders, in the ``KUBETUNE_PARAM_NAME`` environment
@@ -114,6 +118,8 @@ class Parameter(ApiModel):
 
     def _fixed_problems(self) -> list[tuple[Loc, str]]:
         value = self.value
+        if isinstance(value, str) and (char := control_character(value)):
+            return [(("value",), f"must not contain a control character ({char}): it goes into argv and env")]
         if self.type is ParameterType.INT and (isinstance(value, bool) or not isinstance(value, int)):
             return [(("value",), f"must be an integer for an int parameter, got {value!r}")]
         if self.type is ParameterType.DOUBLE and (isinstance(value, bool) or not isinstance(value, int | float)):
@@ -125,58 +131,80 @@ class Parameter(ApiModel):
     def _categorical_problems(self) -> list[tuple[Loc, str]]:
         problems: list[tuple[Loc, str]] = []
         if not self.values:
-            problems.append((("values",), "is required for a categorical parameter"))
+            problems.append((("values",), rules.CATEGORICAL_NEEDS_VALUES.message))
         elif len({(type(v), v) for v in self.values}) != len(self.values):
             problems.append((("values",), "must not repeat a value"))
+        for i, v in enumerate(self.values or []):
+            if isinstance(v, str) and (char := control_character(v)):
+                problems.append(
+                    (("values", i), f"must not contain a control character ({char}): it goes into argv and env")
+                )
         for key in ("min", "max", "base", "step", "mean", "sigma"):
             if getattr(self, key) is not None:
-                problems.append(((key,), "does not apply to a categorical parameter; list the choices in values"))
+                problems.append(((key,), f"{rules.NOT_FOR_CATEGORICAL[key].message}; list the choices in values"))
         if self.distribution is not Distribution.UNIFORM:
-            problems.append((("distribution",), "does not apply to a categorical parameter"))
+            problems.append((("distribution",), rules.CATEGORICAL_DISTRIBUTION.message))
         if self.scale is not Scale.LINEAR:
-            problems.append((("scale",), "does not apply to a categorical parameter"))
+            problems.append((("scale",), rules.CATEGORICAL_SCALE.message))
         return problems
 
     def _range_problems(self) -> list[tuple[Loc, str]]:
         problems: list[tuple[Loc, str]] = []
         if self.values is not None:
-            problems.append((("values",), f"applies to categorical parameters only (this one is {self.type})"))
+            problems.append((("values",), f"{rules.VALUES_ONLY_CATEGORICAL.message} (this one is {self.type})"))
         for key in ("min", "max"):
             bound = getattr(self, key)
             if bound is None:
                 problems.append(((key,), f"is required for a {self.type} parameter"))
             elif not math.isfinite(bound):
                 problems.append(((key,), "must be a finite number"))
+            elif self.type is ParameterType.INT and self.base is None and abs(bound) > INT_LIMIT:
+                problems.append(((key,), f"{rules.INT_BOUND[key].message}, got {bound:g}"))
+            elif self.base is None and abs(bound) > BOUND_LIMIT:
+                problems.append(((key,), f"{rules.DOUBLE_BOUND[key].message}, got {bound:g}"))
         if problems:
             return problems
         assert self.min is not None and self.max is not None
         if self.min >= self.max:
-            return [(("min",), f"must be less than max ({self.min:g} >= {self.max:g})")]
+            return [(("min",), f"{rules.MIN_BELOW_MAX.message} ({self.min:g} >= {self.max:g})")]
         if self.base is not None:
             problems += self._power_problems()
         elif self.scale is Scale.LOG and self.min <= 0:
-            problems.append((("min",), "must be > 0 for log scale"))
+            problems.append((("min",), rules.LOG_NEEDS_POSITIVE_MIN.message))
         elif self.scale is Scale.REVERSE_LOG and self.max <= 0:
-            problems.append((("max",), "must be > 0 for reverse_log scale"))
+            problems.append((("max",), rules.REVERSE_LOG_NEEDS_POSITIVE_MAX.message))
         if self.type is ParameterType.INT and self.base is None:
             for key in ("min", "max"):
                 if getattr(self, key) != int(getattr(self, key)):
-                    problems.append(((key,), "must be an integer for an int parameter"))
+                    problems.append(((key,), rules.WHOLE[key].message))
             if self.step is not None and self.step != int(self.step):
-                problems.append((("step",), "must be an integer for an int parameter"))
+                problems.append((("step",), rules.WHOLE["step"].message))
         if self.step is not None and self.step > self.max - self.min:
-            problems.append((("step",), f"must fit the range: {self.step:g} > max - min = {self.max - self.min:g}"))
+            message = rules.STEP_FITS.message
+            problems.append((("step",), f"{message}: {self.step:g} > max - min = {self.max - self.min:g}"))
+        elif self.step is not None and not (self.max - self.min) / self.step <= INT_LIMIT:
+            # Grid indices are counted in floats: past 2^53 steps (or an infinite count) they are not exact.
+            steps = (self.max - self.min) / self.step
+            problems.append((("step",), f"is too small for the range: {steps:.3g} steps, at most 2^53"))
         return problems
 
     def _power_problems(self) -> list[tuple[Loc, str]]:
         assert self.base is not None
         problems: list[tuple[Loc, str]] = []
         if self.base == 1:
-            problems.append((("base",), "must not be 1"))
+            problems.append((("base",), rules.BASE_NOT_ONE.message))
         if self.scale is not Scale.LINEAR:
-            problems.append((("scale",), "must be linear with a power base (the exponent is searched linearly)"))
+            problems.append((("scale",), f"{rules.BASE_LINEAR.message} (the exponent is searched linearly)"))
         if self.type is ParameterType.INT:
-            problems.append((("base",), "applies to double parameters only"))
+            problems.append((("base",), rules.BASE_DOUBLE_ONLY.message))
+        if self.base != 1:
+            # base ** bound in logarithms, so that a huge power is reported rather than overflowing.
+            for key in ("min", "max"):
+                magnitude = getattr(self, key) * math.log10(self.base)
+                if abs(magnitude) > math.log10(BOUND_LIMIT):
+                    problems.append(
+                        ((key,), f"gives base ** {key} = 1e{magnitude:.0f}, outside 1e-300..1e300 (as a value)")
+                    )
         return problems
 
     def _distribution_problems(self) -> list[tuple[Loc, str]]:
@@ -198,14 +226,14 @@ class Parameter(ApiModel):
             if bound is not None and not math.isfinite(bound):
                 problems.append(((key,), "must be a finite number"))
             elif bound is not None and self.type is ParameterType.INT and bound != int(bound):
-                problems.append(((key,), "must be an integer for an int parameter"))
+                problems.append(((key,), rules.WHOLE[key].message))
         if self.min is not None and self.max is not None and self.min >= self.max:
-            problems.append((("min",), f"must be less than max ({self.min:g} >= {self.max:g})"))
+            problems.append((("min",), f"{rules.MIN_BELOW_MAX.message} ({self.min:g} >= {self.max:g})"))
         if self.distribution is Distribution.LOG_NORMAL:
             for key in ("min", "max"):
                 bound = getattr(self, key)
                 if bound is not None and bound <= 0:
                     problems.append(((key,), "must be > 0 for the logNormal distribution (its values are positive)"))
         if self.step is not None and self.type is ParameterType.INT and self.step != int(self.step):
-            problems.append((("step",), "must be an integer for an int parameter"))
+            problems.append((("step",), rules.WHOLE["step"].message))
         return problems

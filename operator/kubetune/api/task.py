@@ -6,11 +6,13 @@ import math
 import re
 from collections.abc import Iterator
 from enum import StrEnum
+from importlib.metadata import entry_points
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from .. import names
+from . import rules
 from .algorithms import (
     SETTINGS,
     AlgorithmName,
@@ -19,8 +21,8 @@ from .algorithms import (
     flat_settings_schema,
     names_description,
 )
-from .base import ApiModel, Duration, Loc, ParamValue, Timestamp, raise_problems
-from .parameters import Distribution, Parameter, ParameterType
+from .base import ApiModel, Duration, Loc, ParamValue, Timestamp, control_character, raise_problems
+from .parameters import NAME_PATTERN, Distribution, Parameter, ParameterType
 
 S = TypeVar("S", bound=ApiModel)
 
@@ -33,6 +35,10 @@ KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
 """A name the keyValue format can read: no spaces."""
 TASK_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 """A DNS-1123 label: task names become label values, Job names and (locally) directory names."""
+GRID_POINTS = 100_000
+"""The most values grid search lays out for one parameter (the maxTrials limit)."""
+HYPERBAND_RANGE = 100_000
+"""The largest ratio max / min of hyperband's resource parameter (the maxTrials limit)."""
 PLACEHOLDER = re.compile(r"\$\{params\.([^}]*)\}")
 """``${params.NAME}`` in a command, argument or environment value of the trial template."""
 FOREIGN_PLACEHOLDER = re.compile(r"\$\{(?!params\.)[A-Za-z_][A-Za-z0-9_]*\.[^}]*\}")
@@ -302,6 +308,7 @@ class TrialTemplate(ApiModel):
                 value = container.get(key)
                 if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
                     yield (*loc, key), "must be a list of strings"
+            yield from _nul_problems(container, loc)
         if self.primary_container is not None and self.primary_container not in [c.get("name") for c in containers]:
             yield ("primaryContainer",), f"names no container of the template: {self.primary_container!r}"
 
@@ -374,6 +381,18 @@ def _strings(node: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
             yield from _strings(item, (*loc, i))
 
 
+def _nul_problems(container: dict[str, Any], loc: Loc) -> Iterator[tuple[Loc, str]]:
+    """A NUL byte in argv or env: no process can be started with it (Popen raises, execve refuses)."""
+    for key in ("command", "args"):
+        for j, item in enumerate(container.get(key) or []):
+            if isinstance(item, str) and "\x00" in item:
+                yield (*loc, key, j), "must not contain a NUL byte (\\x00)"
+    for j, env in enumerate(container.get("env") or []):
+        for field in ("name", "value"):
+            if isinstance(env, dict) and isinstance(env.get(field), str) and "\x00" in env[field]:
+                yield (*loc, "env", j, field), "must not contain a NUL byte (\\x00)"
+
+
 class SuspendPolicy(StrEnum):
     GRACEFUL = "graceful"
     FORCE = "force"
@@ -389,6 +408,8 @@ class Stop(ApiModel):
 
 class HPOTaskSpec(ApiModel):
     """What to search and how."""
+
+    model_config = ConfigDict(json_schema_extra=rules.schema_extra(rules.SPEC_RULES))
 
     objective: Objective
     """The metric to optimize."""
@@ -433,7 +454,9 @@ class HPOTaskSpec(ApiModel):
 
     def _problems(self) -> Iterator[tuple[Loc, str]]:
         yield from self._parameter_problems()
+        yield from self._env_name_problems()
         yield from self._algorithm_problems()
+        yield from self._plugin_problems()
         yield from self._collector_problems()
         known = {p.name for p in self.parameters}
         if self.algorithm.experiments:
@@ -447,11 +470,47 @@ class HPOTaskSpec(ApiModel):
         seen: set[str] = set()
         for i, parameter in enumerate(self.parameters):
             if parameter.name in seen:
-                yield ("parameters", i, "name"), f"{parameter.name!r} is declared twice"
+                yield (
+                    ("parameters", i, "name"),
+                    f"{parameter.name!r} is declared twice ({rules.UNIQUE_PARAMETER_NAMES.message})",
+                )
             seen.add(parameter.name)
         searched = [p for p in self.parameters if not p.fixed]
         if not searched and self.algorithm.name is not AlgorithmName.EXPERIMENTS:
             yield ("parameters",), "must declare at least one parameter to search"
+
+    def _env_name_problems(self) -> Iterator[tuple[Loc, str]]:
+        # Each parameter reaches the trainer as KUBETUNE_PARAM_<NAME in capitals>: lr and LR would
+        # share one variable, and one of them would silently win.
+        named: list[tuple[Loc, str]] = [(("parameters", i, "name"), p.name) for i, p in enumerate(self.parameters)]
+        if not self.parameters:  # the experiments' keys are the parameters
+            named += [
+                (("algorithm", "experiments", i, key), key)
+                for i, experiment in enumerate(self.algorithm.experiments or [])
+                for key in experiment
+            ]
+        owner: dict[str, str] = {}
+        for loc, name in named:
+            if not re.fullmatch(NAME_PATTERN, name):
+                yield loc, f"{name!r} is not a parameter name (letters, digits and underscores)"
+                continue
+            env = names.ENV_PREFIX + name.upper()
+            first = owner.setdefault(env, name)
+            if first != name:
+                yield loc, f"{name!r} and {first!r} would both be the environment variable {env}"
+
+    def _plugin_problems(self) -> Iterator[tuple[Loc, str]]:
+        # Checked here, not only when the task runs, so that `kubetune validate` and the operator's
+        # admission (the same model) both say it at once.
+        plugin = self.algorithm.plugin
+        if self.algorithm.name is not AlgorithmName.PLUGIN or plugin is None:
+            return
+        if not entry_points(group=names.PLUGIN_ENTRY_POINTS, name=plugin):
+            yield (
+                ("algorithm", "plugin"),
+                f"no search algorithm plugin {plugin!r} is installed here "
+                f"(no entry point {plugin!r} in group {names.PLUGIN_ENTRY_POINTS!r})",
+            )
 
     def _algorithm_problems(self) -> Iterator[tuple[Loc, str]]:
         algorithm = self.algorithm
@@ -470,6 +529,18 @@ class HPOTaskSpec(ApiModel):
             yield from self._experiment_problems(algorithm.experiments)
 
     def _grid_problems(self) -> Iterator[tuple[Loc, str]]:
+        for i, p in enumerate(self.parameters):
+            step = p.step or (1.0 if p.type is ParameterType.INT else None)
+            if p.fixed or p.type is ParameterType.CATEGORICAL or step is None or p.min is None or p.max is None:
+                continue
+            # Grid search lays out each axis in full: a billion-point axis would exhaust memory, and
+            # more points than any budget can visit make the grid the first corner of the space.
+            points = (p.max - p.min) / step + 1  # a float: it may be past any integer
+            if points > GRID_POINTS:
+                yield (
+                    ("parameters", i, "step" if p.step else "max"),
+                    f"gives {points:.6g} grid points, more than grid search can visit (at most {GRID_POINTS})",
+                )
         settings = _valid(GridSettings, self.algorithm.settings)
         if settings is None or settings.points_per_dimension is not None:
             return  # bad settings are already reported
@@ -509,8 +580,25 @@ class HPOTaskSpec(ApiModel):
                 loc,
                 f"must name a parameter whose min is > 0 (the smallest budget), {name!r} has min {parameter.min:g}",
             )
+        elif (
+            parameter.min is not None and parameter.max is not None and parameter.max > HYPERBAND_RANGE * parameter.min
+        ):
+            # The most exploratory bracket starts about max / min trials; beyond this no budget
+            # finishes it, and planning the brackets alone would exhaust memory.
+            yield (
+                loc,
+                f"must name a parameter whose max / min is at most {HYPERBAND_RANGE} (hyperband's first bracket "
+                f"starts about that many trials), {name!r} has {parameter.max / parameter.min:g}",
+            )
 
     def _experiment_problems(self, experiments: list[dict[str, ParamValue]]) -> Iterator[tuple[Loc, str]]:
+        for i, experiment in enumerate(experiments):
+            for key, value in experiment.items():
+                if isinstance(value, str) and (char := control_character(value)):
+                    yield (
+                        ("algorithm", "experiments", i, key),
+                        f"must not contain a control character ({char}): it goes into argv and env",
+                    )
         if not self.parameters:
             return
         declared = {p.name: p for p in self.parameters}
@@ -666,8 +754,9 @@ class BestTrial(ApiModel):
     """Its parameter values."""
     objective: float
     """Its objective value."""
-    metrics: dict[str, float] = {}
-    """Its other metrics (aggregated the same way as the objective)."""
+    metrics: dict[str, float] | None = None
+    """Its other metrics (``objective.additionalMetrics``, aggregated the same way as the
+    objective); left out when there are none."""
 
 
 class HPOTaskStatus(ApiModel):

@@ -10,6 +10,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from ..api import kubeyaml
 from .katib import Conversion, Path
 
 _MAPPING_INDENT = 2
@@ -31,9 +32,17 @@ def render(conversion: Conversion, header: str = "") -> str:
     yaml = YAML()
     yaml.indent(mapping=_MAPPING_INDENT, sequence=_SEQUENCE_INDENT, offset=_SEQUENCE_OFFSET)
     yaml.width = 4096  # never fold a command or a regular expression
+    # ruamel writes YAML 1.2, where a bare `on` or `y` is text; kubectl reads YAML 1.1, where it is
+    # a boolean: quote every string that kubectl would read as something else.
+    yaml.representer.add_representer(str, _represent_text)
     out = io.StringIO()
     yaml.dump(document, out)
     return out.getvalue()
+
+
+def _represent_text(representer: Any, data: str) -> Any:
+    style = None if kubeyaml.plain_is_text(data) else "'"
+    return representer.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
 def _commented(node: Any) -> Any:

@@ -409,7 +409,7 @@ def best_trial(spec: HPOTaskSpec, trials: Sequence[Trial]) -> BestTrial | None:
         if value is not None and series.name != spec.objective.metric:
             metrics[series.name] = value
     return BestTrial(
-        name=best.metadata.name or "", parameters=best.spec.parameters, objective=objective, metrics=metrics
+        name=best.metadata.name or "", parameters=best.spec.parameters, objective=objective, metrics=metrics or None
     )
 
 

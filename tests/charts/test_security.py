@@ -1,0 +1,258 @@
+"""The chart's admission policy admits an HPOTask only if its author could create the Jobs, and the users' roles.
+
+The policy's CEL runs in cel-python here, the way the API server runs a ValidatingAdmissionPolicy:
+match conditions, then variables in order, then every validation. The ``authorizer`` is a stand-in
+for the API server's (Kubernetes' CEL authz library; the decisions come from the table each test
+gives), since that library and RBAC belong to the API server, not to kubetune. Nothing here ran
+against a real API server.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import helm_python
+import pytest
+import yaml
+from celpy import celtypes
+
+from tests.cel import evaluate, to_cel
+
+from .chart import NAMESPACED, ROOT, of_kind, one, render
+
+DEMO = yaml.safe_load((ROOT / "examples" / "demo.yaml").read_text())
+NAMESPACE = "team-a"
+
+Permission = tuple[str, str, str, str, str]
+"""(API group, resource, namespace, verb, name or "*")."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A stand-in for the API server's authorizer value and the checks built from it."""
+
+    granted: frozenset[Permission]
+    group: str = ""
+    resource: str = ""
+    namespace: str = ""
+    name: str = ""
+    verb: str = ""
+
+
+AUTHZ = {
+    "group": lambda a, g: replace(a, group=str(g)),
+    "resource": lambda a, r: replace(a, resource=str(r)),
+    "namespace": lambda a, n: replace(a, namespace=str(n)),
+    "name": lambda a, n: replace(a, name=str(n)),
+    "check": lambda a, verb: replace(a, verb=str(verb)),
+    # RBAC: a rule without resourceNames ("*") allows every name.
+    "allowed": lambda a: celtypes.BoolType(
+        any((a.group, a.resource, a.namespace, a.verb, n) in a.granted for n in ("*", a.name))
+    ),
+}
+
+CREATE_JOBS: Permission = ("batch", "jobs", NAMESPACE, "create", "*")
+
+
+@dataclass
+class Request:
+    """One admission request for an HPOTask."""
+
+    obj: dict[str, Any]
+    granted: set[Permission] = field(default_factory=lambda: {CREATE_JOBS})
+    operation: str = "CREATE"
+    old: dict[str, Any] | None = None
+    user: str = "alice"
+
+
+def policy(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return one(objects, "ValidatingAdmissionPolicy")
+
+
+def refusals(vap: Mapping[str, Any], request: Request) -> list[str]:
+    """The messages the API server would refuse ``request`` with; [] when it admits it."""
+    spec = vap["spec"]
+    activation: dict[str, Any] = {
+        # A policy sees the object as plain JSON, not typed by the CRD's schema (objectToResolveVal
+        # in k8s.io/apiserver's admission/plugin/cel), so fields under trialTemplate.spec are there.
+        "object": to_cel(request.obj),
+        "oldObject": to_cel(request.old) if request.old is not None else None,
+        "request": to_cel(
+            {"operation": request.operation, "namespace": NAMESPACE, "userInfo": {"username": request.user}}
+        ),
+        "params": None,
+        "authorizer": Check(frozenset(request.granted)),
+    }
+    if not all(evaluate(c["expression"], activation, AUTHZ) for c in spec.get("matchConditions", [])):
+        return []
+    variables: dict[Any, Any] = {}
+    for variable in spec.get("variables", []):
+        activation["variables"] = celtypes.MapType(variables)
+        variables[celtypes.StringType(variable["name"])] = evaluate(variable["expression"], activation, AUTHZ)
+    activation["variables"] = celtypes.MapType(variables)
+    messages = []
+    for validation in spec["validations"]:
+        if evaluate(validation["expression"], activation, AUTHZ) != celtypes.BoolType(True):
+            message = validation.get("message") or str(evaluate(validation["messageExpression"], activation, AUTHZ))
+            messages.append(message)
+    return messages
+
+
+def task(**pod: Any) -> dict[str, Any]:
+    """The demo task in NAMESPACE, its trial pods given extra pod-spec fields."""
+    obj = copy.deepcopy(DEMO)
+    obj["metadata"]["namespace"] = NAMESPACE
+    obj["spec"]["trialTemplate"]["spec"]["template"]["spec"].update(pod)
+    return obj
+
+
+def with_container(**fields: Any) -> dict[str, Any]:
+    obj = task()
+    obj["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0].update(fields)
+    return obj
+
+
+@pytest.fixture(scope="module")
+def default_policy() -> dict[str, Any]:
+    return policy(render())
+
+
+@pytest.fixture(scope="module")
+def strict_policy() -> dict[str, Any]:
+    return policy(
+        render(
+            {
+                "admissionPolicy": {
+                    "denyHostNamespaces": True,
+                    "denyHostPath": True,
+                    "denyPrivileged": True,
+                    "allowedServiceAccounts": ["default", "trainer"],
+                }
+            }
+        )
+    )
+
+
+def test_an_author_who_may_create_the_jobs_is_admitted(default_policy: dict[str, Any]) -> None:
+    assert refusals(default_policy, Request(task())) == []
+
+
+def test_an_author_who_may_not_create_jobs_there_is_refused(default_policy: dict[str, Any]) -> None:
+    elsewhere: Permission = ("batch", "jobs", "team-b", "create", "*")
+    for granted in (set(), {elsewhere}, {("batch", "jobs", NAMESPACE, "get", "*")}):
+        assert refusals(default_policy, Request(task(), granted=granted)) == [
+            "an HPOTask makes the operator create Jobs in namespace team-a, and alice may not create Jobs there"
+        ]
+
+
+@pytest.mark.parametrize("field_name", ["serviceAccountName", "serviceAccount"])
+def test_running_trials_as_another_service_account_needs_the_right_to_act_as_it(
+    default_policy: dict[str, Any], field_name: str
+) -> None:
+    obj = task(**{field_name: "trainer"})
+    assert refusals(default_policy, Request(obj)) == [
+        "trials would run as ServiceAccount trainer, and alice may not impersonate it in namespace team-a"
+    ]
+    impersonate: Permission = ("", "serviceaccounts", NAMESPACE, "impersonate", "trainer")
+    assert refusals(default_policy, Request(obj, granted={CREATE_JOBS, impersonate})) == []
+    other: Permission = ("", "serviceaccounts", NAMESPACE, "impersonate", "builder")
+    assert refusals(default_policy, Request(obj, granted={CREATE_JOBS, other})) != []
+    assert refusals(default_policy, Request(task(serviceAccountName="default"))) == []
+
+
+def test_a_spec_change_is_checked_and_the_operators_own_updates_are_not(default_policy: dict[str, Any]) -> None:
+    before = task()
+    after = copy.deepcopy(before)
+    after["metadata"]["finalizers"] = ["kubetune.io/finalizer"]
+    operator = Request(after, granted=set(), operation="UPDATE", old=before, user="system:serviceaccount:x:kubetune")
+    assert refusals(default_policy, operator) == []
+
+    changed = task(hostNetwork=True)
+    changed["spec"]["budget"]["maxTrials"] = 99
+    assert refusals(default_policy, Request(changed, granted=set(), operation="UPDATE", old=before)) != []
+
+
+def test_the_deny_list_is_off_by_default(default_policy: dict[str, Any]) -> None:
+    risky = task(hostNetwork=True, hostPID=True, volumes=[{"name": "root", "hostPath": {"path": "/"}}])
+    risky["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {
+        "privileged": True
+    }
+    assert refusals(default_policy, Request(risky)) == []
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        (task(hostNetwork=True), "may not use the host's network, PID or IPC namespace"),
+        (task(hostIPC=True), "may not use the host's network, PID or IPC namespace"),
+        (task(volumes=[{"name": "root", "hostPath": {"path": "/"}}]), "may not mount hostPath volumes"),
+        (with_container(securityContext={"privileged": True}), "may not be privileged"),
+        (
+            task(initContainers=[{"name": "setup", "image": "x", "securityContext": {"privileged": True}}]),
+            "may not be privileged",
+        ),
+        (task(serviceAccountName="builder"), "may run only as these ServiceAccounts: default, trainer"),
+    ],
+)
+def test_the_deny_list_refuses_what_it_names(strict_policy: dict[str, Any], obj: dict[str, Any], message: str) -> None:
+    everything = {
+        CREATE_JOBS,
+        ("", "serviceaccounts", NAMESPACE, "impersonate", "*"),
+    }
+    found = refusals(strict_policy, Request(obj, granted=everything))
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_the_deny_list_admits_a_plain_task(strict_policy: dict[str, Any]) -> None:
+    safe = task(volumes=[{"name": "data", "emptyDir": {}}], hostNetwork=False)
+    assert refusals(strict_policy, Request(safe)) == []
+
+
+def test_the_policy_is_bound_with_its_actions_and_scoped_to_watched_namespaces() -> None:
+    objects = render({**NAMESPACED, "admissionPolicy": {"validationActions": ["Warn", "Audit"]}})
+    binding = one(objects, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == policy(objects)["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Warn", "Audit"]
+    selector = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert selector == [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["team-a", "team-b"]}]
+    assert "matchResources" not in one(render(), "ValidatingAdmissionPolicyBinding")["spec"]
+
+
+def test_the_policy_can_be_turned_off_and_the_service_account_check_relaxed() -> None:
+    assert of_kind(render({"admissionPolicy": {"enabled": False}}), "ValidatingAdmissionPolicy") == []
+    relaxed = policy(render({"admissionPolicy": {"checkServiceAccountUse": False}}))
+    assert refusals(relaxed, Request(task(serviceAccountName="trainer"))) == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"admissionPolicy": {"enabled": "yes"}},
+        {"admissionPolicy": {"validationActions": ["Maybe"]}},
+        {"admissionPolicy": {"validationActions": []}},
+        {"admissionPolicy": {"allowedServiceAccounts": ["Not A Name"]}},
+        {"admissionPolicy": {"denyHostPath": "true"}},
+        {"admissionPolicy": {"denyEverything": True}},
+    ],
+)
+def test_the_schema_refuses_policy_values_that_cannot_work(values: dict[str, Any]) -> None:
+    with pytest.raises(helm_python.HelmValuesError):
+        render(values)
+
+
+def test_users_get_aggregated_view_and_edit_roles() -> None:
+    roles = {r["metadata"]["name"]: r for r in of_kind(render(), "ClusterRole")}
+    view, edit = roles["kubetune-view"], roles["kubetune-edit"]
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert "rbac.authorization.k8s.io/aggregate-to-view" not in edit["metadata"]["labels"]
+    assert {v for rule in view["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
+    edit_rights = {(res, verb) for rule in edit["rules"] for res in rule["resources"] for verb in rule["verbs"]}
+    assert ("hpotasks", "create") in edit_rights
+    assert not {("trials", "create"), ("trials", "update"), ("trials", "patch")} & edit_rights
+    assert not [
+        r for r in of_kind(render({"rbac": {"aggregateToDefaultRoles": False}}), "ClusterRole") if "view" in str(r)
+    ]
