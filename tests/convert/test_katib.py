@@ -276,3 +276,14 @@ def test_hyperband_with_a_single_budget_is_refused() -> None:
     [problem] = caught.value.problems
     assert problem.path == "spec.algorithm.algorithmSettings[r_l]"
     assert "must be at least eta (3)" in problem.message
+
+
+def test_the_written_manifest_means_to_kubectl_what_it_says() -> None:
+    from kubetune.api.kubeyaml import load_documents  # noqa: PLC0415
+    from kubetune.convert.katib import Conversion  # noqa: PLC0415
+    from kubetune.convert.output import render  # noqa: PLC0415
+
+    # ruamel writes YAML 1.2, where a bare `on` is text; kubectl reads it as the boolean true.
+    manifest = {"spec": {"parameters": [{"name": "y", "type": "categorical", "values": ["on", "no", "0777", "x"]}]}}
+    text = render(Conversion(manifest))
+    assert load_documents(text)[0].obj == manifest

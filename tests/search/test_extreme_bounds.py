@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from kubetune.api import Algorithm, AlgorithmName, AlgorithmSettings, Parameter
+from kubetune.api import Algorithm, AlgorithmName, Parameter
 from kubetune.search import registry
 
 from .helpers import optimize, space_of
@@ -60,7 +60,10 @@ def test_hyperband_works_at_the_widest_resource_range_it_accepts() -> None:
     epochs = Parameter(name="epochs", type="int", min=1, max=100_000)
     space = space_of(epochs, Parameter(name="y", min=0, max=1))
     suggester = registry.create(
-        Algorithm(name=AlgorithmName.HYPERBAND, seed=3, settings=AlgorithmSettings(resource_parameter="epochs")), space
+        Algorithm.model_validate(
+            {"name": AlgorithmName.HYPERBAND, "seed": 3, "settings": {"resourceParameter": "epochs"}}
+        ),
+        space,
     )
     history = optimize(suggester, space, lambda p: float(p["y"]), trials=12)
     assert len(history) == 12
