@@ -207,6 +207,19 @@ class Parameter(ApiModel):
                     )
         return problems
 
+    def _spread_problems(self, mean: float, sigma: float) -> list[tuple[Loc, str]]:
+        # Values are drawn up to about six sigmas from the mean (search.space keeps quantiles 1e-9
+        # from 0 and 1); ten sigmas must stay where every algorithm and the value itself are
+        # finite (math.exp(710), the logNormal scale, overflows), and exact for an int.
+        limit = float(INT_LIMIT) if self.type is ParameterType.INT else BOUND_LIMIT
+        if self.distribution is Distribution.LOG_NORMAL:
+            limit, what = math.log(limit), "the value's log"
+        else:
+            what = "the value"
+        if not abs(mean) + 10 * sigma <= limit:
+            return [(("sigma",), f"puts {what} beyond ±{limit:.4g} within ten sigmas of the mean (|mean| + 10 sigma)")]
+        return []
+
     def _distribution_problems(self) -> list[tuple[Loc, str]]:
         problems: list[tuple[Loc, str]] = []
         for key in ("mean", "sigma"):
@@ -214,6 +227,8 @@ class Parameter(ApiModel):
                 problems.append(((key,), f"is required by the {self.distribution} distribution"))
         if self.mean is not None and not math.isfinite(self.mean):
             problems.append((("mean",), "must be a finite number"))
+        elif self.mean is not None and self.sigma is not None:
+            problems += self._spread_problems(self.mean, self.sigma)
         for key in ("base", "values"):
             if getattr(self, key) is not None:
                 problems.append(((key,), f"does not apply to the {self.distribution} distribution"))
