@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from kubetune.api import kubeyaml
 from kubetune.cli import main
 from kubetune.engine import LAST_OUTPUT_BYTES, last_output
 from kubetune.executors import local
@@ -347,7 +347,7 @@ def test_results_are_found_from_another_directory_or_the_message_says_where_to_l
     project.mkdir()
     elsewhere.mkdir()
     path = project / "task.yaml"
-    path.write_text(yaml.safe_dump(manifest("here", algorithm={"name": "random"}, budget={"maxTrials": 1})))
+    path.write_text(kubeyaml.dump(manifest("here", algorithm={"name": "random"}, budget={"maxTrials": 1})))
     monkeypatch.chdir(project)
     assert main(["run", "task.yaml", "--plain"]) == 0
     monkeypatch.chdir(elsewhere)
