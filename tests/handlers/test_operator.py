@@ -275,6 +275,9 @@ def test_an_invalid_spec_gets_valid_false_with_the_validate_message(
         cluster.behaviour = quadratic
         cluster.create(healthy)
         cluster.wait_for(lambda: phase(cluster, "healthy") == "Succeeded", timeout=20)
+        # Kopf posts Events from a background queue, which may still hold this one when the
+        # operator stops: wait for it while it runs.
+        cluster.wait_for(lambda: cluster.events("default", involved="broken"), timeout=20)
     status = cluster.get("hpotasks", "broken")["status"]
     valid = next(c for c in status["conditions"] if c["type"] == "Valid")
     assert (valid["status"], valid["reason"], valid["message"]) == ("False", "InvalidSpec", expected)
