@@ -163,7 +163,9 @@ def test_running_trials_as_another_service_account_needs_the_right_to_act_as_it(
     assert refusals(default_policy, Request(task(serviceAccountName="default"))) == []
 
 
-def test_a_spec_change_is_checked_and_the_operators_own_updates_are_not(default_policy: dict[str, Any]) -> None:
+def test_a_spec_change_is_checked_and_the_operators_updates_and_controls_are_not(
+    default_policy: dict[str, Any],
+) -> None:
     before = task()
     after = copy.deepcopy(before)
     after["metadata"]["finalizers"] = ["kubetune.io/finalizer"]
@@ -173,6 +175,16 @@ def test_a_spec_change_is_checked_and_the_operators_own_updates_are_not(default_
     changed = task(hostNetwork=True)
     changed["spec"]["budget"]["maxTrials"] = 99
     assert refusals(default_policy, Request(changed, granted=set(), operation="UPDATE", old=before)) != []
+
+    # Holding trials back needs no right to create Jobs; resuming is only a control too.
+    for control in ({"suspend": True}, {"suspend": True, "suspendPolicy": "force"}, {"stop": {"policy": "force"}}):
+        held = copy.deepcopy(before)
+        held["spec"].update(control)
+        assert refusals(default_policy, Request(held, granted=set(), operation="UPDATE", old=before)) == []
+        assert refusals(default_policy, Request(before, granted=set(), operation="UPDATE", old=held)) == []
+    added = copy.deepcopy(before)
+    added["spec"]["earlyStopping"] = {"rule": "median"}
+    assert refusals(default_policy, Request(added, granted=set(), operation="UPDATE", old=before)) != []
 
 
 def test_the_deny_list_is_off_by_default(default_policy: dict[str, Any]) -> None:
