@@ -63,8 +63,8 @@ def test_a_katib_wrapped_trial_spec_says_what_kubetune_expects() -> None:
     job_spec = manifest["spec"]["trialTemplate"]["spec"]
     manifest["spec"]["trialTemplate"]["spec"] = {"apiVersion": "batch/v1", "kind": "Job", "spec": job_spec}
     [found] = problems(manifest)
-    assert found.startswith("spec.trialTemplate.spec: must be a batch/v1 JobSpec")
-    assert "not a whole Job object" in found and "move the object's spec up to trialTemplate.spec" in found
+    assert found.startswith("spec.trialTemplate.spec: must be the workload's spec, not a whole Job object")
+    assert "trialTemplate.apiVersion and trialTemplate.kind, its spec up to trialTemplate.spec" in found
 
 
 def test_each_additional_metric_may_name_its_own_aggregation() -> None:

@@ -21,6 +21,7 @@ from .algorithms import (
     flat_settings_schema,
     names_description,
 )
+from . import cel, kinds
 from .base import ApiModel, Duration, Loc, ParamValue, Timestamp, control_character, raise_problems
 from .parameters import NAME_PATTERN, Distribution, Parameter, ParameterType
 
@@ -233,38 +234,90 @@ class MetricsCollector(ApiModel):
 
 
 class TemplateMeta(ApiModel):
-    """Labels and annotations put on each trial's Job."""
+    """Labels and annotations put on each trial's workload."""
 
     labels: dict[str, str] = {}
-    """Labels added to the Job (for example a Kueue ``kueue.x-k8s.io/queue-name``)."""
+    """Labels added to the workload (for example a Kueue ``kueue.x-k8s.io/queue-name``)."""
 
     annotations: dict[str, str] = {}
-    """Annotations added to the Job."""
+    """Annotations added to the workload."""
+
+
+CEL_VARIABLE = "object"
+"""The name the success and failure conditions give the workload object."""
 
 
 class TrialTemplate(ApiModel):
-    """How one trial runs: a batch/v1 Job spec with ``${params.NAME}`` placeholders."""
+    """How one trial runs: a workload (a batch/v1 Job unless ``kind`` says otherwise) with
+    ``${params.NAME}`` placeholders."""
+
+    api_version: Annotated[str, Field(max_length=253)] = "batch/v1"
+    """The API version of the trial's workload: batch/v1 (Job), jobset.x-k8s.io/v1alpha2 (JobSet),
+    kubeflow.org/v1 (PyTorchJob, TFJob, MPIJob, XGBoostJob), trainer.kubeflow.org/v1alpha1
+    (TrainJob), ray.io/v1 (RayJob), or any other kind's, with successCondition and failureCondition."""
+
+    kind: Annotated[str, Field(max_length=63, pattern=r"^[A-Z][A-Za-z0-9]*$")] = "Job"
+    """The kind of the trial's workload (default Job)."""
 
     metadata: TemplateMeta = TemplateMeta()
-    """Labels and annotations for each trial's Job."""
+    """Labels and annotations for each trial's workload."""
 
     spec: Annotated[dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
-    """A batch/v1 JobSpec. Its pod needs at least one container; ``${params.NAME}`` in command,
-    args and env values is replaced by the trial's value (never through a shell)."""
+    """The workload's spec (for a Job, a batch/v1 JobSpec). Every pod template in it needs at least
+    one container; ``${params.NAME}`` in command, args and env values of every container of every
+    replica is replaced by the trial's value (never through a shell)."""
 
     primary_container: Annotated[str | None, Field(max_length=63)] = None
-    """The container that runs training and prints metrics. Default: the first."""
+    """The container that runs training and prints metrics. Default: the first of the primary
+    replica (for a RayJob, the submitter, which prints the driver's output)."""
+
+    success_condition: Annotated[str | None, Field(max_length=4096)] = None
+    """For a kind kubetune does not know: a CEL expression over ``object`` (the workload) that is
+    true once it succeeded, e.g. ``object.status.phase == 'Succeeded'``."""
+
+    failure_condition: Annotated[str | None, Field(max_length=4096)] = None
+    """For a kind kubetune does not know: a CEL expression over ``object`` that is true once it failed."""
+
+    primary_pod_labels: dict[str, str] | None = None
+    """For a kind kubetune does not know: labels of the pod whose log holds the trial's metrics
+    (among the pods carrying the trial's ``kubetune.io/trial`` label), e.g.
+    ``{training.kubeflow.org/job-role: master}``."""
+
+    def known(self) -> kinds.Kind | None:
+        """Built-in knowledge of the workload's kind, if kubetune has it."""
+        return kinds.builtin(self.api_version, self.kind)
+
+    def pod_specs(self) -> kinds.PodSpecs:
+        """Every PodSpec of the workload (every replica's), with its place in ``spec``."""
+        return kinds.pod_specs(self.spec)
+
+    def primary_pod_spec(self) -> dict[str, Any] | None:
+        """The primary replica's PodSpec as written: its first (or primaryContainer) container trains."""
+        known = self.known()
+        if known is not None:
+            loc = known.primary(self.spec)
+            found = kinds.at(self.spec, loc) if loc is not None else None
+            return found if isinstance(found, dict) else None
+        specs = self.pod_specs()
+        return specs[0][1] if specs else None
 
     def containers(self) -> list[dict[str, Any]]:
-        """The pod's containers as written in the template."""
-        template = self.spec.get("template")
-        pod_spec = template.get("spec") if isinstance(template, dict) else None
-        containers = pod_spec.get("containers") if isinstance(pod_spec, dict) else None
+        """The primary replica's containers as written in the template (TrainJob: its trainer)."""
+        known = self.known()
+        if known is not None and known.extra_containers:
+            trainer = kinds.at(self.spec, known.extra_containers[0])
+            return [{"name": "node", **trainer}] if isinstance(trainer, dict) else []
+        pod = self.primary_pod_spec()
+        containers = pod.get("containers") if pod is not None else None
         return [c for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
 
     def requested_gpus(self) -> int:
-        """GPUs one trial's pod requests, counted as the scheduler does: the containers' sum, or
-        the largest init container's if that is more (limits, else requests, of ``nvidia.com/gpu``)."""
+        """GPUs one trial requests. A Job's pod: counted as the scheduler does, the containers' sum, or
+        the largest init container's if that is more (limits, else requests, of ``nvidia.com/gpu``).
+        Another kind: summed over every replica's pods (``api.kinds.gpus``)."""
+        known = self.known()
+        if known is not kinds.JOB:
+            return kinds.gpus(known, self.spec)
         template = self.spec.get("template")
         pod = template.get("spec") if isinstance(template, dict) else None
         init = pod.get("initContainers") if isinstance(pod, dict) else None
@@ -272,7 +325,7 @@ class TrialTemplate(ApiModel):
         return max(sum(_gpus(c) for c in self.containers()), *inits, 0)
 
     def primary(self) -> dict[str, Any]:
-        """The container that trains: ``primaryContainer``, else the first."""
+        """The container that trains: ``primaryContainer``, else the primary replica's first."""
         containers = self.containers()
         for container in containers:
             if container.get("name") == self.primary_container:
@@ -285,45 +338,90 @@ class TrialTemplate(ApiModel):
         return self
 
     def _problems(self) -> Iterator[tuple[Loc, str]]:
-        containers = self.containers()
-        if not containers and {"apiVersion", "kind", "spec"} <= self.spec.keys():
-            # A Katib trialSpec (a whole object) where kubetune wants the Job's spec itself.
+        known = self.known()
+        yield from self._kind_problems(known)
+        specs = self.pod_specs()
+        if {"apiVersion", "kind", "spec"} <= self.spec.keys():
+            # A Katib trialSpec (a whole object) where kubetune wants the object's spec itself.
             yield (
                 ("spec",),
-                f"must be a batch/v1 JobSpec (template, backoffLimit, ...), not a whole {self.spec['kind']} object: "
-                "move the object's spec up to trialTemplate.spec and its labels and annotations to "
-                "trialTemplate.metadata (`kubetune convert` does this for a Katib Experiment)",
+                f"must be the workload's spec, not a whole {self.spec['kind']} object: move its apiVersion and "
+                "kind to trialTemplate.apiVersion and trialTemplate.kind, its spec up to trialTemplate.spec and its "
+                "labels and annotations to trialTemplate.metadata (`kubetune convert` does this for a Katib "
+                "Experiment)",
             )
             return
-        if not containers:
-            yield ("spec", "template", "spec", "containers"), "must list at least one container"
+        if known is not None and known.extra_containers:
+            if not isinstance(kinds.at(self.spec, known.extra_containers[0]), dict):
+                yield ("spec", *known.extra_containers[0]), f"is required for a {self.kind}: the trainer to run"
+        elif not specs:
+            if known is kinds.JOB:
+                yield ("spec", "template", "spec", "containers"), "must list at least one container"
+            else:
+                yield ("spec",), f"holds no pod template with containers: a {self.kind} needs at least one"
             return
-        for i, container in enumerate(containers):
-            loc: Loc = ("spec", "template", "spec", "containers", i)
-            if not isinstance(container.get("name"), str) or not container["name"]:
-                yield (*loc, "name"), "is required"
-            if not isinstance(container.get("image"), str) or not container["image"]:
-                yield (*loc, "image"), "is required"
-            for key in ("command", "args"):
-                value = container.get(key)
-                if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                    yield (*loc, key), "must be a list of strings"
-            yield from _nul_problems(container, loc)
-        if self.primary_container is not None and self.primary_container not in [c.get("name") for c in containers]:
-            yield ("primaryContainer",), f"names no container of the template: {self.primary_container!r}"
+        elif known is not None and self.primary_pod_spec() is None:
+            yield ("spec",), f"names no primary replica of the {self.kind} (see docs/workloads.md)"
+        for pod_loc, pod in specs:
+            containers = pod["containers"]
+            if not containers:
+                yield ("spec", *pod_loc, "containers"), "must list at least one container"
+            for i, container in enumerate(containers):
+                loc: Loc = ("spec", *pod_loc, "containers", i)
+                if not isinstance(container, dict):
+                    yield loc, "must be a container"
+                    continue
+                if not isinstance(container.get("name"), str) or not container["name"]:
+                    yield (*loc, "name"), "is required"
+                if not isinstance(container.get("image"), str) or not container["image"]:
+                    yield (*loc, "image"), "is required"
+                for key in ("command", "args"):
+                    value = container.get(key)
+                    if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                        yield (*loc, key), "must be a list of strings"
+                yield from _nul_problems(container, loc)
+        names = [c.get("name") for c in self.containers()]
+        if self.primary_container is not None and self.primary_container not in names:
+            yield ("primaryContainer",), f"names no container of the primary replica: {self.primary_container!r}"
+
+    def _kind_problems(self, known: kinds.Kind | None) -> Iterator[tuple[Loc, str]]:
+        if "/" not in self.api_version and self.api_version != "v1":
+            yield ("apiVersion",), f"must be GROUP/VERSION, got {self.api_version!r}"
+        custom = {
+            "successCondition": self.success_condition,
+            "failureCondition": self.failure_condition,
+            "primaryPodLabels": self.primary_pod_labels,
+        }
+        if known is None:
+            for key, value in custom.items():
+                if value is None:
+                    yield (
+                        (key,),
+                        f"is required for a {self.kind} ({self.api_version}), a kind kubetune has no built-in "
+                        "knowledge of (see docs/workloads.md)",
+                    )
+        for key in ("successCondition", "failureCondition"):
+            text = custom[key]
+            if isinstance(text, str) and (problem := cel.compile_problem(text)):
+                yield (key,), problem
 
     def stray_placeholders(self) -> Iterator[tuple[Loc, str]]:
         """Every ``${...}`` kubetune would leave as literal text, with its place and the reason."""
         substituted: set[Loc] = set()
-        template = self.spec.get("template")
-        pod = template.get("spec") if isinstance(template, dict) else None
-        for group in ("initContainers", "containers"):
-            listed = pod.get(group) if isinstance(pod, dict) else None
-            for i, container in enumerate(listed if isinstance(listed, list) else []):
-                base: Loc = ("spec", "template", "spec", group, i)
-                env = container.get("env") if isinstance(container, dict) else None
-                substituted |= {(*base, key) for key in ("command", "args")}
-                substituted |= {(*base, "env", j, "value") for j in range(len(env) if isinstance(env, list) else 0)}
+        known = self.known()
+        bases: list[Loc] = []
+        for pod_loc, pod in self.pod_specs():
+            for group in ("initContainers", "containers"):
+                listed = pod.get(group)
+                bases += [("spec", *pod_loc, group, i) for i in range(len(listed) if isinstance(listed, list) else 0)]
+        if known is not None:
+            bases += [("spec", *loc) for loc in known.extra_containers]
+            substituted |= {("spec", *loc) for loc in known.extra_strings}
+        for base in bases:
+            container = kinds.at({"spec": self.spec}, base)
+            env = container.get("env") if isinstance(container, dict) else None
+            substituted |= {(*base, key) for key in ("command", "args")}
+            substituted |= {(*base, "env", j, "value") for j in range(len(env) if isinstance(env, list) else 0)}
         meta = {"labels": self.metadata.labels, "annotations": self.metadata.annotations}
         for loc, text in [*_strings(meta, ("metadata",)), *_strings(self.spec, ("spec",))]:
             for match in FOREIGN_PLACEHOLDER.finditer(text):
@@ -341,17 +439,10 @@ class TrialTemplate(ApiModel):
                 )
 
     def placeholders(self) -> Iterator[tuple[Loc, str]]:
-        """Every ``${params.NAME}`` in the containers' command, args and env values, with its place."""
-        for i, container in enumerate(self.containers()):
-            loc: Loc = ("trialTemplate", "spec", "template", "spec", "containers", i)
-            for key in ("command", "args"):
-                for j, item in enumerate(container.get(key) or []):
-                    for name in PLACEHOLDER.findall(str(item)):
-                        yield (*loc, key, j), name
-            for j, env in enumerate(container.get("env") or []):
-                if isinstance(env, dict) and isinstance(env.get("value"), str):
-                    for name in PLACEHOLDER.findall(env["value"]):
-                        yield (*loc, "env", j, "value"), name
+        """Every ``${params.NAME}`` where kubetune substitutes it, with its place."""
+        for loc, text in _strings(self.spec, ("trialTemplate", "spec")):
+            for name in PLACEHOLDER.findall(text):
+                yield loc, name
 
 
 def _gpus(container: dict[str, Any]) -> int:

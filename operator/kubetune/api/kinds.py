@@ -1,0 +1,193 @@
+"""Where the pods of each workload kind are written in its spec: the shapes validation and local mode need.
+
+A trial's template carries any kind's spec. Every PodSpec in it (any object with a ``containers``
+list) is a replica kubetune fills in: placeholders, parameter env, parameters file, labels. What
+differs by kind is which replica is the primary one (whose log holds the trial's metrics), how
+many pods each replica makes (for GPU accounting), where ``suspend`` lives (Kueue), and the odd
+kind whose trainer is not a PodSpec at all (TrainJob's ``trainer``, RayJob's ``entrypoint``).
+How each kind's *status* reads is the executor's business (executors/workloads/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Loc
+
+PodSpecs = list[tuple[Loc, dict[str, Any]]]
+"""PodSpecs with their place in the workload's spec."""
+
+
+def pod_specs(node: object, loc: Loc = ()) -> PodSpecs:
+    """Every PodSpec (an object with a ``containers`` list) in ``node``, with its place."""
+    found: PodSpecs = []
+    if isinstance(node, dict):
+        if isinstance(node.get("containers"), list):
+            return [(loc, node)]
+        for key, value in node.items():
+            found += pod_specs(value, (*loc, str(key)))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found += pod_specs(item, (*loc, i))
+    return found
+
+
+def _at(node: object, loc: Loc) -> object:
+    for key in loc:
+        if isinstance(node, dict) and isinstance(key, str):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def _count(value: object, default: int = 1) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What kubetune knows of one workload kind's spec."""
+
+    api_version: str
+    kind: str
+    plural: str
+    primary: Callable[[Mapping[str, Any]], Loc | None]
+    """The place of the primary replica's PodSpec in the spec (None: the kind has none)."""
+    replicas: Callable[[Mapping[str, Any]], list[tuple[Loc, int]]]
+    """Each PodSpec's place and how many pods run from it at once."""
+    suspend: tuple[str, ...] | None = ("suspend",)
+    """Where the spec's ``suspend`` flag lives (Kueue admits a workload by clearing it)."""
+    extra_containers: tuple[Loc, ...] = field(default=())
+    """Container-like objects outside any PodSpec (TrainJob's ``trainer``)."""
+    extra_strings: tuple[Loc, ...] = field(default=())
+    """Strings whose placeholders are substituted (RayJob's ``entrypoint``)."""
+
+    @property
+    def group(self) -> str:
+        """The API group ("" for the core group)."""
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        """The API version without the group."""
+        return self.api_version.rpartition("/")[2]
+
+
+# --- batch/v1 Job ---
+
+
+def _job_replicas(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
+    return [(("template", "spec"), _count(spec.get("parallelism")))]
+
+
+JOB = Kind("batch/v1", "Job", "jobs", lambda spec: ("template", "spec"), _job_replicas)
+
+# --- JobSet (jobset.x-k8s.io): replicatedJobs[i].replicas Jobs of template.spec.parallelism pods each ---
+
+
+def _jobset_replicas(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
+    out: list[tuple[Loc, int]] = []
+    for i, rjob in enumerate(spec.get("replicatedJobs") or []):
+        job_spec = _at(rjob, ("template", "spec"))
+        parallelism = _count(job_spec.get("parallelism")) if isinstance(job_spec, dict) else 1
+        out.append((("replicatedJobs", i, "template", "spec", "template", "spec"), _count(rjob.get("replicas")) * parallelism))
+    return out
+
+
+JOBSET = Kind(
+    "jobset.x-k8s.io/v1alpha2",
+    "JobSet",
+    "jobsets",
+    lambda spec: ("replicatedJobs", 0, "template", "spec", "template", "spec") if spec.get("replicatedJobs") else None,
+    _jobset_replicas,
+)
+
+# --- Kubeflow Training Operator v1 (kubeflow.org/v1): {framework}ReplicaSpecs.{Type}.template ---
+
+
+def _training_operator(kind: str, plural: str, key: str, roles: tuple[str, ...]) -> Kind:
+    """A Training Operator v1 kind; ``roles`` are the replica types that are the master, in order,
+    else the first worker (the operator's own IsMasterRole)."""
+
+    def primary(spec: Mapping[str, Any]) -> Loc | None:
+        replicas = spec.get(key) or {}
+        for role in (*roles, "Worker"):
+            if role in replicas:
+                return (key, role, "template", "spec")
+        return None
+
+    def counts(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
+        replicas = spec.get(key) or {}
+        return [((key, role, "template", "spec"), _count(r.get("replicas"))) for role, r in replicas.items() if isinstance(r, dict)]
+
+    return Kind("kubeflow.org/v1", kind, plural, primary, counts, suspend=("runPolicy", "suspend"))
+
+
+PYTORCHJOB = _training_operator("PyTorchJob", "pytorchjobs", "pytorchReplicaSpecs", ("Master",))
+TFJOB = _training_operator("TFJob", "tfjobs", "tfReplicaSpecs", ("Chief", "Master"))
+MPIJOB = _training_operator("MPIJob", "mpijobs", "mpiReplicaSpecs", ("Launcher",))
+XGBOOSTJOB = _training_operator("XGBoostJob", "xgboostjobs", "xgbReplicaSpecs", ("Master",))
+
+# --- Kubeflow Trainer v2 TrainJob (trainer.kubeflow.org): the runtime holds the pods; spec.trainer overrides ---
+
+
+def _trainjob_replicas(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
+    trainer = spec.get("trainer") or {}
+    return [(("trainer",), _count(trainer.get("numNodes")))]
+
+
+TRAINJOB = Kind(
+    "trainer.kubeflow.org/v1alpha1",
+    "TrainJob",
+    "trainjobs",
+    lambda spec: None,
+    _trainjob_replicas,
+    extra_containers=(("trainer",),),
+)
+
+# --- KubeRay RayJob (ray.io/v1): a RayCluster (head + worker groups) and a submitter running the entrypoint ---
+
+
+def _rayjob_replicas(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
+    cluster = spec.get("rayClusterSpec") or {}
+    out: list[tuple[Loc, int]] = [(("rayClusterSpec", "headGroupSpec", "template", "spec"), 1)]
+    for i, group in enumerate(cluster.get("workerGroupSpecs") or []):
+        pods = _count(group.get("replicas"), _count(group.get("minReplicas"), 0)) * _count(group.get("numOfHosts"))
+        out.append((("rayClusterSpec", "workerGroupSpecs", i, "template", "spec"), pods))
+    return out
+
+
+RAYJOB = Kind(
+    "ray.io/v1",
+    "RayJob",
+    "rayjobs",
+    lambda spec: ("rayClusterSpec", "headGroupSpec", "template", "spec"),
+    _rayjob_replicas,
+    extra_strings=(("entrypoint",),),
+)
+
+BUILTIN: dict[tuple[str, str], Kind] = {
+    (k.api_version, k.kind): k for k in (JOB, JOBSET, PYTORCHJOB, TFJOB, MPIJOB, XGBOOSTJOB, TRAINJOB, RAYJOB)
+}
+"""The kinds kubetune knows: their status, primary pod and replicas need no configuration."""
+
+
+def builtin(api_version: str, kind: str) -> Kind | None:
+    """The built-in knowledge of a kind, if any."""
+    return BUILTIN.get((api_version, kind))
+
+
+def at(node: object, loc: Loc) -> object:
+    """The value at ``loc`` in a parsed manifest, or None."""
+    return _at(node, loc)
+
+
+def custom_replicas(spec: Mapping[str, Any]) -> Iterator[tuple[Loc, int]]:
+    """A kind kubetune does not know: each PodSpec counts once (its replica count is the kind's own)."""
+    for loc, _ in pod_specs(spec):
+        yield loc, 1
