@@ -14,6 +14,7 @@ from tests.kube import resources as r
 from tests.kube.controllers import ControlPlane, cancel_and_wait
 from tests.kube.server import ApiServer
 from tests.kube.store import Obj, Store
+from tests.kube.training import TrainingControllers
 from tests.kube.workloads import Behaviour, JobController, Kubelet, succeed
 
 
@@ -57,10 +58,12 @@ class KubeEmulator:
         self.control_plane = ControlPlane(self.store)
         self.kubelet = Kubelet(self.store, behaviour=self._behaviour, start_delay=self._pod_start_delay)
         self.jobs = JobController(self.store, backoff=self._job_backoff)
+        self.training = TrainingControllers(self.store)
         self.server = ApiServer(self.store, self.kubelet, bookmark_interval=self.bookmark_interval)
         self._tasks = [
             asyncio.create_task(self.control_plane.run(), name="emulated control plane"),
             asyncio.create_task(self.jobs.run(), name="emulated job controller"),
+            asyncio.create_task(self.training.run(), name="emulated training controllers"),
         ]
         for namespace in self.namespaces:
             self.store.create(r.NAMESPACES, None, {"metadata": {"name": namespace}})

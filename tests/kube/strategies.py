@@ -99,8 +99,13 @@ def _prepare_job(rt: ResourceType, obj: dict[str, Any]) -> None:
     if spec.get("selector") is not None or spec.get("manualSelector"):
         # Manual selectors exist but are rare; the emulator does not pretend to support them.
         raise ApiError(422, "Invalid", f'Job "{name}" is invalid: spec.selector: manual selectors are not emulated')
-    if spec.get("completionMode", "NonIndexed") != "NonIndexed":
-        raise ApiError(422, "Invalid", f'Job "{name}" is invalid: spec.completionMode: only NonIndexed is emulated')
+    mode = spec.get("completionMode", "NonIndexed")
+    if mode not in ("NonIndexed", "Indexed"):
+        raise ApiError(422, "Invalid", f'Job "{name}" is invalid: spec.completionMode: Unsupported value: "{mode}"')
+    if mode == "Indexed" and spec.get("completions") is None:
+        raise ApiError(
+            422, "Invalid", f'Job "{name}" is invalid: spec.completions: Required value: when completion mode is Indexed'
+        )
     if "completions" not in spec and "parallelism" not in spec:
         spec["completions"] = 1
     spec.setdefault("parallelism", 1)

@@ -410,6 +410,7 @@ def _waiting(pod: Obj, terminated: dict[str, Any], attempt: int) -> None:
 # --- the Job controller ---
 
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 
 
 def _terminal(pod: Obj) -> bool:
@@ -429,6 +430,7 @@ class _JobState:
     counted: set[str] = dataclasses.field(default_factory=set)  # pod uids already in succeeded/failed
     restarts: dict[str, int] = dataclasses.field(default_factory=dict)  # OnFailure restarts already counted
     quiet: set[str] = dataclasses.field(default_factory=set)  # pods removed by suspension: not failures
+    done_indexes: set[str] = dataclasses.field(default_factory=set)  # Indexed: completion indexes that succeeded
     last_failure: float = 0.0
     timers: list[asyncio.TimerHandle] = dataclasses.field(default_factory=list)
 
@@ -551,6 +553,9 @@ class JobController:
             state.counted.add(puid)
             if phase == "Succeeded":
                 succeeded += 1
+                index = (pod["metadata"].get("annotations") or {}).get(COMPLETION_INDEX)
+                if index is not None:
+                    state.done_indexes.add(index)
             elif puid not in state.quiet:
                 failed += 1
                 state.last_failure = loop_time
@@ -653,16 +658,31 @@ class JobController:
             if delay > 0:
                 self._enqueue_later(state, delay, meta["namespace"], meta["name"])
                 return active
+        if spec.get("completionMode") == "Indexed" and completions is not None:
+            used = {(p["metadata"].get("annotations") or {}).get(COMPLETION_INDEX) for p in active} | state.done_indexes
+            free = [str(i) for i in range(completions) if str(i) not in used]
+            return active + [self._create_pod(job, index) for index in free[: max(missing, 0)]]
         return active + [self._create_pod(job) for _ in range(max(missing, 0))]
 
-    def _create_pod(self, job: Obj) -> Obj:
+    def _create_pod(self, job: Obj, index: str | None = None) -> Obj:
         meta, template = job["metadata"], copy.deepcopy(job["spec"]["template"])
+        # The labels the API server's Job defaulting puts on the pod template (and its selector).
+        template.setdefault("metadata", {})["labels"] = {
+            **(template["metadata"].get("labels") or {}),
+            "batch.kubernetes.io/controller-uid": meta["uid"],
+            "batch.kubernetes.io/job-name": meta["name"],
+            "controller-uid": meta["uid"],
+            "job-name": meta["name"],
+        }
+        if index is not None:  # Indexed: the completion index as annotation and label, in the pod's name too
+            template["metadata"]["annotations"] = {**(template["metadata"].get("annotations") or {}), COMPLETION_INDEX: index}
+            template["metadata"]["labels"][COMPLETION_INDEX] = index
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {
                 **template.get("metadata", {}),
-                "generateName": f"{meta['name']}-",
+                "generateName": f"{meta['name']}-{index}-" if index is not None else f"{meta['name']}-",
                 "finalizers": [TRACKING_FINALIZER],
                 "ownerReferences": [
                     {

@@ -62,6 +62,13 @@ class Kind:
     """Each PodSpec's place and how many pods run from it at once."""
     suspend: tuple[str, ...] | None = ("suspend",)
     """Where the spec's ``suspend`` flag lives (Kueue admits a workload by clearing it)."""
+    deadline: tuple[str, ...] | None = ("activeDeadlineSeconds",)
+    """Where the spec's active deadline lives: ``trialTimeout`` is written there too."""
+    ttl: tuple[str, ...] | None = ("ttlSecondsAfterFinished",)
+    """Where the spec's time-to-live after finishing lives: kubetune removes it (and deletes the
+    workload itself once the trial is recorded), or a trial's end could be lost."""
+    pods_of_jobs: bool = False
+    """Whether its pods belong to batch/v1 Jobs, whose pods need ``restartPolicy`` Never or OnFailure."""
     extra_containers: tuple[Loc, ...] = field(default=())
     """Container-like objects outside any PodSpec (TrainJob's ``trainer``)."""
     extra_strings: tuple[Loc, ...] = field(default=())
@@ -85,7 +92,7 @@ def _job_replicas(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
     return [(("template", "spec"), _count(spec.get("parallelism")))]
 
 
-JOB = Kind("batch/v1", "Job", "jobs", lambda spec: ("template", "spec"), _job_replicas)
+JOB = Kind("batch/v1", "Job", "jobs", lambda spec: ("template", "spec"), _job_replicas, pods_of_jobs=True)
 
 # --- JobSet (jobset.x-k8s.io): replicatedJobs[i].replicas Jobs of template.spec.parallelism pods each ---
 
@@ -105,6 +112,8 @@ JOBSET = Kind(
     "jobsets",
     lambda spec: ("replicatedJobs", 0, "template", "spec", "template", "spec") if spec.get("replicatedJobs") else None,
     _jobset_replicas,
+    deadline=None,  # a JobSet has none of its own; trialTimeout still stops it
+    pods_of_jobs=True,
 )
 
 # --- Kubeflow Training Operator v1 (kubeflow.org/v1): {framework}ReplicaSpecs.{Type}.template ---
@@ -125,7 +134,16 @@ def _training_operator(kind: str, plural: str, key: str, roles: tuple[str, ...])
         replicas = spec.get(key) or {}
         return [((key, role, "template", "spec"), _count(r.get("replicas"))) for role, r in replicas.items() if isinstance(r, dict)]
 
-    return Kind("kubeflow.org/v1", kind, plural, primary, counts, suspend=("runPolicy", "suspend"))
+    return Kind(
+        "kubeflow.org/v1",
+        kind,
+        plural,
+        primary,
+        counts,
+        suspend=("runPolicy", "suspend"),
+        deadline=("runPolicy", "activeDeadlineSeconds"),
+        ttl=("runPolicy", "ttlSecondsAfterFinished"),
+    )
 
 
 PYTORCHJOB = _training_operator("PyTorchJob", "pytorchjobs", "pytorchReplicaSpecs", ("Master",))
@@ -147,6 +165,7 @@ TRAINJOB = Kind(
     "trainjobs",
     lambda spec: None,
     _trainjob_replicas,
+    ttl=None,
     extra_containers=(("trainer",),),
 )
 

@@ -1,4 +1,4 @@
-"""Turning a batch/v1 Job and its newest pod, as the API server shows them, into a run fact."""
+"""Turning a workload (a batch/v1 Job, or any kind with conditions) and its primary pod into a run fact."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ def parse_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _conditions(job: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """The Job's true conditions by type."""
+def conditions(job: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """The object's true conditions by type."""
     status = job.get("status") or {}
     found = status.get("conditions") if isinstance(status, dict) else None
     return {
@@ -39,7 +39,7 @@ def _conditions(job: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 def job_finished(job: Mapping[str, Any]) -> bool:
     """Whether the Job completed or failed (its pods are done; deleting it loses nothing)."""
-    return bool(_conditions(job).keys() & {"Complete", "Failed"})
+    return bool(conditions(job).keys() & {"Complete", "Failed"})
 
 
 def pod_running(pod: Mapping[str, Any] | None) -> bool:
@@ -65,47 +65,82 @@ def job_fact(
     name: str, job: Mapping[str, Any], pod: Mapping[str, Any] | None, reading: MetricsReading
 ) -> engine.RunFact:
     """What the trial's Job and its newest pod say, with the metrics read from the pod."""
-    job_status = job.get("status") or {}
-    conditions = _conditions(job)
-    started = parse_time(job_status.get("startTime"))
+    return condition_fact(name, job, pod, reading)
+
+
+def condition_fact(
+    name: str,
+    obj: Mapping[str, Any],
+    pod: Mapping[str, Any] | None,
+    reading: MetricsReading,
+    *,
+    succeeded: str = "Complete",
+    failed: str = "Failed",
+    kind: str = "Job",
+) -> engine.RunFact:
+    """What a workload's ``succeeded``/``failed`` conditions and its primary pod say, with the pod's metrics."""
+    status = obj.get("status") or {}
+    true = conditions(obj)
+    started = parse_time(status.get("startTime"))
     unreadable = reading.problem is not None
-    if "Complete" in conditions:
+    if succeeded in true:
         return engine.RunFact(
             engine.RunState.SUCCEEDED,
             reading.series,
             started_at=started,
-            finished_at=parse_time(job_status.get("completionTime"))
-            or parse_time(conditions["Complete"].get("lastTransitionTime")),
+            finished_at=parse_time(status.get("completionTime"))
+            or parse_time(true[succeeded].get("lastTransitionTime")),
             metrics_note=reading.summary(),
             metrics_unreadable=unreadable,
             job_name=name,
         )
-    if "Failed" in conditions:
-        condition = conditions["Failed"]
-        return engine.RunFact(
-            engine.RunState.FAILED,
-            reading.series,
-            started_at=started,
-            finished_at=parse_time(condition.get("lastTransitionTime")),
-            reason=condition.get("reason") or "JobFailed",
-            detail=_failure_detail(condition, pod),
-            metrics_note=reading.summary(),
-            metrics_unreadable=unreadable,
-            job_name=name,
-        )
+    if failed in true:
+        return failed_fact(name, true[failed], pod, reading, started, f"{kind}Failed", f"The {kind} failed.")
+    return running_fact(name, pod, reading, started)
+
+
+def failed_fact(
+    name: str,
+    condition: Mapping[str, Any],
+    pod: Mapping[str, Any] | None,
+    reading: MetricsReading,
+    started: datetime | None,
+    reason: str,
+    message: str,
+) -> engine.RunFact:
+    """A failed workload's fact, from the condition (or status) that says so."""
+    return engine.RunFact(
+        engine.RunState.FAILED,
+        reading.series,
+        started_at=started,
+        finished_at=parse_time(condition.get("lastTransitionTime")),
+        reason=condition.get("reason") or reason,
+        detail=_failure_detail(condition, pod, message),
+        metrics_note=reading.summary(),
+        metrics_unreadable=reading.problem is not None,
+        job_name=name,
+    )
+
+
+def running_fact(
+    name: str, pod: Mapping[str, Any] | None, reading: MetricsReading, started: datetime | None
+) -> engine.RunFact:
+    """A workload that has not ended: running once its primary pod runs, else waiting."""
     if pod is not None and pod_running(pod):
         pod_start = parse_time((pod.get("status") or {}).get("startTime"))
         return engine.RunFact(engine.RunState.RUNNING, reading.series, started_at=pod_start or started, job_name=name)
     return engine.RunFact(engine.RunState.WAITING, job_name=name)
 
 
-def _failure_detail(condition: Mapping[str, Any], pod: Mapping[str, Any] | None) -> str:
-    """``Exited with code 3.`` (naming the container when the pod has several), else the Job's message."""
+def _failure_detail(
+    condition: Mapping[str, Any], pod: Mapping[str, Any] | None, default: str = "The Job failed."
+) -> str:
+    """``Exited with code 3.`` (naming the container when the pod has several), else the workload's message."""
     statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
     for status in statuses:
         terminated = (status.get("state") or {}).get("terminated") or {}
         if terminated.get("exitCode"):
             who = f"Container {status.get('name')} exited" if len(statuses) > 1 else "Exited"
             return f"{who} with code {terminated['exitCode']}."
-    message = str(condition.get("message") or "The Job failed").rstrip(".")
+    message = str(condition.get("message") or default).rstrip(".")
     return f"{message}."

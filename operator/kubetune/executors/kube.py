@@ -31,7 +31,7 @@ from . import clock
 from .facts import pod_attempt, pod_running
 from .pod_logs import LogFollower
 from .rendering import owner_reference
-from .workload import JOB, Workload
+from .workload import JOB, REGISTRY, Workload, workload_for
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,11 @@ class Kube:
     log_read_interval: float = LOG_READ_INTERVAL
     on_retry: Callable[[str, float], None] = _ignore_retry
     """Called before a request is retried, with the failure's status code and the wait in seconds."""
+    workload_kinds: frozenset[str] | None = None
+    """The workload kinds this operator may manage, as ``Kind.group`` (the chart's ``workloadKinds``);
+    None: any kind (its RBAC decides)."""
     _followers: dict[tuple[str, str], tuple[tuple[str, int], LogFollower]] = field(default_factory=dict)
+    _resources: dict[tuple[str, str], tuple[float, str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.custom = client.CustomObjectsApi(self.api)
@@ -128,7 +132,7 @@ class Kube:
                 return sorted(trials, key=lambda t: t.spec.index)
 
     def read(self, namespace: str, task: str, task_uid: str, workload: Workload = JOB) -> Cluster:
-        """The task's Trials, workloads and pods (three list calls, whatever the number of trials).
+        """The task's Trials, workloads and primary pods (three list calls, whatever the number of trials).
 
         Selected by label, then by owner: a task deleted and created again under the same name
         must not adopt the old task's objects while the garbage collector removes them.
@@ -157,22 +161,79 @@ class Kube:
         )
         trial_uids = set(uids.values())
         found = {obj["metadata"]["name"]: obj for obj in listed.get("items", []) if _owned_by(obj, trial_uids)}
-        owner_uids = {obj["metadata"]["uid"] for obj in found.values()}
         pods: dict[str, dict[str, Any]] = {}
+        if not found:
+            return Cluster(sorted(trials, key=lambda t: t.spec.index), uids, found, pods)
         # Raw JSON: the typed models reject values the API server accepts.
+        selector = workload.pod_selector(task, found.keys())
         response: Any = self.core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
         for pod in _obj(json.loads(response.data)).get("items", []):
-            if not _owned_by(pod, owner_uids):
-                continue
-            trial_name = pod["metadata"].get("labels", {}).get(names.LABEL_TRIAL, "")
+            trial_name = workload.trial_of(pod) or ""
+            obj = found.get(trial_name)
+            if obj is None or not workload.is_primary(pod, obj):
+                continue  # another replica's pod, or a pod of a workload that is gone
             known = pods.get(trial_name)
             if known is None or pod["metadata"]["creationTimestamp"] > known["metadata"]["creationTimestamp"]:
                 pods[trial_name] = pod
         return Cluster(sorted(trials, key=lambda t: t.spec.index), uids, found, pods)
 
+    def workload(self, task: HPOTask) -> Workload:
+        """The adapter of the task's workload kind, if the cluster serves that kind and this operator manages it.
+
+        Raises InvalidSpec (one line, naming the kind) otherwise: the task is Valid=False, others carry on.
+        """
+        template = task.spec.trial_template
+        group = template.api_version.rpartition("/")[0]
+        name = f"{template.kind}.{group}" if group else template.kind
+        if self.workload_kinds is not None and name not in self.workload_kinds:
+            managed = ", ".join(sorted(self.workload_kinds)) or "none"
+            raise InvalidSpec(
+                f"spec.trialTemplate.kind: this operator does not manage {name} (it manages {managed}); "
+                "add it to the chart's workloadKinds, which also grants the operator access to it"
+            )
+        plural = self._plural(template.api_version, template.kind)
+        if plural is None:
+            raise InvalidSpec(
+                f"spec.trialTemplate.kind: {template.kind} ({template.api_version}) is not installed in this "
+                "cluster: the API server serves no such kind (install its CRD and operator, then edit the task)"
+            )
+        known = REGISTRY.get((template.api_version, template.kind))
+        return known if known is not None else workload_for(task, plural)
+
+    def _plural(self, api_version: str, kind: str) -> str | None:
+        """The resource name of a kind from the API server's discovery (cached: a minute, 5 s if absent)."""
+        key = (api_version, kind)
+        cached = self._resources.get(key)
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1]
+        group, _, version = api_version.rpartition("/")
+        try:
+            response: Any = (
+                self.custom.get_api_resources(group, version, _preload_content=False)
+                if group
+                else self.core.get_api_resources(_preload_content=False)
+            )
+            found = json.loads(response.data)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            found = {}
+        plural = next(
+            (
+                str(r["name"])
+                for r in (found or {}).get("resources") or []
+                if r.get("kind") == kind and "/" not in str(r.get("name", ""))
+            ),
+            None,
+        )
+        self._resources[key] = (time.monotonic() + (60.0 if plural else 5.0), plural)
+        return plural
+
     # --- metrics ----------------------------------------------------------------------------
 
-    def metrics(self, task: HPOTask, trial: str, pod: dict[str, Any], *, final: bool) -> MetricsReading:
+    def metrics(
+        self, task: HPOTask, trial: str, pod: dict[str, Any], *, final: bool, workload: Workload = JOB
+    ) -> MetricsReading:
         """Metrics of a trial's pod: its annotation, or its primary container's log followed across reads."""
         spec = task.spec
         wanted = wanted_metrics(spec.objective)
@@ -180,7 +241,7 @@ class Kube:
             text = (pod["metadata"].get("annotations") or {}).get(spec.metrics_collector.annotation)
             return read_annotation(text, spec.metrics_collector, wanted)
         meta = pod["metadata"]
-        container = spec.trial_template.primary().get("name")
+        container = workload.log_container(task)
         key = (meta["namespace"], trial)
         attempt = pod_attempt(pod, container)
         known = self._followers.get(key)
@@ -435,7 +496,7 @@ class KubeExecutor:
             pod = cluster.pods.get(trial_name)
             reading = MetricsReading()
             if pod is not None and (done or (pod_running(pod) and follow)):
-                reading = self.kube.metrics(self.task, trial_name, pod, final=done)
+                reading = self.kube.metrics(self.task, trial_name, pod, final=done, workload=self.workload)
             fact = self.workload.fact(trial_name, obj, pod, reading)
             if fact.state is engine.RunState.FAILED and pod is not None:
                 fact = self._with_output(fact, trial_name, pod)
@@ -444,7 +505,7 @@ class KubeExecutor:
 
     def _with_output(self, fact: engine.RunFact, trial: str, pod: dict[str, Any]) -> engine.RunFact:
         """A failure's detail with the last lines of the trial's output, and the command that shows the rest."""
-        container = self.task.spec.trial_template.primary().get("name")
+        container = self.workload.log_container(self.task)
         output = self.kube.log_tail(self.namespace, pod["metadata"]["name"], container)
         # A Job's log outlives its pods' names (kubectl picks the pod); other kinds name the pod.
         target = f"job/{trial}" if self.workload.kind == "Job" else pod["metadata"]["name"]

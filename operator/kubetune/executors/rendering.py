@@ -1,4 +1,9 @@
-"""Rendering a trial's batch/v1 Job from the task's template, and the owner references kubetune writes."""
+"""Rendering a trial's workload from the task's template, and the owner references kubetune writes.
+
+Whatever the kind, every PodSpec in the template (every replica's) gets the trial's placeholders
+substituted, kubetune's environment variables, the parameters file and the trial's labels, so that
+each process of a distributed trial knows the same parameters and every pod can be found.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import names
-from ..api import HPOTask, Trial
-from .templating import literal, parameter_env, parameters_json, render_container
+from ..api import HPOTask, Trial, kinds
+from ..api.base import Loc
+from .templating import literal, parameter_env, parameters_json, render_container, substitute
 
 PARAMS_MOUNT = "/etc/kubetune"
 PARAMS_FILE = f"{PARAMS_MOUNT}/parameters.json"
+PARAMS_VOLUME = "kubetune-parameters"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+"""The label that hands a workload to a Kueue LocalQueue."""
 
 
 def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
@@ -28,60 +37,57 @@ def owner_reference(api_version: str, kind: str, name: str, uid: str) -> dict[st
     }
 
 
-def build_job(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> dict[str, Any]:
-    """The batch/v1 Job of a trial: the user's template with the trial's parameters in it."""
-    template = task.spec.trial_template
-    name = trial.metadata.name or ""
-    params = trial.spec.parameters
-    labels = {
-        **template.metadata.labels,
+def trial_labels(task: HPOTask, trial: Trial) -> dict[str, str]:
+    """The labels of a trial's workload and of every pod template in it."""
+    return {
+        **task.spec.trial_template.metadata.labels,
         names.LABEL_TASK: trial.spec.task,
-        names.LABEL_TRIAL: name,
+        names.LABEL_TRIAL: trial.metadata.name or "",
         names.LABEL_MANAGED_BY: names.MANAGER,
     }
-    spec = copy.deepcopy(template.spec)
-    pod_template = spec.setdefault("template", {})
-    pod_meta = pod_template.setdefault("metadata", {})
-    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
-    pod_meta["annotations"] = {
-        **(pod_meta.get("annotations") or {}),
-        names.ANNOTATION_PARAMETERS: parameters_json(params),
-    }
-    pod_spec = pod_template.setdefault("spec", {})
-    pod_spec.setdefault("restartPolicy", "Never")
+
+
+def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> dict[str, Any]:
+    """The workload of a trial, of the template's kind: the user's spec with the trial's parameters in it."""
+    template = task.spec.trial_template
+    known = template.known()
+    name = trial.metadata.name or ""
+    params = trial.spec.parameters
+    labels = trial_labels(task, trial)
     # Values kubetune inserts reach the trainer as they are, as they do locally: never expanded.
-    env = {
-        key: literal(value) for key, value in parameter_env(params, trial.spec.task, name, trial.spec.resource).items()
-    }
-    env[names.ENV_PARAMS_FILE] = PARAMS_FILE
-    for key in ("initContainers", "containers"):
-        pod_spec[key] = [_with_env(render_container(c, params, literal), env) for c in pod_spec.get(key) or []]
-        if not pod_spec[key]:
-            del pod_spec[key]
-    pod_spec["volumes"] = [
-        *(pod_spec.get("volumes") or []),
-        {
-            "name": "kubetune-parameters",
-            "downwardAPI": {
-                "items": [
-                    {
-                        "path": "parameters.json",
-                        "fieldRef": {"fieldPath": f"metadata.annotations['{names.ANNOTATION_PARAMETERS}']"},
-                    }
-                ]
-            },
-        },
-    ]
-    # A Job the TTL controller deletes before the operator read its end would be a lost trial, or
-    # one run twice: kubetune removes finished trials' Jobs itself, with their Trial or task.
-    spec.pop("ttlSecondsAfterFinished", None)
-    timeout = task.spec.budget.trial_timeout
-    if timeout is not None:
-        limit = max(1, math.ceil(timeout.total_seconds()))
-        spec["activeDeadlineSeconds"] = min(spec.get("activeDeadlineSeconds") or limit, limit)
+    env = {k: literal(v) for k, v in parameter_env(params, trial.spec.task, name, trial.spec.resource).items()}
+    spec = copy.deepcopy(template.spec)
+    for loc, pod_spec in kinds.pod_specs(spec):
+        pod_template = kinds.at(spec, loc[:-1]) if loc and loc[-1] == "spec" else None
+        if isinstance(pod_template, dict):
+            pod_meta = pod_template.setdefault("metadata", {})
+            pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
+            pod_meta["annotations"] = {
+                **(pod_meta.get("annotations") or {}),
+                names.ANNOTATION_PARAMETERS: parameters_json(params),
+            }
+        if known is not None and known.pods_of_jobs:
+            pod_spec.setdefault("restartPolicy", "Never")
+        _fill_pod(pod_spec, params, {**env, names.ENV_PARAMS_FILE: PARAMS_FILE})
+    if known is not None:
+        for loc in known.extra_containers:
+            container = kinds.at(spec, loc)
+            if isinstance(container, dict):
+                rendered = render_container(container, params, literal)
+                rendered["env"] = _merged_env(rendered.get("env") or [], env)
+                _put(spec, loc, rendered)
+        for loc in known.extra_strings:
+            text = kinds.at(spec, loc)
+            if isinstance(text, str):
+                _put(spec, loc, substitute(text, params, literal))
+        _limit(spec, task, known)
+        if QUEUE_LABEL in labels and known.suspend is not None:
+            # Created suspended, as Kueue's webhook would make it: Kueue admits it by resuming it.
+            _put(spec, known.suspend, True)
+    api_version, kind = template.api_version, template.kind
     return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
+        "apiVersion": api_version,
+        "kind": kind,
         "metadata": {
             "name": name,
             "namespace": namespace,
@@ -93,11 +99,66 @@ def build_job(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> di
     }
 
 
+def build_job(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> dict[str, Any]:
+    """The batch/v1 Job of a trial (a task whose template is a Job)."""
+    return build_workload(task, namespace, trial, trial_uid)
+
+
+def _limit(spec: dict[str, Any], task: HPOTask, known: kinds.Kind) -> None:
+    # A workload the TTL controller deletes before the operator read its end would be a lost trial,
+    # or one run twice: kubetune removes finished trials' workloads itself, with their Trial or task.
+    if known.ttl is not None:
+        parent = kinds.at(spec, known.ttl[:-1])
+        if isinstance(parent, dict):
+            parent.pop(known.ttl[-1], None)
+    timeout = task.spec.budget.trial_timeout
+    if timeout is not None and known.deadline is not None:
+        limit = max(1, math.ceil(timeout.total_seconds()))
+        given = kinds.at(spec, known.deadline)
+        _put(spec, known.deadline, min(given, limit) if isinstance(given, int) and given > 0 else limit)
+
+
+def _put(spec: dict[str, Any], loc: Loc, value: object) -> None:
+    """Set ``value`` at ``loc``, making the objects on the way."""
+    node: Any = spec
+    for key in loc[:-1]:
+        node = node.setdefault(key, {}) if isinstance(key, str) else node[key]
+    node[loc[-1]] = value
+
+
+def _fill_pod(pod_spec: dict[str, Any], params: Mapping[str, Any], env: Mapping[str, str]) -> None:
+    for key in ("initContainers", "containers"):
+        listed = [c for c in pod_spec.get(key) or [] if isinstance(c, dict)]
+        pod_spec[key] = [_with_env(render_container(c, params, literal), env) for c in listed]
+        if not pod_spec[key]:
+            del pod_spec[key]
+    pod_spec["volumes"] = [
+        *(v for v in pod_spec.get("volumes") or [] if not (isinstance(v, dict) and v.get("name") == PARAMS_VOLUME)),
+        {
+            "name": PARAMS_VOLUME,
+            "downwardAPI": {
+                "items": [
+                    {
+                        "path": "parameters.json",
+                        "fieldRef": {"fieldPath": f"metadata.annotations['{names.ANNOTATION_PARAMETERS}']"},
+                    }
+                ]
+            },
+        },
+    ]
+
+
+def _merged_env(own: list[Any], env: Mapping[str, str]) -> list[dict[str, Any]]:
+    """kubetune's variables first, then the user's: a user's ``$(KUBETUNE_TRIAL)`` then expands, since
+    Kubernetes expands ``$(VAR)`` only from variables defined earlier in the list."""
+    mine = [{"name": k, "value": v} for k, v in env.items()]
+    return [*mine, *(e for e in own if isinstance(e, dict) and e.get("name") not in env)]
+
+
 def _with_env(container: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    own = [e for e in container.get("env") or [] if e.get("name") not in env]
-    mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != "kubetune-parameters"]
+    mounts = [m for m in container.get("volumeMounts") or [] if m.get("name") != PARAMS_VOLUME]
     return {
         **container,
-        "env": [*own, *({"name": k, "value": v} for k, v in env.items())],
-        "volumeMounts": [*mounts, {"name": "kubetune-parameters", "mountPath": PARAMS_MOUNT, "readOnly": True}],
+        "env": _merged_env(container.get("env") or [], env),
+        "volumeMounts": [*mounts, {"name": PARAMS_VOLUME, "mountPath": PARAMS_MOUNT, "readOnly": True}],
     }

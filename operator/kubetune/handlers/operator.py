@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 from .. import names
 from ..api import TaskPhase
 from ..executors.kube import RETRIED_STATUSES, Kube
+from ..executors.workload import REGISTRY
 from . import telemetry
 from .reconcile import Outcome, reconcile, record_error
 
@@ -45,6 +46,8 @@ QUIET_ATTEMPTS = 3
 """Transient failures (a conflict, an unavailable API server) are only logged until this many in a row."""
 MESSAGE_CHARS = 300
 """Longest failure description in a condition or an Event."""
+WORKLOAD_KINDS_ENV = "KUBETUNE_WORKLOAD_KINDS"
+"""The workload kinds to manage (the chart's ``workloadKinds``), as ``Kind.group``, comma-separated."""
 
 
 @dataclass
@@ -57,6 +60,8 @@ class Options:
     follow_seconds: float = 5.0
     """While early stopping needs intermediate metrics: seconds between two reads of a running trial's log."""
     identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or f"kubetune-{uuid.uuid4().hex[:8]}")
+    workload_kinds: frozenset[str] | None = None
+    """The workload kinds to manage, as ``Kind.group`` (the chart's ``workloadKinds``); None: any."""
 
     @classmethod
     def from_env(cls, *, leader_election: bool | None = None, lease_name: str | None = None) -> Options:
@@ -69,7 +74,14 @@ class Options:
             lease_name=lease_name or os.environ.get("KUBETUNE_LEASE_NAME", defaults.lease_name),
             lease_namespace=os.environ.get("POD_NAMESPACE", defaults.lease_namespace),
             follow_seconds=float(os.environ.get("KUBETUNE_FOLLOW_SECONDS", defaults.follow_seconds)),
+            workload_kinds=_workload_kinds(),
         )
+
+
+def _workload_kinds() -> frozenset[str] | None:
+    """``KUBETUNE_WORKLOAD_KINDS``: comma-separated ``Kind.group`` names (``Job.batch,JobSet.jobset.x-k8s.io``)."""
+    text = os.environ.get(WORKLOAD_KINDS_ENV)
+    return None if text is None else frozenset(k.strip() for k in text.split(",") if k.strip())
 
 
 @dataclass
@@ -133,7 +145,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.scanning.disabled = True
     options: Options = memo.get("options") or Options.from_env()
     kube = Kube(
-        memo.get("api") or load_client(), log_read_interval=options.follow_seconds, on_retry=telemetry.request_retried
+        memo.get("api") or load_client(),
+        log_read_interval=options.follow_seconds,
+        on_retry=telemetry.request_retried,
+        workload_kinds=options.workload_kinds,
     )
     runtime = Runtime(kube=kube, leader=threading.Event(), follow_seconds=options.follow_seconds)
     memo["runtime"] = runtime
@@ -307,13 +322,27 @@ async def task_changed(namespace: str | None, name: str, body: kopf.Body, memo: 
         runtime.poke(namespace, name).set()
 
 
-@kopf.on.event("batch", "v1", "jobs", labels={names.LABEL_TASK: kopf.PRESENT}, id="job-changed")
-async def job_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
-    """Wake the task of a trial Job whose state changed (started, finished, deleted)."""
+async def workload_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    """Wake the task of a trial workload whose state changed (queued, started, finished, deleted)."""
     runtime: Runtime | None = memo.get("runtime")
     task = labels.get(names.LABEL_TASK)
     if runtime is not None and namespace is not None and task:
         runtime.poke(namespace, task).set()
+
+
+# One watch per workload kind this operator manages. Kopf resolves them once, at startup, through
+# discovery: a kind whose CRD is not installed is not watched (its tasks are Valid=False anyway).
+_ENABLED = _workload_kinds()
+for _workload in REGISTRY.values():
+    _qualified = f"{_workload.kind}.{_workload.group}"
+    if _ENABLED is None or _qualified in _ENABLED:
+        kopf.on.event(
+            _workload.group,
+            _workload.version,
+            _workload.plural,
+            labels={names.LABEL_TASK: kopf.PRESENT},
+            id="job-changed" if _workload.kind == "Job" else f"{_workload.kind.lower()}-changed",
+        )(workload_changed)
 
 
 def run(

@@ -39,9 +39,10 @@ def reconcile(kube: Kube, namespace: str, name: str, now: Callable[[], datetime]
     started = clock()
     try:
         task = parse_task(body)
+        workload = kube.workload(task)  # a kind the cluster lacks, or this operator may not manage
     except InvalidSpec as error:
         return _invalid(kube, namespace, name, body, str(error), now())
-    step = engine.step(KubeExecutor(kube, task, body), task, now())
+    step = engine.step(KubeExecutor(kube, task, body, workload), task, now())
     for done in step.finished:
         telemetry.trial_finished(namespace, name, engine.phase_of(done.trial))
         if done.scrape_failed:

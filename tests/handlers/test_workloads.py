@@ -1,0 +1,263 @@
+"""Distributed trials on the emulator: JobSet, PyTorchJob, TrainJob and RayJob, from their real CRDs.
+
+For each kind: the trial's metrics come from the primary pod only (the other replicas print a
+misleading loss), a failing primary fails the trial, an operator restart mid-trial creates no
+second workload, and deleting the task removes every workload and pod.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubetune import names
+from kubetune.api import kinds
+from tests.kube import Kube, Log, PodScript, Sleep
+
+from .conftest import RunOperator, arg, phase, quadratic, task_manifest
+
+CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
+MISLEADING = 999.0
+DONE = ("Succeeded", "Failed")
+
+TRAINER = {"image": "trainer:1", "command": ["python", "train.py"], "args": ["--lr=${params.lr}", "--mode=${params.mode}"]}
+GPU = {"limits": {"nvidia.com/gpu": 4}}
+
+
+def _needs_crds() -> None:
+    if not CRDS.is_dir():
+        pytest.skip(f"the real workload CRDs are not at {CRDS} (the shared/crds folder beside the repository)")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One workload kind: its CRD files, its template, and which pod is the primary one."""
+
+    kind: str
+    crds: tuple[str, ...]
+    template: Callable[[], dict[str, Any]]
+    primary: Callable[[dict[str, Any]], bool]
+
+
+def _pod_template(name: str = "train") -> dict[str, Any]:
+    return {"spec": {"containers": [{"name": name, **TRAINER, "resources": GPU}]}}
+
+
+def _pytorchjob() -> dict[str, Any]:
+    replica = {"restartPolicy": "Never", "template": _pod_template("pytorch")}
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "spec": {"pytorchReplicaSpecs": {"Master": {**replica, "replicas": 1}, "Worker": {**replica, "replicas": 2}}},
+    }
+
+
+def _jobset() -> dict[str, Any]:
+    def rjob(name: str, replicas: int, parallelism: int) -> dict[str, Any]:
+        spec = {"parallelism": parallelism, "completions": parallelism, "completionMode": "Indexed", "backoffLimit": 0}
+        return {"name": name, "replicas": replicas, "template": {"spec": {**spec, "template": _pod_template()}}}
+
+    return {
+        "apiVersion": "jobset.x-k8s.io/v1alpha2",
+        "kind": "JobSet",
+        "spec": {"replicatedJobs": [rjob("leader", 1, 2), rjob("workers", 2, 1)]},
+    }
+
+
+def _trainjob() -> dict[str, Any]:
+    return {
+        "apiVersion": "trainer.kubeflow.org/v1alpha1",
+        "kind": "TrainJob",
+        "spec": {
+            "runtimeRef": {"name": "torch-distributed"},
+            "trainer": {**TRAINER, "numNodes": 2, "resourcesPerNode": GPU},
+        },
+    }
+
+
+def _rayjob() -> dict[str, Any]:
+    def group(name: str) -> dict[str, Any]:
+        return {"spec": {"containers": [{"name": name, "image": "rayproject/ray:2.40.0", "resources": GPU}]}}
+
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "spec": {
+            "entrypoint": "python train.py --lr=${params.lr} --mode=${params.mode}",
+            "shutdownAfterJobFinishes": True,
+            "rayClusterSpec": {
+                "headGroupSpec": {"rayStartParams": {}, "template": group("ray-head")},
+                "workerGroupSpecs": [
+                    {"groupName": "gpu", "replicas": 2, "minReplicas": 2, "maxReplicas": 2, "rayStartParams": {},
+                     "template": group("ray-worker")}
+                ],
+            },
+        },
+    }  # fmt: skip
+
+
+def _labels(pod: dict[str, Any]) -> dict[str, str]:
+    return dict(pod["metadata"].get("labels") or {})
+
+
+def _jobset_leader(pod: dict[str, Any], rjob: str) -> bool:
+    labels = _labels(pod)
+    index = (pod["metadata"].get("annotations") or {}).get("batch.kubernetes.io/job-completion-index")
+    return labels.get("jobset.sigs.k8s.io/replicatedjob-name") == rjob and labels.get(
+        "jobset.sigs.k8s.io/job-index"
+    ) == "0" and index == "0"
+
+
+CASES = [
+    Case(
+        "PyTorchJob",
+        ("kubeflow.org_pytorchjobs.yaml",),
+        _pytorchjob,
+        lambda pod: _labels(pod).get("training.kubeflow.org/replica-type") == "master",
+    ),
+    Case("JobSet", ("jobset.x-k8s.io_jobsets.yaml",), _jobset, lambda pod: _jobset_leader(pod, "leader")),
+    Case(
+        "TrainJob",
+        ("trainer.kubeflow.org_trainjobs.yaml", "jobset.x-k8s.io_jobsets.yaml"),
+        _trainjob,
+        lambda pod: _jobset_leader(pod, "node"),
+    ),
+    Case(
+        "RayJob",
+        ("ray.io_rayjobs.yaml", "ray.io_rayclusters.yaml"),
+        _rayjob,
+        lambda pod: pod["spec"]["containers"][0]["name"] == "ray-job-submitter",
+    ),
+]
+
+
+def trainer(case: Case) -> Callable[[dict[str, Any]], PodScript]:
+    """The primary pod trains as the quadratic trainer; every other replica prints a misleading loss."""
+
+    def behave(pod: dict[str, Any]) -> PodScript:
+        if case.primary(pod):
+            return quadratic(pod)
+        if case.kind == "RayJob":  # Ray's head and workers run until the cluster goes
+            return PodScript([Log(f"loss={MISLEADING}"), Sleep(30)])
+        return PodScript([Sleep(0.05), Log(f"epoch=3 loss={MISLEADING}"), Sleep(0.1)])
+
+    return behave
+
+
+def manifest(case: Case, name: str, **spec: Any) -> dict[str, Any]:
+    """An HPOTask whose trials are ``case``'s kind."""
+    body = task_manifest(
+        name,
+        parameters=[
+            {"name": "lr", "type": "double", "min": 0.001, "max": 1.0, "scale": "log"},
+            {"name": "mode", "type": "categorical", "values": ["normal"]},
+        ],
+        **spec,
+    )
+    body["spec"]["trialTemplate"] = {**case.template(), "metadata": {"labels": {"team": "ml"}}}
+    return body
+
+
+def trials(cluster: Kube, task: str) -> list[dict[str, Any]]:
+    found = cluster.list("trials", labels=f"{names.LABEL_TASK}={task}")
+    return sorted(({"status": {}, **t} for t in found), key=lambda t: t["spec"]["index"])
+
+
+@pytest.fixture
+def installed(cluster: Kube, request: pytest.FixtureRequest) -> Case:
+    """The emulator with the case's real CRDs installed."""
+    _needs_crds()
+    case: Case = request.param
+    for file in case.crds:
+        cluster.install_crd(CRDS / file)
+    cluster.behaviour = trainer(case)
+    return case
+
+
+@pytest.mark.parametrize("installed", CASES, ids=[c.kind for c in CASES], indirect=True)
+def test_a_distributed_trial_reads_only_its_primary_pod_survives_a_restart_and_cascades(
+    cluster: Kube, operator: RunOperator, installed: Case
+) -> None:
+    case = installed
+    plural = kinds.builtin(case.template()["apiVersion"], case.kind)
+    assert plural is not None
+    with operator():
+        cluster.create(manifest(case, "dist", budget={"maxTrials": 2, "parallelTrials": 2}))
+        cluster.wait_for(lambda: cluster.find(plural.plural, "dist-0"), timeout=20, message="the first workload")
+    with operator():  # a restart mid-trial: the workloads are found, not created again
+        cluster.wait_for(lambda: phase(cluster, "dist") in DONE, timeout=40)
+    status = cluster.get("hpotasks", "dist")["status"]
+    assert status["phase"] == "Succeeded", status
+    for trial in trials(cluster, "dist"):
+        lr = trial["spec"]["parameters"]["lr"]
+        assert trial["status"]["phase"] == "Succeeded"
+        assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2 + 1 / 3, abs=1e-6), "primary pod only"
+        workload = cluster.get(plural.plural, trial["metadata"]["name"])
+        assert workload["metadata"]["ownerReferences"][0]["uid"] == trial["metadata"]["uid"]
+        assert workload["metadata"]["labels"]["team"] == "ml"
+        _every_replica_knows_the_trial(case, workload, trial)
+    workloads = cluster.list(plural.plural)
+    assert sorted(w["metadata"]["name"] for w in workloads) == ["dist-0", "dist-1"], "no duplicate workloads"
+
+    with operator():
+        cluster.delete("hpotasks", "dist")
+        cluster.wait_for(lambda: not cluster.list(plural.plural), timeout=20, message="the workloads to go")
+        cluster.wait_for(lambda: not cluster.list("pods"), timeout=20, message="every replica's pod to go")
+
+
+def _every_replica_knows_the_trial(case: Case, workload: dict[str, Any], trial: dict[str, Any]) -> None:
+    """Placeholders, kubetune's env (first) and the parameters file reach every container of every replica."""
+    lr = repr(trial["spec"]["parameters"]["lr"])
+    if case.kind == "TrainJob":
+        containers = [workload["spec"]["trainer"]]
+    else:
+        containers = [c for _, pod in kinds.pod_specs(workload["spec"]) for c in pod["containers"]]
+        assert len(containers) >= 2
+        for _, pod in kinds.pod_specs(workload["spec"]):
+            assert any(v["name"] == "kubetune-parameters" for v in pod["volumes"])
+    for container in containers:
+        env = [e["name"] for e in container["env"]]
+        assert env[0].startswith("KUBETUNE_") and "KUBETUNE_TRIAL" in env
+        if case.kind != "RayJob":
+            assert container["args"][0] == f"--lr={lr}"
+    if case.kind == "RayJob":
+        assert workload["spec"]["entrypoint"] == f"python train.py --lr={lr} --mode=normal"
+
+
+@pytest.mark.parametrize("installed", CASES, ids=[c.kind for c in CASES], indirect=True)
+def test_a_failing_primary_fails_the_distributed_trial(cluster: Kube, operator: RunOperator, installed: Case) -> None:
+    body = manifest(installed, "fails", budget={"maxTrials": 1, "parallelTrials": 1})
+    body["spec"]["parameters"][1]["values"] = ["crash"]
+    with operator():
+        cluster.create(body)
+        cluster.wait_for(lambda: phase(cluster, "fails") in DONE, timeout=30)
+    [trial] = trials(cluster, "fails")
+    assert trial["status"]["phase"] == "Failed", trial["status"]
+    assert trial["status"]["reason"] not in ("", "MetricsUnavailable")
+
+
+def test_a_kind_the_cluster_lacks_is_one_line_and_blocks_nothing(cluster: Kube, operator: RunOperator) -> None:
+    cluster.behaviour = quadratic
+    with operator():
+        cluster.create(manifest(CASES[0], "missing"))
+        cluster.create(task_manifest("plain", budget={"maxTrials": 1}))
+        cluster.wait_for(lambda: phase(cluster, "plain") == "Succeeded" and phase(cluster, "missing"), timeout=20)
+    status = cluster.get("hpotasks", "missing")["status"]
+    valid = next(c for c in status["conditions"] if c["type"] == "Valid")
+    assert valid["status"] == "False"
+    assert valid["message"] == (
+        "spec.trialTemplate.kind: PyTorchJob (kubeflow.org/v1) is not installed in this cluster: the API server "
+        "serves no such kind (install its CRD and operator, then edit the task)"
+    )
+    assert "\n" not in valid["message"] and not cluster.list("trials", labels=f"{names.LABEL_TASK}=missing")
+
+
+def test_each_example_renders_to_what_the_real_crd_accepts() -> None:
+    """Every built-in kind's rendered workload validates against its project's own CRD schema."""
+    _needs_crds()
+    del time
