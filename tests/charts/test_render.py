@@ -22,6 +22,10 @@ OPERATOR_RULES = {
     ("kubetune.io", "trials/status"): {"patch"},
     ("kubetune.io", "trials/finalizers"): {"update"},
     ("batch", "jobs"): {"list", "watch", "create", "delete"},
+    ("jobset.x-k8s.io", "jobsets"): {"list", "watch", "create", "delete"},
+    ("kubeflow.org", "pytorchjobs"): {"list", "watch", "create", "delete"},
+    ("trainer.kubeflow.org", "trainjobs"): {"list", "watch", "create", "delete"},
+    ("ray.io", "rayjobs"): {"list", "watch", "create", "delete"},
     ("", "pods"): {"list"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"create"},
@@ -231,3 +235,14 @@ def test_notes_tell_how_to_apply_the_example_and_watch_it(values: dict[str, Any]
 
 def test_notes_mention_leader_election_when_replicated() -> None:
     assert "2 replicas share Lease kubetune-operator" in renderer.notes(e2e_values())
+
+
+def test_rbac_grants_exactly_the_workload_kinds_the_values_list() -> None:
+    kinds = [{"group": "kubeflow.org", "resource": "pytorchjobs", "kind": "PyTorchJob"}]
+    objects = render({"workloadKinds": kinds})
+
+    granted = rules_of(one(objects, "ClusterRole"))
+    workload_rules = {key for key, verbs in granted.items() if verbs == {"list", "watch", "create", "delete"}}
+    assert workload_rules == {("kubeflow.org", "pytorchjobs")}, "not even batch/v1 Jobs when they are not listed"
+    env = {e["name"]: e.get("value") for e in container(objects)["env"]}
+    assert env["KUBETUNE_WORKLOAD_KINDS"] == "PyTorchJob.kubeflow.org"

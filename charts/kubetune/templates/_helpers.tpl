@@ -80,9 +80,11 @@ the reason for each rule; keep the two in step.
 - apiGroups: ["kubetune.io"]
   resources: ["trials"]
   verbs: ["get", "list", "create"]
-- apiGroups: ["batch"]
-  resources: ["jobs"]
+{{- range .Values.workloadKinds }}
+- apiGroups: [{{ .group | quote }}]
+  resources: [{{ .resource | quote }}]
   verbs: ["list", "watch", "create", "delete"]
+{{- end }}
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list"]
@@ -92,6 +94,13 @@ the reason for each rule; keep the two in step.
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- end }}
+
+{{/* The workload kinds the operator manages, as it reads them: Kind.group, comma-separated. */}}
+{{- define "kubetune.workloadKinds" -}}
+{{- $names := list -}}
+{{- range .Values.workloadKinds }}{{ $names = append $names (printf "%s.%s" .kind .group) }}{{ end -}}
+{{- join "," $names -}}
 {{- end }}
 
 {{/* Values the schema cannot check alone. */}}

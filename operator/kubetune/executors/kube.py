@@ -25,7 +25,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from .. import engine, names
 from ..api import HPOTask, HPOTaskStatus, MetricsSource, Stop, Trial, TrialStatus, parse_trial
-from ..errors import InvalidSpec, StateError
+from ..errors import InvalidSpec, Problem, StateError
 from ..metrics import LogScanner, MetricsReading, read_annotation, wanted_metrics
 from . import clock
 from .facts import pod_attempt, pod_running
@@ -187,16 +187,18 @@ class Kube:
         name = f"{template.kind}.{group}" if group else template.kind
         if self.workload_kinds is not None and name not in self.workload_kinds:
             managed = ", ".join(sorted(self.workload_kinds)) or "none"
-            raise InvalidSpec(
-                f"spec.trialTemplate.kind: this operator does not manage {name} (it manages {managed}); "
+            why = (
+                f"this operator does not manage {name} (it manages {managed}); "
                 "add it to the chart's workloadKinds, which also grants the operator access to it"
             )
+            raise InvalidSpec([Problem("spec.trialTemplate.kind", why)])
         plural = self._plural(template.api_version, template.kind)
         if plural is None:
-            raise InvalidSpec(
-                f"spec.trialTemplate.kind: {template.kind} ({template.api_version}) is not installed in this "
-                "cluster: the API server serves no such kind (install its CRD and operator, then edit the task)"
+            why = (
+                f"{template.kind} ({template.api_version}) is not installed in this cluster: the API server "
+                "serves no such kind (install its CRD and operator, then edit the task)"
             )
+            raise InvalidSpec([Problem("spec.trialTemplate.kind", why)])
         known = REGISTRY.get((template.api_version, template.kind))
         return known if known is not None else workload_for(task, plural)
 
