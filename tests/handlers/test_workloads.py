@@ -257,7 +257,47 @@ def test_a_kind_the_cluster_lacks_is_one_line_and_blocks_nothing(cluster: Kube, 
     assert "\n" not in valid["message"] and not cluster.list("trials", labels=f"{names.LABEL_TASK}=missing")
 
 
-def test_each_example_renders_to_what_the_real_crd_accepts() -> None:
-    """Every built-in kind's rendered workload validates against its project's own CRD schema."""
+def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_requeued_not_duplicated(
+    cluster: Kube, operator: RunOperator
+) -> None:
     _needs_crds()
-    del time
+    cluster.install_crd(CRDS / "jobset.x-k8s.io_jobsets.yaml")
+    case = CASES[1]
+    cluster.behaviour = trainer(case)
+    training = cluster.emulator.training
+    cluster.call(setattr, training, "queue_quota", 1)
+    body = manifest(case, "queued", budget={"maxTrials": 3, "parallelTrials": 2})
+    body["spec"]["trialTemplate"]["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] = "gpu"
+    for rjob in body["spec"]["trialTemplate"]["spec"]["replicatedJobs"]:
+        rjob["template"]["spec"]["template"]["spec"]["containers"][0]["args"].append("--sleep=0.4")
+    seen: set[tuple[int, int]] = set()
+    preempted = False
+    with operator():
+        cluster.create(body)
+        deadline = time.monotonic() + 40
+        while phase(cluster, "queued") not in DONE and time.monotonic() < deadline:
+            counts = (cluster.find("hpotasks", "queued") or {}).get("status", {}).get("trials", {})
+            seen.add((counts.get("running", 0), counts.get("queued", 0)))
+            running = [t for t in trials(cluster, "queued") if t["status"].get("phase") == "Running"]
+            if running and not preempted:
+                # Kueue preempts the running trial's JobSet: suspended, its pods go, then it is readmitted.
+                name = running[0]["metadata"]["name"]
+                cluster.call(training.preempt, "jobset.x-k8s.io/v1alpha2", "JobSet", "default", name, hold=True)
+                cluster.wait_for(lambda: _phase_of(cluster, name) == "Queued", timeout=10, message="requeued")
+                cluster.call(training.release, "jobset.x-k8s.io/v1alpha2", "JobSet", "default", name)
+                cluster.call(training.enqueue, "kueue", "", "default", "")
+                preempted = True
+            time.sleep(0.03)
+    status = cluster.get("hpotasks", "queued")["status"]
+    assert status["phase"] == "Succeeded", status
+    assert preempted and (1, 1) in seen, f"one admitted, one queued, both within parallelTrials: {seen}"
+    assert all(r + q <= 2 for r, q in seen)
+    done = trials(cluster, "queued")
+    assert [t["spec"]["index"] for t in done] == [0, 1, 2], "the preempted trial kept its index: no duplicate"
+    assert all(t["status"]["phase"] == "Succeeded" for t in done)
+    assert len(cluster.list("jobsets")) == 3
+
+
+def _phase_of(cluster: Kube, trial: str) -> str | None:
+    found = cluster.find("trials", trial)
+    return ((found or {}).get("status") or {}).get("phase")

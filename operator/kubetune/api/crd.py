@@ -142,6 +142,7 @@ def task_crd() -> Schema:
             _column("Best", ".status.bestTrial.objective", "number", "Best objective value so far"),
             _column("Trials", ".status.progress", "string", "Finished trials out of maxTrials"),
             _column("Running", ".status.trials.running", "integer", "Trials running now"),
+            _column("Queued", ".status.trials.queued", "integer", "Trials waiting for Kueue to admit them"),
             _column("Metric", ".spec.objective.metric", "string", "Objective metric", priority=1),
             _column("Algorithm", ".spec.algorithm.name", "string", "Search algorithm", priority=1),
             _column("Age", ".metadata.creationTimestamp", "date", "Time since creation"),

@@ -823,6 +823,8 @@ class TrialCounts(ApiModel):
     """Trials ever created, deleted ones included: the next trial's index (indexes are never reused)."""
     pending: int = 0
     """Created, not yet running."""
+    queued: int = 0
+    """Waiting for a queue (Kueue) to admit their workloads."""
     running: int = 0
     """Running now."""
     succeeded: int = 0

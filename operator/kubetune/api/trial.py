@@ -35,6 +35,8 @@ class TrialSpec(ApiModel):
 
 class TrialPhase(StrEnum):
     PENDING = "Pending"
+    QUEUED = "Queued"
+    """Its workload waits, suspended, for a queue (Kueue) to admit it; it holds a parallel slot."""
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
@@ -44,7 +46,7 @@ class TrialPhase(StrEnum):
     @property
     def finished(self) -> bool:
         """True once the trial will never run again."""
-        return self not in (TrialPhase.PENDING, TrialPhase.RUNNING)
+        return self not in (TrialPhase.PENDING, TrialPhase.QUEUED, TrialPhase.RUNNING)
 
 
 class MetricPoint(ApiModel):

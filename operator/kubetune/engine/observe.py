@@ -19,6 +19,8 @@ class RunState(StrEnum):
 
     WAITING = "waiting"
     """Not started yet: no process, or a Job whose pod is not running."""
+    QUEUED = "queued"
+    """Its workload waits, suspended, for a queue to admit it (again, after a preemption)."""
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     """Exited with code 0, or the Job completed."""
@@ -127,6 +129,10 @@ def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> Tr
     started = fact.started_at or current.start_time
     if fact.state in (RunState.WAITING, RunState.ABSENT):
         return base.model_copy(update={"phase": TrialPhase.PENDING})
+    if fact.state is RunState.QUEUED:
+        # Time in the queue counts toward neither trialTimeout nor the median rule: a requeued
+        # trial (preempted, evicted) keeps its index and parameters, and its clock starts again.
+        return base.model_copy(update={"phase": TrialPhase.QUEUED, "start_time": None})
     if fact.state is RunState.RUNNING:
         return base.model_copy(
             update={"phase": TrialPhase.RUNNING, "start_time": started or now, "reason": None, "message": None}

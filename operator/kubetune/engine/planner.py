@@ -389,6 +389,7 @@ def _counts(trials: Sequence[Trial], previous: HPOTaskStatus) -> TrialCounts:
         total=len(phases),
         created=_created(trials, previous),
         pending=phases.count(TrialPhase.PENDING),
+        queued=phases.count(TrialPhase.QUEUED),
         running=phases.count(TrialPhase.RUNNING),
         succeeded=phases.count(TrialPhase.SUCCEEDED),
         failed=phases.count(TrialPhase.FAILED),

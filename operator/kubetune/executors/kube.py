@@ -495,6 +495,9 @@ class KubeExecutor:
                     detail = f"The {kind} {trial_name} was deleted before the trial finished; it is not run again."
                     facts[trial_name] = engine.RunFact(engine.RunState.DELETED, detail=detail)
                 continue  # never seen: not created yet (a step was interrupted), so it is created now
+            if self.workload.queued(obj):
+                facts[trial_name] = engine.RunFact(engine.RunState.QUEUED, job_name=trial_name)
+                continue
             pod = cluster.pods.get(trial_name)
             reading = MetricsReading()
             if pod is not None and (done or (pod_running(pod) and follow)):

@@ -37,6 +37,7 @@ def observe_task(namespace: str, task: str, status: HPOTaskStatus, took: timedel
     counts = status.trials
     for phase, count in (
         (TrialPhase.PENDING, counts.pending),
+        (TrialPhase.QUEUED, counts.queued),
         (TrialPhase.RUNNING, counts.running),
         (TrialPhase.SUCCEEDED, counts.succeeded),
         (TrialPhase.FAILED, counts.failed),

@@ -25,6 +25,7 @@ from ..metrics import aggregate
 
 STATES = {
     TrialPhase.PENDING: TrialState.WAITING,
+    TrialPhase.QUEUED: TrialState.WAITING,
     TrialPhase.RUNNING: TrialState.RUNNING,
     TrialPhase.SUCCEEDED: TrialState.COMPLETE,
     TrialPhase.EARLY_STOPPED: TrialState.PRUNED,  # Optuna's word for a trial a stopping rule ended
