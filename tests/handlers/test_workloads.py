@@ -8,6 +8,7 @@ second workload, and deleting the task removes every workload and pod.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ class Case:
     crds: tuple[str, ...]
     template: Callable[[], dict[str, Any]]
     primary: Callable[[dict[str, Any]], bool]
+    gpus: int
+    """GPUs a trial requests, all replicas together."""
 
 
 def _pod_template(name: str = "train") -> dict[str, Any]:
@@ -119,19 +122,22 @@ CASES = [
         ("kubeflow.org_pytorchjobs.yaml",),
         _pytorchjob,
         lambda pod: _labels(pod).get("training.kubeflow.org/replica-type") == "master",
+        3 * 4,
     ),
-    Case("JobSet", ("jobset.x-k8s.io_jobsets.yaml",), _jobset, lambda pod: _jobset_leader(pod, "leader")),
+    Case("JobSet", ("jobset.x-k8s.io_jobsets.yaml",), _jobset, lambda pod: _jobset_leader(pod, "leader"), 4 * 4),
     Case(
         "TrainJob",
         ("trainer.kubeflow.org_trainjobs.yaml", "jobset.x-k8s.io_jobsets.yaml"),
         _trainjob,
         lambda pod: _jobset_leader(pod, "node"),
+        2 * 4,
     ),
     Case(
         "RayJob",
         ("ray.io_rayjobs.yaml", "ray.io_rayclusters.yaml"),
         _rayjob,
         lambda pod: pod["spec"]["containers"][0]["name"] == "ray-job-submitter",
+        3 * 4,
     ),
 ]
 
@@ -193,9 +199,15 @@ def test_a_distributed_trial_reads_only_its_primary_pod_survives_a_restart_and_c
         cluster.wait_for(lambda: phase(cluster, "dist") in DONE, timeout=40)
     status = cluster.get("hpotasks", "dist")["status"]
     assert status["phase"] == "Succeeded", status
+    ran = [
+        t["status"]["gpus"] * (_time(t["status"]["completionTime"]) - _time(t["status"]["startTime"])).total_seconds()
+        for t in trials(cluster, "dist")
+    ]
+    assert status["gpuHours"] == pytest.approx(sum(ran) / 3600, abs=1e-4), "GPU-hours: GPUs times time run"
     for trial in trials(cluster, "dist"):
         lr = trial["spec"]["parameters"]["lr"]
         assert trial["status"]["phase"] == "Succeeded"
+        assert trial["status"]["gpus"] == case.gpus, "GPUs summed over every replica's pods"
         assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2 + 1 / 3, abs=1e-6), "primary pod only"
         workload = cluster.get(plural.plural, trial["metadata"]["name"])
         assert workload["metadata"]["ownerReferences"][0]["uid"] == trial["metadata"]["uid"]
@@ -296,6 +308,10 @@ def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_req
     assert [t["spec"]["index"] for t in done] == [0, 1, 2], "the preempted trial kept its index: no duplicate"
     assert all(t["status"]["phase"] == "Succeeded" for t in done)
     assert len(cluster.list("jobsets")) == 3
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _phase_of(cluster: Kube, trial: str) -> str | None:

@@ -206,6 +206,34 @@ def at(node: object, loc: Loc) -> object:
     return _at(node, loc)
 
 
+def gpus(kind: Kind | None, spec: Mapping[str, Any]) -> int:
+    """GPUs a workload's spec requests, summed over its replicas' pods (limits, else requests)."""
+    replicas = kind.replicas(spec) if kind is not None else list(custom_replicas(spec))
+    total = 0
+    for loc, count in replicas:
+        node = _at(spec, loc)
+        if kind is not None and loc in kind.extra_containers:
+            containers = [{"resources": node.get("resourcesPerNode")}] if isinstance(node, dict) else []
+        else:
+            listed = node.get("containers") if isinstance(node, dict) else None
+            containers = listed if isinstance(listed, list) else []
+        total += count * sum(_container_gpus(c) for c in containers if isinstance(c, dict))
+    return total
+
+
+def _container_gpus(container: Mapping[str, Any]) -> int:
+    resources = container.get("resources")
+    if not isinstance(resources, dict):
+        return 0
+    for key in ("limits", "requests"):
+        amounts = resources.get(key)
+        if isinstance(amounts, dict):
+            found = [v for k, v in amounts.items() if str(k).endswith("/gpu")]
+            if found:
+                return sum(int(v) if str(v).isdigit() else 0 for v in found)
+    return 0
+
+
 def custom_replicas(spec: Mapping[str, Any]) -> Iterator[tuple[Loc, int]]:
     """A kind kubetune does not know: each PodSpec counts once (its replica count is the kind's own)."""
     for loc, _ in pod_specs(spec):

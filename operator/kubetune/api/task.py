@@ -892,6 +892,10 @@ class HPOTaskStatus(ApiModel):
     observed_generation: int | None = None
     """The spec generation this status describes."""
 
+    gpu_hours: float | None = None
+    """GPU-hours the task's trials have used so far: each trial's requested GPUs (summed over its
+    replicas) times the time it ran; time waiting in a queue is not counted."""
+
 
 class ObjectMeta(ApiModel):
     """The standard Kubernetes object metadata; kubetune reads a few fields."""

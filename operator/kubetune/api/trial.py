@@ -88,6 +88,10 @@ class TrialStatus(ApiModel):
     job_name: str | None = None
     """The Job that runs the trial."""
 
+    gpus: int | None = None
+    """GPUs its workload requests, summed over every replica's pods (``nvidia.com/gpu`` and any other
+    ``*/gpu`` resource)."""
+
     objective: float | None = None
     """The objective value, aggregated as the task's objective says."""
 

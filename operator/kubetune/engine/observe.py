@@ -64,6 +64,8 @@ class RunFact:
     metrics_unreadable: bool = False
     """The metrics source itself could not be read (an absent or malformed annotation)."""
     job_name: str | None = None
+    gpus: int | None = None
+    """GPUs the run's workload requests, all replicas together, where the executor knows it."""
 
 
 LAST_OUTPUT_LINES = 5
@@ -123,6 +125,7 @@ def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> Tr
             "metrics": series,
             "objective": objective_of(spec, by_name),
             "job_name": fact.job_name or current.job_name,
+            "gpus": fact.gpus if fact.gpus is not None else current.gpus,
         }
     )
     # A run that was restarted (after ``kubetune run`` was killed) starts its clock again.
@@ -137,7 +140,8 @@ def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> Tr
         return base.model_copy(
             update={"phase": TrialPhase.RUNNING, "start_time": started or now, "reason": None, "message": None}
         )
-    ended = {"start_time": started or now, "completion_time": fact.finished_at or now}
+    # Conditions carry whole seconds, the pod's start microseconds: a run never ends before it started.
+    ended = {"start_time": started or now, "completion_time": max(fact.finished_at or now, started or now)}
     if fact.state is RunState.SUCCEEDED:
         if base.objective is None:
             note = f" ({fact.metrics_note})" if fact.metrics_note else ""

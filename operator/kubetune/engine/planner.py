@@ -453,13 +453,17 @@ def _status(
         message = f"Stopping (graceful): waiting for {counts.running} running trials to finish; no new trial starts."
     elif suspended:
         phase, reason = TaskPhase.SUSPENDED, "Suspended"
-        message = f"Suspended ({spec.suspend_policy}); {counts.pending + counts.running} trials still active."
+        active = counts.pending + counts.queued + counts.running
+        message = f"Suspended ({spec.suspend_policy}); {active} trials still active."
     elif trials:
         phase, reason = TaskPhase.RUNNING, "TrialsRunning"
-        message = f"{counts.running + counts.pending} trials active, {counts.total}/{spec.budget.max_trials} created."
+        active = counts.running + counts.queued + counts.pending
+        message = f"{active} trials active, {counts.total}/{spec.budget.max_trials} created."
         if counts.total > spec.budget.max_trials:
-            message = f"{counts.running + counts.pending} trials active; {_lowered(spec, trials)}"
-        if waiting and counts.running + counts.pending:
+            message = f"{active} trials active; {_lowered(spec, trials)}"
+        if counts.queued:
+            message += f" {counts.queued} waiting for their queue."
+        if waiting and active:
             message += f" {waiting}"  # e.g. hyperband waiting for a rung to finish
         message += _spent(spec, trials, now)
     else:
@@ -475,7 +479,7 @@ def _status(
         _condition(old, "Stopped", phase is TaskPhase.STOPPED, reason, message, now, generation),
         _condition(old, "Ready", True, "Reconciled", "The last reconcile succeeded.", now, generation),
     ]
-    finished = counts.total - counts.pending - counts.running
+    finished = counts.total - counts.pending - counts.queued - counts.running
     completion = (previous.completion_time or now) if ending is not None else None
     return HPOTaskStatus(
         phase=phase,
@@ -488,6 +492,7 @@ def _status(
         start_time=start,
         completion_time=completion,
         observed_generation=generation,
+        gpu_hours=_gpu_hours(spec, trials, now),
     )
 
 
@@ -504,6 +509,14 @@ def _spent(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> str:
     if budget.max_gpu_hours is not None:
         parts.append(f" {spent.gpu_hours:.1f} of {budget.max_gpu_hours:g} GPU-hours used.")
     return "".join(parts)
+
+
+def _gpu_hours(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> float | None:
+    """GPU-hours the trials used, as maxGPUHours counts them: queued time excluded (None: no GPUs)."""
+    gpus = compute.template_gpus(spec)
+    if not any(gpus(t) for t in trials):
+        return None
+    return round(compute.usage(trials, now, gpus).gpu_hours, 4)
 
 
 def _summary(spec: HPOTaskSpec, status: HPOTaskStatus, ending: _Ending) -> str:

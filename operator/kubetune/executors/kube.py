@@ -505,7 +505,7 @@ class KubeExecutor:
             fact = self.workload.fact(trial_name, obj, pod, reading)
             if fact.state is engine.RunState.FAILED and pod is not None:
                 fact = self._with_output(fact, trial_name, pod)
-            facts[trial_name] = fact
+            facts[trial_name] = replace(fact, gpus=self.task.spec.trial_template.requested_gpus())
         return engine.World(cluster.trials, facts, frozenset(live))
 
     def _with_output(self, fact: engine.RunFact, trial: str, pod: dict[str, Any]) -> engine.RunFact:
