@@ -18,7 +18,7 @@ import pytest
 
 from kubetune import names
 from kubetune.api import kinds
-from tests.kube import Kube, Log, PodScript, Sleep
+from tests.kube import Kube, Log, PodScript, Sleep, pod_env
 
 from .conftest import RunOperator, arg, phase, quadratic, task_manifest
 
@@ -317,3 +317,24 @@ def _time(text: str) -> datetime:
 def _phase_of(cluster: Kube, trial: str) -> str | None:
     found = cluster.find("trials", trial)
     return ((found or {}).get("status") or {}).get("phase")
+
+
+def test_a_users_env_may_refer_to_kubetunes_variables(cluster: Kube, operator: RunOperator) -> None:
+    """kubetune's KUBETUNE_* variables come first, so ``$(KUBETUNE_TRIAL)`` expands as the kubelet does."""
+
+    def trainer(pod: dict[str, Any]) -> PodScript:
+        env = pod_env(pod)
+        seen = env["TRIAL_NAME"] == pod["metadata"]["labels"][names.LABEL_TRIAL]
+        return PodScript([Log(f"loss={0.5 if seen else 9.0}")])
+
+    cluster.behaviour = trainer
+    body = task_manifest("envs", budget={"maxTrials": 1})
+    container = body["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "TRIAL_NAME", "value": "$(KUBETUNE_TRIAL)"}]
+    with operator():
+        cluster.create(body)
+        cluster.wait_for(lambda: phase(cluster, "envs") in DONE, timeout=20)
+    [trial] = trials(cluster, "envs")
+    assert trial["status"]["objective"] == 0.5
+    env = cluster.get("jobs", "envs-0")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert [e["name"] for e in env][-1] == "TRIAL_NAME", "the user's variables after kubetune's"

@@ -73,6 +73,9 @@ class Kind:
     """Container-like objects outside any PodSpec (TrainJob's ``trainer``)."""
     extra_strings: tuple[Loc, ...] = field(default=())
     """Strings whose placeholders are substituted (RayJob's ``entrypoint``)."""
+    one_node_env: Mapping[str, str] = field(default_factory=dict)
+    """``kubetune run`` runs the primary replica as one process: the environment its controller would
+    give a one-node job, so the trainer's distributed setup (``torch.distributed``) sees a world of one."""
 
     @property
     def group(self) -> str:
@@ -114,12 +117,15 @@ JOBSET = Kind(
     _jobset_replicas,
     deadline=None,  # a JobSet has none of its own; trialTimeout still stops it
     pods_of_jobs=True,
+    one_node_env={"JOB_COMPLETION_INDEX": "0"},  # an Indexed Job's pod 0
 )
 
 # --- Kubeflow Training Operator v1 (kubeflow.org/v1): {framework}ReplicaSpecs.{Type}.template ---
 
 
-def _training_operator(kind: str, plural: str, key: str, roles: tuple[str, ...]) -> Kind:
+def _training_operator(
+    kind: str, plural: str, key: str, roles: tuple[str, ...], env: Mapping[str, str] | None = None
+) -> Kind:
     """A Training Operator v1 kind; ``roles`` are the replica types that are the master, in order,
     else the first worker (the operator's own IsMasterRole)."""
 
@@ -134,6 +140,7 @@ def _training_operator(kind: str, plural: str, key: str, roles: tuple[str, ...])
         replicas = spec.get(key) or {}
         return [((key, role, "template", "spec"), _count(r.get("replicas"))) for role, r in replicas.items() if isinstance(r, dict)]
 
+    env = env or {}
     return Kind(
         "kubeflow.org/v1",
         kind,
@@ -143,13 +150,39 @@ def _training_operator(kind: str, plural: str, key: str, roles: tuple[str, ...])
         suspend=("runPolicy", "suspend"),
         deadline=("runPolicy", "activeDeadlineSeconds"),
         ttl=("runPolicy", "ttlSecondsAfterFinished"),
+        one_node_env=env,
     )
 
 
-PYTORCHJOB = _training_operator("PyTorchJob", "pytorchjobs", "pytorchReplicaSpecs", ("Master",))
-TFJOB = _training_operator("TFJob", "tfjobs", "tfReplicaSpecs", ("Chief", "Master"))
+# What the Training Operator (v1.9.0) sets: pkg/controller.v1/pytorch/envvar.go and master.go
+# (MASTER_PORT defaults to PyTorchJobDefaultPort, 23456), xgboost/xgboost.go, tensorflow's TF_CONFIG.
+TORCH_ONE_NODE = {
+    "MASTER_ADDR": "localhost",
+    "MASTER_PORT": "23456",
+    "WORLD_SIZE": "1",
+    "RANK": "0",
+    "NODE_RANK": "0",
+    "LOCAL_RANK": "0",
+    "PET_NNODES": "1",
+    "PET_NODE_RANK": "0",
+    "PYTHONUNBUFFERED": "1",
+}
+PYTORCHJOB = _training_operator("PyTorchJob", "pytorchjobs", "pytorchReplicaSpecs", ("Master",), TORCH_ONE_NODE)
+TFJOB = _training_operator(
+    "TFJob",
+    "tfjobs",
+    "tfReplicaSpecs",
+    ("Chief", "Master"),
+    {"TF_CONFIG": '{"cluster": {"worker": ["localhost:2222"]}, "task": {"type": "worker", "index": 0}}'},
+)
 MPIJOB = _training_operator("MPIJob", "mpijobs", "mpiReplicaSpecs", ("Launcher",))
-XGBOOSTJOB = _training_operator("XGBoostJob", "xgboostjobs", "xgbReplicaSpecs", ("Master",))
+XGBOOSTJOB = _training_operator(
+    "XGBoostJob",
+    "xgboostjobs",
+    "xgbReplicaSpecs",
+    ("Master",),
+    {"MASTER_ADDR": "localhost", "MASTER_PORT": "9999", "WORLD_SIZE": "1", "RANK": "0", "PYTHONUNBUFFERED": "1"},
+)
 
 # --- Kubeflow Trainer v2 TrainJob (trainer.kubeflow.org): the runtime holds the pods; spec.trainer overrides ---
 
@@ -167,6 +200,15 @@ TRAINJOB = Kind(
     _trainjob_replicas,
     ttl=None,
     extra_containers=(("trainer",),),
+    # The torch runtime's torchrun settings (kubeflow/trainer pkg/runtime/framework/plugins/torch).
+    one_node_env={
+        "PET_NNODES": "1",
+        "PET_NPROC_PER_NODE": "1",
+        "PET_NODE_RANK": "0",
+        "PET_MASTER_ADDR": "localhost",
+        "PET_MASTER_PORT": "29500",
+        "JOB_COMPLETION_INDEX": "0",
+    },
 )
 
 # --- KubeRay RayJob (ray.io/v1): a RayCluster (head + worker groups) and a submitter running the entrypoint ---

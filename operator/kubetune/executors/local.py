@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import select
+import shlex
 import signal
 import subprocess
 import sys
@@ -23,13 +24,13 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from .. import engine, names
-from ..api import HPOTask, HPOTaskStatus, TaskPhase, Trial
+from ..api import HPOTask, HPOTaskStatus, TaskPhase, Trial, TrialTemplate, kinds
 from ..api.loader import format_loc
 from ..errors import InvalidSpec, KubetuneError, Problem
 from ..metrics import LogScanner, wanted_metrics
 from . import clock, reaping
 from .state import StateDir, atomic_write, cannot_write
-from .templating import parameter_env, parameters_json, render_container
+from .templating import parameter_env, parameters_json, render_container, substitute
 
 MAX_LOG_BYTES = 64 * 1024 * 1024
 """A trial's log file stops growing here (its metrics are still read): a runaway trial cannot fill the disk."""
@@ -59,22 +60,47 @@ def trial_command(task: HPOTask, trial: Trial) -> list[str]:
     written for a container image runs unchanged in a virtual environment.
     """
     template = task.spec.trial_template
+    known = template.known()
+    entrypoint = kinds.at(template.spec, known.extra_strings[0]) if known and known.extra_strings else None
+    if isinstance(entrypoint, str):  # a RayJob: its entrypoint is the driver, run with a local Ray
+        argv = shlex.split(substitute(entrypoint, trial.spec.parameters))
+        if not argv:
+            raise InvalidSpec([Problem("spec.trialTemplate.spec.entrypoint", "is empty")])
+        if argv[0] in _INTERPRETERS:
+            argv[0] = sys.executable
+        return argv
     containers = template.containers()
     container = template.primary()
     rendered = render_container(container, trial.spec.parameters)
     argv = [*rendered.get("command", []), *rendered.get("args", [])]
     if not rendered.get("command"):
         index = containers.index(container)
-        loc = format_loc(("spec", "trialTemplate", "spec", "template", "spec", "containers", index, "command"))
+        where = _primary_loc(template)
+        loc = format_loc(("spec", "trialTemplate", "spec", *where, index, "command"))
         raise InvalidSpec([Problem(loc, "is required to run trials locally (the image's entrypoint is unknown here)")])
     if argv[0] in _INTERPRETERS:
         argv[0] = sys.executable
     return argv
 
 
+def _primary_loc(template: TrialTemplate) -> tuple[str | int, ...]:
+    """Where the primary replica's containers are in the template's spec."""
+    known = template.known()
+    if known is not None and known.extra_containers:
+        return known.extra_containers[0]
+    loc = known.primary(template.spec) if known is not None else None
+    if loc is None:
+        found = template.pod_specs()
+        loc = found[0][0] if found else ()
+    return (*loc, "containers")
+
+
 def trial_environment(task: HPOTask, trial: Trial, params_file: Path) -> dict[str, str]:
-    """This process's environment, plus the container's literal env values and the parameters."""
+    """This process's environment, the one-node environment of its kind, the container's literal env
+    values and the parameters."""
     env = dict(os.environ)
+    known = task.spec.trial_template.known()
+    env.update(known.one_node_env if known is not None else {})
     rendered = render_container(task.spec.trial_template.primary(), trial.spec.parameters)
     for item in rendered.get("env", []):
         if isinstance(item.get("name"), str) and isinstance(item.get("value"), str):

@@ -1,0 +1,120 @@
+"""``kubetune run`` on a distributed template: the primary replica runs as one process, as a one-node job."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .test_local import run
+
+REPORTER = textwrap.dedent(
+    """
+    import json, os, sys
+    keys = ["WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT", "PET_NNODES", "JOB_COMPLETION_INDEX",
+            "KUBETUNE_TRIAL", "ROLE"]
+    print("env", json.dumps({k: os.environ.get(k) for k in keys}), flush=True)
+    lr = float(sys.argv[1].split("=")[1])
+    print(f"loss={(lr - 0.1) ** 2}", flush=True)
+    """
+)
+
+
+def _task(tmp_path: Path, name: str, template: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubetune.io/v1alpha1",
+        "kind": "HPOTask",
+        "metadata": {"name": name},
+        "spec": {
+            "objective": {"metric": "loss", "direction": "minimize"},
+            "algorithm": {"name": "random", "seed": 1},
+            "parameters": [{"name": "lr", "type": "double", "min": 0.01, "max": 0.5}],
+            "budget": {"maxTrials": 2},
+            "trialTemplate": template,
+        },
+    }
+
+
+def _container(tmp_path: Path, name: str, role: str) -> dict[str, Any]:
+    script = tmp_path / "reporter.py"
+    script.write_text(REPORTER)
+    return {
+        "name": name,
+        "image": "trainer:1",
+        "command": ["python", str(script)],
+        "args": ["--lr=${params.lr}"],
+        "env": [{"name": "ROLE", "value": role}],
+    }
+
+
+def _logged_env(state: Path) -> list[dict[str, str | None]]:
+    found = []
+    for log in sorted(state.rglob("*.log")):
+        for line in log.read_text().splitlines():
+            if line.startswith("env "):
+                found.append(json.loads(line[4:]))
+    return found
+
+
+def test_a_pytorchjob_runs_its_master_as_one_process_of_a_world_of_one(tmp_path: Path) -> None:
+    replica = {"template": {"spec": {"containers": [_container(tmp_path, "pytorch", "master")]}}}
+    worker = {"replicas": 3, "template": {"spec": {"containers": [_container(tmp_path, "pytorch", "worker")]}}}
+    template = {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "spec": {"pytorchReplicaSpecs": {"Master": {"replicas": 1, **replica}, "Worker": worker}},
+    }
+    code, state = run(tmp_path, _task(tmp_path, "ddp", template))
+    assert code == 0
+    envs = _logged_env(state)
+    assert len(envs) == 2, "one process per trial, not one per replica"
+    for env in envs:
+        assert (env["WORLD_SIZE"], env["RANK"], env["MASTER_ADDR"]) == ("1", "0", "localhost")
+        assert env["ROLE"] == "master" and env["MASTER_PORT"] == "23456"
+
+
+@pytest.mark.parametrize("kind", ["JobSet", "TrainJob"])
+def test_jobset_and_trainjob_run_their_first_node(tmp_path: Path, kind: str) -> None:
+    container = _container(tmp_path, "node", "leader")
+    if kind == "JobSet":
+        pod = {"spec": {"parallelism": 2, "completions": 2, "completionMode": "Indexed",
+                        "template": {"spec": {"containers": [container]}}}}  # fmt: skip
+        template = {
+            "apiVersion": "jobset.x-k8s.io/v1alpha2",
+            "kind": "JobSet",
+            "spec": {"replicatedJobs": [{"name": "nodes", "replicas": 2, "template": pod}]},
+        }
+    else:
+        trainer = {k: v for k, v in container.items() if k != "name"}
+        template = {
+            "apiVersion": "trainer.kubeflow.org/v1alpha1",
+            "kind": "TrainJob",
+            "spec": {"runtimeRef": {"name": "torch-distributed"}, "trainer": {**trainer, "numNodes": 4}},
+        }
+    code, state = run(tmp_path, _task(tmp_path, kind.lower(), template))
+    assert code == 0
+    envs = _logged_env(state)
+    assert len(envs) == 2 and all(e["JOB_COMPLETION_INDEX"] == "0" for e in envs)
+    if kind == "TrainJob":
+        assert all(e["PET_NNODES"] == "1" for e in envs)
+
+
+def test_a_rayjob_runs_its_entrypoint(tmp_path: Path) -> None:
+    script = tmp_path / "reporter.py"
+    script.write_text(REPORTER)
+    head = {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.40.0"}]}}
+    template = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "spec": {
+            "entrypoint": f"python {script} --lr=${{params.lr}}",
+            "rayClusterSpec": {"headGroupSpec": {"rayStartParams": {}, "template": head}},
+        },
+    }
+    code, state = run(tmp_path, _task(tmp_path, "ray", template))
+    assert code == 0
+    envs = _logged_env(state)
+    assert len(envs) == 2 and all(e["KUBETUNE_TRIAL"] for e in envs)
