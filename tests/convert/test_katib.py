@@ -147,14 +147,39 @@ def test_spaced_metric_names_and_a_katib_filter_become_regex_patterns(
     assert found == {"valid_1 auc": ["0.8125"], "valid_1 binary_logloss": ["0.4375"]}
 
 
-def test_a_trial_kind_other_than_a_job_is_refused_naming_the_katib_field(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["convert", str(FIXTURES / "pytorchjob.yaml")]) == 2
+def test_a_trial_kind_kubetune_does_not_know_is_refused_naming_the_katib_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    doc = yaml.safe_load((FIXTURES / "pytorchjob.yaml").read_text())
+    doc["spec"]["trialTemplate"]["trialSpec"].update(apiVersion="argoproj.io/v1alpha1", kind="Workflow")
+    path = tmp_path / "workflow.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert main(["convert", str(path)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.splitlines() == [
-        f"{FIXTURES / 'pytorchjob.yaml'}: spec.trialTemplate.trialSpec.kind: PyTorchJob (kubeflow.org/v1): "
-        "kubetune trials run as batch/v1 Jobs for now"
-    ]
+    [line] = captured.err.splitlines()
+    assert line.startswith(f"{path}: spec.trialTemplate.trialSpec.kind: Workflow (argoproj.io/v1alpha1) is not a kind")
+    assert "CEL successCondition and failureCondition" in line
+
+
+def test_a_pytorchjob_converts_with_parameters_in_every_replica(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    doc = yaml.safe_load((FIXTURES / "pytorchjob.yaml").read_text())
+    replicas = doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["pytorchReplicaSpecs"]
+    replicas["Worker"] = copy.deepcopy(replicas["Master"]) | {"replicas": 2}
+    doc["spec"]["trialTemplate"]["primaryPodLabels"] = {"training.kubeflow.org/job-role": "master"}
+    template = convert(doc).manifest["spec"]["trialTemplate"]
+    assert (template["apiVersion"], template["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
+    for role in ("Master", "Worker"):
+        command = template["spec"]["pytorchReplicaSpecs"][role]["template"]["spec"]["containers"][0]["command"]
+        assert command == ["python", "ddp.py", "--lr=${params.lr}"]
+    path = tmp_path / "ddp.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "task.yaml"
+    assert main(["convert", str(path), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(out)]) == 0
 
 
 def experiment(**spec: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from .. import names
+from ..api import kinds
 from ..api.task import MetricsFormat
 from ..errors import InvalidSpec, Problem
 
@@ -116,8 +117,39 @@ def _job_spec(trial_spec: Mapping[str, Any]) -> dict[str, Any]:
     return dict(spec) if isinstance(spec, Mapping) else {}
 
 
+def _replica_containers(trial_spec: Mapping[str, Any]) -> list[Path]:
+    """Every container of every replica: each PodSpec in the spec (JobSet, Training Operator, RayJob)."""
+    spec = trial_spec.get("spec")
+    found = kinds.pod_specs(spec) if isinstance(spec, Mapping) else []
+    return [path for loc, _ in found for path in pod_containers(trial_spec, ("spec", *loc))]
+
+
+def _trainer_container(trial_spec: Mapping[str, Any]) -> list[Path]:
+    """A TrainJob's trainer, which has command, args and env as a container does."""
+    spec = trial_spec.get("spec")
+    return [("spec", "trainer")] if isinstance(spec, Mapping) and isinstance(spec.get("trainer"), Mapping) else []
+
+
+def _conditions(success: str, failure: str) -> tuple[str, str]:
+    """Katib's GJSON conditions for a kind whose status has these condition types."""
+    return (
+        f'status.conditions.#(type=="{success}")#|#(status=="True")#',
+        f'status.conditions.#(type=="{failure}")#|#(status=="True")#',
+    )
+
+
 TRIAL_KINDS: Mapping[tuple[str, str], TrialKind] = {
     ("batch/v1", "Job"): TrialKind(_job_containers, _job_spec, (_JOB_SUCCESS, _JOB_FAILURE)),
+    **{
+        ("kubeflow.org/v1", kind): TrialKind(_replica_containers, _job_spec, _conditions("Succeeded", "Failed"))
+        for kind in ("PyTorchJob", "TFJob", "MPIJob", "XGBoostJob")
+    },
+    ("jobset.x-k8s.io/v1alpha2", "JobSet"): TrialKind(
+        _replica_containers, _job_spec, _conditions("Completed", "Failed")
+    ),
+    ("trainer.kubeflow.org/v1alpha1", "TrainJob"): TrialKind(
+        _trainer_container, _job_spec, _conditions("Complete", "Failed")
+    ),
 }
 """Katib trial kinds kubetune runs, by (apiVersion, kind)."""
 
@@ -546,9 +578,11 @@ class _Converter:
         api_version, kind = str(trial_spec.get("apiVersion")), str(trial_spec.get("kind"))
         trial_kind = TRIAL_KINDS.get((api_version, kind))
         if trial_kind is None:
+            known = ", ".join(k for _, k in TRIAL_KINDS)
             raise Refused(
                 f"{spec_where}.kind",
-                f"{kind} ({api_version}): kubetune trials run as batch/v1 Jobs for now",
+                f"{kind} ({api_version}) is not a kind kubetune converts ({known}); write its trialTemplate "
+                "by hand with CEL successCondition and failureCondition (docs/workloads.md)",
             )
         references = self._references(template.get("trialParameters") or [], trial_spec)
         rendered = _Placeholders(references, spec_where, trial_kind.containers(trial_spec)).render(trial_spec)
@@ -565,7 +599,16 @@ class _Converter:
         kept = {k: dict(meta[k]) for k in ("labels", "annotations") if meta.get(k)}
         if kept:
             out["metadata"] = kept
+        if (api_version, kind) != ("batch/v1", "Job"):
+            out = {"apiVersion": api_version, "kind": kind, **out}
         out["spec"] = trial_kind.template(rendered)
+        if template.get("primaryPodLabels"):
+            self.out.note(
+                ("spec", "trialTemplate", "spec"),
+                f"{where}.primaryPodLabels",
+                f"is dropped: kubetune knows the {kind}'s primary pod (docs/workloads.md)",
+                changed=False,
+            )
         if template.get("primaryContainerName"):
             out["primaryContainer"] = template["primaryContainerName"]
         for key, default in zip(("successCondition", "failureCondition"), trial_kind.conditions, strict=True):
