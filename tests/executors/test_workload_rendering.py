@@ -24,7 +24,9 @@ EXAMPLES = {
 
 
 def crd_schema(file: str, version: str) -> dict[str, Any]:
-    crd = next(d for d in yaml.safe_load_all((CRDS / file).read_text()) if d and d["kind"] == "CustomResourceDefinition")
+    crd = next(
+        d for d in yaml.safe_load_all((CRDS / file).read_text()) if d and d["kind"] == "CustomResourceDefinition"
+    )
     found = next(v for v in crd["spec"]["versions"] if v["name"] == version)
     result: dict[str, Any] = found["schema"]["openAPIV3Schema"]
     return result
@@ -35,7 +37,9 @@ def test_each_examples_workload_is_what_its_real_crd_accepts_and_keeps(example: 
     if not CRDS.is_dir():
         pytest.skip(f"the real workload CRDs are not at {CRDS} (the shared/crds folder beside the repository)")
     task = load_task(ROOT / "examples" / example)
-    trial = new_trial(task, 0, {p.name: p.low if p.min is not None else (p.values or [None])[0] for p in task.spec.parameters})
+    trial = new_trial(
+        task, 0, {p.name: p.low if p.min is not None else (p.values or [None])[0] for p in task.spec.parameters}
+    )
     rendered = build_workload(task, "ml", trial, "uid-0")
     version = rendered["apiVersion"].rpartition("/")[2]
     crd = crd_schema(EXAMPLES[example], version)

@@ -8,9 +8,10 @@ second workload, and deleting the task removes every workload and pod.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,17 @@ from kubetune import names
 from kubetune.api import kinds
 from tests.kube import Kube, Log, PodScript, Sleep, pod_env
 
-from .conftest import RunOperator, arg, phase, quadratic, task_manifest
+from .conftest import RunOperator, phase, quadratic, task_manifest
 
 CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
 MISLEADING = 999.0
 DONE = ("Succeeded", "Failed")
 
-TRAINER = {"image": "trainer:1", "command": ["python", "train.py"], "args": ["--lr=${params.lr}", "--mode=${params.mode}"]}
+TRAINER = {
+    "image": "trainer:1",
+    "command": ["python", "train.py"],
+    "args": ["--lr=${params.lr}", "--mode=${params.mode}"],
+}
 GPU = {"limits": {"nvidia.com/gpu": 4}}
 
 
@@ -111,9 +116,11 @@ def _labels(pod: dict[str, Any]) -> dict[str, str]:
 def _jobset_leader(pod: dict[str, Any], rjob: str) -> bool:
     labels = _labels(pod)
     index = (pod["metadata"].get("annotations") or {}).get("batch.kubernetes.io/job-completion-index")
-    return labels.get("jobset.sigs.k8s.io/replicatedjob-name") == rjob and labels.get(
-        "jobset.sigs.k8s.io/job-index"
-    ) == "0" and index == "0"
+    return (
+        labels.get("jobset.sigs.k8s.io/replicatedjob-name") == rjob
+        and labels.get("jobset.sigs.k8s.io/job-index") == "0"
+        and index == "0"
+    )
 
 
 CASES = [
@@ -295,7 +302,7 @@ def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_req
                 # Kueue preempts the running trial's JobSet: suspended, its pods go, then it is readmitted.
                 name = running[0]["metadata"]["name"]
                 cluster.call(training.preempt, "jobset.x-k8s.io/v1alpha2", "JobSet", "default", name, hold=True)
-                cluster.wait_for(lambda: _phase_of(cluster, name) == "Queued", timeout=10, message="requeued")
+                cluster.wait_for(partial(_is_queued, cluster, name), timeout=10, message="requeued")
                 cluster.call(training.release, "jobset.x-k8s.io/v1alpha2", "JobSet", "default", name)
                 cluster.call(training.enqueue, "kueue", "", "default", "")
                 preempted = True
@@ -312,6 +319,10 @@ def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_req
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _is_queued(cluster: Kube, trial: str) -> bool:
+    return _phase_of(cluster, trial) == "Queued"
 
 
 def _phase_of(cluster: Kube, trial: str) -> str | None:

@@ -104,7 +104,9 @@ def _prepare_job(rt: ResourceType, obj: dict[str, Any]) -> None:
         raise ApiError(422, "Invalid", f'Job "{name}" is invalid: spec.completionMode: Unsupported value: "{mode}"')
     if mode == "Indexed" and spec.get("completions") is None:
         raise ApiError(
-            422, "Invalid", f'Job "{name}" is invalid: spec.completions: Required value: when completion mode is Indexed'
+            422,
+            "Invalid",
+            f'Job "{name}" is invalid: spec.completions: Required value: when completion mode is Indexed',
         )
     if "completions" not in spec and "parallelism" not in spec:
         spec["completions"] = 1

@@ -57,7 +57,14 @@ SUSPEND_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
 
 def _owner(obj: Mapping[str, Any], uid: str, api_version: str, kind: str, name: str) -> None:
     obj.setdefault("metadata", {})["ownerReferences"] = [
-        {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": True, "blockOwnerDeletion": True}
+        {
+            "apiVersion": api_version,
+            "kind": kind,
+            "name": name,
+            "uid": uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
     ]
 
 
@@ -174,7 +181,9 @@ class TrainingControllers:
     def _status(self, rt: r.ResourceType, obj: Obj, status: dict[str, Any]) -> None:
         if status != (obj.get("status") or {}):
             meta = obj["metadata"]
-            self.store.update(rt, meta["namespace"], meta["name"], lambda o: o.update(status=status), "status", system=True)
+            self.store.update(
+                rt, meta["namespace"], meta["name"], lambda o: o.update(status=status), "status", system=True
+            )
 
     def _create(self, rt: r.ResourceType, namespace: str, body: dict[str, Any]) -> None:
         try:
@@ -287,7 +296,9 @@ class TrainingControllers:
                 name = f"{meta['name']}-{rtype.lower()}-{index}"
                 pod = pods.get(name)
                 if pod is None:
-                    self._create(r.PODS, meta["namespace"], self._replica_pod(job, kind, rtype, rspec, index, master, total))
+                    self._create(
+                        r.PODS, meta["namespace"], self._replica_pod(job, kind, rtype, rspec, index, master, total)
+                    )
                     phases.setdefault(rtype, []).append("Pending")
                 else:
                     phases.setdefault(rtype, []).append((pod.get("status") or {}).get("phase", "Pending"))
@@ -298,7 +309,8 @@ class TrainingControllers:
         }  # fmt: skip
         done_role = master or "Worker"
         if done_role in phases and (
-            phases[done_role].count("Succeeded") == len(phases[done_role]) if master is None
+            phases[done_role].count("Succeeded") == len(phases[done_role])
+            if master is None
             else "Succeeded" in phases[done_role]
         ):
             message = f"{kind} {meta['namespace']}/{meta['name']} successfully completed."
@@ -403,7 +415,9 @@ class TrainingControllers:
             return
         self._set_suspend(js_rt, jobset, ("suspend",), suspended)
         for source, target in (("Completed", "Complete"), ("Failed", "Failed"), ("Suspended", "Suspended")):
-            condition = next((c for c in (jobset.get("status") or {}).get("conditions") or () if c["type"] == source), None)
+            condition = next(
+                (c for c in (jobset.get("status") or {}).get("conditions") or () if c["type"] == source), None
+            )
             if condition is not None:
                 _condition(status, target, condition["status"], condition["reason"], condition["message"])
         self._status(rt, tj, status)
@@ -502,16 +516,17 @@ class TrainingControllers:
             if rt is None:
                 continue
             for obj in self.store.iter_objects(rt, namespace):
-                if QUEUE_LABEL in (obj["metadata"].get("labels") or {}) and not obj["metadata"].get("deletionTimestamp"):
+                if QUEUE_LABEL in (obj["metadata"].get("labels") or {}) and not obj["metadata"].get(
+                    "deletionTimestamp"
+                ):
                     found.append((rt, obj, path))
         return sorted(found, key=lambda f: (f[1]["metadata"]["creationTimestamp"], f[1]["metadata"]["name"]))
 
     def _finished(self, obj: Obj) -> bool:
         status = obj.get("status") or {}
-        return (
-            any(_true(obj, t) for t in ("Complete", "Completed", "Succeeded", "Failed"))
-            or status.get("jobDeploymentStatus") in ("Complete", "Failed")
-        )
+        return any(_true(obj, t) for t in ("Complete", "Completed", "Succeeded", "Failed")) or status.get(
+            "jobDeploymentStatus"
+        ) in ("Complete", "Failed")
 
     def _admit(self, namespace: str) -> None:
         """Admit suspended queued workloads in creation order while the quota allows."""
@@ -529,7 +544,7 @@ class TrainingControllers:
             running += 1
 
     def preempt(self, api_version: str, kind: str, namespace: str, name: str, *, hold: bool = False) -> None:
-        """Evict an admitted workload, as Kueue's preemption does: suspend it again (and, with ``hold``, keep it out)."""
+        """Evict an admitted workload as Kueue's preemption does: suspend it again (``hold``: and keep it out)."""
         rt = self.store.type_for(api_version, kind)
         assert rt is not None
         obj = self.store.get(rt, namespace, name)

@@ -675,7 +675,10 @@ class JobController:
             "job-name": meta["name"],
         }
         if index is not None:  # Indexed: the completion index as annotation and label, in the pod's name too
-            template["metadata"]["annotations"] = {**(template["metadata"].get("annotations") or {}), COMPLETION_INDEX: index}
+            template["metadata"]["annotations"] = {
+                **(template["metadata"].get("annotations") or {}),
+                COMPLETION_INDEX: index,
+            }
             template["metadata"]["labels"][COMPLETION_INDEX] = index
         pod = {
             "apiVersion": "v1",

@@ -8,6 +8,9 @@ from functools import lru_cache
 from typing import Any
 
 import celpy
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
+from celpy.celtypes import BoolType
 
 VARIABLE = "object"
 """The name an expression gives the workload object."""
@@ -23,7 +26,7 @@ def compile_problem(text: str) -> str | None:
     """Why ``text`` is not a CEL expression, in one line, or None."""
     try:
         _program(text)
-    except celpy.CELParseError as error:
+    except CELParseError as error:
         return f"is not a valid CEL expression: it does not parse at line {error.line}, column {error.column}"
     except Exception as error:  # cel-python's other compile-time errors
         return f"is not a valid CEL expression: {str(error).strip().splitlines()[0] if str(error).strip() else error!r}"
@@ -37,7 +40,7 @@ def holds(text: str, obj: Mapping[str, Any]) -> bool:
     evaluation error (a missing field) means "not yet", as ``has()`` would.
     """
     try:
-        result = _program(text).evaluate({VARIABLE: celpy.json_to_cel(dict(obj))})
+        result = _program(text).evaluate({VARIABLE: json_to_cel(dict(obj))})
     except Exception:  # celpy.CELEvalError, or an error value it raises as one
         return False
-    return result is True or (isinstance(result, celpy.celtypes.BoolType) and bool(result))
+    return isinstance(result, BoolType) and bool(result)

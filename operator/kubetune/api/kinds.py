@@ -105,7 +105,9 @@ def _jobset_replicas(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
     for i, rjob in enumerate(spec.get("replicatedJobs") or []):
         job_spec = _at(rjob, ("template", "spec"))
         parallelism = _count(job_spec.get("parallelism")) if isinstance(job_spec, dict) else 1
-        out.append((("replicatedJobs", i, "template", "spec", "template", "spec"), _count(rjob.get("replicas")) * parallelism))
+        out.append(
+            (("replicatedJobs", i, "template", "spec", "template", "spec"), _count(rjob.get("replicas")) * parallelism)
+        )
     return out
 
 
@@ -138,7 +140,11 @@ def _training_operator(
 
     def counts(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
         replicas = spec.get(key) or {}
-        return [((key, role, "template", "spec"), _count(r.get("replicas"))) for role, r in replicas.items() if isinstance(r, dict)]
+        return [
+            ((key, role, "template", "spec"), _count(r.get("replicas")))
+            for role, r in replicas.items()
+            if isinstance(r, dict)
+        ]
 
     env = env or {}
     return Kind(

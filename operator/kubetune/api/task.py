@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from .. import names
-from . import rules
+from . import cel, kinds, rules
 from .algorithms import (
     SETTINGS,
     AlgorithmName,
@@ -21,7 +21,6 @@ from .algorithms import (
     flat_settings_schema,
     names_description,
 )
-from . import cel, kinds
 from .base import ApiModel, Duration, Loc, ParamValue, Timestamp, control_character, raise_problems
 from .parameters import NAME_PATTERN, Distribution, Parameter, ParameterType
 

@@ -159,4 +159,6 @@ class ConditionWorkload:
         self, name: str, obj: Mapping[str, Any], pod: Mapping[str, Any] | None, reading: MetricsReading
     ) -> engine.RunFact:
         """What the conditions and the primary pod say."""
-        return facts.condition_fact(name, obj, pod, reading, succeeded=self.succeeded, failed=self.failed, kind=self.kind)
+        return facts.condition_fact(
+            name, obj, pod, reading, succeeded=self.succeeded, failed=self.failed, kind=self.kind
+        )

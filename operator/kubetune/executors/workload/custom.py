@@ -24,7 +24,6 @@ class CustomWorkload(ConditionWorkload):
     @classmethod
     def of(cls, template: TrialTemplate, plural: str) -> CustomWorkload:
         """The adapter a template describes; ``plural`` comes from the API server's discovery."""
-        group, _, version = template.api_version.rpartition("/")
         shape = kinds.Kind(
             template.api_version,
             template.kind,
