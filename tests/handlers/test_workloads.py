@@ -349,3 +349,74 @@ def test_a_users_env_may_refer_to_kubetunes_variables(cluster: Kube, operator: R
     assert trial["status"]["objective"] == 0.5
     env = cluster.get("jobs", "envs-0")["spec"]["template"]["spec"]["containers"][0]["env"]
     assert [e["name"] for e in env][-1] == "TRIAL_NAME", "the user's variables after kubetune's"
+
+
+SWEEP_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "sweeps.example.com"},
+    "spec": {
+        "group": "example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "sweeps", "singular": "sweep", "kind": "Sweep"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }
+        ],
+    },
+}
+
+
+def test_a_kind_described_by_cel_conditions_and_primary_pod_labels_runs_as_trials(
+    cluster: Kube, operator: RunOperator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The operator watches a CEL-described kind only when the chart enables it at startup; this test
+    # process imported the operator without it, so the task's periodic resync (shortened) finds the end.
+    monkeypatch.setattr("kubetune.handlers.operator.RESYNC_SECONDS", 0.5)
+    cluster.install_crd(SWEEP_CRD)
+
+    def behave(pod: dict[str, Any]) -> PodScript:
+        if _labels(pod).get("example.com/role") == "lead":
+            return quadratic(pod)
+        return PodScript([Sleep(0.05), Log(f"epoch=3 loss={MISLEADING}")])
+
+    cluster.behaviour = behave
+    worker = {"template": {"spec": {"containers": [{"name": "train", **TRAINER}]}}}
+    body = manifest(CASES[0], "sweep", budget={"maxTrials": 2, "parallelTrials": 2})
+    body["spec"]["trialTemplate"] = {
+        "apiVersion": "example.com/v1",
+        "kind": "Sweep",
+        "successCondition": "has(object.status.phase) && object.status.phase == 'Succeeded'",
+        "failureCondition": "has(object.status.phase) && object.status.phase == 'Failed'",
+        "primaryPodLabels": {"example.com/role": "lead"},
+        "spec": {"workers": [{"role": "helper", **worker}, {"role": "lead", **worker}]},
+    }
+    with operator():
+        cluster.create(body)
+        cluster.wait_for(lambda: phase(cluster, "sweep") in DONE, timeout=30)
+    assert cluster.get("hpotasks", "sweep")["status"]["phase"] == "Succeeded"
+    for trial in trials(cluster, "sweep"):
+        lr = trial["spec"]["parameters"]["lr"]
+        assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2 + 1 / 3, abs=1e-6), "the lead's log"
+
+
+def test_a_kind_this_operator_does_not_manage_is_refused_in_one_line(
+    cluster: Kube, operator: RunOperator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _needs_crds()
+    cluster.install_crd(CRDS / "jobset.x-k8s.io_jobsets.yaml")
+    monkeypatch.setenv("KUBETUNE_WORKLOAD_KINDS", "Job.batch")
+    with operator():
+        cluster.create(manifest(CASES[1], "unmanaged"))
+        cluster.wait_for(lambda: phase(cluster, "unmanaged") == "Failed", timeout=20)
+    valid = next(c for c in cluster.get("hpotasks", "unmanaged")["status"]["conditions"] if c["type"] == "Valid")
+    assert valid["message"] == (
+        "spec.trialTemplate.kind: this operator does not manage JobSet.jobset.x-k8s.io (it manages Job.batch); "
+        "add it to the chart's workloadKinds, which also grants the operator access to it"
+    )
+    assert not cluster.list("jobsets")

@@ -39,13 +39,15 @@ JOBSET = ("jobset.x-k8s.io", "jobsets")
 TRAINJOB = ("trainer.kubeflow.org", "trainjobs")
 RAYJOB = ("ray.io", "rayjobs")
 RAYCLUSTER = ("ray.io", "rayclusters")
+SWEEP = ("example.com", "sweeps")
+"""A made-up kind, for kinds kubetune knows only through CEL: spec.workers[i] = {role, template}."""
 TRAINING_OPERATOR = {
     "pytorchjobs": ("PyTorchJob", "pytorchReplicaSpecs", ("Master",)),
     "tfjobs": ("TFJob", "tfReplicaSpecs", ("Chief", "Master")),
     "mpijobs": ("MPIJob", "mpiReplicaSpecs", ("Launcher",)),
     "xgboostjobs": ("XGBoostJob", "xgbReplicaSpecs", ("Master",)),
 }
-MANAGED = {JOBSET, TRAINJOB, RAYJOB, *(("kubeflow.org", plural) for plural in TRAINING_OPERATOR)}
+MANAGED = {JOBSET, TRAINJOB, RAYJOB, SWEEP, *(("kubeflow.org", plural) for plural in TRAINING_OPERATOR)}
 SUSPEND_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ("batch", "jobs"): ("suspend",),
     JOBSET: ("suspend",),
@@ -165,6 +167,8 @@ class TrainingControllers:
             self._trainjob(rt, obj)
         elif (group, plural) == RAYJOB:
             self._rayjob(rt, obj)
+        elif (group, plural) == SWEEP:
+            self._sweep(rt, obj)
         else:
             self._training_operator(rt, obj, *TRAINING_OPERATOR[plural])
 
@@ -506,6 +510,35 @@ class TrainingControllers:
                        "spec": pod_spec}  # fmt: skip
                 _owner(pod, meta["uid"], cluster["apiVersion"], "RayCluster", meta["name"])
                 self._create(r.PODS, meta["namespace"], pod)
+
+    # --- the made-up Sweep: one pod per worker, status.phase Running, Succeeded or Failed ---
+
+    def _sweep(self, rt: r.ResourceType, sweep: Obj) -> None:
+        meta = sweep["metadata"]
+        status: dict[str, Any] = copy.deepcopy(sweep.get("status") or {})
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return
+        pods = {p["metadata"]["name"]: p for p in self._children(r.PODS, sweep)}
+        phases = []
+        for i, worker in enumerate(sweep["spec"].get("workers") or []):
+            name = f"{meta['name']}-{worker['role']}-{i}"
+            if name not in pods:
+                template = copy.deepcopy(worker["template"])
+                labels = {**(template.get("metadata") or {}).get("labels", {}), "example.com/role": worker["role"]}
+                pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+                       "spec": {**template["spec"], "restartPolicy": "Never"}}  # fmt: skip
+                _owner(pod, meta["uid"], sweep["apiVersion"], "Sweep", meta["name"])
+                self._create(r.PODS, meta["namespace"], pod)
+                phases.append("Pending")
+            else:
+                phases.append((pods[name].get("status") or {}).get("phase", "Pending"))
+        if "Failed" in phases:
+            status["phase"] = "Failed"
+        elif phases and all(p == "Succeeded" for p in phases):
+            status["phase"] = "Succeeded"
+        elif "Running" in phases:
+            status["phase"] = "Running"
+        self._status(rt, sweep, status)
 
     # --- Kueue ---
 

@@ -343,6 +343,11 @@ for _workload in REGISTRY.values():
             labels={names.LABEL_TASK: kopf.PRESENT},
             id="job-changed" if _workload.kind == "Job" else f"{_workload.kind.lower()}-changed",
         )(workload_changed)
+for _qualified in sorted((_ENABLED or set()) - {f"{w.kind}.{w.group}" for w in REGISTRY.values()}):
+    _kind, _, _group = _qualified.partition(".")  # a kind described by CEL: found by kind, any version
+    kopf.on.event(
+        group=_group, kind=_kind, labels={names.LABEL_TASK: kopf.PRESENT}, id=f"{_qualified.lower()}-changed"
+    )(workload_changed)
 
 
 def run(
