@@ -33,6 +33,7 @@ ENV_PARAMS_FILE: Final = "KUBETUNE_PARAMS_FILE"
 ENV_TRIAL_NAME: Final = "KUBETUNE_TRIAL"
 ENV_TASK_NAME: Final = "KUBETUNE_TASK"
 ENV_RESOURCE: Final = "KUBETUNE_RESOURCE"
+ENV_METRICS_FILE: Final = "KUBETUNE_METRICS_FILE"
 
 # Plugins register search algorithms under this entry-point group.
 PLUGIN_ENTRY_POINTS: Final = "kubetune.algorithms"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .test_local import run
+from .test_local import run, trials_of
 
 REPORTER = textwrap.dedent(
     """
@@ -118,3 +118,28 @@ def test_a_rayjob_runs_its_entrypoint(tmp_path: Path) -> None:
     assert code == 0
     envs = _logged_env(state)
     assert len(envs) == 2 and all(e["KUBETUNE_TRIAL"] for e in envs)
+
+
+FILE_WRITER = textwrap.dedent(
+    """
+    import json, os, sys
+    lr = float(sys.argv[1].split("=")[1])
+    print("loss=12345 printed, not the file", flush=True)
+    with open(os.environ["KUBETUNE_METRICS_FILE"], "w") as f:
+        for step in (1, 2):
+            f.write(json.dumps({"step": step, "loss": (lr - 0.1) ** 2 + 1 / step}) + "\\n")
+    """
+)
+
+
+def test_the_file_source_is_read_from_the_file_locally(tmp_path: Path) -> None:
+    script = tmp_path / "writer.py"
+    script.write_text(FILE_WRITER)
+    container = {"name": "train", "image": "t", "command": ["python", str(script)], "args": ["--lr=${params.lr}"]}
+    task = _task(tmp_path, "filed", {"spec": {"template": {"spec": {"containers": [container]}}}})
+    task["spec"]["metricsCollector"] = {"source": "file", "path": "/var/log/train/metrics.json", "format": "json"}
+    code, state = run(tmp_path, task)
+    assert code == 0
+    for trial in trials_of(state):
+        lr = trial["spec"]["parameters"]["lr"]
+        assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2 + 1 / 2)

@@ -19,9 +19,9 @@ import pytest
 
 from kubetune import names
 from kubetune.api import kinds
-from tests.kube import Kube, Log, PodScript, Sleep, pod_env
+from tests.kube import Kube, Log, PodScript, Sleep, WriteFile, pod_env
 
-from .conftest import RunOperator, phase, quadratic, task_manifest
+from .conftest import RunOperator, arg, phase, quadratic, task_manifest
 
 CRDS = Path(__file__).resolve().parents[2].parent / "shared" / "crds"
 MISLEADING = 999.0
@@ -420,3 +420,27 @@ def test_a_kind_this_operator_does_not_manage_is_refused_in_one_line(
         "add it to the chart's workloadKinds, which also grants the operator access to it"
     )
     assert not cluster.list("jobsets")
+
+
+def test_metrics_written_to_a_file_are_read_from_the_termination_message(cluster: Kube, operator: RunOperator) -> None:
+    """The file source: the primary container's metrics file is its termination message, no agent in the pod."""
+    path = "/var/log/train/metrics.json"
+
+    def trainer(pod: dict[str, Any]) -> PodScript:
+        lr = float(arg(pod, "lr"))
+        lines = "".join(f'{{"step": {e}, "loss": {(lr - 0.1) ** 2 + 1 / e}}}\n' for e in (1, 2, 3))
+        assert pod_env(pod)["KUBETUNE_METRICS_FILE"] == path
+        return PodScript([Log("loss=12345 printed, not the file"), WriteFile(path, lines)])
+
+    cluster.behaviour = trainer
+    body = task_manifest("filed", budget={"maxTrials": 2, "parallelTrials": 2})
+    body["spec"]["metricsCollector"] = {"source": "file", "path": path, "format": "json"}
+    with operator():
+        cluster.create(body)
+        cluster.wait_for(lambda: phase(cluster, "filed") in DONE, timeout=20)
+    for trial in trials(cluster, "filed"):
+        lr = trial["spec"]["parameters"]["lr"]
+        assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2 + 1 / 3)
+        assert [p["step"] for p in trial["status"]["metrics"][0]["points"]] == [1, 2, 3]
+    container = cluster.get("jobs", "filed-0")["spec"]["template"]["spec"]["containers"][0]
+    assert (container["terminationMessagePath"], container["terminationMessagePolicy"]) == (path, "File")

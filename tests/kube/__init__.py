@@ -17,7 +17,7 @@ from tests.kube.harness import (
     wait_for,
 )
 from tests.kube.resources import ResourceType
-from tests.kube.workloads import Annotate, Log, PodScript, Sleep, pod_args, pod_env
+from tests.kube.workloads import Annotate, Log, PodScript, Sleep, WriteFile, pod_args, pod_env
 
 __all__ = [
     "Annotate",
@@ -29,6 +29,7 @@ __all__ = [
     "ResourceType",
     "Sleep",
     "WaitTimeout",
+    "WriteFile",
     "await_for",
     "kopf_test_settings",
     "load_crd",

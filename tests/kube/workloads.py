@@ -46,7 +46,18 @@ class Annotate:
     value: str | None  # None removes the annotation
 
 
-Step = Sleep | Log | Annotate
+@dataclasses.dataclass(frozen=True)
+class WriteFile:
+    """Write (replace) a file in the pod's first container; its terminationMessagePath becomes its
+    termination message when the container ends, truncated to 4096 bytes as the kubelet does."""
+
+    path: str
+    text: str
+
+
+Step = Sleep | Log | Annotate | WriteFile
+
+TERMINATION_MESSAGE_LIMIT = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +211,7 @@ class Kubelet:
                     logger.exception("pod behaviour failed for %s", name)
                     script = PodScript([Log(f"emulator: the pod behaviour raised {e!r}")], exit_code=1)
                 started = timestamp()
+                files: dict[str, str] = {}  # what the run wrote (WriteFile), by path
                 self._write(
                     namespace,
                     name,
@@ -214,6 +226,8 @@ class Kubelet:
                             self._log(uid, container or pod["spec"]["containers"][0]["name"], attempt, line)
                         case Annotate(key, value):
                             self._write(namespace, name, uid, functools.partial(_annotate, key=key, value=value), None)
+                        case WriteFile(path, text):
+                            files[path] = text
                 code = script.exit_code
                 terminated = {
                     "exitCode": code,
@@ -221,6 +235,10 @@ class Kubelet:
                     "startedAt": started,
                     "finishedAt": timestamp(),
                 }
+                message_path = pod["spec"]["containers"][0].get("terminationMessagePath", "/dev/termination-log")
+                if files.get(message_path):
+                    message = files[message_path].encode()[:TERMINATION_MESSAGE_LIMIT]
+                    terminated["message"] = message.decode(errors="ignore")
                 policy = pod["spec"].get("restartPolicy", "Always")
                 if policy == "Never" or (policy == "OnFailure" and code == 0):
                     self._write(

@@ -192,6 +192,7 @@ class EarlyStopping(ApiModel):
 class MetricsSource(StrEnum):
     LOGS = "logs"
     ANNOTATIONS = "annotations"
+    FILE = "file"
 
 
 class MetricsFormat(StrEnum):
@@ -215,7 +216,13 @@ class MetricsCollector(ApiModel):
 
     source: MetricsSource = MetricsSource.LOGS
     """logs: the primary container's output; annotations: a JSON object in the pod annotation
-    ``kubetune.io/metrics`` (or ``annotation``)."""
+    ``kubetune.io/metrics`` (or ``annotation``); file: a file the primary container writes
+    (``path``), read when it ends, in ``format``."""
+
+    path: Annotated[str | None, Field(pattern=r"^/[^\x00]*$", max_length=1024)] = None
+    """For the file source: the file's absolute path in the primary container (also given to every
+    container as ``KUBETUNE_METRICS_FILE``). On a cluster it is the container's termination message
+    file, which the node truncates beyond 4096 bytes: write the final values there."""
 
     format: MetricsFormat = MetricsFormat.KEY_VALUE
     """For logs: keyValue (``name=value`` pairs anywhere in a line), json (one JSON object per
@@ -717,6 +724,22 @@ class HPOTaskSpec(ApiModel):
                         f"{name!r} holds a space, which the keyValue format cannot read (it reads name=value); "
                         "set metricsCollector.format to json or regex",
                     )
+        if (collector.source is MetricsSource.FILE) != (collector.path is not None):
+            yield ("metricsCollector", "path"), "is required by, and only allowed with, the file source"
+        known = self.trial_template.known()
+        if collector.source is MetricsSource.FILE:
+            if known is not None and (known.extra_containers or known.extra_strings):
+                yield (
+                    ("metricsCollector", "source"),
+                    f"file is not available for a {known.kind}, whose primary pod runs no container of the template "
+                    "(use logs)",
+                )
+            if self.early_stopping is not None:
+                yield (
+                    ("metricsCollector", "source"),
+                    "file gives the metrics only when the trial ends, and earlyStopping needs them while it runs "
+                    "(use logs)",
+                )
         if collector.format is MetricsFormat.REGEX and not collector.patterns:
             yield ("metricsCollector", "patterns"), "is required for the regex format"
         for i, pattern in enumerate(collector.patterns):

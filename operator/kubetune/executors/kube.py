@@ -24,9 +24,9 @@ from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from .. import engine, names
-from ..api import HPOTask, HPOTaskStatus, MetricsSource, Stop, Trial, TrialStatus, parse_trial
+from ..api import HPOTask, HPOTaskStatus, MetricsCollector, MetricsSource, Stop, Trial, TrialStatus, parse_trial
 from ..errors import InvalidSpec, Problem, StateError
-from ..metrics import LogScanner, MetricsReading, read_annotation, wanted_metrics
+from ..metrics import LogScanner, MetricsReading, read_annotation, read_log, wanted_metrics
 from . import clock
 from .facts import pod_attempt, pod_running
 from .pod_logs import LogFollower
@@ -242,6 +242,8 @@ class Kube:
         if spec.metrics_collector.source is MetricsSource.ANNOTATIONS:
             text = (pod["metadata"].get("annotations") or {}).get(spec.metrics_collector.annotation)
             return read_annotation(text, spec.metrics_collector, wanted)
+        if spec.metrics_collector.source is MetricsSource.FILE:
+            return _termination_message(pod, workload.log_container(task), spec.metrics_collector, wanted)
         meta = pod["metadata"]
         container = workload.log_container(task)
         key = (meta["namespace"], trial)
@@ -441,6 +443,25 @@ def user_client(context: str | None = None) -> tuple[client.ApiClient, str]:
     chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
     namespace = ((chosen or {}).get("context") or {}).get("namespace")
     return api, str(namespace or "default")
+
+
+def _termination_message(
+    pod: Mapping[str, Any], container: str | None, collector: MetricsCollector, wanted: frozenset[str]
+) -> MetricsReading:
+    """The metrics file as the kubelet put it in the ended container's status (its termination message)."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") != container:
+            continue
+        ended = (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get("terminated")
+        if not ended:
+            return MetricsReading()  # still running: the file is read when the container ends
+        message = ended.get("message")
+        if not message:
+            return MetricsReading(
+                problem=f"the metrics file {collector.path} was empty or missing when {container} ended"
+            )
+        return read_log(message, collector, wanted)
+    return MetricsReading()
 
 
 def _obj(value: object) -> dict[str, Any]:

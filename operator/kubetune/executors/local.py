@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Protocol
 
 from .. import engine, names
-from ..api import HPOTask, HPOTaskStatus, TaskPhase, Trial, TrialTemplate, kinds
+from ..api import HPOTask, HPOTaskStatus, MetricsSource, TaskPhase, Trial, TrialTemplate, kinds
 from ..api.loader import format_loc
 from ..errors import InvalidSpec, KubetuneError, Problem
 from ..metrics import LogScanner, wanted_metrics
@@ -95,6 +96,21 @@ def _primary_loc(template: TrialTemplate) -> tuple[str | int, ...]:
     return (*loc, "containers")
 
 
+def local_metrics_file(params_file: Path) -> Path:
+    """Where a trial run by ``kubetune run`` writes its metrics file when it follows KUBETUNE_METRICS_FILE."""
+    return params_file.with_name("metrics")
+
+
+def metrics_file(task: HPOTask, params_file: Path) -> Path | None:
+    """The file source's file for one local trial: the trial's own one if the trainer wrote it there
+    (KUBETUNE_METRICS_FILE), else ``path`` as configured (relative to the trial's working directory)."""
+    collector = task.spec.metrics_collector
+    if collector.source is not MetricsSource.FILE or collector.path is None:
+        return None
+    own = local_metrics_file(params_file)
+    return own if own.exists() else Path(collector.path)
+
+
 def trial_environment(task: HPOTask, trial: Trial, params_file: Path) -> dict[str, str]:
     """This process's environment, the one-node environment of its kind, the container's literal env
     values and the parameters."""
@@ -107,6 +123,8 @@ def trial_environment(task: HPOTask, trial: Trial, params_file: Path) -> dict[st
             env[item["name"]] = item["value"]
     env.update(parameter_env(trial.spec.parameters, trial.spec.task, trial.metadata.name or "", trial.spec.resource))
     env[names.ENV_PARAMS_FILE] = str(params_file)
+    if metrics_file(task, params_file) is not None:
+        env[names.ENV_METRICS_FILE] = str(local_metrics_file(params_file))
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -126,6 +144,8 @@ class _Run:
 
     process: subprocess.Popen[bytes]
     scanner: LogScanner
+    metrics_file: Callable[[], Path | None]
+    """The metrics file to read when the process ends (the file source), or None: its output."""
     log: IO[bytes] | None
     """The log file, until a write to it fails."""
     log_path: Path
@@ -315,7 +335,7 @@ class LocalExecutor:
             return
         self.state.record_run(name, {"pid": process.pid, "start": _start_ticks(process.pid)})
         scanner = LogScanner(self.task.spec.metrics_collector, wanted_metrics(self.task.spec.objective))
-        run = _Run(process, scanner, log, log_path, mark, self.now())
+        run = _Run(process, scanner, partial(metrics_file, self.task, params_file), log, log_path, mark, self.now())
         run.thread = threading.Thread(target=self._pump, args=(run,), name=f"pump-{name}", daemon=True)
         self._runs[name] = run
         run.thread.start()
@@ -345,6 +365,12 @@ class LocalExecutor:
                 deadline = time.monotonic() + EXIT_DRAIN
         stream.close()
         code = run.process.wait()
+        if (path := run.metrics_file()) is not None:  # read directly, once the trainer is done with it
+            with run.lock:
+                try:
+                    run.scanner.feed(path.read_bytes())
+                except OSError as error:
+                    run.scanner.feed(f"kubetune: cannot read the metrics file {path}: {error.strerror}\n".encode())
         _signal_group(run.process.pid, signal.SIGKILL)  # nothing of a finished trial keeps running
         with self._strays_lock:
             seen = [pid for pid, mark in self._strays.items() if mark == run.mark]
@@ -370,7 +396,8 @@ class LocalExecutor:
                 self._wake.set()
             run.written += len(chunk)
         with run.lock:
-            run.scanner.feed(chunk)
+            if self.task.spec.metrics_collector.source is not MetricsSource.FILE:
+                run.scanner.feed(chunk)
             run.tail = (run.tail + chunk)[-engine.LAST_OUTPUT_BYTES * 4 :]
         # New metrics matter to the median rule, but a chatty trainer must not make the runner
         # recompute and rewrite the trial's state for every line: wake at most every OUTPUT_WAKE s.

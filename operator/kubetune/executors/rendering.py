@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import names
-from ..api import HPOTask, Trial, kinds
+from ..api import HPOTask, MetricsSource, Trial, kinds
 from ..api.base import Loc
 from .templating import literal, parameter_env, parameters_json, render_container, substitute
 
@@ -56,6 +56,9 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
     labels = trial_labels(task, trial)
     # Values kubetune inserts reach the trainer as they are, as they do locally: never expanded.
     env = {k: literal(v) for k, v in parameter_env(params, trial.spec.task, name, trial.spec.resource).items()}
+    collector = task.spec.metrics_collector
+    if collector.source is MetricsSource.FILE and collector.path is not None:
+        env[names.ENV_METRICS_FILE] = literal(collector.path)
     spec = copy.deepcopy(template.spec)
     for loc, pod_spec in kinds.pod_specs(spec):
         pod_template = kinds.at(spec, loc[:-1]) if loc and loc[-1] == "spec" else None
@@ -69,6 +72,8 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
         if known is not None and known.pods_of_jobs:
             pod_spec.setdefault("restartPolicy", "Never")
         _fill_pod(pod_spec, params, {**env, names.ENV_PARAMS_FILE: PARAMS_FILE})
+    if collector.source is MetricsSource.FILE and collector.path is not None:
+        _collect_file(spec, template.primary_container or template.primary().get("name"), known, collector.path)
     if known is not None:
         for loc in known.extra_containers:
             container = kinds.at(spec, loc)
@@ -102,6 +107,20 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
 def build_job(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> dict[str, Any]:
     """The batch/v1 Job of a trial (a task whose template is a Job)."""
     return build_workload(task, namespace, trial, trial_uid)
+
+
+def _collect_file(spec: dict[str, Any], container: object, known: kinds.Kind | None, path: str) -> None:
+    """The primary container's termination message is the metrics file: the kubelet puts its content in
+    the pod's status when the container ends, with no agent in the pod and nothing the trial waits on."""
+    loc = known.primary(spec) if known is not None else None
+    if loc is None:
+        found = kinds.pod_specs(spec)
+        loc = found[0][0] if found else None
+    pod = kinds.at(spec, loc) if loc is not None else None
+    for item in (pod or {}).get("containers") or [] if isinstance(pod, dict) else []:
+        if isinstance(item, dict) and item.get("name") == container:
+            item["terminationMessagePath"] = path
+            item["terminationMessagePolicy"] = "File"
 
 
 def _limit(spec: dict[str, Any], task: HPOTask, known: kinds.Kind) -> None:

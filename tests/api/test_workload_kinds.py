@@ -1,0 +1,71 @@
+"""Validation of trial templates of other workload kinds: CEL conditions, the file source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubetune.cli import main
+from tests.api.test_migration_checks import problems
+from tests.engine.conftest import task_manifest
+
+CONTAINER = {"name": "train", "image": "t:1", "command": ["python", "train.py"], "args": ["--lr=${params.lr}"]}
+
+
+def custom(**template: Any) -> dict[str, Any]:
+    manifest = task_manifest()
+    manifest["spec"]["trialTemplate"] = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "spec": {"templates": [{"name": "train", "container": {"x": 1}, "pod": {"containers": [CONTAINER]}}]},
+        **template,
+    }
+    return manifest
+
+
+def test_a_kind_kubetune_does_not_know_needs_its_conditions_and_primary_pod_labels() -> None:
+    assert problems(custom()) == [
+        f"spec.trialTemplate.{key}: is required for a Workflow (argoproj.io/v1alpha1), a kind kubetune has no "
+        "built-in knowledge of (see docs/workloads.md)"
+        for key in ("successCondition", "failureCondition", "primaryPodLabels")
+    ]
+
+
+def test_a_cel_condition_that_does_not_compile_is_one_line_naming_the_field(tmp_path: Any) -> None:
+    manifest = custom(
+        successCondition="object.status.phase == 'Succeeded'",
+        failureCondition="object.status.phase ==",
+        primaryPodLabels={"role": "train"},
+    )
+    assert problems(manifest) == [
+        "spec.trialTemplate.failureCondition: is not a valid CEL expression: it does not parse at line 1, column 21"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("collector", "expected"),
+    [
+        ({"source": "file"}, "spec.metricsCollector.path: is required by, and only allowed with, the file source"),
+        ({"path": "/m.json"}, "spec.metricsCollector.path: is required by, and only allowed with, the file source"),
+    ],
+)
+def test_the_file_source_needs_a_path(collector: dict[str, Any], expected: str) -> None:
+    manifest = task_manifest()
+    manifest["spec"]["metricsCollector"] = collector
+    assert problems(manifest) == [expected]
+
+
+def test_the_file_source_gives_no_intermediate_values_for_early_stopping() -> None:
+    manifest = task_manifest()
+    manifest["spec"]["metricsCollector"] = {"source": "file", "path": "/m.json", "format": "json"}
+    manifest["spec"]["earlyStopping"] = {"rule": "median"}
+    [found] = problems(manifest)
+    assert found.startswith("spec.metricsCollector.source: file gives the metrics only when the trial ends")
+
+
+def test_validate_accepts_the_workload_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    for example in ("pytorchjob-ddp", "jobset", "rayjob", "kueue"):
+        assert main(["validate", str(Path(__file__).resolve().parents[2] / "examples" / f"{example}.yaml")]) == 0
+    assert capsys.readouterr().err == ""
