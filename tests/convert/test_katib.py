@@ -195,8 +195,16 @@ def experiment(**spec: Any) -> dict[str, Any]:
         ({"nasConfig": {}}, "spec.nasConfig", "neural architecture search"),
         (
             {"metricsCollectorSpec": {"collector": {"kind": "File"}}},
+            "spec.metricsCollectorSpec.source.fileSystemPath.path",
+            "absolute file path",
+        ),
+        (
+            {
+                "metricsCollectorSpec": {"collector": {"kind": "File"}, "source": {"fileSystemPath": {"path": "/m"}}},
+                "earlyStopping": {"algorithmName": "medianstop"},
+            },
             "spec.metricsCollectorSpec.collector.kind",
-            "not yet from a file",
+            "File with earlyStopping",
         ),
         (
             {"earlyStopping": {"algorithmName": "medianstop", "algorithmSettings": [{"name": "x", "value": "1"}]}},
@@ -312,3 +320,13 @@ def test_the_written_manifest_means_to_kubectl_what_it_says() -> None:
     manifest = {"spec": {"parameters": [{"name": "y", "type": "categorical", "values": ["on", "no", "0777", "x"]}]}}
     text = render(Conversion(manifest))
     assert load_documents(text)[0].obj == manifest
+
+
+def test_katibs_file_collector_becomes_the_file_source() -> None:
+    source = {"fileSystemPath": {"path": "/katib/metrics.json", "kind": "File", "format": "JSON"}}
+    doc = experiment(metricsCollectorSpec={"collector": {"kind": "File"}, "source": source})
+    doc["spec"].pop("earlyStopping", None)
+    converted = convert(doc)
+    collector = converted.manifest["spec"]["metricsCollector"]
+    assert collector == {"source": "file", "path": "/katib/metrics.json", "format": "json"}
+    assert any(n.changed and "termination message" in n.message for n in converted.notes)

@@ -546,19 +546,48 @@ class _Converter:
         collector = collector_spec.get("collector") or {}
         kind = collector.get("kind", "StdOut")
         where = "spec.metricsCollectorSpec.collector.kind"
-        if kind != "StdOut":
+        if kind not in ("StdOut", "File"):
             raise Refused(where, _UNSUPPORTED_COLLECTORS.get(kind, f"{kind} has no kubetune equivalent"))
         source = collector_spec.get("source") or {}
+        out: dict[str, Any] = {}
+        if kind == "File":
+            out = self._file_source(source)
+            if out.get("format") == MetricsFormat.JSON.value:
+                return out
         formats = (source.get("filter") or {}).get("metricsFormat") or []
         if not formats:
-            return {}
+            return out
         metrics = [self.out.manifest["spec"]["objective"]["metric"]]
         metrics += self.out.manifest["spec"]["objective"].get("additionalMetrics", [])
         patterns = []
         for i, text in enumerate(formats):
             for metric in metrics:
                 patterns.append({"metric": metric, "regex": _per_metric(text, metric, f"{where}[{i}]")})
-        return {"format": MetricsFormat.REGEX.value, "patterns": patterns}
+        return {**out, "format": MetricsFormat.REGEX.value, "patterns": patterns}
+
+    def _file_source(self, source: Mapping[str, Any]) -> dict[str, Any]:
+        """Katib's File collector as kubetune's file source (the file is read when the trainer ends)."""
+        where = "spec.metricsCollectorSpec.source.fileSystemPath"
+        file_path = source.get("fileSystemPath") or {}
+        path = file_path.get("path") if isinstance(file_path, Mapping) else None
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise Refused(f"{where}.path", "the File collector needs an absolute file path")
+        if "earlyStopping" in self.spec:
+            raise Refused(
+                "spec.metricsCollectorSpec.collector.kind",
+                "File with earlyStopping: kubetune's file source gives the metrics only when the trial ends, and "
+                "the median rule needs them while it runs; make the trainer print them (name=value or JSON lines)",
+            )
+        self.out.note(
+            ("spec", "metricsCollector", "path"),
+            f"{where}.path",
+            "is read when the primary container ends (its termination message, at most 4096 bytes), not while "
+            "it runs as Katib's sidecar does: write the final values there",
+        )
+        out: dict[str, Any] = {"source": "file", "path": path}
+        if file_path.get("format") == "JSON":
+            out["format"] = MetricsFormat.JSON.value
+        return out
 
     # --- trial template ---
 
@@ -926,8 +955,6 @@ _UNSUPPORTED_ALGORITHMS = {
 }
 
 _UNSUPPORTED_COLLECTORS = {
-    "File": "File: kubetune reads metrics from the trainer's output or a pod annotation, not yet from a file; "
-    "make the trainer print them (name=value or JSON lines)",
     "TensorFlowEvent": "TensorFlowEvent: kubetune does not read TensorFlow event files; print the metrics instead",
     "PrometheusMetric": "PrometheusMetric: kubetune does not scrape trials; print the metrics instead",
     "Custom": "Custom: kubetune runs no collector sidecar; print the metrics instead",
