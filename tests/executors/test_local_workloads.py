@@ -143,3 +143,12 @@ def test_the_file_source_is_read_from_the_file_locally(tmp_path: Path) -> None:
     for trial in trials_of(state):
         lr = trial["spec"]["parameters"]["lr"]
         assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2 + 1 / 2)
+
+
+def test_a_users_env_may_refer_to_kubetunes_variables_locally(tmp_path: Path) -> None:
+    container = _container(tmp_path, "train", "$(KUBETUNE_TRIAL)-$$(KUBETUNE_TASK)")
+    task = _task(tmp_path, "expand", {"spec": {"template": {"spec": {"containers": [container]}}}})
+    code, state = run(tmp_path, task)
+    assert code == 0
+    roles = sorted(str(e["ROLE"]) for e in _logged_env(state))
+    assert roles == ["expand-0-$(KUBETUNE_TASK)", "expand-1-$(KUBETUNE_TASK)"]

@@ -31,7 +31,7 @@ from ..errors import InvalidSpec, KubetuneError, Problem
 from ..metrics import LogScanner, wanted_metrics
 from . import clock, reaping
 from .state import StateDir, atomic_write, cannot_write
-from .templating import parameter_env, parameters_json, render_container, substitute
+from .templating import expand, literal, parameter_env, parameters_json, render_container, substitute
 
 MAX_LOG_BYTES = 64 * 1024 * 1024
 """A trial's log file stops growing here (its metrics are still read): a runaway trial cannot fill the disk."""
@@ -112,19 +112,24 @@ def metrics_file(task: HPOTask, params_file: Path) -> Path | None:
 
 
 def trial_environment(task: HPOTask, trial: Trial, params_file: Path) -> dict[str, str]:
-    """This process's environment, the one-node environment of its kind, the container's literal env
-    values and the parameters."""
+    """This process's environment, the one-node environment of its kind, kubetune's variables, then the
+    container's literal env values, ``$(VAR)`` expanded from the variables before them as a kubelet does."""
     env = dict(os.environ)
     known = task.spec.trial_template.known()
-    env.update(known.one_node_env if known is not None else {})
-    rendered = render_container(task.spec.trial_template.primary(), trial.spec.parameters)
-    for item in rendered.get("env", []):
-        if isinstance(item.get("name"), str) and isinstance(item.get("value"), str):
-            env[item["name"]] = item["value"]
-    env.update(parameter_env(trial.spec.parameters, trial.spec.task, trial.metadata.name or "", trial.spec.resource))
-    env[names.ENV_PARAMS_FILE] = str(params_file)
+    declared = dict(known.one_node_env if known is not None else {})
+    declared.update(
+        parameter_env(trial.spec.parameters, trial.spec.task, trial.metadata.name or "", trial.spec.resource)
+    )
+    declared[names.ENV_PARAMS_FILE] = str(params_file)
     if metrics_file(task, params_file) is not None:
-        env[names.ENV_METRICS_FILE] = str(local_metrics_file(params_file))
+        declared[names.ENV_METRICS_FILE] = str(local_metrics_file(params_file))
+    # Parameter values are written as the cluster writes them (``literal``), so expanding gives them back.
+    rendered = render_container(task.spec.trial_template.primary(), trial.spec.parameters, literal)
+    for item in rendered.get("env", []):
+        name, value = item.get("name"), item.get("value")
+        if isinstance(name, str) and isinstance(value, str) and name not in declared:
+            declared[name] = expand(value, declared)
+    env.update(declared)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

@@ -62,6 +62,30 @@ def render_container(
     return out
 
 
+def expand(text: str, variables: Mapping[str, str]) -> str:
+    """Kubernetes' ``$(VAR)`` expansion of an env value, for ``kubetune run`` to match a kubelet.
+
+    ``$$`` is one ``$``; ``$(NAME)`` is NAME's value if declared before, else left as written; any other
+    ``$`` stays (k8s.io/kubernetes third_party/forked/golang/expansion).
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] != "$" or i + 1 == len(text):
+            out.append(text[i])
+            i += 1
+        elif text[i + 1] == "$":
+            out.append("$")
+            i += 2
+        elif text[i + 1] == "(" and (close := text.find(")", i + 2)) >= 0:
+            out.append(variables.get(text[i + 2 : close], text[i : close + 1]))
+            i = close + 1
+        else:
+            out.append(text[i : i + 2])
+            i += 2
+    return "".join(out)
+
+
 def parameter_env(params: Mapping[str, ParamValue], task: str, trial: str, resource: float | None) -> dict[str, str]:
     """The environment variables every trial gets: one per parameter, and who it is."""
     env = {f"{names.ENV_PREFIX}{name.upper()}": format_value(value) for name, value in params.items()}
