@@ -49,10 +49,11 @@ def test_each_examples_workload_is_what_its_real_crd_accepts_and_keeps(example: 
     assert kept["spec"] == rendered["spec"], "the API server would drop fields kubetune writes"
 
 
-def test_a_queued_workload_is_created_suspended_where_its_kind_keeps_the_flag() -> None:
+def test_a_queued_workload_carries_its_queue_and_priorities_and_is_left_for_kueue_to_suspend() -> None:
     task = load_task(ROOT / "examples" / "kueue.yaml")
     rendered = build_workload(task, "ml", new_trial(task, 0, {"lr": 0.01}), "uid-0")
-    assert rendered["spec"]["runPolicy"]["suspend"] is True
+    assert "suspend" not in rendered["spec"]["runPolicy"], "Kueue's webhook suspends it; without Kueue it runs"
+    assert rendered["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-gpu"
     assert rendered["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "hpo-low"
     for replica in rendered["spec"]["pytorchReplicaSpecs"].values():
         assert replica["template"]["spec"]["priorityClassName"] == "batch-low"

@@ -284,7 +284,7 @@ def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_req
     case = CASES[1]
     cluster.behaviour = trainer(case)
     training = cluster.emulator.training
-    cluster.call(setattr, training, "queue_quota", 1)
+    cluster.call(training.install_kueue, 1)
     body = manifest(case, "queued", budget={"maxTrials": 3, "parallelTrials": 2})
     body["spec"]["trialTemplate"]["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] = "gpu"
     for rjob in body["spec"]["trialTemplate"]["spec"]["replicatedJobs"]:

@@ -98,6 +98,8 @@ class Store:
         # The oldest resourceVersion a watch can resume from; older ones get 410 Gone, as after etcd compaction.
         self.compacted_rv = 0
         self.listeners: list[Callable[[Change], None]] = []
+        # Mutating admission (webhooks) on create: each may change the object before it is stored.
+        self.admission: list[Callable[[ResourceType, Obj], None]] = []
         for rt in r.BUILTIN_TYPES:
             self.register(rt)
 
@@ -226,6 +228,8 @@ class Store:
         else:
             meta.pop("generation", None)
         strategies.prepare_create(rt, obj)
+        for admit in self.admission:
+            admit(rt, obj)
         self._apply_schema(rt, obj, name)
         return self._present(rt, self._commit(rt, "ADDED", obj, None))
 

@@ -15,8 +15,9 @@ sources (the kubetune modules in operator/kubetune/executors/workload/ cite the 
 - RayJob (ray-project/kuberay, K8sJobMode): a RayCluster with a head pod and worker pods, and a
   submitter Job named as the RayJob (container ``ray-job-submitter``) whose end decides
   jobDeploymentStatus Complete/SUCCEEDED or Failed/FAILED (reason AppFailed).
-- Kueue: workloads labelled ``kueue.x-k8s.io/queue-name`` are admitted (unsuspended) in creation
-  order while the queue's quota of admitted workloads allows; ``preempt`` suspends one again, as an
+- Kueue (kubernetes-sigs/kueue, once ``install_kueue`` is called): its webhooks create workloads
+  labelled ``kueue.x-k8s.io/queue-name`` suspended; they are admitted (unsuspended) in creation order
+  while the queue's quota of admitted workloads allows; ``preempt`` suspends one again, as an
   eviction does.
 """
 
@@ -96,9 +97,11 @@ def _get(node: Any, path: tuple[str, ...]) -> Any:
 class TrainingControllers:
     """JobSet, Training Operator, TrainJob and RayJob controllers, and Kueue admission, on the emulator's loop."""
 
-    def __init__(self, store: Store, *, queue_quota: int | None = None) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.queue_quota = queue_quota
+        self.kueue = False
+        """Whether Kueue is installed (``install_kueue``): without it, labelled workloads run as they are."""
+        self.queue_quota: int | None = None
         """Workloads a queue admits at once; None: unlimited."""
         self._queue: asyncio.Queue[tuple[str, str, str, str]] = asyncio.Queue()
         self._pending: set[tuple[str, str, str, str]] = set()
@@ -112,7 +115,7 @@ class TrainingControllers:
     def _on_change(self, change: Change) -> None:
         key = change.rt.storage_key
         meta = change.obj["metadata"]
-        if key in SUSPEND_PATHS and QUEUE_LABEL in (meta.get("labels") or {}):
+        if self.kueue and key in SUSPEND_PATHS and QUEUE_LABEL in (meta.get("labels") or {}):
             self.enqueue("kueue", "", meta["namespace"], "")
         if key in MANAGED and change.type != "DELETED":
             self.enqueue(key[0], key[1], meta["namespace"], meta["name"])
@@ -541,6 +544,21 @@ class TrainingControllers:
         self._status(rt, sweep, status)
 
     # --- Kueue ---
+
+    def install_kueue(self, quota: int | None = None) -> None:
+        """Emulate Kueue: its webhook creates labelled workloads suspended, its controller admits them."""
+        self.kueue, self.queue_quota = True, quota
+        self.store.admission.append(self._suspend_on_create)
+
+    def _suspend_on_create(self, rt: r.ResourceType, obj: Obj) -> None:
+        """Kueue's job webhooks: a workload with a queue name is created suspended (it runs once admitted)."""
+        path = SUSPEND_PATHS.get(rt.storage_key)
+        if path is None or QUEUE_LABEL not in (obj.get("metadata", {}).get("labels") or {}):
+            return
+        node = obj.setdefault("spec", {})
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = True
 
     def _queued_workloads(self, namespace: str) -> list[tuple[r.ResourceType, Obj, tuple[str, ...]]]:
         found = []

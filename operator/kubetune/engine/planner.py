@@ -147,7 +147,7 @@ def _over_budget(spec: HPOTaskSpec, trials: Sequence[Trial]) -> list[Verdict]:
     budget = spec.budget.max_trials
     # Trials already stopped for this count as gone, so that a later step stops no more.
     excess = sum(1 for t in trials if t.status is None or t.status.reason != MAX_TRIALS_LOWERED) - budget
-    waiting = [t for t in reversed(trials) if phase_of(t) is TrialPhase.PENDING]
+    waiting = [t for t in reversed(trials) if phase_of(t) in (TrialPhase.PENDING, TrialPhase.QUEUED)]
     why = f"maxTrials was lowered to {budget} before this trial started."
     return [Verdict(t.metadata.name or "", TrialPhase.STOPPED, MAX_TRIALS_LOWERED, why) for t in waiting[:excess]]
 

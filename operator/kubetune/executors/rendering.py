@@ -86,9 +86,8 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
             if isinstance(text, str):
                 _put(spec, loc, substitute(text, params, literal))
         _limit(spec, task, known)
-        if QUEUE_LABEL in labels and known.suspend is not None:
-            # Created suspended, as Kueue's webhook would make it: Kueue admits it by resuming it.
-            _put(spec, known.suspend, True)
+        # A workload with QUEUE_LABEL is left as written: Kueue's webhook creates it suspended and
+        # Kueue resumes it on admission. Suspending it here would hold it forever where Kueue is not.
     api_version, kind = template.api_version, template.kind
     return {
         "apiVersion": api_version,
