@@ -22,3 +22,15 @@ def test_a_requeued_trial_keeps_its_slot_and_its_time_in_the_queue_is_not_counte
     step = plan(task, [requeued], later)
     assert step.stop == [] and step.create == [], "not timed out, and it still holds the one parallel slot"
     assert step.status.trials.queued == 1
+
+
+def test_queued_trials_within_the_budget_are_never_stopped_as_over_it() -> None:
+    task = parse_task(task_manifest(budget={"maxTrials": 3, "parallelTrials": 2}))
+    queued = [
+        new_trial(task, i, {"lr": 0.01, "layers": 2}).model_copy(
+            update={"status": TrialStatus(phase=TrialPhase.QUEUED)}
+        )
+        for i in range(2)
+    ]
+    step = plan(task, queued, T0)
+    assert step.stop == [], "two trials of three allowed: nothing is over maxTrials"

@@ -310,10 +310,10 @@ def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_req
     status = cluster.get("hpotasks", "queued")["status"]
     assert status["phase"] == "Succeeded", status
     assert preempted and (1, 1) in seen, f"one admitted, one queued, both within parallelTrials: {seen}"
-    assert all(r + q <= 2 for r, q in seen)
+    assert all(r + q <= 2 for r, q in seen), seen
     done = trials(cluster, "queued")
     assert [t["spec"]["index"] for t in done] == [0, 1, 2], "the preempted trial kept its index: no duplicate"
-    assert all(t["status"]["phase"] == "Succeeded" for t in done)
+    assert all(t["status"]["phase"] == "Succeeded" for t in done), [(t["status"]["phase"], t["status"].get("reason"), t["status"].get("message")) for t in done]
     assert len(cluster.list("jobsets")) == 3
 
 

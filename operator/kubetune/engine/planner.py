@@ -149,7 +149,9 @@ def _over_budget(spec: HPOTaskSpec, trials: Sequence[Trial]) -> list[Verdict]:
     excess = sum(1 for t in trials if t.status is None or t.status.reason != MAX_TRIALS_LOWERED) - budget
     waiting = [t for t in reversed(trials) if phase_of(t) in (TrialPhase.PENDING, TrialPhase.QUEUED)]
     why = f"maxTrials was lowered to {budget} before this trial started."
-    return [Verdict(t.metadata.name or "", TrialPhase.STOPPED, MAX_TRIALS_LOWERED, why) for t in waiting[:excess]]
+    # max(): a negative excess would slice from the end and stop trials that are within the budget.
+    stop = waiting[: max(excess, 0)]
+    return [Verdict(t.metadata.name or "", TrialPhase.STOPPED, MAX_TRIALS_LOWERED, why) for t in stop]
 
 
 def _user_stop(
