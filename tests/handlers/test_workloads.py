@@ -313,7 +313,9 @@ def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_req
     assert all(r + q <= 2 for r, q in seen), seen
     done = trials(cluster, "queued")
     assert [t["spec"]["index"] for t in done] == [0, 1, 2], "the preempted trial kept its index: no duplicate"
-    assert all(t["status"]["phase"] == "Succeeded" for t in done), [(t["status"]["phase"], t["status"].get("reason"), t["status"].get("message")) for t in done]
+    assert all(t["status"]["phase"] == "Succeeded" for t in done), [
+        (t["status"]["phase"], t["status"].get("reason"), t["status"].get("message")) for t in done
+    ]
     assert len(cluster.list("jobsets")) == 3
 
 
