@@ -241,7 +241,8 @@ def test_rbac_grants_exactly_the_workload_kinds_the_values_list() -> None:
     kinds = [{"group": "kubeflow.org", "resource": "pytorchjobs", "kind": "PyTorchJob"}]
     objects = render({"workloadKinds": kinds})
 
-    granted = rules_of(one(objects, "ClusterRole"))
+    [operator_role] = operator_cluster_roles(objects)
+    granted = rules_of(operator_role)
     workload_rules = {key for key, verbs in granted.items() if verbs == {"list", "watch", "create", "delete"}}
     assert workload_rules == {("kubeflow.org", "pytorchjobs")}, "not even batch/v1 Jobs when they are not listed"
     env = {e["name"]: e.get("value") for e in container(objects)["env"]}
