@@ -200,11 +200,8 @@ async def run_task(
         while not stopped:
             poke.clear()
             delay = LEADER_POLL_SECONDS
-            outcome = await _reconcile(runtime, namespace, name, body, stopped) if runtime.leader.is_set() else None
+            outcome = await _finish_step(runtime, namespace, name, body, stopped) if runtime.leader.is_set() else None
             if outcome is not None:
-                for event in outcome.events:
-                    # Kopf cuts a message over 1 KiB in its middle: a failure's last output stays.
-                    kopf.event(body, type=event.type, reason=event.reason, message=event.message)
                 if outcome.gone:
                     return
                 delay = IDLE_SECONDS if outcome.finished else RESYNC_SECONDS
@@ -215,6 +212,32 @@ async def run_task(
             await _sleep(poke, stopped, delay)
     finally:
         runtime.pokes.pop((namespace, name), None)
+
+
+async def _finish_step(
+    runtime: Runtime, namespace: str, name: str, body: kopf.Body, stopped: kopf.DaemonStopped
+) -> Outcome | None:
+    """One reconcile whose Events are posted even if Kopf cancels the daemon meanwhile.
+
+    A step that ends the task writes a status that no longer matches the daemon's filter, so Kopf
+    stops the daemon, and cancels it after ``cancellation_timeout`` if the step is still under way
+    (a loaded API server). The step's thread runs on regardless; its Events must not be lost.
+    """
+    step = asyncio.ensure_future(_reconcile(runtime, namespace, name, body, stopped))
+    try:
+        outcome = await asyncio.shield(step)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            _post(body, await step)
+        raise
+    _post(body, outcome)
+    return outcome
+
+
+def _post(body: kopf.Body, outcome: Outcome | None) -> None:
+    for event in outcome.events if outcome is not None else []:
+        # Kopf cuts a message over 1 KiB in its middle: a failure's last output stays.
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 
 async def _reconcile(
