@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from kubetune.api import MetricsCollector
 from kubetune.executors.pod_logs import LogFollower
@@ -23,6 +24,7 @@ class Kubelet:
     ahead: timedelta = timedelta(0)
     lines: list[tuple[datetime, str]] = field(default_factory=list)
     reads: list[dict[str, int | None]] = field(default_factory=list)
+    served: int = 0
 
     def write(self, text: str, at: datetime | None = None) -> None:
         self.lines.append((at or self.now + self.ahead, text))
@@ -38,10 +40,12 @@ class Kubelet:
             kept = kept[-tail_lines:]
         stamp = "%Y-%m-%dT%H:%M:%S.%f"
         data = "".join(f"{t.strftime(stamp)}000Z {text}\n" for t, text in kept).encode()
-        return data[:limit_bytes] if limit_bytes is not None else data
+        data = data[:limit_bytes] if limit_bytes is not None else data
+        self.served += len(data)
+        return data
 
 
-def follower(kubelet: Kubelet, **limits: int) -> LogFollower:
+def follower(kubelet: Kubelet, **limits: Any) -> LogFollower:
     scanner = LogScanner(MetricsCollector(), frozenset({"loss"}))
     return LogFollower(scanner, kubelet.read, kubelet.clock, **limits)
 
@@ -116,12 +120,26 @@ def test_past_the_byte_cap_a_finished_trial_still_gets_its_last_lines() -> None:
     for step in range(1, 1001):
         kubelet.write(f"step={step} loss={1000 - step}", at=T0 + timedelta(milliseconds=step))
     kubelet.now = T0 + timedelta(seconds=2)
-    follow = follower(kubelet, chunk_bytes=512, max_bytes=2048, tail_lines=5)
+    follow = follower(kubelet, chunk_bytes=512, max_bytes=2048, tail_lines=(5,))
     reading = follow.advance(final=True)
     assert follow.read_bytes < 20 * 1000 // 2, "far from the whole log was read"
     assert reading.series["loss"].last == 0.0, "the final value, from the tail, decides the objective"
     assert count(reading) < 1000
     assert kubelet.reads[-1]["tail"] == 5
+    assert all(r["limit"] is not None for r in kubelet.reads), "every read is bounded, the tail read too"
+
+
+def test_a_line_longer_than_any_chunk_costs_bounded_reads_and_hides_no_final_value() -> None:
+    kubelet = Kubelet()
+    kubelet.write("x" * 100_000, at=T0)  # a trainer that printed one huge line
+    kubelet.write("loss=0.5", at=T0)
+    kubelet.now = T0 + timedelta(seconds=1)
+    follow = follower(kubelet, chunk_bytes=256, max_chunk_bytes=1024, max_bytes=8192, tail_bytes=512)
+    reading = follow.advance(final=True)
+    assert losses(reading) == [0.5]
+    assert max(r["limit"] or 0 for r in kubelet.reads) <= 1024, "chunks stop growing at the cap"
+    assert follow.read_bytes == kubelet.served, "every byte read counts against the cap, re-read ones included"
+    assert kubelet.served < 8192 + 3 * 512
 
 
 def test_a_running_trial_past_the_cap_is_not_read_again() -> None:

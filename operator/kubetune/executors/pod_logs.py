@@ -3,10 +3,13 @@
 The Kubernetes log API has no cursor: a read says how many seconds back to start, in whole
 seconds, and each line carries the kubelet's RFC 3339 timestamp. A follower therefore re-reads
 from a little before the last line it saw and skips what it already fed its scanner: lines older
-than the last timestamp, and as many lines at that exact timestamp as it saw before. Reads are
-bounded (a chunk grows only while a whole chunk shares one timestamp; the total is capped); past
-the cap, a finished trial's last lines are still read, because its final values decide the
-objective. The follower knows nothing of the Kubernetes client: it is given a reader.
+than the last timestamp, and as many lines at that exact timestamp as it saw before. Every read
+passes ``limitBytes``: a chunk grows only while a whole chunk shares one timestamp, up to
+MAX_CHUNK_BYTES, and every byte read, re-read ones included, counts against MAX_BYTES. Past the cap
+(or past a line longer than a chunk), a finished trial's last lines are still read, in a bounded
+tail read, because its final values decide the objective. The operator's memory therefore stays
+bounded whatever a trial prints. The follower knows nothing of the Kubernetes client: it is given
+a reader.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from .facts import parse_time
 
 CHUNK_BYTES = 4 * 1024 * 1024
 """Most bytes of a pod's log read in one request; longer logs are read in several."""
-MAX_CHUNK_BYTES = 64 * 1024 * 1024
+MAX_CHUNK_BYTES = 8 * 1024 * 1024
 """Largest request, for a trial that prints more than a chunk within one second."""
-TAIL_LINES = 1000
-"""Lines read from the end of a finished trial's log when the rest was past MAX_BYTES."""
+TAIL_LINES = (1000, 10, 1)
+"""Lines read from the end of a finished trial's log when the rest was past a cap: fewer and fewer
+until a whole line comes back (one huge line among the last ones must not hide the final value)."""
+TAIL_BYTES = 1024 * 1024
+"""Most bytes of one tail read."""
 MAX_BYTES = 256 * 1024 * 1024
 """Most new bytes of one trial's log read: a runaway trial cannot make the operator read forever."""
 MARGIN_SECONDS = 2
@@ -51,13 +57,14 @@ class LogFollower:
     chunk_bytes: int = CHUNK_BYTES
     max_chunk_bytes: int = MAX_CHUNK_BYTES
     max_bytes: int = MAX_BYTES
-    tail_lines: int = TAIL_LINES
+    tail_lines: tuple[int, ...] = TAIL_LINES
+    tail_bytes: int = TAIL_BYTES
     last_stamp: str = ""
     """Timestamp of the last line fed (RFC 3339 with nanoseconds, as the kubelet writes it)."""
     seen_at_stamp: int = 0
     """Lines fed that carry exactly ``last_stamp``: a re-read from that second skips them."""
     read_bytes: int = 0
-    """Bytes of new lines fed so far (the cap counts these)."""
+    """Bytes read so far, re-read ones included (the cap counts these)."""
     ahead: float = 0.0
     """How far the kubelet's clock was seen ahead of ours (a line stamped in our future), in seconds."""
     last_read: float = field(default=0.0)
@@ -82,20 +89,24 @@ class LogFollower:
                 # A whole chunk of lines already seen: more than a chunk shares the last second.
                 if chunk >= self.max_chunk_bytes:
                     break
-                chunk *= 4
+                chunk = min(chunk * 4, self.max_chunk_bytes)
         if final and not to_the_end:
             # Past the cap, still read the last lines: the final values decide the objective.
-            tail = self._read(tail_lines=self.tail_lines)
-            fresh = self._fresh_lines(tail) if tail is not None else []
-            if fresh:
-                self.scanner.feed("".join(fresh))
+            for lines in self.tail_lines:
+                tail = self._read(tail_lines=lines, limit_bytes=self.tail_bytes)
+                fresh = self._fresh_lines(tail) if tail is not None else []
+                if fresh:
+                    self.scanner.feed("".join(fresh))
+                    break
         return self.scanner.finish() if final else self.scanner.reading()
 
     def _read(
         self, *, since_seconds: int | None = None, limit_bytes: int | None = None, tail_lines: int | None = None
     ) -> bytes | None:
         self.last_read = time.monotonic()
-        return self.read(since_seconds=since_seconds, limit_bytes=limit_bytes, tail_lines=tail_lines)
+        data = self.read(since_seconds=since_seconds, limit_bytes=limit_bytes, tail_lines=tail_lines)
+        self.read_bytes += len(data or b"")
+        return data
 
     def _since(self) -> int | None:
         """Seconds back to re-read from: a little before the last line, or None (the whole log)."""
@@ -106,7 +117,6 @@ class LogFollower:
         return max(1, int(elapsed + self.ahead) + MARGIN_SECONDS)
 
     def _feed(self, fresh: list[str]) -> None:
-        self.read_bytes += sum(len(line) for line in fresh)
         self.scanner.feed("".join(fresh))
         # A stamp later than our clock means the kubelet's clock runs ahead: widen later windows
         # by as much, or they would start after the last line seen and skip what came since.
