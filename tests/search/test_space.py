@@ -152,3 +152,15 @@ def test_bounds_of_log_and_power_ranges_read_as_written() -> None:
     high = space.decode([d.bounds[1] for d in space.dimensions])
     assert (low["lr"], low["wd"]) == (1e-4, 1e-6)
     assert (high["lr"], high["wd"]) == (0.3, 1e-2)
+
+
+@settings(max_examples=150, deadline=None)
+@given(space=spaces(), units=st.lists(st.lists(st.floats(0, 1), min_size=4, max_size=4), min_size=1, max_size=6))
+def test_encoding_many_assignments_at_once_gives_each_ones_coordinates_exactly(
+    space: SearchSpace, units: list[list[float]]
+) -> None:
+    assignments: list[dict[str, object]] = [space.from_unit(u[: len(space.dimensions)]) for u in units]
+    if space.dimensions:  # and ones that do not fit: a missing parameter, a value of the wrong type
+        assignments.append({k: v for k, v in assignments[0].items() if k != space.dimensions[0].name})
+        assignments.append({**assignments[0], space.dimensions[0].name: "?"})
+    assert space.encode_many(assignments) == [space.encode(a) for a in assignments]  # type: ignore[arg-type]

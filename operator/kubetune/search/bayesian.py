@@ -28,12 +28,14 @@ from ..api.algorithms import BayesianSettings
 from ..errors import SearchError
 from . import optuna_backend
 from .base import Proposal, SearchRequest, Suggestion
-from .history import Point, completed_points, window
+from .history import Point, assigned_keys, completed_points, window
 from .random_search import draw_distinct
 from .seeding import call_seed
 from .space import Coordinate, Dimension, SearchSpace
 
 _DEFAULTS = BayesianSettings()
+_RETRIES = 3
+"""Asks per suggestion before a repeated assignment is replaced by a random distinct one."""
 
 _GP_RESTARTS = 1
 """Restarts of the GP's hyperparameter fit: scikit-optimize's 2 cost a third more for no gain we
@@ -84,7 +86,8 @@ class Bayesian:
             kept_indices = {p.index for p in kept}
             history = [o for o in request.history if o.index in kept_indices]
             spec = optuna_backend.SamplerSpec("gp", n_startup_trials=0)
-            params = optuna_backend.ask(self.space, history, request.pending, request.count, seed, spec)
+            taken = assigned_keys(self.space, request)  # the whole history, not only the window
+            params = optuna_backend.ask(self.space, history, request.pending, request.count, seed, spec, taken)
         else:
             params = self._ask_skopt(request, kept, seed)
         return Proposal([Suggestion(p) for p in params], ran=ran)
@@ -118,7 +121,30 @@ class Bayesian:
             )
             optimizer.tell(x, y)
             asked = optimizer.ask(n_points=request.count, strategy="cl_min") if request.count > 1 else [optimizer.ask()]
-        return [self.space.decode([float(v) for v in point]) for point in asked]
+            return self._distinct(request, optimizer, asked, lie)
+
+    def _distinct(
+        self, request: SearchRequest, optimizer: Optimizer, asked: list[list[float]], lie: float
+    ) -> list[dict[str, ParamValue]]:
+        """The asked points, each one that repeats an assignment (after snapping to the space's
+        grid, or from outside the window) asked again with the repeated point told as a lie."""
+        taken = assigned_keys(self.space, request)
+        out = []
+        for point in asked:
+            params = self.space.decode([float(v) for v in point])
+            for _ in range(_RETRIES):
+                if self.space.key(params) not in taken:
+                    break
+                optimizer.tell(_skopt_point(self.space, self.space.encode(params) or ()), lie)
+                params = self.space.decode([float(v) for v in optimizer.ask()])
+            else:
+                if self.space.key(params) in taken:
+                    params = draw_distinct(self.space, request, 1, "bayesian-duplicate", taken)[0]
+            key = self.space.key(params)
+            if key is not None:
+                taken.add(key)
+            out.append(params)
+        return out
 
 
 def _skopt_dimension(dimension: Dimension) -> Real | Integer | Categorical:

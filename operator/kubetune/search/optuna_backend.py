@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.samplers import BaseSampler, GPSampler, TPESampler
@@ -52,10 +53,29 @@ def gp_available() -> bool:
     return True
 
 
-def _sampler(spec: SamplerSpec, seed: int) -> BaseSampler:
+class _KnownSpaceTPE(TPESampler):
+    """TPE told the search space instead of inferring it: every trial of a rebuilt study has every
+    parameter, so the intersection Optuna computes over the whole history (a tenth of a call at
+    500 trials; a long-lived study caches it) is always the full space."""
+
+    def __init__(self, distributions: dict[str, BaseDistribution], **settings: Any) -> None:
+        super().__init__(**settings)
+        # As Optuna's intersection gives it: sorted by name, single-valued ranges left out.
+        self._known = {n: d for n, d in sorted(distributions.items()) if not d.single()}
+        self._known_applies = bool(settings.get("multivariate")) and not settings.get("group")
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        """The full space (multivariate TPE), or what TPESampler infers (univariate)."""
+        if not self._known_applies:
+            return super().infer_relative_search_space(study, trial)
+        return dict(self._known)
+
+
+def _sampler(spec: SamplerSpec, seed: int, distributions: dict[str, BaseDistribution]) -> BaseSampler:
     if spec.kind == "gp":
         return GPSampler(seed=seed, n_startup_trials=spec.n_startup_trials)
-    return TPESampler(
+    return _KnownSpaceTPE(
+        distributions,
         seed=seed,
         n_startup_trials=spec.n_startup_trials,
         multivariate=spec.multivariate,
@@ -79,10 +99,6 @@ class _OwnedTrial(FrozenTrial):
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _OwnedTrial:
         return copy.copy(self)
-
-
-def _coordinate(dimension: Dimension, x: float) -> float | int:
-    return x if dimension.coordinate is Coordinate.REAL else int(x)
 
 
 def _trial(
@@ -128,32 +144,61 @@ def ask(
     count: int,
     seed: int,
     spec: SamplerSpec,
+    taken: Collection[tuple[float, ...]] = (),
 ) -> list[dict[str, ParamValue]]:
-    """``count`` assignments from the sampler, given the finished and pending trials."""
+    """``count`` assignments from the sampler, given the finished and pending trials.
+
+    None of them equals an assignment in ``taken`` (keys of :meth:`SearchSpace.key`) or another
+    of them, unless the space has no other point left: a duplicate is asked again, with the
+    duplicate left running in the study so that the sampler treats its point as taken; after
+    a few such tries, a uniform draw replaces it.
+    """
     dims = space.dimensions
     distributions = {d.name: distribution_of(d) for d in dims}
+    integer = [d.coordinate is not Coordinate.REAL for d in dims]
     trials: list[FrozenTrial] = []
-    for observation in history:
-        coordinates = space.encode(observation.params)
+    finished = list(history)
+    states = [_state_of(o) for o in finished] + [(OptunaState.RUNNING, None)] * len(pending)
+    encoded = space.encode_many([o.params for o in finished] + [p.params for p in pending])
+    for coordinates, (state, value) in zip(encoded, states, strict=True):
         if coordinates is None:
             continue  # from another space (the task was edited): not comparable
-        state, value = _state_of(observation)
-        params = {d.name: _coordinate(d, x) for d, x in zip(dims, coordinates, strict=True)}
-        trials.append(_trial(len(trials), distributions, params, state, value))
-    for trial in pending:
-        coordinates = space.encode(trial.params)
-        if coordinates is not None:
-            params = {d.name: _coordinate(d, x) for d, x in zip(dims, coordinates, strict=True)}
-            trials.append(_trial(len(trials), distributions, params, OptunaState.RUNNING, None))
+        model = {d.name: int(x) if whole else x for d, x, whole in zip(dims, coordinates, integer, strict=True)}
+        trials.append(_trial(len(trials), distributions, model, state, value))
     storage = InMemoryStorage()
-    study = optuna.create_study(storage=storage, sampler=_sampler(spec, seed), direction="minimize")
+    study = optuna.create_study(storage=storage, sampler=_sampler(spec, seed, distributions), direction="minimize")
     # Straight into the storage: Study.add_trials re-validates every trial, and these were
     # built valid above; at 500 trials that check was a third of the call.
     study_id = storage.get_study_id_from_name(study.study_name)
     for frozen in trials:
         storage.create_new_trial(study_id, template_trial=frozen)
+    avoid = set(taken)
     out = []
     for _ in range(count):
-        asked = study.ask(distributions)
-        out.append(space.decode([asked.params[d.name] for d in dims]))
+        for _attempt in range(_RETRIES):
+            # An asked trial stays RUNNING: the next ask sees it, duplicate or not.
+            asked = study.ask(distributions)
+            params = space.decode([asked.params[d.name] for d in dims])
+            if space.key(params) not in avoid:
+                break
+        else:
+            params = _uniform_distinct(space, avoid, seed)
+        key = space.key(params)
+        if key is not None:
+            avoid.add(key)
+        out.append(params)
     return out
+
+
+_RETRIES = 3
+"""Asks per suggestion before a duplicate is replaced by a uniform draw."""
+
+
+def _uniform_distinct(space: SearchSpace, avoid: set[tuple[float, ...]], seed: int) -> dict[str, ParamValue]:
+    rng = np.random.default_rng([seed, len(avoid)])
+    params = space.sample(rng)
+    for _ in range(64):  # a finite space may have no point left: then a duplicate it is
+        if space.key(params) not in avoid:
+            break
+        params = space.sample(rng)
+    return params

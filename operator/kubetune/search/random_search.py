@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ..api import ParamValue
@@ -17,10 +18,13 @@ ENUMERABLE = 100_000
 """Finite spaces up to this size are listed, so that random search draws without replacement."""
 
 
-def draw_distinct(space: SearchSpace, request: SearchRequest, count: int, salt: str) -> list[dict[str, ParamValue]]:
-    """``count`` random assignments, avoiding assigned ones (and each other) when a few draws can."""
+def draw_distinct(
+    space: SearchSpace, request: SearchRequest, count: int, salt: str, also: Collection[tuple[float, ...]] = ()
+) -> list[dict[str, ParamValue]]:
+    """``count`` random assignments, avoiding assigned ones, the keys in ``also`` (and each other)
+    when a few draws can."""
     rng = call_rng(request, salt)
-    taken = assigned_keys(space, request)
+    taken = assigned_keys(space, request) | set(also)
     out = []
     for _ in range(count):
         params = space.sample(rng)

@@ -20,6 +20,7 @@ Fixed parameters are not dimensions: every decoded assignment carries them as wr
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from abc import ABC, abstractmethod
@@ -36,6 +37,9 @@ from ..errors import SearchError
 
 DEFAULT_POINTS_PER_DIMENSION = 10
 """Grid points of a range that has neither a step nor a pointsPerDimension setting."""
+
+_MISSING = object()
+"""Stands for a parameter an assignment lacks; no dimension's values include it."""
 
 _REVERSE_LOG_DECADES = 99.0
 # reverse_log: ``max - value + (max - min) / 99`` is log-uniform, so the distance to max spans two
@@ -88,6 +92,14 @@ class Dimension(ABC):
     @abstractmethod
     def encode(self, value: ParamValue) -> float:
         """The model coordinate of a user value (an int index for ORDERED and CATEGORY)."""
+
+    def encode_many(self, values: Sequence[object]) -> np.ndarray:
+        """:meth:`encode` of each value as one float array, NaN where a value does not fit."""
+        out = np.full(len(values), np.nan)
+        for i, value in enumerate(values):
+            with contextlib.suppress(SearchError):  # does not fit: stays NaN
+                out[i] = self.encode(value)  # type: ignore[arg-type]
+        return out
 
     @abstractmethod
     def decode(self, x: float) -> ParamValue:
@@ -147,6 +159,22 @@ class CategoricalDimension(Dimension):
     def encode(self, value: ParamValue) -> float:
         """The index of the choice."""
         return self._index(value)
+
+    def encode_many(self, values: Sequence[object]) -> np.ndarray:
+        """Indices by one dictionary lookup per value (typed, as :meth:`_index` matches first)."""
+        first: dict[tuple[type, object], int] = {}
+        for i, choice in enumerate(self.values):
+            first.setdefault((type(choice), choice), i)
+        out = np.full(len(values), np.nan)
+        for i, value in enumerate(values):
+            index = first.get((type(value), value))
+            if index is None:
+                try:
+                    index = self._index(value)  # type: ignore[arg-type]
+                except (SearchError, TypeError):
+                    continue
+            out[i] = index
+        return out
 
     def decode(self, x: float) -> ParamValue:
         """The choice at an index (rounded and clipped)."""
@@ -271,6 +299,27 @@ class NumericDimension(Dimension):
             assert self.step is not None
             return min(max(round((raw - self.min) / self.step), 0), self.steps)
         return min(max(self._warp(raw), self._low_t), self._high_t)
+
+    def encode_many(self, values: Sequence[object]) -> np.ndarray:
+        """:meth:`encode` with numpy, for plain numbers; anything else value by value."""
+        if self.base is not None or (self.step is not None and self.coordinate is Coordinate.REAL):
+            return super().encode_many(values)  # power bases and stepped warped ranges: rare
+        plain = [type(v) in (int, float) for v in values]
+        raw = np.array([v if ok else np.nan for v, ok in zip(values, plain, strict=True)], dtype=float)
+        if self.step is not None:  # ORDERED: the grid index, as _snap then encode compute it
+            out = np.clip(np.round((raw - self.min) / self.step), 0, self.steps)
+        else:
+            raw = np.clip(raw, self.min, self.max)
+            # math.log, not np.log: the coordinates must equal encode()'s to the last bit.
+            if self.scale is Scale.LOG:
+                raw = np.fromiter(map(math.log, raw), float, len(raw))
+            elif self.scale is Scale.REVERSE_LOG:
+                raw = -np.fromiter(map(math.log, self.max - raw + self._delta), float, len(raw))
+            out = np.clip(raw, self._low_t, self._high_t)
+        for i, ok in enumerate(plain):
+            if not ok:  # numpy scalars, bools, strings, missing: encode() decides, one by one
+                out[i] = super().encode_many([values[i]])[0]
+        return out
 
     def decode(self, x: float) -> ParamValue:
         """The user value at a grid index or a warped raw number."""
@@ -497,6 +546,15 @@ class SearchSpace:
             return tuple(d.encode(params[d.name]) for d in self.dimensions)
         except (KeyError, SearchError):
             return None
+
+    def encode_many(self, assignments: Sequence[Mapping[str, ParamValue]]) -> list[tuple[float, ...] | None]:
+        """:meth:`encode` of many assignments, a dimension at a time with numpy: rebuilding a
+        model from a long history converts every trial at every call."""
+        columns = np.empty((len(assignments), len(self.dimensions)))
+        for j, d in enumerate(self.dimensions):
+            columns[:, j] = d.encode_many([a.get(d.name, _MISSING) for a in assignments])
+        rows: list[list[float]] = columns.tolist()
+        return [None if any(map(math.isnan, row)) else tuple(row) for row in rows]
 
     def from_unit(self, u: Sequence[float]) -> dict[str, ParamValue]:
         """The assignment at a point of the unit cube, fixed values included."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..api.algorithms import TPESettings
 from . import optuna_backend
 from .base import Proposal, SearchRequest, Suggestion
+from .history import assigned_keys
 from .seeding import call_seed
 from .space import SearchSpace
 
@@ -31,5 +32,6 @@ class TPE:
             constant_liar=self.constant_liar,
         )
         seed = call_seed(request, "tpe")
-        params = optuna_backend.ask(self.space, request.history, request.pending, request.count, seed, spec)
+        taken = assigned_keys(self.space, request)
+        params = optuna_backend.ask(self.space, request.history, request.pending, request.count, seed, spec, taken)
         return Proposal([Suggestion(p) for p in params])
