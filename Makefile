@@ -24,8 +24,8 @@ test: $(STAMP) lint
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests deploy
-	$(BIN)/ruff format --check operator tests deploy
+	$(BIN)/ruff check operator benchmarks tests deploy
+	$(BIN)/ruff format --check operator benchmarks tests deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -38,7 +38,8 @@ crds: $(STAMP)
 deploy: $(STAMP)
 	$(BIN)/python deploy/render.py
 
-# The benchmark runs Optuna's GPSampler (bayesian's optuna-gp backend, and a competitor), which needs
+# The benchmarks (benchmarks/, not installed with the package; `kubetune bench` finds them in this
+# directory) run Optuna's GPSampler (bayesian's optuna-gp backend, and a competitor), which needs
 # torch: the test extra installs the gp extra, a CPU build pinned in pyproject.toml.
 bench: $(STAMP)
 	$(BIN)/kubetune bench $(BENCH_ARGS)

@@ -1,22 +1,50 @@
-"""Benchmarks that ``kubetune bench`` runs: the search algorithms, and the local runner's overhead.
+"""kubetune's benchmarks: the search algorithms against the raw libraries, and the local runner's overhead.
 
-The options are declared here, with no heavy import, so that building the CLI stays fast.
+They live outside the ``kubetune`` package, as Optuna keeps its benchmarks outside ``optuna``:
+what is installed (and what the operator image ships) is the operator. Run them from a source
+checkout: ``make bench``, ``python -m benchmarks``, or ``kubetune bench``, which finds this folder
+in the current directory.
+
+The options are declared here, with no heavy import, so that ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Sequence
 
-FUNCTIONS = ("branin", "hartmann6", "rosenbrock4", "ackley5", "mixed")
+from .problems import FUNCTIONS, MODELS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``kubetune bench``."""
-    parser.add_argument("--quick", action="store_true", help="fewer functions and evaluations: under a few minutes")
+    parser.add_argument("part", nargs="?", choices=["all", "search", "local"], default="all")
+    parser.add_argument("--quick", action="store_true", help="fewer problems, seeds and evaluations: a few minutes")
     parser.add_argument("--output", default="bench-results", help="directory for the JSON and markdown results")
-    parser.add_argument("--seeds", type=int, help="seeds per function and optimizer (default 10)")
-    parser.add_argument("--functions", help="comma-separated subset of: " + ", ".join(FUNCTIONS))
+    parser.add_argument("--seeds", type=int, help="seeds per test function (default: 30; 10 with --quick)")
+    parser.add_argument("--evaluations", type=int, help="evaluations per run (default: 50; 25 with --quick)")
+    parser.add_argument("--functions", help="comma-separated test functions: " + ", ".join(FUNCTIONS))
+    parser.add_argument("--models", help="comma-separated real models: " + ", ".join(MODELS) + " ('' for none)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
+    parser.add_argument("--note", default="", help="a sentence on the run's conditions, kept in results.json")
     parser.add_argument("--gap-trials", type=int, default=30, help="local gap: trials per algorithm (default 30)")
     parser.add_argument("--gap-algorithms", default="random,tpe,bayesian", help="local gap: comma-separated")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks`` and ``kubetune bench``."""
+    parser = argparse.ArgumentParser(prog="kubetune bench", description=__doc__)
+    add_arguments(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.command = " ".join(["kubetune bench", *argv])
+    from . import local, search  # noqa: PLC0415 -- the benchmarks' heavy imports, once the options are valid
+
+    code = 0
+    if args.part in ("all", "search"):
+        code |= search.run(args)
+    if args.part in ("all", "local"):
+        code |= local.run(args)
+    return code

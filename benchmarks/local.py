@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..api import HPOTask, parse_task
-from ..executors.local import LocalExecutor
-from ..executors.state import StateDir
-from ..report import PlainReporter
+from kubetune.api import HPOTask, parse_task
+from kubetune.executors.local import LocalExecutor
+from kubetune.executors.state import StateDir
+from kubetune.report import PlainReporter
 
 TARGET_SECONDS = 0.2
 
@@ -91,8 +91,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from . import add_arguments
+    from . import main
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_arguments(parser)
-    sys.exit(run(parser.parse_args()))
+    sys.exit(main(["local", *sys.argv[1:]]))

@@ -1,424 +1,44 @@
-"""``kubetune bench``: kubetune's algorithms and the raw libraries on the same functions, same seeds.
+"""The search benchmark: kubetune's algorithms and the raw libraries on the same problems, paired seeds.
 
-Reports, per function and optimizer, the median and interquartile range of the simple regret
-(best value found minus the known optimum) after 10, 25 and 50 evaluations, sequentially and with
-4 trials pending at a time, and the median time of one suggestion with 50, 200 and 500 completed
-trials in the history. Writes ``results.json`` and ``results.md`` to the output directory.
-
-The raw libraries are driven the way their users drive them: one Optuna study or one
-scikit-optimize Optimizer per run, ask and tell. kubetune is driven the way the operator drives
-it: a fresh suggester per call, rebuilt from the history.
+For every problem and seed, every optimizer starts from the same points (see ``optimizers``),
+sequentially and, for the model-based ones, with 4 trials pending under the same first-in-first-out
+harness. The runs go to a process pool; then, alone in this process, the suggestion latency is
+timed. ``results.json`` keeps every run's values, every optimizer's settings and the library
+versions, so that ``python -m benchmarks.report`` can recompute every figure from it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import os
 import platform
-import statistics
 import sys
 import time
-import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from kubetune.search.auto import Auto
+from kubetune.search.base import Observation, SearchRequest, TrialState
 
-from ..api import Algorithm, AlgorithmName, GPBackend, Parameter, ParamValue
-from ..search import registry
-from ..search.auto import MAX_GP_TRIALS, Auto
-from ..search.base import Observation, Pending, SearchRequest, Suggester, TrialState
-from ..search.bayesian import Bayesian
-from ..search.optuna_backend import gp_available
-from ..search.space import SearchSpace
-from . import add_arguments
+from . import analysis, latency, report
+from .optimizers import (
+    DESIGN_SIZE,
+    RunResult,
+    design,
+    gp_available,
+    kubetune_suggester,
+    settings,
+    versions,
+)
+from .optimizers import run as run_one
+from .problems import FUNCTIONS, MODELS, PROBLEMS
 
-Assignment = Mapping[str, ParamValue]
-CHECKPOINTS = (10, 20, 25, 50)
+PENDING = 4
 LATENCY_SIZES = (50, 200, 500)
-
-
-# --- functions -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dim:
-    """One input of a benchmark function, as every optimizer is told about it."""
-
-    name: str
-    low: float = 0.0
-    high: float = 1.0
-    log: bool = False
-    integer_step: int | None = None
-    choices: tuple[str, ...] = ()
-
-    def parameter(self) -> Parameter:
-        """The kubetune parameter."""
-        if self.choices:
-            return Parameter(name=self.name, type="categorical", values=list(self.choices))
-        if self.integer_step:
-            return Parameter(name=self.name, type="int", min=self.low, max=self.high, step=self.integer_step)
-        return Parameter(name=self.name, min=self.low, max=self.high, scale="log" if self.log else "linear")
-
-
-@dataclass(frozen=True)
-class Function:
-    """A benchmark function with a known minimum."""
-
-    name: str
-    dims: tuple[Dim, ...]
-    optimum: float
-    evaluate: Callable[[Assignment], float]
-
-    def space(self) -> SearchSpace:
-        """The kubetune search space."""
-        return SearchSpace.from_parameters([d.parameter() for d in self.dims])
-
-
-def _vector(params: Assignment, names: Sequence[str]) -> np.ndarray:
-    return np.array([float(params[n]) for n in names])
-
-
-def _branin(p: Assignment) -> float:
-    x1, x2 = float(p["x1"]), float(p["x2"])
-    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
-    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
-
-
-_H_A = np.array(
-    [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
-)
-_H_P = 1e-4 * np.array(
-    [
-        [1312, 1696, 5569, 124, 8283, 5886],
-        [2329, 4135, 8307, 3736, 1004, 9991],
-        [2348, 1451, 3522, 2883, 3047, 6650],
-        [4047, 8828, 8732, 5743, 1091, 381],
-    ]
-)
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-
-
-def _hartmann6(p: Assignment) -> float:
-    x = _vector(p, [f"x{i}" for i in range(6)])
-    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1))))
-
-
-def _ackley5(p: Assignment) -> float:
-    x = _vector(p, [f"x{i}" for i in range(5)])
-    n = len(x)
-    return float(
-        -20 * np.exp(-0.2 * np.sqrt(np.sum(x**2) / n)) - np.exp(np.sum(np.cos(2 * np.pi * x)) / n) + 20 + math.e
-    )
-
-
-def _rosenbrock4(p: Assignment) -> float:
-    x = _vector(p, [f"x{i}" for i in range(4)])
-    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
-
-
-_OPTIMIZER_PENALTY = {"adam": 0.0, "rmsprop": 0.15, "sgd": 0.4}
-
-
-def _mixed(p: Assignment) -> float:
-    """A synthetic training loss: best at lr 1e-3, batch 64, dropout 0.2 with adam (loss 0)."""
-    lr, batch, dropout = float(p["lr"]), float(p["batch_size"]), float(p["dropout"])
-    interaction = 0.3 * (math.log10(lr) + 3) * (dropout - 0.2)  # lr and dropout are not separable
-    return (
-        (math.log10(lr) + 3) ** 2 / 4
-        + ((batch - 64) / 128) ** 2
-        + 4 * (dropout - 0.2) ** 2
-        + interaction**2
-        + _OPTIMIZER_PENALTY[str(p["optimizer"])]
-    )
-
-
-FUNCTIONS: dict[str, Function] = {
-    f.name: f
-    for f in [
-        Function("branin", (Dim("x1", -5, 10), Dim("x2", 0, 15)), 0.397887357729738, _branin),
-        Function("hartmann6", tuple(Dim(f"x{i}") for i in range(6)), -3.322368011391339, _hartmann6),
-        Function("ackley5", tuple(Dim(f"x{i}", -32.768, 32.768) for i in range(5)), 0.0, _ackley5),
-        Function("rosenbrock4", tuple(Dim(f"x{i}", -5, 10) for i in range(4)), 0.0, _rosenbrock4),
-        Function(
-            "mixed",
-            (
-                Dim("lr", 1e-5, 1e-1, log=True),
-                Dim("batch_size", 16, 256, integer_step=16),
-                Dim("dropout", 0.0, 0.5),
-                Dim("optimizer", choices=("sgd", "adam", "rmsprop")),
-            ),
-            0.0,
-            _mixed,
-        ),
-    ]
-}
-
-
-# --- optimizers ----------------------------------------------------------------------------------
-
-Run = Callable[[Function, int, int, int], list[float]]
-"""(function, evaluations, seed, pending) -> the value of each evaluation in order."""
-
-
-def _kubetune_suggester(name: str, space: SearchSpace, evaluations: int) -> Suggester:
-    if name == "bayesian-optuna-gp":  # the default backend is skopt: the other one, explicitly
-        return Bayesian(space, backend=GPBackend.OPTUNA_GP)
-    if name == "bayesian-w25":
-        return Bayesian(space, history_window=25)
-    settings: dict[str, ParamValue] = {"pointsPerDimension": 5} if name == "grid" else {}
-    return registry.create(Algorithm(name=AlgorithmName(name), settings=settings), space)
-
-
-def run_kubetune(name: str, function: Function, evaluations: int, seed: int, pending: int) -> list[float]:
-    """Drive a kubetune algorithm as the engine does: rebuilt per call, ``pending`` trials in flight."""
-    space = function.space()
-    suggester = _kubetune_suggester(name, space, evaluations)
-    history: list[Observation] = []
-    running: list[Pending] = []
-    values: list[float] = []
-    assigned = 0
-    while len(values) < evaluations:
-        want = min(max(pending, 1) - len(running), evaluations - assigned)
-        if want > 0:
-            request = SearchRequest(space, list(history), list(running), want, seed, evaluations)
-            for s in suggester.suggest(request).suggestions:
-                running.append(Pending(assigned, s.params, s.resource, s.tags))
-                assigned += 1
-        if not running:
-            break
-        done = running.pop(0)
-        value = function.evaluate(done.params)
-        values.append(value)
-        history.append(Observation(done.index, done.params, TrialState.COMPLETE, value, done.resource, done.tags))
-        history.sort(key=lambda o: o.index)
-    return values
-
-
-def run_optuna(sampler_name: str, function: Function, evaluations: int, seed: int, pending: int) -> list[float]:
-    """One Optuna study, ask/tell, ``pending`` trials in flight (Optuna's own constant liar)."""
-    import optuna  # noqa: PLC0415 -- the competitor, loaded in the worker that runs it
-    from optuna.distributions import (  # noqa: PLC0415
-        BaseDistribution,
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-    )
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    distributions: dict[str, BaseDistribution] = {}
-    for d in function.dims:
-        if d.choices:
-            distributions[d.name] = CategoricalDistribution(list(d.choices))
-        elif d.integer_step:
-            distributions[d.name] = IntDistribution(int(d.low), int(d.high), step=d.integer_step)
-        else:
-            distributions[d.name] = FloatDistribution(d.low, d.high, log=d.log)
-    sampler: optuna.samplers.BaseSampler
-    if sampler_name == "gp":
-        sampler = optuna.samplers.GPSampler(seed=seed)
-    elif sampler_name == "cmaes":
-        sampler = optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=seed)
-    study = optuna.create_study(sampler=sampler)
-    running: list[optuna.trial.Trial] = []
-    values: list[float] = []
-    asked = 0
-    while len(values) < evaluations:
-        while len(running) < max(pending, 1) and asked < evaluations:
-            running.append(study.ask(distributions))
-            asked += 1
-        trial = running.pop(0)
-        value = function.evaluate(trial.params)
-        study.tell(trial, value)
-        values.append(value)
-    return values
-
-
-def run_skopt(function: Function, evaluations: int, seed: int, pending: int) -> list[float]:
-    """One scikit-optimize Optimizer with its defaults (GP, gp_hedge, 10 initial points), sequential."""
-    from skopt import Optimizer  # noqa: PLC0415 -- the competitor, loaded in the worker that runs it
-    from skopt.space import Categorical, Integer, Real  # noqa: PLC0415
-
-    dims: list[Any] = []
-    for d in function.dims:
-        if d.choices:
-            dims.append(Categorical(list(d.choices), name=d.name))
-        elif d.integer_step:
-            dims.append(Integer(int(d.low) // d.integer_step, int(d.high) // d.integer_step, name=d.name))
-        else:
-            dims.append(Real(d.low, d.high, prior="log-uniform" if d.log else "uniform", name=d.name))
-    optimizer = Optimizer(dims, random_state=seed)
-    values: list[float] = []
-    with warnings.catch_warnings():
-        # scikit-learn's GP warns when a kernel hyperparameter sits on its bound: expected, harmless.
-        warnings.simplefilter("ignore")
-        for _ in range(evaluations):
-            x = optimizer.ask()
-            params = {
-                d.name: (int(v) * d.integer_step if d.integer_step else (v if d.choices else float(v)))
-                for d, v in zip(function.dims, x, strict=True)
-            }
-            value = function.evaluate(params)
-            optimizer.tell(x, value)
-            values.append(value)
-    return values
-
-
-def run_random(function: Function, evaluations: int, seed: int, pending: int) -> list[float]:
-    """Plain uniform sampling with numpy (log-uniform for log ranges)."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(evaluations):
-        params: dict[str, ParamValue] = {}
-        for d in function.dims:
-            if d.choices:
-                params[d.name] = d.choices[int(rng.integers(len(d.choices)))]
-            elif d.integer_step:
-                params[d.name] = int(rng.integers(int(d.low) // d.integer_step, int(d.high) // d.integer_step + 1))
-                params[d.name] *= d.integer_step
-            elif d.log:
-                params[d.name] = float(math.exp(rng.uniform(math.log(d.low), math.log(d.high))))
-            else:
-                params[d.name] = float(rng.uniform(d.low, d.high))
-        values.append(function.evaluate(params))
-    return values
-
-
-def runner(optimizer: str) -> Callable[[Function, int, int, int], list[float]]:
-    """The run function of an optimizer name (``kubetune:tpe``, ``optuna:gp``, ``skopt:gp``, ``random``)."""
-    library, _, name = optimizer.partition(":")
-    if library == "kubetune":
-        return lambda f, n, s, p: run_kubetune(name, f, n, s, p)
-    if library == "optuna":
-        return lambda f, n, s, p: run_optuna(name, f, n, s, p)
-    if library == "skopt":
-        return run_skopt
-    return run_random
-
-
-def _task(job: tuple[str, str, int, int, int]) -> tuple[str, str, int, int, list[float], float]:
-    optimizer, function, evaluations, seed, pending = job
-    started = time.perf_counter()
-    values = runner(optimizer)(FUNCTIONS[function], evaluations, seed, pending)
-    return optimizer, function, seed, pending, values, time.perf_counter() - started
-
-
-# --- latency -------------------------------------------------------------------------------------
-
-LATENCY_SPACE = [
-    Parameter(name="lr", min=1e-5, max=1e-1, scale="log"),
-    Parameter(name="batch_size", type="int", min=16, max=256, step=16),
-    Parameter(name="dropout", min=0.0, max=0.5),
-    Parameter(name="optimizer", type="categorical", values=["sgd", "adam", "rmsprop"]),
-    Parameter(name="epochs", type="int", min=1, max=729),
-]
-
-
-def _own_history(suggester: Suggester, space: SearchSpace, n: int, rng: np.random.Generator) -> list[Observation]:
-    """``n`` trials proposed by the algorithm itself (its tags matter), with random losses."""
-    history: list[Observation] = []
-    while len(history) < n:
-        request = SearchRequest(space, history, [], min(50, n - len(history)), 0)
-        proposal = suggester.suggest(request)
-        for s in proposal.suggestions:
-            history.append(
-                Observation(len(history), s.params, TrialState.COMPLETE, float(rng.random()), s.resource, s.tags)
-            )
-        if not proposal.suggestions:
-            break
-    return history
-
-
-def _latency_task(job: tuple[str, int, int]) -> tuple[str, int, float]:
-    """Median seconds of one suggestion by ``algorithm`` with ``n`` completed trials."""
-    algorithm, n, repeats = job
-    rng = np.random.default_rng(n)
-    space = SearchSpace.from_parameters(LATENCY_SPACE)
-    library, _, name = algorithm.partition(":")
-    times = []
-    if library == "kubetune":
-        settings: dict[str, ParamValue] = {}
-        if name == "hyperband":
-            settings = {"resourceParameter": "epochs"}
-        elif name == "grid":
-            settings = {"pointsPerDimension": 10}
-        if name == "bayesian-nowindow":
-            suggester: Suggester = Bayesian(space, history_window=100_000)
-        else:
-            suggester = registry.create(Algorithm(name=AlgorithmName(name), settings=settings), space)
-        if name in ("grid", "hyperband", "cmaes", "sobol"):
-            history = _own_history(suggester, space, n, rng)
-        else:
-            history = [Observation(i, space.sample(rng), TrialState.COMPLETE, float(rng.random())) for i in range(n)]
-        for r in range(repeats):
-            request = SearchRequest(space, history, [], 1, r)
-            started = time.perf_counter()
-            suggester.suggest(request)
-            times.append(time.perf_counter() - started)
-        return algorithm, n, statistics.median(times)
-    function = FUNCTIONS["mixed"]
-    for r in range(repeats):
-        # The raw libraries keep their state: time one ask after n tells, as their users see it.
-        times.append(_raw_latency(library, name, function, n, r))
-    return algorithm, n, statistics.median(times)
-
-
-def _raw_latency(library: str, name: str, function: Function, n: int, seed: int) -> float:
-    rng = np.random.default_rng(seed)
-    if library == "optuna":
-        import optuna  # noqa: PLC0415 -- the competitor
-        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution  # noqa: PLC0415
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        distributions = {
-            "lr": FloatDistribution(1e-5, 1e-1, log=True),
-            "batch_size": IntDistribution(16, 256, step=16),
-            "dropout": FloatDistribution(0, 0.5),
-            "optimizer": CategoricalDistribution(["sgd", "adam", "rmsprop"]),
-        }
-        sampler = optuna.samplers.GPSampler(seed=seed) if name == "gp" else optuna.samplers.TPESampler(seed=seed)
-        study = optuna.create_study(sampler=sampler)
-        space = function.space()
-        study.add_trials(
-            [
-                optuna.trial.create_trial(
-                    params=space.sample(rng), distributions=distributions, value=float(rng.random())
-                )
-                for _ in range(n)
-            ]
-        )
-        started = time.perf_counter()
-        study.ask(distributions)
-        return time.perf_counter() - started
-    from skopt import Optimizer  # noqa: PLC0415 -- the competitor
-    from skopt.space import Categorical, Integer, Real  # noqa: PLC0415
-
-    dims = [
-        Real(1e-5, 1e-1, prior="log-uniform"),
-        Integer(1, 16),
-        Real(0, 0.5),
-        Categorical(["sgd", "adam", "rmsprop"]),
-    ]
-    optimizer = Optimizer(dims, random_state=seed, n_initial_points=n)
-    xs = [optimizer.space.rvs(random_state=int(rng.integers(2**31)))[0] for _ in range(n)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # GP kernel bounds warnings: expected, harmless
-        optimizer.tell(xs[:-1], [float(rng.random()) for _ in xs[:-1]])
-        started = time.perf_counter()
-        # skopt refits and optimizes the acquisition inside tell(); ask() then returns the result.
-        optimizer.tell(xs[-1], float(rng.random()))
-        optimizer.ask()
-    return time.perf_counter() - started
-
-
-# --- the run -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -426,8 +46,10 @@ class Plan:
     """What one benchmark run covers."""
 
     functions: tuple[str, ...]
+    models: tuple[str, ...]
     evaluations: int
     seeds: int
+    model_seeds: int
     sequential: tuple[str, ...]
     parallel: tuple[str, ...]
     latency: tuple[tuple[str, tuple[int, ...]], ...]
@@ -435,66 +57,87 @@ class Plan:
 
 
 def make_plan(quick: bool, gp: bool) -> Plan:
-    """The full benchmark, or the quick one (two functions, 20 evaluations, latency up to 500 trials)."""
+    """The full benchmark, or the quick one; one raw peer per installed algorithm family in both.
+
+    The full run is fitted to under an hour on 2 cores: three of the five test functions (Branin,
+    Hartmann-6 and the mixed space; Rosenbrock-4 and Ackley-5 stay available with --functions),
+    50 evaluations and 30 seeds each; the real models with fewer seeds, since an evaluation
+    trains a model; scikit-optimize's raw GP only where Optuna's GPSampler cannot run (it takes
+    about 20 s per 50-evaluation run, as much as all of Optuna's runs of that seed together).
+    """
+    gp_peer = "optuna:gp" if gp else "skopt:gp"
     kubetune = ("kubetune:random", "kubetune:sobol", "kubetune:tpe", "kubetune:bayesian", "kubetune:cmaes")
-    raw = ("optuna:tpe", *(("optuna:gp",) if gp else ()), "skopt:gp", "random")
-    optuna_gp = ("kubetune:bayesian-optuna-gp",) if gp else ()
-    fast = ("kubetune:random", "kubetune:sobol", "kubetune:grid", "kubetune:tpe", "kubetune:hyperband")
+    raw = ("optuna:tpe", gp_peer, "optuna:cmaes", "random")
+    parallel = ("kubetune:tpe", "kubetune:bayesian", "optuna:tpe", *(("optuna:gp",) if gp else ()))
     if quick:
-        # scikit-optimize is left to the full run: its refits are most of the quick run's time.
         return Plan(
             functions=("branin", "mixed"),
-            evaluations=20,
+            models=("svm-digits",),
+            evaluations=25,
             seeds=10,
-            sequential=(*kubetune, "kubetune:auto", *(r for r in raw if r != "skopt:gp")),
-            parallel=("kubetune:tpe", "kubetune:bayesian"),
+            model_seeds=5,
+            sequential=(*kubetune, "kubetune:auto", *raw),
+            parallel=parallel,
             latency=(
-                *((a, LATENCY_SIZES) for a in (*fast, "kubetune:cmaes", "kubetune:bayesian")),
-                ("optuna:tpe", LATENCY_SIZES),
-                *((("optuna:gp", (50, 200)),) if gp else ()),
+                *((a, (50, 200)) for a in (*kubetune, "kubetune:auto")),
+                ("optuna:tpe", (50, 200)),
+                ("optuna:cmaes", (50, 200)),
+                *((("optuna:gp", (50,)),) if gp else ()),
                 ("skopt:gp", (50,)),
             ),
-            repeats=3,
+            repeats=5,
         )
     return Plan(
-        functions=tuple(FUNCTIONS),
+        functions=("branin", "hartmann6", "mixed"),
+        models=MODELS,
         evaluations=50,
-        seeds=10,
-        sequential=(*kubetune, "kubetune:auto", *optuna_gp, "kubetune:bayesian-w25", *raw),
-        parallel=("kubetune:tpe", "kubetune:bayesian", *optuna_gp, "optuna:tpe"),
+        seeds=30,
+        model_seeds=10,
+        sequential=(*kubetune, "kubetune:auto", *raw),
+        parallel=parallel,
         latency=(
-            *((a, LATENCY_SIZES) for a in (*fast, "kubetune:cmaes", "kubetune:bayesian", "kubetune:auto")),
-            ("kubetune:bayesian-nowindow", LATENCY_SIZES),
+            *((a, LATENCY_SIZES) for a in (*kubetune, "kubetune:auto")),
             ("optuna:tpe", LATENCY_SIZES),
+            ("optuna:cmaes", LATENCY_SIZES),
             *((("optuna:gp", LATENCY_SIZES),) if gp else ()),
-            ("skopt:gp", LATENCY_SIZES),
+            ("skopt:gp", (50,)),
         ),
-        repeats=3,
+        repeats=5,
     )
 
 
-def _auto_alias(function: Function, evaluations: int) -> str | None:
-    """The optimizer whose runs auto would repeat exactly on this function, if any."""
-    space = function.space()
-    chosen = Auto(space).choose(SearchRequest(space, [], [], 1, 0, evaluations))
-    # Auto keeps its choice for fewer than 250 trials; the same suggester gives the same runs.
-    if evaluations < MAX_GP_TRIALS and chosen == Bayesian(space):
+def auto_alias(problem: str, evaluations: int) -> str | None:
+    """The optimizer whose runs auto repeats exactly on this problem, if any.
+
+    After the design, auto delegates to the suggester it chooses; when that is the one a task
+    naming the algorithm gets, auto's runs are that algorithm's runs, and are not run twice.
+    """
+    p = PROBLEMS[problem]
+    space = p.space()
+    after_design = [Observation(i, x, TrialState.COMPLETE, 0.0) for i, x in enumerate(design(p, 0))]
+    chosen = Auto(space).choose(SearchRequest(space, after_design, [], 1, 0, evaluations))
+    if chosen == kubetune_suggester("bayesian", p):
         return "kubetune:bayesian"
+    if chosen == kubetune_suggester("tpe", p):
+        return "kubetune:tpe"
     return None
 
 
-def _summary(values: Sequence[Sequence[float]], optimum: float, checkpoints: Sequence[int]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k in checkpoints:
-        regrets = [min(v[:k]) - optimum for v in values if len(v) >= k]
-        if regrets:
-            q1, median, q3 = np.percentile(regrets, [25, 50, 75]).tolist()
-            out[str(k)] = {"median": median, "iqr": q3 - q1, "runs": len(regrets)}
-    return out
+def _job(job: tuple[str, str, int, int, int]) -> RunResult:
+    return run_one(*job)
+
+
+def _cost(job: tuple[str, str, int, int, int]) -> float:
+    """A rough relative cost, so that the slowest runs start first and the pool ends together."""
+    optimizer, problem, evaluations, _, _ = job
+    weight = {"skopt:gp": 20.0, "optuna:gp": 4.0, "kubetune:bayesian": 4.0, "kubetune:auto": 4.0}.get(optimizer, 0.3)
+    if PROBLEMS[problem].kind == "model":
+        weight += {"mlp-digits": 0.1, "gbm-cancer": 0.05}.get(problem, 0.03) * evaluations
+    return weight * evaluations
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and write its results; returns the exit status."""
+    """Run the benchmark and write results.json and results.md; returns the exit status."""
     started = time.perf_counter()
     # One thread per worker: the workers already use every core, and BLAS threads fighting over
     # them would distort the suggestion times.
@@ -502,88 +145,95 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault(var, "1")
     gp = gp_available()
     plan = make_plan(args.quick, gp)
-    functions = tuple(args.functions.split(",")) if args.functions else plan.functions
-    seeds = args.seeds or plan.seeds
-    aliases = {f: _auto_alias(FUNCTIONS[f], plan.evaluations) for f in functions}
-    jobs = [
-        (o, f, plan.evaluations, s, 1)
-        for f in functions
-        for o in plan.sequential
-        for s in range(seeds)
-        if not (o == "kubetune:auto" and aliases[f])
-    ]
-    jobs += [(o, f, plan.evaluations, s, 4) for f in functions for o in plan.parallel for s in range(seeds)]
-    latency_jobs = [(a, n, plan.repeats) for a, sizes in plan.latency for n in sizes]
+    if args.functions is not None:
+        plan = _replace(plan, functions=tuple(f for f in args.functions.split(",") if f))
+    if args.models is not None:
+        plan = _replace(plan, models=tuple(m for m in args.models.split(",") if m))
+    if args.seeds:
+        plan = _replace(plan, seeds=args.seeds, model_seeds=min(plan.model_seeds, args.seeds))
+    if args.evaluations:
+        plan = _replace(plan, evaluations=args.evaluations)
+    problems = (*plan.functions, *plan.models)
+    unknown = [p for p in problems if p not in PROBLEMS]
+    if unknown:
+        print(f"kubetune bench: unknown problem {unknown[0]!r}; choose from {', '.join(PROBLEMS)}", file=sys.stderr)
+        return 2
+    aliases = {p: auto_alias(p, plan.evaluations) for p in problems}
+    jobs: list[tuple[str, str, int, int, int]] = []
+    for problem in problems:
+        seeds = plan.seeds if PROBLEMS[problem].kind == "function" else plan.model_seeds
+        for seed in range(seeds):
+            for optimizer in plan.sequential:
+                if not (optimizer == "kubetune:auto" and aliases[problem]):
+                    jobs.append((optimizer, problem, plan.evaluations, seed, 1))
+            if PROBLEMS[problem].kind == "function":
+                jobs += [(o, problem, plan.evaluations, seed, PENDING) for o in plan.parallel]
+    jobs.sort(key=_cost, reverse=True)
+    load = [(0.0, *os.getloadavg())]
+    results: list[RunResult] = []
     context = multiprocessing.get_context("spawn")
+    print(f"{len(jobs)} runs on {args.workers} workers ...", flush=True)
     with context.Pool(args.workers) as pool:
-        results = pool.map(_task, jobs, chunksize=1)
-        # Timed after the runs, so that the runs' load does not inflate the suggestion times.
-        latencies = pool.map(_latency_task, latency_jobs, chunksize=1)
-    checkpoints = [k for k in CHECKPOINTS if k <= plan.evaluations] or [plan.evaluations]
-    regret: dict[str, dict[str, dict[str, Any]]] = {}
-    for function in functions:
-        for mode, pending in (("sequential", 1), ("parallel4", 4)):
-            for optimizer in plan.sequential if pending == 1 else plan.parallel:
-                source = aliases[function] if optimizer == "kubetune:auto" and aliases[function] else optimizer
-                values = [r[4] for r in results if r[0] == source and r[1] == function and r[3] == pending]
-                seconds = sum(r[5] for r in results if r[0] == source and r[1] == function and r[3] == pending)
-                entry = _summary(values, FUNCTIONS[function].optimum, checkpoints)
-                entry["seconds"] = seconds
-                label = f"{optimizer} (= {source})" if source != optimizer else optimizer
-                regret.setdefault(function, {})[f"{label} [{mode}]"] = entry
-    latency = {f"{a}@{n}": t for a, n, t in latencies}
-    report = {
-        "command": " ".join(["kubetune bench", *sys.argv[1:]]),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        for i, result in enumerate(pool.imap_unordered(_job, jobs, chunksize=1), 1):
+            results.append(result)
+            if i % max(1, len(jobs) // 20) == 0:
+                elapsed = time.perf_counter() - started
+                load.append((round(elapsed), *os.getloadavg()))
+                print(f"  {i}/{len(jobs)} runs, {elapsed:.0f} s, load {load[-1][1]:.1f}", flush=True)
+    runs_seconds = time.perf_counter() - started
+    # Timed alone, after the runs: their load would inflate the suggestion times.
+    print("latency, alone ...", flush=True)
+    latencies = latency.measure([(a, n) for a, sizes in plan.latency for n in sizes], plan.repeats)
+    load.append((round(time.perf_counter() - started), *os.getloadavg()))
+    optimizers = tuple(dict.fromkeys((*plan.sequential, *plan.parallel)))
+    results_json: dict[str, Any] = {
+        "command": getattr(args, "command", "kubetune bench"),
+        "note": args.note,
         "quick": args.quick,
-        "evaluations": plan.evaluations,
-        "seeds": seeds,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "versions": versions(),
+        "workers": args.workers,
+        "plan": asdict(plan),
+        "design_size": DESIGN_SIZE,
+        "pending": PENDING,
         "gp_sampler": gp,
-        "regret": regret,
-        "latency_seconds": latency,
+        "problems": {
+            p: {
+                "kind": PROBLEMS[p].kind,
+                "about": PROBLEMS[p].about,
+                "optimum": PROBLEMS[p].optimum,
+                "basin": PROBLEMS[p].basin,
+                "dims": [asdict(d) for d in PROBLEMS[p].dims],
+            }
+            for p in problems
+        },
+        "settings": settings(optimizers, PROBLEMS[problems[0]]),
+        "aliases": {p: {"kubetune:auto": a} for p, a in aliases.items() if a},
+        "runs": [asdict(r) for r in sorted(results, key=lambda r: (r.problem, r.optimizer, r.pending, r.seed))],
+        "latency": latencies,
+        "load": [{"seconds": t, "load1": a, "load5": b, "load15": c} for t, a, b, c in load],
+        "runs_seconds": runs_seconds,
         "wall_seconds": time.perf_counter() - started,
     }
+    results_json["analysis"] = analysis.analyze(results_json)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    markdown = render(report, checkpoints, plan)
+    (out / "results.json").write_text(json.dumps(results_json, indent=1) + "\n", encoding="utf-8")
+    markdown = report.render(results_json)
     (out / "results.md").write_text(markdown, encoding="utf-8")
     print(markdown)
-    print(f"wrote {out / 'results.json'} and {out / 'results.md'} in {report['wall_seconds']:.0f} s")
+    print(f"wrote {out / 'results.json'} and {out / 'results.md'} in {results_json['wall_seconds']:.0f} s")
     return 0
 
 
-def render(report: Mapping[str, Any], checkpoints: Sequence[int], plan: Plan) -> str:
-    """The results as markdown tables."""
-    lines = [
-        f"# kubetune search benchmark ({'quick' if report['quick'] else 'full'})",
-        "",
-        f"{report['seeds']} seeds; simple regret (best value - optimum) after k evaluations, median (IQR); "
-        f"machine: {report['machine']['cpus']} CPUs, {report['machine']['platform']}, "
-        f"Python {report['machine']['python']}; wall {report['wall_seconds']:.0f} s.",
-        "",
-    ]
-    for function, rows in report["regret"].items():
-        lines += [f"## {function}", "", "| optimizer | " + " | ".join(f"@{k}" for k in checkpoints) + " | run s |"]
-        lines.append("|---|" + "---|" * (len(checkpoints) + 1))
-        for optimizer, entry in rows.items():
-            cells = [
-                f"{entry[str(k)]['median']:.3g} ({entry[str(k)]['iqr']:.2g})" for k in checkpoints if str(k) in entry
-            ]
-            lines.append(f"| {optimizer} | " + " | ".join(cells) + f" | {entry['seconds']:.0f} |")
-        lines.append("")
-    lines += ["## seconds per suggestion (median) by completed trials in history", ""]
-    sizes = sorted({int(key.rsplit("@", 1)[1]) for key in report["latency_seconds"]})
-    lines += ["| algorithm | " + " | ".join(f"n={n}" for n in sizes) + " |", "|---|" + "---|" * len(sizes)]
-    for algorithm, _ in plan.latency:
-        cells = [report["latency_seconds"].get(f"{algorithm}@{n}") for n in sizes]
-        lines.append(f"| {algorithm} | " + " | ".join("-" if c is None else f"{c:.4f}" for c in cells) + " |")
-    lines.append("")
-    return "\n".join(lines)
+def _replace(plan: Plan, **changes: Any) -> Plan:
+    return Plan(**{**asdict(plan), **changes})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m kubetune.bench.search``."""
+    """``python -m benchmarks.search``."""
+    from . import add_arguments  # noqa: PLC0415
+
     parser = argparse.ArgumentParser(prog="kubetune bench", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
@@ -591,3 +241,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = ["FUNCTIONS", "MODELS", "Plan", "make_plan", "run"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import importlib
 import json
 import os
 import shlex
@@ -20,7 +22,6 @@ import yaml
 from . import __version__
 from .api import HPOTask, Stop, SuspendPolicy, TaskPhase, crd, kubeyaml
 from .api.loader import load_objects, parse_task, read_documents
-from .bench import add_arguments as bench_options
 from .errors import InvalidSpec, KubetuneError, Problem, StateError, UsageError
 from .executors.state import STATE_ROOT, StateDir
 from .results.source import LocalSource, TrialSource, cluster_task_name, local_tasks, manifest_task, open_source
@@ -30,8 +31,6 @@ DESCRIPTION = (
     "Hyperparameter search: run an HPOTask on this machine (trials as local processes) or as the "
     "Kubernetes operator, and look at its results."
 )
-
-Command = Callable[[argparse.Namespace], int]
 
 
 def _print_problems(path: str, error: InvalidSpec) -> None:
@@ -369,14 +368,27 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from .bench import local, search  # noqa: PLC0415
+BENCHMARKS_MISSING = (
+    "kubetune bench: the benchmarks are not installed with kubetune; run this command in a clone of "
+    "the kubetune repository (they are its benchmarks/ folder), or `make bench` there"
+)
 
-    code = 0
-    if args.part in ("all", "search"):
-        code |= search.run(args)
-    if args.part in ("all", "local"):
-        code |= local.run(args)
+
+def _bench(argv: Sequence[str]) -> int:
+    """Hand the arguments to the ``benchmarks`` package of a source checkout, as Optuna runs its own."""
+    # The benchmarks are not part of the installed package (the operator image ships without
+    # them); a checkout's root is the current directory when `make bench` or a user runs this.
+    checkout = Path.cwd()
+    if (checkout / "benchmarks" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    try:
+        benchmarks = importlib.import_module("benchmarks")
+    except ModuleNotFoundError as error:
+        if error.name != "benchmarks":
+            raise  # a dependency of the benchmarks is missing: its own message says which
+        print(BENCHMARKS_MISSING, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    code: int = benchmarks.main(list(argv))
     return code
 
 
@@ -553,10 +565,13 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
     algorithms.add_argument("-o", "--output", choices=["text", "json"], default="text")
     algorithms.set_defaults(handler=_algorithms)
 
-    bench = sub.add_parser("bench", help="benchmark the search algorithms and the local runner's overhead")
-    bench.add_argument("part", nargs="?", choices=["all", "search", "local"], default="all")
-    bench_options(bench)
-    bench.set_defaults(handler=_bench)
+    # Listed for --help only: main() hands `kubetune bench ...` to the benchmarks before parsing,
+    # since their options are declared with them, outside this package.
+    sub.add_parser(
+        "bench",
+        add_help=False,
+        help="benchmark the search algorithms and the local runner's overhead (in a source checkout)",
+    )
 
     _add_result_commands(sub)
     return parser
@@ -638,11 +653,16 @@ def kubectl_plugin() -> int:
 
 def main(argv: Sequence[str] | None = None, *, plugin: bool = False) -> int:
     """Entry point of the ``kubetune`` console script."""
-    args = build_parser("kubectl kubetune" if plugin else "kubetune").parse_args(argv)
-    args.plugin = plugin  # as a kubectl plugin, a plain NAME is a task on the cluster
-    handler: Command = args.handler
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: Callable[[], int]
+    if argv[:1] == ["bench"] and not plugin:
+        command = functools.partial(_bench, argv[1:])
+    else:
+        args = build_parser("kubectl kubetune" if plugin else "kubetune").parse_args(argv)
+        args.plugin = plugin  # as a kubectl plugin, a plain NAME is a task on the cluster
+        command = functools.partial(args.handler, args)
     try:
-        return handler(args)
+        return command()
     except KubetuneError as error:
         print(f"kubetune: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

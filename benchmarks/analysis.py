@@ -1,0 +1,191 @@
+"""From the runs in results.json to figures and verdicts (pure: the same results give the same analysis).
+
+Per problem, mode and optimizer, at each checkpoint: the mean score with its bootstrap interval,
+the median, and the fraction of runs in the global basin (test functions). Then verdicts, each
+from the interval of a per-seed paired difference (see ``stats``):
+
+- every kubetune algorithm against the best raw peer (the raw library with the lowest mean);
+- every kubetune algorithm against the raw library of its own family (tpe and Optuna's TPE, ...);
+- with 4 pending: kubetune against the raw library of its family with 4 pending, and against
+  its own sequential runs at the same number of model updates: the point a parallel run
+  evaluates k-th was chosen from k - 4 results, like the sequential run's (k - 3)-th.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import stats
+
+CHECKPOINTS = (10, 25, 50)
+FAMILY: dict[str, tuple[str, ...]] = {
+    "kubetune:tpe": ("optuna:tpe",),
+    "kubetune:bayesian": ("optuna:gp", "skopt:gp"),
+    "kubetune:cmaes": ("optuna:cmaes",),
+    "kubetune:random": ("random",),
+    "kubetune:sobol": ("random",),
+}
+"""The raw library each kubetune algorithm wraps or stands in for (the first one present is used)."""
+
+
+def checkpoints(evaluations: int) -> list[int]:
+    """10, 25 and 50 evaluations where the runs are that long, and the runs' length."""
+    ks = [k for k in CHECKPOINTS if k <= evaluations]
+    return ks if evaluations in ks else [*ks, evaluations]
+
+
+def mode_of(pending: int) -> str:
+    """``sequential`` or ``parallelN``."""
+    return "sequential" if pending <= 1 else f"parallel{pending}"
+
+
+def analyze(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Summaries, verdicts and duplicate counts of a results.json document."""
+    ks = checkpoints(int(results["plan"]["evaluations"]))
+    runs: dict[tuple[str, str, int], dict[int, Sequence[float]]] = defaultdict(dict)
+    duplicates: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r in results["runs"]:
+        runs[(r["problem"], r["optimizer"], r["pending"])][r["seed"]] = r["values"]
+        duplicates[(r["optimizer"], mode_of(r["pending"]))].append(r["duplicates"])
+    for problem, alias in results.get("aliases", {}).items():
+        for optimizer, source in alias.items():
+            if source and (problem, source, 1) in runs:
+                runs[(problem, optimizer, 1)] = runs[(problem, source, 1)]
+    out: dict[str, Any] = {"checkpoints": ks, "problems": {}, "verdicts": [], "duplicates": {}}
+    for problem, info in results["problems"].items():
+        scores = _scores(runs, problem, info, ks, int(results.get("pending", 4)))
+        out["problems"][problem] = _summaries(runs, problem, info, ks, scores)
+        out["verdicts"] += _verdicts(problem, scores, ks, int(results.get("pending", 4)))
+    for (optimizer, mode), counts in sorted(duplicates.items()):
+        out["duplicates"].setdefault(mode, {})[optimizer] = {
+            "runs": len(counts),
+            "total": sum(counts),
+            "per_run": sum(counts) / len(counts),
+            "max": max(counts),
+        }
+    return out
+
+
+Scores = dict[tuple[str, int, int], dict[int, float]]
+"""(optimizer, pending, k) -> seed -> score."""
+
+
+def _scores(
+    runs: Mapping[tuple[str, str, int], Mapping[int, Sequence[float]]],
+    problem: str,
+    info: Mapping[str, Any],
+    ks: Sequence[int],
+    pending: int,
+) -> Scores:
+    out: Scores = {}
+    # Sequential runs are also read at k - pending + 1, for the comparison with parallel runs.
+    read_at = {*ks, *(k - pending + 1 for k in ks if k - pending + 1 >= 1)}
+    for (p, optimizer, in_flight), by_seed in runs.items():
+        if p != problem:
+            continue
+        for k in read_at:
+            out[(optimizer, in_flight, k)] = {
+                seed: stats.score(values, k, info["kind"], info["optimum"])
+                for seed, values in by_seed.items()
+                if len(values) >= k
+            }
+    return out
+
+
+def _summaries(
+    runs: Mapping[tuple[str, str, int], Mapping[int, Sequence[float]]],
+    problem: str,
+    info: Mapping[str, Any],
+    ks: Sequence[int],
+    scores: Scores,
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = defaultdict(dict)
+    for p, optimizer, pending in sorted(runs):
+        if p != problem:
+            continue
+        entry: dict[str, Any] = {}
+        for k in ks:
+            values = list(scores[(optimizer, pending, k)].values())
+            if not values:
+                continue
+            interval = stats.bootstrap_mean(values)
+            entry[str(k)] = {
+                "mean": interval.mean,
+                "low": interval.low,
+                "high": interval.high,
+                "median": statistics.median(values),
+                "runs": interval.n,
+            }
+            if info.get("basin") is not None:
+                regrets = [min(v[:k]) - info["optimum"] for v in runs[(p, optimizer, pending)].values()]
+                entry[str(k)]["basin"] = stats.fraction_below(regrets, info["basin"])
+        out[mode_of(pending)][optimizer] = entry
+    return dict(out)
+
+
+def _row(
+    problem: str, k: int, mode: str, relation: str, ours: str, theirs: str, a: dict[int, float], b: dict[int, float]
+) -> dict[str, Any]:
+    difference = stats.paired_difference(a, b)
+    return {
+        "problem": problem,
+        "k": k,
+        "mode": mode,
+        "relation": relation,
+        "ours": ours,
+        "theirs": theirs,
+        "difference": difference.mean,
+        "low": difference.low,
+        "high": difference.high,
+        "seeds": difference.n,
+        "verdict": stats.verdict(difference),
+    }
+
+
+def _verdicts(problem: str, scores: Scores, ks: Sequence[int], pending: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    ours_seq = sorted({o for o, p, _ in scores if p == 1 and not is_raw(o)})
+    raw_seq = sorted({o for o, p, _ in scores if p == 1 and is_raw(o)})
+    ours_par = sorted({o for o, p, _ in scores if p == pending and not is_raw(o)})
+    raw_par = {o for o, p, _ in scores if p == pending and is_raw(o)}
+    for k in ks:
+        means = {o: stats.bootstrap_mean(list(scores[(o, 1, k)].values())).mean for o in raw_seq}
+        means = {o: m for o, m in means.items() if m == m}  # noqa: PLR0124 -- drop NaN (no runs that long)
+        best = stats.best_peer(means) if means else None
+        for ours in ours_seq:
+            mine = scores[(ours, 1, k)]
+            if best is not None:
+                rows.append(_row(problem, k, "sequential", "best raw peer", ours, best, mine, scores[(best, 1, k)]))
+            peer = next((p for p in FAMILY.get(ours, ()) if p in raw_seq), None)
+            if peer is not None:
+                rows.append(_row(problem, k, "sequential", "same family", ours, peer, mine, scores[(peer, 1, k)]))
+        mode = mode_of(pending)
+        for ours in ours_par:
+            mine = scores[(ours, pending, k)]
+            peer = next((p for p in FAMILY.get(ours, ()) if p in raw_par), None)
+            if peer is not None:
+                rows.append(_row(problem, k, mode, "same family", ours, peer, mine, scores[(peer, pending, k)]))
+        for optimizer in sorted({*ours_par, *raw_par}):
+            earlier = k - pending + 1
+            if (optimizer, 1, earlier) in scores:
+                rows.append(
+                    _row(
+                        problem,
+                        k,
+                        mode,
+                        "sequential, same model updates",
+                        optimizer,
+                        f"{optimizer}@{earlier}",
+                        scores[(optimizer, pending, k)],
+                        scores[(optimizer, 1, earlier)],
+                    )
+                )
+    return rows
+
+
+def is_raw(optimizer: str) -> bool:
+    """True for a raw library, False for kubetune's algorithms."""
+    return not optimizer.startswith("kubetune:")

@@ -1,0 +1,383 @@
+"""Every optimizer the benchmark runs, behind one first-in-first-out harness, on paired starting points.
+
+Pairing: for a problem and a seed, :func:`design` draws one set of ``DESIGN_SIZE`` uniform random
+starting points, and every optimizer evaluates exactly those first, in the same order: Optuna gets
+them through ``enqueue_trial``, scikit-optimize through ``tell``, and kubetune's suggesters through
+the harness, which hands them out before it first asks the suggester (the benchmark-only path:
+the engine never does this). ``DESIGN_SIZE`` is at least every optimizer's own number of random
+starting trials, so no optimizer draws more random points of its own before its model starts.
+
+The harness keeps ``pending`` assignments in flight: it asks until that many are out, evaluates
+the oldest, tells its value, and asks again. Each assignment that equals one already evaluated or
+still pending (the same point of the search space) is counted as a duplicate.
+
+Every library's settings are spelled out here, not left to its defaults (which change between
+versions), and :func:`settings` returns them for results.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import itertools
+import math
+import time
+import warnings
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kubetune.api import Algorithm, ParamValue
+from kubetune.search import registry
+from kubetune.search.auto import Auto
+from kubetune.search.base import Observation, Pending, SearchRequest, Suggester, TrialState
+
+from .problems import PROBLEMS, Assignment, Dim, Problem
+
+DESIGN_SIZE = 10
+"""Random starting points per run, the same for every optimizer: Optuna's TPE and GP samplers
+start with 10 by default, kubetune's algorithms with at most 10."""
+
+KUBETUNE = ("random", "sobol", "tpe", "bayesian", "cmaes", "auto")
+
+Ask = Callable[[], tuple[int, Assignment]]
+Tell = Callable[[int, Assignment, float], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run: the value of each evaluation in order, and what the harness counted."""
+
+    optimizer: str
+    problem: str
+    seed: int
+    pending: int
+    values: list[float]
+    duplicates: int
+    seconds: float
+
+
+def design(problem: Problem, seed: int) -> list[dict[str, ParamValue]]:
+    """The starting points every optimizer evaluates first for this problem and seed."""
+    rng = np.random.default_rng([seed, zlib.crc32(problem.name.encode())])
+    space = problem.space()
+    return [space.sample(rng) for _ in range(DESIGN_SIZE)]
+
+
+def drive(problem: Problem, evaluations: int, pending: int, ask: Ask, tell: Tell) -> tuple[list[float], int]:
+    """Run the first-in-first-out loop; returns the values in order and the duplicate count."""
+    space = problem.space()
+    running: deque[tuple[int, Assignment]] = deque()
+    taken: set[tuple[float, ...] | None] = set()
+    values: list[float] = []
+    duplicates = 0
+    asked = 0
+    while len(values) < evaluations:
+        while len(running) < max(pending, 1) and asked < evaluations:
+            token, params = ask()
+            asked += 1
+            key = space.key(params)
+            duplicates += key in taken
+            taken.add(key)
+            running.append((token, params))
+        token, params = running.popleft()
+        value = problem.evaluate(params)
+        tell(token, params, value)
+        values.append(value)
+    return values, duplicates
+
+
+# --- kubetune ------------------------------------------------------------------------------------
+
+
+def kubetune_suggester(name: str, problem: Problem) -> Suggester:
+    """The suggester a task with ``algorithm: {name: <name>}`` and no settings gets."""
+    return registry.create(Algorithm.model_validate({"name": name}), problem.space())
+
+
+def kubetune_settings(name: str, problem: Problem) -> dict[str, Any]:
+    """The suggester's settings as built (its dataclass fields, the backend where there is one)."""
+    suggester = kubetune_suggester(name, problem)
+    request = SearchRequest(problem.space(), [], [], 1, 0, 50)
+    if isinstance(suggester, Auto):
+        suggester = suggester.choose(request)
+        out: dict[str, Any] = {"chooses": type(suggester).__name__}
+    else:
+        out = {}
+    if dataclasses.is_dataclass(suggester):
+        for f in dataclasses.fields(suggester):
+            if f.name != "space":
+                out[f.name] = _plain(getattr(suggester, f.name))
+    backend = getattr(suggester, "chosen_backend", None)
+    if backend is not None:
+        out["backend"] = backend
+    return out
+
+
+def _plain(value: object) -> object:
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
+def run_kubetune(name: str, problem: Problem, evaluations: int, seed: int, pending: int) -> tuple[list[float], int]:
+    """Drive a kubetune algorithm as the engine does (rebuilt for every call), after the design."""
+    space = problem.space()
+    suggester = kubetune_suggester(name, problem)
+    starts = iter(design(problem, seed))
+    history: list[Observation] = []
+    running: dict[int, Pending] = {}
+    counter = itertools.count()
+
+    def ask() -> tuple[int, Assignment]:
+        index = next(counter)
+        start = next(starts, None)
+        if start is None:
+            request = SearchRequest(space, list(history), list(running.values()), 1, seed, evaluations)
+            suggestion = suggester.suggest(request).suggestions[0]
+            running[index] = Pending(index, suggestion.params, suggestion.resource, suggestion.tags)
+        else:
+            running[index] = Pending(index, start)
+        return index, running[index].params
+
+    def tell(index: int, params: Assignment, value: float) -> None:
+        done = running.pop(index)
+        history.append(Observation(index, params, TrialState.COMPLETE, value, done.resource, done.tags))
+        history.sort(key=lambda o: o.index)
+
+    return drive(problem, evaluations, pending, ask, tell)
+
+
+# --- Optuna --------------------------------------------------------------------------------------
+
+
+def optuna_distributions(dims: tuple[Dim, ...]) -> dict[str, Any]:
+    """Optuna's distributions for the problem's inputs."""
+    from optuna.distributions import (  # noqa: PLC0415 -- a competitor, loaded where it runs
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    out: dict[str, Any] = {}
+    for d in dims:
+        if d.choices:
+            out[d.name] = CategoricalDistribution(list(d.choices))
+        elif d.integer_step:
+            out[d.name] = IntDistribution(int(d.low), int(d.high), log=d.log, step=d.integer_step)
+        else:
+            out[d.name] = FloatDistribution(d.low, d.high, log=d.log)
+    return out
+
+
+OPTUNA_SETTINGS: dict[str, dict[str, Any]] = {
+    # The same choices as kubetune's tpe (multivariate, constant liar) so that the comparison is
+    # of the two ways of running one sampler; the rest are Optuna 4's documented defaults.
+    "tpe": {
+        "n_startup_trials": DESIGN_SIZE,
+        "n_ei_candidates": 24,
+        "multivariate": True,
+        "group": False,
+        "constant_liar": True,
+        "consider_endpoints": False,
+        "consider_magic_clip": True,
+        "prior_weight": 1.0,
+    },
+    "gp": {"n_startup_trials": DESIGN_SIZE, "deterministic_objective": False},
+    "cmaes": {"n_startup_trials": DESIGN_SIZE, "sigma0": None, "restart_strategy": None, "popsize": None},
+}
+"""Sampler keyword arguments (besides the seed); ``None`` is the sampler's own rule, e.g. CMA-ES's
+sigma0 of a sixth of the narrowest range."""
+
+
+def optuna_sampler(name: str, seed: int) -> Any:
+    """A sampler with the settings of :data:`OPTUNA_SETTINGS`."""
+    import optuna  # noqa: PLC0415 -- a competitor, loaded where it runs
+
+    settings = OPTUNA_SETTINGS[name]
+    independent = optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, independent_sampler=independent, **settings)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(
+            seed=seed, independent_sampler=independent, warn_independent_sampling=False, **settings
+        )
+    return optuna.samplers.TPESampler(seed=seed, warn_independent_sampling=False, **settings)
+
+
+def run_optuna(name: str, problem: Problem, evaluations: int, seed: int, pending: int) -> tuple[list[float], int]:
+    """One Optuna study, the design enqueued, ask and tell."""
+    import optuna  # noqa: PLC0415 -- a competitor, loaded where it runs
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    distributions = optuna_distributions(problem.dims)
+    study = optuna.create_study(sampler=optuna_sampler(name, seed))
+    for params in design(problem, seed):
+        study.enqueue_trial(params)
+    trials: dict[int, Any] = {}
+
+    def ask() -> tuple[int, Assignment]:
+        trial = study.ask(distributions)
+        trials[trial.number] = trial
+        return trial.number, trial.params
+
+    def tell(number: int, params: Assignment, value: float) -> None:
+        study.tell(trials.pop(number), value)
+
+    return drive(problem, evaluations, pending, ask, tell)
+
+
+# --- scikit-optimize -----------------------------------------------------------------------------
+
+SKOPT_SETTINGS: dict[str, Any] = {
+    "base_estimator": "GP",
+    "n_initial_points": DESIGN_SIZE,
+    "initial_point_generator": "random",
+    "acq_func": "gp_hedge",
+    "acq_optimizer": "lbfgs",
+    "acq_optimizer_kwargs": {"n_points": 10000, "n_restarts_optimizer": 5, "n_jobs": 1},
+}
+"""scikit-optimize 0.10's documented defaults, spelled out."""
+
+
+def _skopt_dims(dims: tuple[Dim, ...]) -> list[Any]:
+    from skopt.space import Categorical, Integer, Real  # noqa: PLC0415 -- a competitor
+
+    out: list[Any] = []
+    for d in dims:
+        prior = "log-uniform" if d.log else "uniform"
+        if d.choices:
+            out.append(Categorical(list(d.choices), name=d.name))
+        elif d.integer_step:
+            out.append(Integer(int(d.low) // d.integer_step, int(d.high) // d.integer_step, prior=prior, name=d.name))
+        else:
+            out.append(Real(d.low, d.high, prior=prior, name=d.name))
+    return out
+
+
+def run_skopt(problem: Problem, evaluations: int, seed: int, pending: int) -> tuple[list[float], int]:
+    """One scikit-optimize Optimizer, sequential: the design told first, then ask and tell."""
+    from skopt import Optimizer  # noqa: PLC0415 -- a competitor
+
+    dims = problem.dims
+    optimizer = Optimizer(_skopt_dims(dims), random_state=seed, **SKOPT_SETTINGS)
+    starts = iter(design(problem, seed))
+    counter = itertools.count()
+
+    def to_x(params: Assignment) -> list[Any]:
+        return [
+            params[d.name]
+            if d.choices
+            else (int(params[d.name]) // d.integer_step if d.integer_step else params[d.name])
+            for d in dims
+        ]
+
+    def ask() -> tuple[int, Assignment]:
+        params = next(starts, None)
+        if params is None:
+            x = optimizer.ask()
+            params = {
+                d.name: (v if d.choices else int(v) * d.integer_step if d.integer_step else float(v))
+                for d, v in zip(dims, x, strict=True)
+            }
+        return next(counter), params
+
+    def tell(_: int, params: Assignment, value: float) -> None:
+        optimizer.tell(to_x(params), value)
+
+    with warnings.catch_warnings():
+        # scikit-learn's GP warns when a kernel hyperparameter sits on its bound: expected, harmless.
+        warnings.simplefilter("ignore")
+        return drive(problem, evaluations, 1, ask, tell)
+
+
+# --- plain random --------------------------------------------------------------------------------
+
+
+def run_random(problem: Problem, evaluations: int, seed: int, pending: int) -> tuple[list[float], int]:
+    """The design, then independent uniform draws with numpy (log-uniform on log ranges)."""
+    rng = np.random.default_rng([seed, 1])
+
+    def draws() -> Iterator[Assignment]:
+        yield from design(problem, seed)
+        while True:
+            params: dict[str, ParamValue] = {}
+            for d in problem.dims:
+                if d.choices:
+                    params[d.name] = d.choices[int(rng.integers(len(d.choices)))]
+                elif d.integer_step and d.log:  # Optuna allows log only with step 1
+                    params[d.name] = round(math.exp(rng.uniform(math.log(d.low), math.log(d.high))))
+                elif d.integer_step:
+                    low, high = int(d.low) // d.integer_step, int(d.high) // d.integer_step
+                    params[d.name] = int(rng.integers(low, high + 1)) * d.integer_step
+                elif d.log:
+                    params[d.name] = float(math.exp(rng.uniform(math.log(d.low), math.log(d.high))))
+                else:
+                    params[d.name] = float(rng.uniform(d.low, d.high))
+            yield params
+
+    source = draws()
+    counter = itertools.count()
+    return drive(problem, evaluations, pending, lambda: (next(counter), next(source)), lambda *_: None)
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+def gp_available() -> bool:
+    """True when torch can be imported (Optuna's GPSampler needs it)."""
+    try:
+        import torch  # noqa: F401, PLC0415 -- probing the optional dependency
+    except ImportError:
+        return False
+    return True
+
+
+def is_raw(optimizer: str) -> bool:
+    """True for a raw library (a peer), False for kubetune's own algorithms."""
+    return not optimizer.startswith("kubetune:")
+
+
+def run(optimizer: str, problem: str, evaluations: int, seed: int, pending: int) -> RunResult:
+    """One run of ``optimizer`` (``kubetune:tpe``, ``optuna:gp``, ``skopt:gp``, ``random``)."""
+    library, _, name = optimizer.partition(":")
+    p = PROBLEMS[problem]
+    started = time.perf_counter()
+    if library == "kubetune":
+        values, duplicates = run_kubetune(name, p, evaluations, seed, pending)
+    elif library == "optuna":
+        values, duplicates = run_optuna(name, p, evaluations, seed, pending)
+    elif library == "skopt":
+        values, duplicates = run_skopt(p, evaluations, seed, pending)
+    else:
+        values, duplicates = run_random(p, evaluations, seed, pending)
+    return RunResult(optimizer, problem, seed, pending, values, duplicates, time.perf_counter() - started)
+
+
+def settings(optimizers: tuple[str, ...], problem: Problem) -> dict[str, Any]:
+    """Each optimizer's settings as run, for results.json."""
+    out: dict[str, Any] = {}
+    for optimizer in optimizers:
+        library, _, name = optimizer.partition(":")
+        if library == "kubetune":
+            out[optimizer] = kubetune_settings(name, problem)
+        elif library == "optuna":
+            out[optimizer] = {**OPTUNA_SETTINGS[name], "seed": "the run's seed"}
+        elif library == "skopt":
+            out[optimizer] = {**SKOPT_SETTINGS, "random_state": "the run's seed"}
+        else:
+            out[optimizer] = {"sampling": "numpy uniform, log-uniform on log ranges"}
+    return out
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of every library whose code the benchmark runs."""
+    out: dict[str, str | None] = {}
+    for package in ("kubetune", "optuna", "scikit-optimize", "scikit-learn", "numpy", "scipy", "cmaes", "torch"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = None
+    return out

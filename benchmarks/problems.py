@@ -1,0 +1,295 @@
+"""What the benchmark optimizes: test functions with a known minimum, and small real models.
+
+A :class:`Problem` describes its inputs once (:class:`Dim`), and each optimizer is told about them
+in its own library's terms from that one description, so every optimizer searches the same space.
+The real models train on data that ships with scikit-learn, on a fixed train/validation split and
+with fixed model seeds: an evaluation is a deterministic function of the parameters, as a test
+function is, so that the only randomness in a run is the optimizer's.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from kubetune.api import Parameter, ParamValue
+from kubetune.search.space import SearchSpace
+
+Assignment = Mapping[str, ParamValue]
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One input of a problem, as every optimizer is told about it."""
+
+    name: str
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+    integer_step: int | None = None
+    choices: tuple[str, ...] = ()
+
+    def parameter(self) -> Parameter:
+        """The kubetune parameter."""
+        if self.choices:
+            return Parameter(name=self.name, type="categorical", values=list(self.choices))
+        scale = "log" if self.log else "linear"
+        if self.integer_step:
+            return Parameter(
+                name=self.name, type="int", min=self.low, max=self.high, step=self.integer_step, scale=scale
+            )
+        return Parameter(name=self.name, min=self.low, max=self.high, scale=scale)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A black box to minimize, and how to read a run on it."""
+
+    name: str
+    kind: Literal["function", "model"]
+    dims: tuple[Dim, ...]
+    evaluate: Callable[[Assignment], float]
+    optimum: float
+    """The known minimum (functions); 0 for models, whose value is a validation error."""
+    basin: float | None
+    """Regret below which a run has reached the global optimum's basin (functions only: a real
+    model's best error is unknown)."""
+    about: str
+
+    def space(self) -> SearchSpace:
+        """The kubetune search space."""
+        return SearchSpace.from_parameters([d.parameter() for d in self.dims])
+
+
+# --- test functions ------------------------------------------------------------------------------
+
+
+def _vector(params: Assignment, names: Sequence[str]) -> np.ndarray:
+    return np.array([float(params[n]) for n in names])
+
+
+def _branin(p: Assignment) -> float:
+    x1, x2 = float(p["x1"]), float(p["x2"])
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
+
+
+_H_A = np.array(
+    [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+)
+_H_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
+_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+
+
+def _hartmann6(p: Assignment) -> float:
+    x = _vector(p, [f"x{i}" for i in range(6)])
+    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1))))
+
+
+def _ackley5(p: Assignment) -> float:
+    x = _vector(p, [f"x{i}" for i in range(5)])
+    n = len(x)
+    return float(
+        -20 * np.exp(-0.2 * np.sqrt(np.sum(x**2) / n)) - np.exp(np.sum(np.cos(2 * np.pi * x)) / n) + 20 + math.e
+    )
+
+
+def _rosenbrock4(p: Assignment) -> float:
+    x = _vector(p, [f"x{i}" for i in range(4)])
+    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
+
+
+_OPTIMIZER_PENALTY = {"adam": 0.0, "rmsprop": 0.15, "sgd": 0.4}
+
+
+def _mixed(p: Assignment) -> float:
+    """A synthetic training loss: best at lr 1e-3, batch 64, dropout 0.2 with adam (loss 0)."""
+    lr, batch, dropout = float(p["lr"]), float(p["batch_size"]), float(p["dropout"])
+    interaction = 0.3 * (math.log10(lr) + 3) * (dropout - 0.2)  # lr and dropout are not separable
+    return (
+        (math.log10(lr) + 3) ** 2 / 4
+        + ((batch - 64) / 128) ** 2
+        + 4 * (dropout - 0.2) ** 2
+        + interaction**2
+        + _OPTIMIZER_PENALTY[str(p["optimizer"])]
+    )
+
+
+# --- real models ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def _split(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A fixed stratified 70/30 split of a scikit-learn dataset, loaded once per process."""
+    from sklearn.datasets import load_breast_cancer, load_digits  # noqa: PLC0415 -- only the model runs need it
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415
+
+    loader = {"breast_cancer": load_breast_cancer, "digits": load_digits}[dataset]
+    x, y = loader(return_X_y=True)
+    if dataset == "digits":
+        x = x / 16.0  # pixel intensities 0..16 to 0..1, as an MLP and an RBF kernel need
+    x_train, x_valid, y_train, y_valid = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+    return x_train, x_valid, y_train, y_valid
+
+
+def _validation_error(model: Any, dataset: str) -> float:
+    from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
+
+    x_train, x_valid, y_train, y_valid = _split(dataset)
+    with warnings.catch_warnings():
+        # Short training budgets are part of the search space: not converging is an outcome.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x_train, y_train)
+    return float(1.0 - model.score(x_valid, y_valid))
+
+
+def _gradient_boosting(p: Assignment) -> float:
+    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415
+
+    model = HistGradientBoostingClassifier(
+        learning_rate=float(p["learning_rate"]),
+        max_iter=int(p["max_iter"]),
+        max_leaf_nodes=int(p["max_leaf_nodes"]),
+        min_samples_leaf=int(p["min_samples_leaf"]),
+        l2_regularization=float(p["l2_regularization"]),
+        class_weight=None if p["class_weight"] == "none" else "balanced",
+        early_stopping=False,
+        random_state=0,
+    )
+    return _validation_error(model, "breast_cancer")
+
+
+def _mlp(p: Assignment) -> float:
+    from sklearn.neural_network import MLPClassifier  # noqa: PLC0415
+
+    model = MLPClassifier(
+        hidden_layer_sizes=(int(p["hidden_units"]),),
+        alpha=float(p["alpha"]),
+        learning_rate_init=float(p["learning_rate_init"]),
+        activation=str(p["activation"]),
+        batch_size=64,
+        max_iter=25,
+        random_state=0,
+    )
+    return _validation_error(model, "digits")
+
+
+def _svm(p: Assignment) -> float:
+    from sklearn.svm import SVC  # noqa: PLC0415
+
+    return _validation_error(SVC(C=float(p["C"]), gamma=float(p["gamma"])), "digits")
+
+
+PROBLEMS: dict[str, Problem] = {
+    p.name: p
+    for p in [
+        Problem(
+            "branin",
+            "function",
+            (Dim("x1", -5, 10), Dim("x2", 0, 15)),
+            _branin,
+            0.397887357729738,
+            0.01,
+            "Branin, 2 continuous dimensions, three global minima",
+        ),
+        Problem(
+            "hartmann6",
+            "function",
+            tuple(Dim(f"x{i}") for i in range(6)),
+            _hartmann6,
+            -3.322368011391339,
+            # The best local minimum sits at regret 0.119 (-3.2032): below 0.05 is the global basin.
+            0.05,
+            "Hartmann-6, 6 continuous dimensions, a local minimum at regret 0.12",
+        ),
+        Problem(
+            "ackley5",
+            "function",
+            tuple(Dim(f"x{i}", -32.768, 32.768) for i in range(5)),
+            _ackley5,
+            0.0,
+            # The nearest local minima of Ackley (one lattice step from the origin) are at regret ~2.6.
+            1.0,
+            "Ackley-5, 5 continuous dimensions, a lattice of local minima",
+        ),
+        Problem(
+            "rosenbrock4",
+            "function",
+            tuple(Dim(f"x{i}", -5, 10) for i in range(4)),
+            _rosenbrock4,
+            0.0,
+            1.0,
+            "Rosenbrock-4, 4 continuous dimensions, a long curved valley",
+        ),
+        Problem(
+            "mixed",
+            "function",
+            (
+                Dim("lr", 1e-5, 1e-1, log=True),
+                Dim("batch_size", 16, 256, integer_step=16),
+                Dim("dropout", 0.0, 0.5),
+                Dim("optimizer", choices=("sgd", "adam", "rmsprop")),
+            ),
+            _mixed,
+            0.0,
+            # The wrong optimizer costs at least 0.15: below 0.05 the search has found adam and its basin.
+            0.05,
+            "an HPO-like space: log-scaled float, stepped int, float and a categorical",
+        ),
+        Problem(
+            "gbm-cancer",
+            "model",
+            (
+                Dim("learning_rate", 0.01, 1.0, log=True),
+                Dim("max_iter", 10, 150, integer_step=1),
+                Dim("max_leaf_nodes", 4, 48, integer_step=1),
+                Dim("min_samples_leaf", 2, 40, integer_step=1),
+                Dim("l2_regularization", 1e-4, 10.0, log=True),
+                Dim("class_weight", choices=("none", "balanced")),
+            ),
+            _gradient_boosting,
+            0.0,
+            None,
+            "scikit-learn HistGradientBoostingClassifier on breast cancer (398 train / 171 validation rows)",
+        ),
+        Problem(
+            "mlp-digits",
+            "model",
+            (
+                Dim("hidden_units", 8, 128, log=True, integer_step=1),
+                Dim("alpha", 1e-6, 1e-1, log=True),
+                Dim("learning_rate_init", 1e-4, 1e-1, log=True),
+                Dim("activation", choices=("relu", "tanh", "logistic")),
+            ),
+            _mlp,
+            0.0,
+            None,
+            "scikit-learn MLPClassifier (one hidden layer, 25 epochs) on digits (1257 train / 540 validation)",
+        ),
+        Problem(
+            "svm-digits",
+            "model",
+            (Dim("C", 1e-3, 1e3, log=True), Dim("gamma", 1e-5, 1.0, log=True)),
+            _svm,
+            0.0,
+            None,
+            "scikit-learn SVC (RBF kernel), log-scaled C and gamma, on digits",
+        ),
+    ]
+}
+
+FUNCTIONS = tuple(name for name, p in PROBLEMS.items() if p.kind == "function")
+MODELS = tuple(name for name, p in PROBLEMS.items() if p.kind == "model")
