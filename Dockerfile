@@ -12,7 +12,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/kubetune
 WORKDIR /src
-# Only what `pip install .` reads: the package metadata and the package itself.
+# Only what `pip install .` reads: the package metadata and the package itself (benchmarks/ and
+# tests/ stay in the source tree: the image is the operator).
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
 # Extras to install: none by default (bayesian's default backend, skopt, is a plain dependency).

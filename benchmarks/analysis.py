@@ -157,10 +157,11 @@ def _verdicts(problem: str, scores: Scores, ks: Sequence[int], pending: int) -> 
         best = stats.best_peer(means) if means else None
         for ours in ours_seq:
             mine = scores[(ours, 1, k)]
-            if best is not None:
-                rows.append(_row(problem, k, "sequential", "best raw peer", ours, best, mine, scores[(best, 1, k)]))
             peer = next((p for p in FAMILY.get(ours, ()) if p in raw_seq), None)
-            if peer is not None:
+            if best is not None:
+                relation = "best raw peer, same family" if best == peer else "best raw peer"
+                rows.append(_row(problem, k, "sequential", relation, ours, best, mine, scores[(best, 1, k)]))
+            if peer is not None and peer != best:
                 rows.append(_row(problem, k, "sequential", "same family", ours, peer, mine, scores[(peer, 1, k)]))
         mode = mode_of(pending)
         for ours in ours_par:

@@ -181,3 +181,18 @@ def test_install_doc_gives_the_helm_command_for_the_chart() -> None:
     assert "helm install kubetune charts/kubetune" in install
     assert "--set 'watchNamespaces={team-a,team-b}'" in install
     assert CHART.joinpath("Chart.yaml").exists()
+
+
+def test_operator_image_ships_the_operator_and_not_the_benchmarks() -> None:
+    ignored = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if line.strip()]
+    copied = [
+        command.value[:-1]
+        for command in dockerfile_parser.parse_file(str(ROOT / "Dockerfile"))
+        if command.cmd.upper() == "COPY" and not any(flag.startswith("--from") for flag in command.flags)
+    ]
+    # Everything is left out of the build context unless re-included, and benchmarks/ never is.
+    assert [line for line in ignored if not line.startswith("#")][0] == "*"
+    assert not any(line.startswith("!benchmarks") or line.startswith("!tests") for line in ignored)
+    assert [source for sources in copied for source in sources if source.startswith("benchmarks")] == []
+    assert (ROOT / "benchmarks" / "__init__.py").is_file()
+    assert not (ROOT / "operator" / "kubetune" / "bench").exists()

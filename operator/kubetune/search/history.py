@@ -22,7 +22,8 @@ class Point:
 def assigned_keys(space: SearchSpace, request: SearchRequest) -> set[tuple[float, ...]]:
     """Identities of every assignment already made, finished or pending."""
     params: list[Assignment] = [o.params for o in request.history] + [p.params for p in request.pending]
-    return {key for key in (space.key(p) for p in params) if key is not None}
+    # encode_many gives exactly the keys of space.key, a dimension at a time (long histories).
+    return {key for key in space.encode_many(params) if key is not None}
 
 
 def completed_points(space: SearchSpace, history: Sequence[Observation]) -> list[Point]:
