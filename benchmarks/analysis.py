@@ -47,17 +47,23 @@ def analyze(results: Mapping[str, Any]) -> dict[str, Any]:
     ks = checkpoints(int(results["plan"]["evaluations"]))
     runs: dict[tuple[str, str, int], dict[int, Sequence[float]]] = defaultdict(dict)
     duplicates: dict[tuple[str, str], list[int]] = defaultdict(list)
+    cpu: dict[tuple[str, str, int], list[float]] = defaultdict(list)
     for r in results["runs"]:
         runs[(r["problem"], r["optimizer"], r["pending"])][r["seed"]] = r["values"]
         duplicates[(r["optimizer"], mode_of(r["pending"]))].append(r["duplicates"])
+        cpu[(r["problem"], r["optimizer"], r["pending"])].append(r.get("cpu_seconds", r["seconds"]))
     for problem, alias in results.get("aliases", {}).items():
         for optimizer, source in alias.items():
             if source and (problem, source, 1) in runs:
                 runs[(problem, optimizer, 1)] = runs[(problem, source, 1)]
+                cpu[(problem, optimizer, 1)] = cpu[(problem, source, 1)]
     out: dict[str, Any] = {"checkpoints": ks, "problems": {}, "verdicts": [], "duplicates": {}}
     for problem, info in results["problems"].items():
         scores = _scores(runs, problem, info, ks, int(results.get("pending", 4)))
         out["problems"][problem] = _summaries(runs, problem, info, ks, scores)
+        for (p, optimizer, pending), seconds in cpu.items():
+            if p == problem:
+                out["problems"][problem][mode_of(pending)][optimizer]["cpu_per_run"] = statistics.mean(seconds)
         out["verdicts"] += _verdicts(problem, scores, ks, int(results.get("pending", 4)))
     for (optimizer, mode), counts in sorted(duplicates.items()):
         out["duplicates"].setdefault(mode, {})[optimizer] = {

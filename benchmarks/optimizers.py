@@ -59,6 +59,9 @@ class RunResult:
     values: list[float]
     duplicates: int
     seconds: float
+    """Wall time of the run."""
+    cpu_seconds: float
+    """CPU time of the run's process: what the run cost, whatever else the machine was doing."""
 
 
 def design(problem: Problem, seed: int) -> list[dict[str, ParamValue]]:
@@ -342,7 +345,7 @@ def run(optimizer: str, problem: str, evaluations: int, seed: int, pending: int)
     """One run of ``optimizer`` (``kubetune:tpe``, ``optuna:gp``, ``skopt:gp``, ``random``)."""
     library, _, name = optimizer.partition(":")
     p = PROBLEMS[problem]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     if library == "kubetune":
         values, duplicates = run_kubetune(name, p, evaluations, seed, pending)
     elif library == "optuna":
@@ -351,7 +354,8 @@ def run(optimizer: str, problem: str, evaluations: int, seed: int, pending: int)
         values, duplicates = run_skopt(p, evaluations, seed, pending)
     else:
         values, duplicates = run_random(p, evaluations, seed, pending)
-    return RunResult(optimizer, problem, seed, pending, values, duplicates, time.perf_counter() - started)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return RunResult(optimizer, problem, seed, pending, values, duplicates, wall, cpu)
 
 
 def settings(optimizers: tuple[str, ...], problem: Problem) -> dict[str, Any]:

@@ -156,6 +156,11 @@ def _validation_error(model: Any, dataset: str) -> float:
     return float(1.0 - model.score(x_valid, y_valid))
 
 
+_FEATURE_SHARE = {"all": 1.0, "half": 0.5, "sqrt": math.sqrt(30) / 30}
+"""Share of the 30 features each split considers. (class_weight="balanced" was the first choice of
+categorical here; scikit-learn 1.9 spends about 0.9 s more per fit with it, whatever the size.)"""
+
+
 def _gradient_boosting(p: Assignment) -> float:
     from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415
 
@@ -165,7 +170,7 @@ def _gradient_boosting(p: Assignment) -> float:
         max_leaf_nodes=int(p["max_leaf_nodes"]),
         min_samples_leaf=int(p["min_samples_leaf"]),
         l2_regularization=float(p["l2_regularization"]),
-        class_weight=None if p["class_weight"] == "none" else "balanced",
+        max_features=_FEATURE_SHARE[str(p["features"])],
         early_stopping=False,
         random_state=0,
     )
@@ -258,7 +263,7 @@ PROBLEMS: dict[str, Problem] = {
                 Dim("max_leaf_nodes", 4, 48, integer_step=1),
                 Dim("min_samples_leaf", 2, 40, integer_step=1),
                 Dim("l2_regularization", 1e-4, 10.0, log=True),
-                Dim("class_weight", choices=("none", "balanced")),
+                Dim("features", choices=("all", "half", "sqrt")),
             ),
             _gradient_boosting,
             0.0,

@@ -62,6 +62,8 @@ def conditions(results: Mapping[str, Any]) -> list[str]:
         f"{', '.join(plan['models']) or 'none'} ({plan['model_seeds']} seeds); {plan['evaluations']} evaluations per "
         f"run; the first {results['design_size']} are the same for every optimizer (paired starting points)."
     )
+    if results.get("fitting"):
+        lines.append(results["fitting"])
     return lines
 
 
@@ -82,7 +84,10 @@ def _problem_table(name: str, info: Mapping[str, Any], summary: Mapping[str, Any
     unit = "mean log10 regret [95% CI] · median regret" if function else "mean best error [95% CI] · median error"
     basin = f" · basin (regret < {info['basin']:g})" if function and info.get("basin") is not None else ""
     lines = [f"### {name}", "", f"{info['about']}. Cells: {unit}{basin}.", ""]
-    lines += ["| optimizer | mode | " + " | ".join(f"@{k}" for k in ks) + " |", "|---|---|" + "---|" * len(ks)]
+    lines += [
+        "| optimizer | mode | " + " | ".join(f"@{k}" for k in ks) + " | CPU s/run |",
+        "|---|---|" + "---|" * (len(ks) + 1),
+    ]
     for mode, by_optimizer in summary.items():
         for optimizer, entry in by_optimizer.items():
             cells = []
@@ -96,7 +101,8 @@ def _problem_table(name: str, info: Mapping[str, Any], summary: Mapping[str, Any
                 if "basin" in cell:
                     text += f" · {cell['basin']:.0%}"
                 cells.append(text)
-            lines.append(f"| {optimizer} | {mode} | " + " | ".join(cells) + " |")
+            cost = entry.get("cpu_per_run")
+            lines.append(f"| {optimizer} | {mode} | " + " | ".join(cells) + f" | {_g(cost, 2)} |")
     return [*lines, ""]
 
 

@@ -56,15 +56,19 @@ class Plan:
     repeats: int
 
 
-def make_plan(quick: bool, gp: bool) -> Plan:
-    """The full benchmark, or the quick one; one raw peer per installed algorithm family in both.
+FITTING = (
+    "The full run is fitted to under an hour on 2 cores: three of the five test functions (Branin, "
+    "Hartmann-6 and the mixed space; Rosenbrock-4 and Ackley-5 stay available with --functions), "
+    "50 evaluations and 30 seeds each; the three real models with 10 seeds, since every evaluation "
+    "trains a model; scikit-optimize's raw GP only where Optuna's GPSampler cannot run (about 20 s per "
+    "50-evaluation run, as much as all of Optuna's runs of that seed together); 4 pending only on the "
+    "test functions."
+)
 
-    The full run is fitted to under an hour on 2 cores: three of the five test functions (Branin,
-    Hartmann-6 and the mixed space; Rosenbrock-4 and Ackley-5 stay available with --functions),
-    50 evaluations and 30 seeds each; the real models with fewer seeds, since an evaluation
-    trains a model; scikit-optimize's raw GP only where Optuna's GPSampler cannot run (it takes
-    about 20 s per 50-evaluation run, as much as all of Optuna's runs of that seed together).
-    """
+
+def make_plan(quick: bool, gp: bool) -> Plan:
+    """The full benchmark (see :data:`FITTING`), or the quick one; one raw peer per installed
+    algorithm family in both."""
     gp_peer = "optuna:gp" if gp else "skopt:gp"
     kubetune = ("kubetune:random", "kubetune:sobol", "kubetune:tpe", "kubetune:bayesian", "kubetune:cmaes")
     raw = ("optuna:tpe", gp_peer, "optuna:cmaes", "random")
@@ -194,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
         "versions": versions(),
         "workers": args.workers,
         "plan": asdict(plan),
+        "fitting": "" if args.quick else FITTING,
         "design_size": DESIGN_SIZE,
         "pending": PENDING,
         "gp_sampler": gp,

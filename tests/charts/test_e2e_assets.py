@@ -191,7 +191,7 @@ def test_operator_image_ships_the_operator_and_not_the_benchmarks() -> None:
         if command.cmd.upper() == "COPY" and not any(flag.startswith("--from") for flag in command.flags)
     ]
     # Everything is left out of the build context unless re-included, and benchmarks/ never is.
-    assert [line for line in ignored if not line.startswith("#")][0] == "*"
+    assert next(line for line in ignored if not line.startswith("#")) == "*"
     assert not any(line.startswith("!benchmarks") or line.startswith("!tests") for line in ignored)
     assert [source for sources in copied for source in sources if source.startswith("benchmarks")] == []
     assert (ROOT / "benchmarks" / "__init__.py").is_file()
