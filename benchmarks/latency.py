@@ -122,5 +122,5 @@ def measure(cases: list[tuple[str, int]], repeats: int) -> dict[str, dict[str, A
     out: dict[str, dict[str, Any]] = {}
     for optimizer, n in cases:
         times = seconds_per_suggestion(optimizer, n, repeats)
-        out[f"{optimizer}@{n}"] = {"median": statistics.median(times), "times": times}
+        out[f"{optimizer}@{n}"] = {"median": statistics.median(times), "min": min(times), "times": times}
     return out

@@ -35,6 +35,7 @@ from kubetune.api import Algorithm, ParamValue
 from kubetune.search import registry
 from kubetune.search.auto import Auto
 from kubetune.search.base import Observation, Pending, SearchRequest, Suggester, TrialState
+from kubetune.search.space import SearchSpace
 
 from .problems import PROBLEMS, Assignment, Dim, Problem
 
@@ -97,9 +98,9 @@ def drive(problem: Problem, evaluations: int, pending: int, ask: Ask, tell: Tell
 # --- kubetune ------------------------------------------------------------------------------------
 
 
-def kubetune_suggester(name: str, problem: Problem) -> Suggester:
+def kubetune_suggester(name: str, problem: Problem, space: SearchSpace | None = None) -> Suggester:
     """The suggester a task with ``algorithm: {name: <name>}`` and no settings gets."""
-    return registry.create(Algorithm.model_validate({"name": name}), problem.space())
+    return registry.create(Algorithm.model_validate({"name": name}), space or problem.space())
 
 
 def kubetune_settings(name: str, problem: Problem) -> dict[str, Any]:

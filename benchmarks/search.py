@@ -120,10 +120,10 @@ def auto_alias(problem: str, evaluations: int) -> str | None:
     space = p.space()
     after_design = [Observation(i, x, TrialState.COMPLETE, 0.0) for i, x in enumerate(design(p, 0))]
     chosen = Auto(space).choose(SearchRequest(space, after_design, [], 1, 0, evaluations))
-    if chosen == kubetune_suggester("bayesian", p):
-        return "kubetune:bayesian"
-    if chosen == kubetune_suggester("tpe", p):
-        return "kubetune:tpe"
+    # Suggesters are frozen dataclasses: equal when built on the same space with the same settings.
+    for name in ("bayesian", "tpe"):
+        if chosen == kubetune_suggester(name, p, space):
+            return f"kubetune:{name}"
     return None
 
 
@@ -223,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
     results_json["analysis"] = analysis.analyze(results_json)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results_json, indent=1) + "\n", encoding="utf-8")
+    # One line: every run's values make it long, and it is read by programs (benchmarks.report).
+    (out / "results.json").write_text(json.dumps(results_json) + "\n", encoding="utf-8")
     markdown = report.render(results_json)
     (out / "results.md").write_text(markdown, encoding="utf-8")
     print(markdown)

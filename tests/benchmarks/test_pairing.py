@@ -71,3 +71,10 @@ def test_every_optimizer_is_run_with_settings_written_out() -> None:
     assert recorded["skopt:gp"]["n_initial_points"] == DESIGN_SIZE
     assert recorded["kubetune:auto"]["chooses"] == "Bayesian"
     assert "optuna" in optimizers.versions()
+
+
+def test_auto_is_not_run_twice_where_it_delegates_to_bayesian() -> None:
+    from benchmarks.search import auto_alias  # noqa: PLC0415 -- the run module, heavier
+
+    assert auto_alias("branin", 50) == "kubetune:bayesian"
+    assert auto_alias("gbm-cancer", 50) == "kubetune:bayesian"
