@@ -43,12 +43,21 @@ def conditions(results: Mapping[str, Any]) -> list[str]:
     load = [sample["load1"] for sample in results.get("load", [])]
     versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items() if v)
     machine = results["machine"]
-    lines = [
+    total = len(results["runs"])
+    lines = (
+        []
+        if results.get("complete", True)
+        else [
+            f"**A partial run**: these are the {total} runs that had finished when results.json was last "
+            "written; a seed counts in a comparison only where both optimizers finished it."
+        ]
+    )
+    lines += [
         f"Command: `{results['command']}`" + (f" ({results['note']})." if results.get("note") else "."),
         f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}; "
         f"{results['workers']} worker processes. Libraries: {versions}.",
         f"Wall time {results['wall_seconds'] / 60:.1f} min ({results['runs_seconds'] / 60:.1f} min of runs, "
-        f"then the latency alone).",
+        f"then the latency alone); the runs took {results.get('cpu_seconds', 0) / 60:.0f} CPU minutes in all.",
     ]
     if load:
         lines.append(

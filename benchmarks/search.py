@@ -10,6 +10,7 @@ versions, so that ``python -m benchmarks.report`` can recompute every figure fro
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
@@ -24,7 +25,7 @@ from typing import Any
 from kubetune.search.auto import Auto
 from kubetune.search.base import Observation, SearchRequest, TrialState
 
-from . import analysis, latency, report
+from . import latency, report
 from .optimizers import (
     DESIGN_SIZE,
     RunResult,
@@ -140,14 +141,7 @@ def _cost(job: tuple[str, str, int, int, int]) -> float:
     return weight * evaluations
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and write results.json and results.md; returns the exit status."""
-    started = time.perf_counter()
-    # One thread per worker: the workers already use every core, and BLAS threads fighting over
-    # them would distort the suggestion times.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    gp = gp_available()
+def _plan(args: argparse.Namespace, gp: bool) -> Plan:
     plan = make_plan(args.quick, gp)
     if args.functions is not None:
         plan = _replace(plan, functions=tuple(f for f in args.functions.split(",") if f))
@@ -157,14 +151,17 @@ def run(args: argparse.Namespace) -> int:
         plan = _replace(plan, seeds=args.seeds, model_seeds=min(plan.model_seeds, args.seeds))
     if args.evaluations:
         plan = _replace(plan, evaluations=args.evaluations)
-    problems = (*plan.functions, *plan.models)
-    unknown = [p for p in problems if p not in PROBLEMS]
-    if unknown:
-        print(f"kubetune bench: unknown problem {unknown[0]!r}; choose from {', '.join(PROBLEMS)}", file=sys.stderr)
-        return 2
-    aliases = {p: auto_alias(p, plan.evaluations) for p in problems}
-    jobs: list[tuple[str, str, int, int, int]] = []
-    for problem in problems:
+    return plan
+
+
+Job = tuple[str, str, int, int, int]
+"""(optimizer, problem, evaluations, seed, pending)."""
+
+
+def _jobs(plan: Plan, aliases: dict[str, str | None]) -> list[Job]:
+    """Every run, seed by seed (a run stopped early still has whole seeds), slowest first within a seed."""
+    jobs: list[Job] = []
+    for problem in (*plan.functions, *plan.models):
         seeds = plan.seeds if PROBLEMS[problem].kind == "function" else plan.model_seeds
         for seed in range(seeds):
             for optimizer in plan.sequential:
@@ -172,28 +169,101 @@ def run(args: argparse.Namespace) -> int:
                     jobs.append((optimizer, problem, plan.evaluations, seed, 1))
             if PROBLEMS[problem].kind == "function":
                 jobs += [(o, problem, plan.evaluations, seed, PENDING) for o in plan.parallel]
-    jobs.sort(key=_cost, reverse=True)
+    return sorted(jobs, key=lambda job: (job[3], -_cost(job)))
+
+
+def _key(job: Job | RunResult) -> tuple[str, str, int, int]:
+    if isinstance(job, RunResult):
+        return job.optimizer, job.problem, job.seed, job.pending
+    return job[0], job[1], job[3], job[4]
+
+
+def _done(path: Path, jobs: list[Job]) -> list[RunResult]:
+    """Runs of these jobs already in ``path`` (runs.jsonl), from an earlier, stopped invocation."""
+    wanted = {_key(job): job[2] for job in jobs}
+    done = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        result = RunResult(**json.loads(line))
+        if wanted.get(_key(result)) == len(result.values):
+            done.append(result)
+    return done
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and write results.json and results.md; returns the exit status.
+
+    Each finished run is appended to runs.jsonl as it comes, and results.json is rewritten every
+    few runs, so that a stopped benchmark leaves its finished seeds readable (``python -m
+    benchmarks.report``); ``--resume`` continues it, skipping the runs already there.
+    """
+    started = time.perf_counter()
+    # One thread per worker: the workers already use every core, and BLAS threads fighting over
+    # them would distort the suggestion times.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    gp = gp_available()
+    plan = _plan(args, gp)
+    problems = (*plan.functions, *plan.models)
+    unknown = [p for p in problems if p not in PROBLEMS]
+    if unknown:
+        print(f"kubetune bench: unknown problem {unknown[0]!r}; choose from {', '.join(PROBLEMS)}", file=sys.stderr)
+        return 2
+    aliases = {p: auto_alias(p, plan.evaluations) for p in problems}
+    jobs = _jobs(plan, aliases)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    runs_file = out / "runs.jsonl"
+    results = _done(runs_file, jobs) if args.resume and runs_file.exists() else []
+    finished = {_key(r) for r in results}
+    if not args.resume:
+        runs_file.write_text("", encoding="utf-8")
+    todo = [job for job in jobs if _key(job) not in finished]
     load = [(0.0, *os.getloadavg())]
-    results: list[RunResult] = []
+    document = functools.partial(_document, args, plan, gp, aliases)
     context = multiprocessing.get_context("spawn")
-    print(f"{len(jobs)} runs on {args.workers} workers ...", flush=True)
-    with context.Pool(args.workers) as pool:
-        for i, result in enumerate(pool.imap_unordered(_job, jobs, chunksize=1), 1):
+    print(f"{len(todo)} runs on {args.workers} workers ({len(results)} done before) ...", flush=True)
+    with context.Pool(args.workers) as pool, runs_file.open("a", encoding="utf-8") as log:
+        for i, result in enumerate(pool.imap_unordered(_job, todo, chunksize=1), 1):
             results.append(result)
-            if i % max(1, len(jobs) // 20) == 0:
+            log.write(json.dumps(asdict(result)) + "\n")
+            log.flush()
+            if i % max(1, len(todo) // 40) == 0:
                 elapsed = time.perf_counter() - started
                 load.append((round(elapsed), *os.getloadavg()))
-                print(f"  {i}/{len(jobs)} runs, {elapsed:.0f} s, load {load[-1][1]:.1f}", flush=True)
+                print(f"  {i}/{len(todo)} runs, {elapsed:.0f} s, load {load[-1][1]:.1f}", flush=True)
+                _write(out, document(results, {}, load, elapsed, started, complete=False), markdown=False)
     runs_seconds = time.perf_counter() - started
     # Timed alone, after the runs: their load would inflate the suggestion times.
     print("latency, alone ...", flush=True)
     latencies = latency.measure([(a, n) for a, sizes in plan.latency for n in sizes], plan.repeats)
     load.append((round(time.perf_counter() - started), *os.getloadavg()))
+    results_json = document(results, latencies, load, runs_seconds, started, complete=True)
+    markdown = _write(out, results_json, markdown=True)
+    print(markdown)
+    print(f"wrote {out / 'results.json'} and {out / 'results.md'} in {results_json['wall_seconds']:.0f} s")
+    return 0
+
+
+def _document(
+    args: argparse.Namespace,
+    plan: Plan,
+    gp: bool,
+    aliases: dict[str, str | None],
+    results: list[RunResult],
+    latencies: dict[str, Any],
+    load: Sequence[tuple[float, ...]],
+    runs_seconds: float,
+    started: float,
+    complete: bool,
+) -> dict[str, Any]:
+    """results.json: the plan, the conditions, every run, the latency."""
+    problems = (*plan.functions, *plan.models)
     optimizers = tuple(dict.fromkeys((*plan.sequential, *plan.parallel)))
-    results_json: dict[str, Any] = {
+    return {
         "command": getattr(args, "command", "kubetune bench"),
         "note": args.note,
         "quick": args.quick,
+        "complete": complete,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "versions": versions(),
         "workers": args.workers,
@@ -218,18 +288,19 @@ def run(args: argparse.Namespace) -> int:
         "latency": latencies,
         "load": [{"seconds": t, "load1": a, "load5": b, "load15": c} for t, a, b, c in load],
         "runs_seconds": runs_seconds,
+        "cpu_seconds": sum(r.cpu_seconds for r in results),
         "wall_seconds": time.perf_counter() - started,
     }
-    results_json["analysis"] = analysis.analyze(results_json)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write(out: Path, results_json: dict[str, Any], markdown: bool) -> str:
     # One line: every run's values make it long, and it is read by programs (benchmarks.report).
     (out / "results.json").write_text(json.dumps(results_json) + "\n", encoding="utf-8")
-    markdown = report.render(results_json)
-    (out / "results.md").write_text(markdown, encoding="utf-8")
-    print(markdown)
-    print(f"wrote {out / 'results.json'} and {out / 'results.md'} in {results_json['wall_seconds']:.0f} s")
-    return 0
+    if not markdown:
+        return ""
+    text = report.render(results_json)
+    (out / "results.md").write_text(text, encoding="utf-8")
+    return text
 
 
 def _replace(plan: Plan, **changes: Any) -> Plan:
