@@ -23,7 +23,8 @@ from . import stats
 CHECKPOINTS = (10, 25, 50)
 FAMILY: dict[str, tuple[str, ...]] = {
     "kubetune:tpe": ("optuna:tpe",),
-    "kubetune:bayesian": ("optuna:gp", "skopt:gp"),
+    "kubetune:bayesian": ("skopt:gp", "optuna:gp"),
+    "kubetune:bayesian-optuna-gp": ("optuna:gp",),
     "kubetune:cmaes": ("optuna:cmaes",),
     "kubetune:random": ("random",),
     "kubetune:sobol": ("random",),

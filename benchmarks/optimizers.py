@@ -43,7 +43,6 @@ DESIGN_SIZE = 10
 """Random starting points per run, the same for every optimizer: Optuna's TPE and GP samplers
 start with 10 by default, kubetune's algorithms with at most 10."""
 
-KUBETUNE = ("random", "sobol", "tpe", "bayesian", "cmaes", "auto")
 
 Ask = Callable[[], tuple[int, Assignment]]
 Tell = Callable[[int, Assignment, float], None]
@@ -98,13 +97,20 @@ def drive(problem: Problem, evaluations: int, pending: int, ask: Ask, tell: Tell
 # --- kubetune ------------------------------------------------------------------------------------
 
 
+VARIANTS: dict[str, dict[str, Any]] = {
+    "bayesian-optuna-gp": {"name": "bayesian", "settings": {"backend": "optuna-gp"}},
+}
+"""kubetune algorithms run with a setting other than the default, by the name the results give them."""
+
+
 def kubetune_suggester(name: str, problem: Problem, space: SearchSpace | None = None) -> Suggester:
-    """The suggester a task with ``algorithm: {name: <name>}`` and no settings gets."""
-    return registry.create(Algorithm.model_validate({"name": name}), space or problem.space())
+    """The suggester a task with ``algorithm: {name: <name>}`` and no settings gets (or a variant)."""
+    algorithm = Algorithm.model_validate(VARIANTS.get(name, {"name": name}))
+    return registry.create(algorithm, space or problem.space())
 
 
 def kubetune_settings(name: str, problem: Problem) -> dict[str, Any]:
-    """The suggester's settings as built (its dataclass fields, the backend where there is one)."""
+    """The suggester's settings as built: its dataclass fields."""
     suggester = kubetune_suggester(name, problem)
     request = SearchRequest(problem.space(), [], [], 1, 0, 50)
     if isinstance(suggester, Auto):
@@ -116,9 +122,6 @@ def kubetune_settings(name: str, problem: Problem) -> dict[str, Any]:
         for f in dataclasses.fields(suggester):
             if f.name != "space":
                 out[f.name] = _plain(getattr(suggester, f.name))
-    backend = getattr(suggester, "chosen_backend", None)
-    if backend is not None:
-        out["backend"] = backend
     return out
 
 
@@ -326,15 +329,6 @@ def run_random(problem: Problem, evaluations: int, seed: int, pending: int) -> t
 
 
 # --- names ---------------------------------------------------------------------------------------
-
-
-def gp_available() -> bool:
-    """True when torch can be imported (Optuna's GPSampler needs it)."""
-    try:
-        import torch  # noqa: F401, PLC0415 -- probing the optional dependency
-    except ImportError:
-        return False
-    return True
 
 
 def is_raw(optimizer: str) -> bool:

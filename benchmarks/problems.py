@@ -186,7 +186,7 @@ def _mlp(p: Assignment) -> float:
         learning_rate_init=float(p["learning_rate_init"]),
         activation=str(p["activation"]),
         batch_size=64,
-        max_iter=25,
+        max_iter=20,
         random_state=0,
     )
     return _validation_error(model, "digits")
@@ -259,7 +259,7 @@ PROBLEMS: dict[str, Problem] = {
             "model",
             (
                 Dim("learning_rate", 0.01, 1.0, log=True),
-                Dim("max_iter", 10, 150, integer_step=1),
+                Dim("max_iter", 10, 100, integer_step=1),
                 Dim("max_leaf_nodes", 4, 48, integer_step=1),
                 Dim("min_samples_leaf", 2, 40, integer_step=1),
                 Dim("l2_regularization", 1e-4, 10.0, log=True),
@@ -274,7 +274,7 @@ PROBLEMS: dict[str, Problem] = {
             "mlp-digits",
             "model",
             (
-                Dim("hidden_units", 8, 128, log=True, integer_step=1),
+                Dim("hidden_units", 8, 64, log=True, integer_step=1),
                 Dim("alpha", 1e-6, 1e-1, log=True),
                 Dim("learning_rate_init", 1e-4, 1e-1, log=True),
                 Dim("activation", choices=("relu", "tanh", "logistic")),
@@ -282,7 +282,7 @@ PROBLEMS: dict[str, Problem] = {
             _mlp,
             0.0,
             None,
-            "scikit-learn MLPClassifier (one hidden layer, 25 epochs) on digits (1257 train / 540 validation)",
+            "scikit-learn MLPClassifier (one hidden layer, 20 epochs) on digits (1257 train / 540 validation)",
         ),
         Problem(
             "svm-digits",
