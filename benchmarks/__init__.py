@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
     parser.add_argument("--note", default="", help="a sentence on the run's conditions, kept in results.json")
     parser.add_argument("--resume", action="store_true", help="continue a stopped run in --output (its runs.jsonl)")
+    parser.add_argument(
+        "--finish", action="store_true", help="end a stopped run in --output: no more runs; latency, results"
+    )
     parser.add_argument("--gap-trials", type=int, default=30, help="local gap: trials per algorithm (default 30)")
     parser.add_argument("--gap-algorithms", default="random,tpe,bayesian", help="local gap: comma-separated")
 

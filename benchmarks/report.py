@@ -48,8 +48,9 @@ def conditions(results: Mapping[str, Any]) -> list[str]:
         []
         if results.get("complete", True)
         else [
-            f"**A partial run**: these are the {total} runs that had finished when results.json was last "
-            "written; a seed counts in a comparison only where both optimizers finished it."
+            f"**A partial run**: {total} of the plan's {results.get('planned_runs', '?')} runs finished "
+            "before the run was stopped; seeds were run in order, so each problem has its first seeds "
+            "whole, and a comparison uses the seeds both optimizers finished."
         ]
     )
     lines += [

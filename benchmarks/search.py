@@ -206,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
 
     Each finished run is appended to runs.jsonl as it comes, and results.json is rewritten every
     few runs, so that a stopped benchmark leaves its finished seeds readable (``python -m
-    benchmarks.report``); ``--resume`` continues it, skipping the runs already there.
+    benchmarks.report``); ``--resume`` continues it, skipping the runs already there, and
+    ``--finish`` ends it: no more runs, the latency, and the results of the runs done.
     """
     started = time.perf_counter()
     # One thread per worker: the workers already use every core, and BLAS threads fighting over
@@ -229,9 +230,9 @@ def run(args: argparse.Namespace) -> int:
     finished = {_key(r) for r in results}
     if not args.resume:
         runs_file.write_text("", encoding="utf-8")
-    todo = [job for job in jobs if _key(job) not in finished]
+    todo = [] if args.finish else [job for job in jobs if _key(job) not in finished]
     load = [(0.0, *os.getloadavg())]
-    document = functools.partial(_document, args, plan, gp, aliases)
+    document = functools.partial(_document, args, plan, gp, aliases, len(jobs))
     context = multiprocessing.get_context("spawn")
     print(f"{len(todo)} runs on {args.workers} workers ({len(results)} done before) ...", flush=True)
     with context.Pool(args.workers) as pool, runs_file.open("a", encoding="utf-8") as log:
@@ -249,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     print("latency, alone ...", flush=True)
     latencies = latency.measure([(a, n) for a, sizes in plan.latency for n in sizes], plan.repeats)
     load.append((round(time.perf_counter() - started), *os.getloadavg()))
-    results_json = document(results, latencies, load, runs_seconds, started, complete=True)
+    results_json = document(results, latencies, load, runs_seconds, started, complete=len(results) == len(jobs))
     markdown = _write(out, results_json, markdown=True)
     print(markdown)
     print(f"wrote {out / 'results.json'} and {out / 'results.md'} in {results_json['wall_seconds']:.0f} s")
@@ -261,6 +262,7 @@ def _document(
     plan: Plan,
     gp: bool,
     aliases: dict[str, str | None],
+    planned: int,
     results: list[RunResult],
     latencies: dict[str, Any],
     load: Sequence[tuple[float, ...]],
@@ -276,6 +278,7 @@ def _document(
         "note": args.note,
         "quick": args.quick,
         "complete": complete,
+        "planned_runs": planned,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "versions": versions(),
         "workers": args.workers,
