@@ -178,10 +178,18 @@ def _jobs(plan: Plan, aliases: dict[str, str | None]) -> list[Job]:
                     jobs.append((optimizer, problem, plan.evaluations, seed, 1))
             if PROBLEMS[problem].kind == "function":
                 jobs += [(o, problem, plan.evaluations, seed, PENDING) for o in plan.parallel]
-    # Ordered by the share of the problem's seeds done: a run stopped at 70% has 70% of every
-    # problem's seeds (21 of 30, 7 of 10), each seed whole.
-    of = {p: plan.seeds if PROBLEMS[p].kind == "function" else plan.model_seeds for p in PROBLEMS}
-    return sorted(jobs, key=lambda job: ((job[3] + 1) / of[job[1]], job[3], job[1], -_cost(job)))
+    return sorted(jobs, key=lambda job: (_progress(plan, job), job[3], job[1], -_cost(job)))
+
+
+def _progress(plan: Plan, job: Job) -> float:
+    """How far through the plan a run comes: the test functions' seeds and the first half of the
+    models' seeds advance together, then the models' other half. A run stopped early has whole
+    seeds, all the test functions' seeds it could, and at least some of every model's."""
+    seed = job[3]
+    if PROBLEMS[job[1]].kind == "function":
+        return (seed + 1) / plan.seeds
+    half = max(1, plan.model_seeds // 2)
+    return (seed + 1) / half if seed < half else 1 + (seed + 1) / plan.model_seeds
 
 
 def _key(job: Job | RunResult) -> tuple[str, str, int, int]:
