@@ -182,14 +182,12 @@ def _jobs(plan: Plan, aliases: dict[str, str | None]) -> list[Job]:
 
 
 def _progress(plan: Plan, job: Job) -> float:
-    """How far through the plan a run comes: the test functions' seeds and the first half of the
-    models' seeds advance together, then the models' other half. A run stopped early has whole
-    seeds, all the test functions' seeds it could, and at least some of every model's."""
+    """How far through the plan a run comes: the test functions' seeds first (their 30 seeds are
+    what the verdicts on them need), then the models' seeds. A run stopped early has whole seeds."""
     seed = job[3]
     if PROBLEMS[job[1]].kind == "function":
         return (seed + 1) / plan.seeds
-    half = max(1, plan.model_seeds // 2)
-    return (seed + 1) / half if seed < half else 1 + (seed + 1) / plan.model_seeds
+    return 1 + (seed + 1) / plan.model_seeds
 
 
 def _key(job: Job | RunResult) -> tuple[str, str, int, int]:
