@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    args.command = " ".join(["kubetune bench", *argv])
+    args.command = shlex.join(["kubetune", "bench", *argv])
     from . import local, search  # noqa: PLC0415 -- the benchmarks' heavy imports, once the options are valid
 
     code = 0

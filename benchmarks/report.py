@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import re
+import shlex
 import statistics
 import sys
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,10 @@ def conditions(results: Mapping[str, Any]) -> list[str]:
     versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items() if v)
     machine = results["machine"]
     total = len(results["runs"])
+    # The note is printed on its own: the command without it (quoted, or not, by older runs).
+    command = results["command"]
+    for written in (f" --note {shlex.quote(results.get('note', ''))}", f" --note {results.get('note', '')}"):
+        command = command.replace(written, "") if results.get("note") else command
     lines = (
         []
         if results.get("complete", True)
@@ -54,7 +59,7 @@ def conditions(results: Mapping[str, Any]) -> list[str]:
         ]
     )
     lines += [
-        f"Command: `{results['command']}`" + (f" ({results['note']})." if results.get("note") else "."),
+        f"Command: `{command}`" + (f" ({results['note']})." if results.get("note") else "."),
         f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}; "
         f"{results['workers']} worker processes. Libraries: {versions}.",
         f"Wall time {results['wall_seconds'] / 60:.1f} min ({results['runs_seconds'] / 60:.1f} min of runs, "
@@ -211,7 +216,7 @@ def summary(results: Mapping[str, Any]) -> str:
     raw peer and its own family, at the last checkpoint, with intervals."""
     found = analysis.analyze(results)
     final = found["checkpoints"][-1]
-    wanted = ("kubetune:auto", "kubetune:tpe", "kubetune:bayesian", "kubetune:cmaes")
+    wanted = ("kubetune:auto", "kubetune:tpe", "kubetune:bayesian", "kubetune:bayesian-optuna-gp", "kubetune:cmaes")
     lines = [
         f"At {final} evaluations ({results['plan']['seeds']} seeds per test function, "
         f"{results['plan']['model_seeds']} per real model; difference of mean log10 regret, or of mean "
