@@ -182,12 +182,10 @@ def _jobs(plan: Plan, aliases: dict[str, str | None]) -> list[Job]:
 
 
 def _progress(plan: Plan, job: Job) -> float:
-    """How far through the plan a run comes: the test functions' seeds first (their 30 seeds are
-    what the verdicts on them need), then the models' seeds. A run stopped early has whole seeds."""
-    seed = job[3]
-    if PROBLEMS[job[1]].kind == "function":
-        return (seed + 1) / plan.seeds
-    return 1 + (seed + 1) / plan.model_seeds
+    """How far through the plan a run comes: the share of its problem's seeds. A run stopped at 40%
+    has 40% of every problem's seeds (12 of 30, 4 of 10), each seed whole."""
+    seeds = plan.seeds if PROBLEMS[job[1]].kind == "function" else plan.model_seeds
+    return (job[3] + 1) / seeds
 
 
 def _key(job: Job | RunResult) -> tuple[str, str, int, int]:
