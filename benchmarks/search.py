@@ -230,9 +230,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     runs_file = out / "runs.jsonl"
-    results = _done(runs_file, jobs) if args.resume and runs_file.exists() else []
+    resume = args.resume or args.finish  # finishing a run reads its runs, never clears them
+    results = _done(runs_file, jobs) if resume and runs_file.exists() else []
     finished = {_key(r) for r in results}
-    if not args.resume:
+    if not resume:
         runs_file.write_text("", encoding="utf-8")
     todo = [] if args.finish else [job for job in jobs if _key(job) not in finished]
     load = [(0.0, *os.getloadavg())]
