@@ -9,6 +9,7 @@ recomputed from the runs in the file, so a change to how figures are read applie
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import re
@@ -247,11 +248,14 @@ def replace_block(text: str, block: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m benchmarks.report RESULTS [--docs FILE] [--readme FILE]``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__)
-    parser.add_argument("results", help="a results.json written by kubetune bench")
+    parser.add_argument("results", help="a results.json written by kubetune bench (or results.json.gz)")
     parser.add_argument("--docs", help="write the full report here (docs/benchmarks.md)")
     parser.add_argument("--readme", help="replace the summary block of this README")
     args = parser.parse_args(argv)
-    results = json.loads(Path(args.results).read_text(encoding="utf-8"))
+    path = Path(args.results)
+    # A kept run's results are stored compressed (docs/benchmark-results.json.gz): every run's values.
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    results = json.loads(raw.decode("utf-8"))
     text = render(results)
     if args.docs:
         header = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,8 @@ def test_results_md_and_the_readme_block_are_generated_from_the_results(tmp_path
     assert "old figures" not in updated and updated.startswith("intro\n") and updated.endswith("rest\n")
     assert "kubetune:tpe | optuna:tpe (best raw peer, same family) | better" in updated
     assert "do not edit" in docs.read_text(encoding="utf-8")
+    kept = tmp_path / "results.json.gz"  # how a run is kept in docs/
+    kept.write_bytes(gzip.compress(results_file.read_bytes()))
+    again = tmp_path / "again.md"
+    assert report.main([str(kept), "--docs", str(again)]) == 0
+    assert again.read_text(encoding="utf-8") == docs.read_text(encoding="utf-8")
