@@ -63,8 +63,9 @@ def conditions(results: Mapping[str, Any]) -> list[str]:
         f"Command: `{command}`" + (f" ({results['note']})." if results.get("note") else "."),
         f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}; "
         f"{results['workers']} worker processes. Libraries: {versions}.",
-        f"Wall time {results['wall_seconds'] / 60:.1f} min ({results['runs_seconds'] / 60:.1f} min of runs, "
-        f"then the latency alone); the runs took {results.get('cpu_seconds', 0) / 60:.0f} CPU minutes in all.",
+        f"Wall time of the invocation that wrote these results: {results['wall_seconds'] / 60:.1f} min "
+        f"({results['runs_seconds'] / 60:.1f} min of runs, then the latency alone); all the runs took "
+        f"{results.get('cpu_seconds', 0) / 60:.0f} CPU minutes.",
     ]
     if load:
         lines.append(
