@@ -567,11 +567,12 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
 
     # Listed for --help only: main() hands `kubetune bench ...` to the benchmarks before parsing,
     # since their options are declared with them, outside this package.
-    sub.add_parser(
+    bench = sub.add_parser(
         "bench",
         add_help=False,
         help="benchmark the search algorithms and the local runner's overhead (in a source checkout)",
     )
+    bench.set_defaults(handler=lambda _: _bench([]))
 
     _add_result_commands(sub)
     return parser
@@ -655,7 +656,7 @@ def main(argv: Sequence[str] | None = None, *, plugin: bool = False) -> int:
     """Entry point of the ``kubetune`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command: Callable[[], int]
-    if argv[:1] == ["bench"] and not plugin:
+    if argv[:1] == ["bench"]:
         command = functools.partial(_bench, argv[1:])
     else:
         args = build_parser("kubectl kubetune" if plugin else "kubetune").parse_args(argv)
