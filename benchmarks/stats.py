@@ -77,8 +77,15 @@ def paired_difference(ours: Mapping[int, float], theirs: Mapping[int, float], se
     return bootstrap_mean([ours[s] - theirs[s] for s in common], seed)
 
 
+MIN_SEEDS = 5
+"""Fewer paired seeds than this give "tied" whatever the interval: a bootstrap of 3 values can
+give a point interval (three seeds one validation sample apart), which is no evidence."""
+
+
 def verdict(difference: Interval) -> Verdict:
     """better / tied / worse, from the interval of a paired difference (lower scores are better)."""
+    if difference.n < MIN_SEEDS:
+        return "tied"
     if difference.high < 0:
         return "better"
     if difference.low > 0:

@@ -55,3 +55,10 @@ def test_scores_are_log10_regret_for_functions_and_error_for_models() -> None:
     assert stats.score([5.0, 1.0], 2, "function", 1.0) == math.log10(stats.REGRET_FLOOR)
     assert stats.score([0.2, 0.1, 0.05], 2, "model", 0.0) == 0.1
     assert stats.best_peer({"optuna:tpe": -1.0, "optuna:gp": -2.0, "random": 0.0}) == "optuna:gp"
+
+
+def test_too_few_seeds_give_no_verdict_however_consistent() -> None:
+    few = stats.paired_difference({s: 0.0 for s in range(4)}, {s: 1.0 for s in range(4)})
+    enough = stats.paired_difference({s: float(s % 2) for s in range(5)}, {s: 2.0 + s % 2 for s in range(5)})
+    assert (few.low, few.high) == (-1.0, -1.0) and stats.verdict(few) == "tied"
+    assert stats.verdict(enough) == "better"
