@@ -733,6 +733,16 @@ class HPOTaskSpec(ApiModel):
         """The parameter called ``name``, if any."""
         return next((p for p in self.parameters if p.name == name), None)
 
+    def placeholder_values(self, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        """What ``${params.NAME}`` placeholders become in a trial with these (active) parameters:
+        its values, and ``when.default`` for each conditional parameter it does not have."""
+        defaults = {
+            p.name: p.when.default
+            for p in self.parameters
+            if p.when is not None and p.when.default is not None and p.name not in params
+        }
+        return {**defaults, **params}
+
     @model_validator(mode="after")
     def _check(self) -> HPOTaskSpec:
         raise_problems("HPOTaskSpec", self._problems())
