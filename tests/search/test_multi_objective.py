@@ -7,6 +7,7 @@ import math
 import pytest
 
 from kubetune.api import Algorithm, Parameter
+from kubetune.errors import SearchError
 from kubetune.search import registry
 from kubetune.search.base import Observation, SearchRequest, TrialState
 from kubetune.search.optuna_backend import gp_available
@@ -64,9 +65,12 @@ def test_nsga2_with_a_constraint_prefers_feasible_parents() -> None:
     assert sum(1 for o in late if o.constraints[0] <= 0) > len(late) / 2
 
 
-def test_bayesian_with_two_objectives_uses_optuna_gp_or_says_what_it_needs() -> None:
+def test_bayesian_with_two_objectives_runs_optuna_gp_and_skopt_refuses() -> None:
+    settings: dict[str, object] = {"backend": "optuna-gp", "nInitialPoints": 5}
     if gp_available():
-        assert len(run("bayesian", 12)) == 12
+        assert len(run("bayesian", 8, settings=settings)) == 8
     else:
-        with pytest.raises(Exception, match="needs torch"):
-            run("bayesian", 12)
+        with pytest.raises(SearchError, match="needs torch"):
+            run("bayesian", 8, settings=settings)
+    with pytest.raises(SearchError, match="needs algorithm.settings.backend: optuna-gp"):
+        run("bayesian", 12, settings={"nInitialPoints": 5})
