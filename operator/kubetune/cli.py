@@ -211,6 +211,8 @@ def _best(args: argparse.Namespace) -> int:
     from .report import best_document, best_of_all  # noqa: PLC0415
 
     source = _source(args)
+    if args.include_stopped and source.load_task().spec.objective.multi:
+        raise UsageError("--include-stopped applies to a single objective; with several, best prints the Pareto front")
     if args.include_stopped:
         best = best_of_all(source.load_task(), source.load_trials())
         if best is not None:
@@ -570,7 +572,7 @@ def _add_result_commands(sub: Any) -> None:
     )
     for name, handler, text in (
         ("trials", _trials, "list a task's trials, best first"),
-        ("best", _best, "print a task's best trial as JSON"),
+        ("best", _best, "print a task's best trial (with several objectives, its Pareto front) as JSON"),
         ("report", _report, "write one HTML file of plots and the trial table (opens offline)"),
         ("stop", _stop, "stop a task for good, keeping its trials and results (unlike suspend, final)"),
         ("delete", _delete, "delete a local task's state directory: its trials, logs and results"),

@@ -115,8 +115,11 @@ def trial_rows(
     params = [p.name for p in spec.parameters] or sorted({k for t in trials for k in t.spec.parameters})
     chosen = [t for t in trials if include_failed or (t.status is not None and t.status.phase is TrialPhase.SUCCEEDED)]
     extra = metric_columns(task, chosen)
+    multi = spec.objective.multi
+    front = engine.front_names(spec, trials) if multi else set()
     header = [
         "trial",
+        *(["front"] if multi else []),
         "phase",
         spec.objective.primary,
         *params,
@@ -147,6 +150,7 @@ def trial_rows(
         rows.append(
             [
                 trial.metadata.name,
+                *(["*" if trial.metadata.name in front else ""] if multi else []),
                 status.phase.value if status else TrialPhase.PENDING.value,
                 status.objective if status else None,
                 *[trial.spec.parameters.get(p) for p in params],
@@ -216,7 +220,11 @@ def _cell(value: Any) -> str:
 
 
 def best_document(status: HPOTaskStatus | None) -> dict[str, Any] | None:
-    """What ``kubetune best`` prints: the best trial's name, objective, parameters and metrics."""
+    """What ``kubetune best`` prints: the best trial's name, objective, parameters and metrics; with
+    several objectives, the Pareto front (its size, and its members as the status keeps them)."""
+    if status is not None and status.pareto_front:
+        members = [m.to_manifest() for m in status.pareto_front]
+        return {"frontSize": status.front_size, "paretoFront": members}
     if status is None or status.best_trial is None:
         return None
     return status.best_trial.to_manifest()
@@ -286,6 +294,8 @@ class PlainReporter:
         line = f"{status.phase}: {status.progress} finished, {counts.running} running, {counts.pending} pending" + (
             f", best {best.objective:.6g} ({best.name})" if best else ""
         )
+        if status.front_size:
+            line += f", Pareto front of {status.front_size}"
         if line != self._last:
             self._last = line
             self.out.write(f"{datetime.now():%H:%M:%S} {line}\n")
@@ -347,7 +357,7 @@ class LiveReporter:
             completed=counts.total - counts.pending - counts.running,
             running=counts.running,
             pending=counts.pending,
-            best=f"{best.objective:.6g}" if best else "-",
+            best=f"{best.objective:.6g}" if best else (f"front of {status.front_size}" if status.front_size else "-"),
             elapsed=_clock(elapsed),
         )
         self.progress_bar.refresh()

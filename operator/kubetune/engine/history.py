@@ -44,8 +44,12 @@ def observation(spec: HPOTaskSpec, trial: Trial, index: int | None = None) -> Ob
     )
 
 
-def pareto_front(spec: HPOTaskSpec, trials: Sequence[Trial]) -> tuple[list[FrontMember], int]:
-    """The feasible succeeded trials no other one dominates, at most MAX_FRONT of them, and the whole front's size."""
+def front_names(spec: HPOTaskSpec, trials: Sequence[Trial]) -> set[str]:
+    """The names of every trial on the Pareto front (not only the ones the status lists)."""
+    return {p.trial.metadata.name or "" for p in pareto.front(_points(spec, trials))}
+
+
+def _points(spec: HPOTaskSpec, trials: Sequence[Trial]) -> list[pareto.Point]:
     points = []
     for trial in trials:
         if trial.status is None or trial.status.phase is not TrialPhase.SUCCEEDED or not feasible(spec, trial):
@@ -53,7 +57,12 @@ def pareto_front(spec: HPOTaskSpec, trials: Sequence[Trial]) -> tuple[list[Front
         losses = _losses(spec, objective_values(spec, trial))
         if all(v is not None for v in losses):
             points.append(pareto.Point(trial, tuple(float(v) for v in losses if v is not None)))
-    whole = pareto.front(points)
+    return points
+
+
+def pareto_front(spec: HPOTaskSpec, trials: Sequence[Trial]) -> tuple[list[FrontMember], int]:
+    """The feasible succeeded trials no other one dominates, at most MAX_FRONT of them, and the whole front's size."""
+    whole = pareto.front(_points(spec, trials))
     members = []
     for point in pareto.bounded(whole, MAX_FRONT):
         trial = point.trial
