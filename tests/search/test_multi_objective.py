@@ -72,5 +72,5 @@ def test_bayesian_with_two_objectives_runs_optuna_gp_and_skopt_refuses() -> None
     else:
         with pytest.raises(SearchError, match="needs torch"):
             run("bayesian", 8, settings=settings)
-    with pytest.raises(SearchError, match="needs algorithm.settings.backend: optuna-gp"):
+    with pytest.raises(SearchError, match=r"needs algorithm\.settings\.backend: optuna-gp"):
         run("bayesian", 12, settings={"nInitialPoints": 5})
