@@ -117,13 +117,15 @@ class Objective(ApiModel):
     to read them."""
 
     # The API server refuses what the model refuses, with the same words.
+    # The API server refuses what the model refuses, at the same field, in the same words.
     model_config = ConfigDict(
         json_schema_extra=_cel(
+            ("has(self.metrics) || has(self.metric)", "is required (or give metrics, 2 to 4 objectives)", ".metric"),
+            ("has(self.metrics) || has(self.direction)", "is required", ".direction"),
             (
-                "has(self.metrics) ? !has(self.metric) && !has(self.direction)"
-                " : has(self.metric) && has(self.direction)",
-                "give either metrics (2 to 4 objectives) or metric and direction",
-                "",
+                "!has(self.metrics) || (!has(self.metric) && !has(self.direction))",
+                "replaces metric and direction: give either metrics or metric and direction",
+                ".metrics",
             ),
             ("!has(self.metrics) || !has(self.goal)", "applies to a single objective only", ".goal"),
         )
@@ -290,21 +292,18 @@ class EarlyStoppingRule(StrEnum):
     ASHA = "asha"
 
 
+_ASHA = "(has(self.rule) && self.rule == 'asha')"
+
+
 class EarlyStopping(ApiModel):
     """Stop trials whose intermediate results are clearly worse than the others'."""
 
     model_config = ConfigDict(
         json_schema_extra=_cel(
-            (
-                "(has(self.rule) && self.rule == 'asha') || (!has(self.minResource) && !has(self.reductionFactor))",
-                "minResource and reductionFactor apply to the asha rule only",
-                "",
-            ),
-            (
-                "!(has(self.rule) && self.rule == 'asha') || (!has(self.minTrials) && !has(self.startStep))",
-                "minTrials and startStep apply to the median rule only",
-                "",
-            ),
+            (f"!has(self.minResource) || {_ASHA}", "applies to the asha rule only", ".minResource"),
+            (f"!has(self.reductionFactor) || {_ASHA}", "applies to the asha rule only", ".reductionFactor"),
+            (f"!has(self.minTrials) || !{_ASHA}", "applies to the median rule only", ".minTrials"),
+            (f"!has(self.startStep) || !{_ASHA}", "applies to the median rule only", ".startStep"),
         )
     )
 
