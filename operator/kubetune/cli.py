@@ -111,12 +111,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"stopped for good; its trials and results are kept (kubetune delete {again} removes them)")
     best = best_document(status)
     if best is not None:
-        print("best trial:")
+        print("Pareto front:" if "paretoFront" in best else "best trial:")
         print(json.dumps(best, indent=2))
     print(
         "next:\n"
         f"  kubetune trials {again}            the trials, best first\n"
-        f"  kubetune best {again}              the best trial as JSON\n"
+        f"  kubetune best {again}              the best trial (or the Pareto front) as JSON\n"
         f"  kubetune report {again} --open     plots of the search, in the browser\n"
         f"  each trial's output is in {_shown(state.root / 'logs')}/TRIAL.log"
     )

@@ -41,7 +41,7 @@ def test_two_objectives_keep_a_front_that_best_prints_and_trials_marks(
     assert "bestTrial" not in status
     assert status["frontSize"] == len(front)
     assert {m["name"] for m in status["paretoFront"]} == front
-    capsys.readouterr()
+    assert "Pareto front:" in capsys.readouterr().out
     assert main(["best", "--state-dir", str(state)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["frontSize"] == len(front)
