@@ -34,8 +34,12 @@ def test_two_objectives_keep_a_front_that_best_prints_and_trials_marks(
         for t in trials
     }
     feasible = {n: v for n, v in values.items() if v[1] <= 1.1}
+    index = {t["metadata"]["name"]: t["spec"]["index"] for t in trials}
+    # On the front: dominated by no other feasible trial; of trials with equal values, the earliest.
     front = {
-        n for n, v in feasible.items() if not any(o[0] <= v[0] and o[1] <= v[1] and o != v for o in feasible.values())
+        n
+        for n, v in feasible.items()
+        if not any(o[0] <= v[0] and o[1] <= v[1] and (o != v or index[m] < index[n]) for m, o in feasible.items())
     }
     status = status_of(state)
     assert "bestTrial" not in status

@@ -44,7 +44,13 @@ def test_a_multi_objective_task_keeps_its_pareto_front_in_status(cluster: Kube, 
     done = trials(cluster, "front")
     assert all(t["status"]["phase"] == "Succeeded" for t in done)
     points = {t["metadata"]["name"]: tuple(s["last"] for s in t["status"]["metrics"]) for t in done}
-    front = {n for n, v in points.items() if not any(o[0] <= v[0] and o[1] <= v[1] and o != v for o in points.values())}
+    index = {t["metadata"]["name"]: t["spec"]["index"] for t in done}
+    # On the front: dominated by no other trial; of trials with equal values, the earliest.
+    front = {
+        n
+        for n, v in points.items()
+        if not any(o[0] <= v[0] and o[1] <= v[1] and (o != v or index[m] < index[n]) for m, o in points.items())
+    }
     status = cluster.get("hpotasks", "front")["status"]
     assert status["phase"] == "Succeeded" and "bestTrial" not in status
     assert status["frontSize"] == len(front)
