@@ -79,6 +79,13 @@ def problems(**spec: Any) -> list[str]:
             "spec.earlyStopping.minTrials: applies to the median rule only",
         ),
         ({"warmStart": {"tasks": ["Not_A_Name"]}}, "spec.warmStart.tasks[0]: string should match pattern"),
+        (
+            {
+                "algorithm": {"name": "hyperband", "settings": {"resourceParameter": "layers"}},
+                "warmStart": {"tasks": ["earlier"]},
+            },
+            "spec.warmStart.tasks: does not apply to hyperband",
+        ),
     ],
 )
 def test_each_misuse_is_one_line_naming_its_field(spec: dict[str, Any], expected: str) -> None:

@@ -758,6 +758,13 @@ class HPOTaskSpec(ApiModel):
         if self.warm_start is not None:
             for i, point in enumerate(self.warm_start.enqueue):
                 yield from self._assignment_problems(("warmStart", "enqueue", i), point)
+            if self.algorithm.name is AlgorithmName.HYPERBAND:
+                for key in ("tasks", "enqueue"):
+                    if getattr(self.warm_start, key):
+                        yield (
+                            ("warmStart", key),
+                            "does not apply to hyperband, which plans every trial and its budget from its own brackets",
+                        )
         known = {p.name for p in self.parameters}
         if self.algorithm.experiments:
             known |= {k for e in self.algorithm.experiments for k in e}
