@@ -185,3 +185,14 @@ def test_conditional_parameters_reach_trials_only_when_active(make_task: MakeTas
     for trial in created:
         assert ("momentum" in trial.spec.parameters) == (trial.spec.parameters["optimizer"] == "sgd")
     assert {t.spec.parameters["optimizer"] for t in created} == {"adam", "sgd"}
+
+
+def test_a_finished_task_keeps_its_warm_start_status_when_the_sources_are_not_read(make_task: MakeTask) -> None:
+    old = make_task()
+    task = make_task(warmStart={"tasks": ["old"]}, budget={"maxTrials": 1, "parallelTrials": 1})
+    first = plan(task, [], T0, [WarmSource("old", old.spec, [finished(old, 0, {"lr": 0.1, "layers": 1}, loss=0.4)])])
+    done = [with_status(t, TrialPhase.SUCCEEDED, [0.3]) for t in first.create]
+    last = plan(task.model_copy(update={"status": first.status}), done, T0, None)
+    assert last.status.phase == "Succeeded"
+    assert last.status.warm_start == first.status.warm_start
+    assert last.status.warm_start is not None and last.status.warm_start.imported == 1

@@ -31,8 +31,9 @@ class World:
     """What the run of each active trial says now; an active trial missing here has no run."""
     live: frozenset[str] = frozenset()
     """Trials whose run (process, workload) exists and has not ended, finished trials included."""
-    warm: Sequence[WarmSource] = ()
-    """The earlier tasks ``spec.warmStart.tasks`` names, as the executor found them."""
+    warm: Sequence[WarmSource] | None = ()
+    """The earlier tasks ``spec.warmStart.tasks`` names, as the executor found them; None when it
+    did not read them (the task is finished), so that the status keeps what it said of them."""
 
 
 class Executor(Protocol):

@@ -76,15 +76,17 @@ class _Ending:
     """Ended by the user (``spec.stop``): phase Stopped, whatever the trials achieved."""
 
 
-def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[WarmSource] = ()) -> Plan:
+def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[WarmSource] | None = ()) -> Plan:
     """Decide the next step of ``task`` given all its trials (any order) and the time.
 
     ``warm`` is what the executor read of the tasks ``spec.warmStart.tasks`` names: their
     compatible finished trials seed the search algorithm without counting toward the budget.
+    None means the executor did not read them (a finished task needs them no more): the status
+    keeps what it said.
     """
     spec = task.spec
-    imported, warm_status = import_sources(spec, warm) if spec.warm_start and spec.warm_start.tasks else ([], None)
     previous = task.status or HPOTaskStatus()
+    imported, warm_status = _warm(spec, previous, warm)
     trials = sorted(trials, key=lambda t: t.spec.index)
     events: list[Event] = []
 
@@ -190,6 +192,17 @@ def _stop_unstarted(trials: Sequence[Trial], why: str) -> list[Verdict]:
         for t in trials
         if phase_of(t) is TrialPhase.PENDING
     ]
+
+
+def _warm(
+    spec: HPOTaskSpec, previous: HPOTaskStatus, warm: Sequence[WarmSource] | None
+) -> tuple[list[Observation], WarmStartStatus | None]:
+    """The imported observations and the warm-start status (kept as it was when nothing was read)."""
+    if not spec.warm_start or not spec.warm_start.tasks:
+        return [], None
+    if warm is None:
+        return [], previous.warm_start
+    return import_sources(spec, warm)
 
 
 def _trial_verdicts(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> list[Verdict]:
