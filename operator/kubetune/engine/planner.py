@@ -86,7 +86,6 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[W
     """
     spec = task.spec
     previous = task.status or HPOTaskStatus()
-    imported, warm_status = _warm(spec, previous, warm)
     trials = sorted(trials, key=lambda t: t.spec.index)
     events: list[Event] = []
 
@@ -112,7 +111,7 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[W
     asked = _Asked(ran=previous.algorithm)
     if ending is None and not suspended and not stopping:
         try:
-            asked = _new_trials(task, trials, asked, imported)
+            asked = _new_trials(task, trials, asked, warm)
             created, exhausted = list(asked.created), asked.exhausted
         except SearchError as error:  # e.g. a plugin that is not installed: the task cannot go on
             ending = _Ending("SearchFailed", f"The search algorithm failed: {error}", failed=True)
@@ -135,7 +134,18 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[W
     for verdict in verdicts:
         kind: Literal["Normal", "Warning"] = "Warning" if verdict.phase is TrialPhase.FAILED else "Normal"
         events.append(Event(verdict.reason, f"Stopped {verdict.name}: {verdict.message}", kind, verdict.name))
-    status = _status(task, everything, previous, start, ending, suspended, now, asked.waiting, stopping, warm_status)
+    status = _status(
+        task,
+        everything,
+        previous,
+        start,
+        ending,
+        suspended,
+        now,
+        asked.waiting,
+        stopping,
+        _warm(spec, previous, warm)[1],
+    )
     status = status.model_copy(update={"algorithm": asked.ran})
     if ending is not None and previous.phase != status.phase:
         kind = "Warning" if ending.failed else "Normal"
@@ -330,7 +340,7 @@ class _Asked:
     """Why fewer trials than there is room for were created (the algorithm's reason), if so."""
 
 
-def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked, imported: Sequence[Observation]) -> _Asked:
+def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked, warm: Sequence[WarmSource] | None) -> _Asked:
     """Enqueued points first, then as many of the algorithm's trials as the budget and parallelism allow."""
     spec = task.spec
     active = [t for t in trials if is_active(t)]
@@ -355,7 +365,7 @@ def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked, imported
         space=space,
         # A trial outside the space (kept by --allow-changes after the space changed): no model learns from it.
         history=[
-            *imported,
+            *_warm(spec, task.status or HPOTaskStatus(), warm)[0],
             *(observation(spec, t) for t in trials if not is_active(t) and space.contains(t.spec.parameters)),
         ],
         pending=[

@@ -500,7 +500,7 @@ def _obj(value: object) -> dict[str, Any]:
     return value
 
 
-_DONE = (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
+_DONE = (TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.STOPPED)
 
 
 def _owned_by(obj: Mapping[str, Any], uids: set[str]) -> bool:
