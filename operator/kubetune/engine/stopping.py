@@ -110,7 +110,9 @@ def asha_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdi
 
     A trial is judged at its highest rung from the stored series alone, against every trial that
     has reached that rung so far, on each step until it reaches the next rung; nothing is kept
-    between steps, so a restarted operator decides the same.
+    between steps, so a restarted operator decides the same, and a trial that reports faster than
+    the engine steps is judged all the same (judging only on arrival, as Optuna's pruner does when
+    called at every report, would let it pass rungs unjudged).
     """
     rule = spec.early_stopping
     series = _series(spec, trial)
