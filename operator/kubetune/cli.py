@@ -110,12 +110,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"stopped for good; its trials and results are kept (kubetune delete {again} removes them)")
     best = best_document(status)
     if best is not None:
-        print("best trial:")
+        print("Pareto front:" if "paretoFront" in best else "best trial:")
         print(json.dumps(best, indent=2))
     print(
         "next:\n"
         f"  kubetune trials {again}            the trials, best first\n"
-        f"  kubetune best {again}              the best trial as JSON\n"
+        f"  kubetune best {again}              the best trial (or the Pareto front) as JSON\n"
         f"  kubetune report {again} --open     plots of the search, in the browser\n"
         f"  each trial's output is in {_shown(state.root / 'logs')}/TRIAL.log"
     )
@@ -210,6 +210,8 @@ def _best(args: argparse.Namespace) -> int:
     from .report import best_document, best_of_all  # noqa: PLC0415
 
     source = _source(args)
+    if args.include_stopped and source.load_task().spec.objective.multi:
+        raise UsageError("--include-stopped applies to a single objective; with several, best prints the Pareto front")
     if args.include_stopped:
         best = best_of_all(source.load_task(), source.load_trials())
         if best is not None:
@@ -586,7 +588,7 @@ def _add_result_commands(sub: Any) -> None:
     )
     for name, handler, text in (
         ("trials", _trials, "list a task's trials, best first"),
-        ("best", _best, "print a task's best trial as JSON"),
+        ("best", _best, "print a task's best trial (with several objectives, its Pareto front) as JSON"),
         ("report", _report, "write one HTML file of plots and the trial table (opens offline)"),
         ("stop", _stop, "stop a task for good, keeping its trials and results (unlike suspend, final)"),
         ("delete", _delete, "delete a local task's state directory: its trials, logs and results"),

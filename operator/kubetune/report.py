@@ -26,7 +26,7 @@ MAX_OTHER_COLUMNS = 8
 
 
 def _minimizing(task: HPOTask) -> bool:
-    return task.spec.objective.direction is Direction.MINIMIZE
+    return task.spec.objective.primary_direction is Direction.MINIMIZE
 
 
 def best_first(task: HPOTask, trial: Trial) -> tuple[int, float, int]:
@@ -45,8 +45,9 @@ def _series(trial: Trial) -> dict[str, MetricSeries]:
 def metric_columns(task: HPOTask, trials: Sequence[Trial]) -> list[str]:
     """The metrics listed beside the objective: the declared ones, then the most printed others."""
     objective = task.spec.objective
-    declared = [m for m in objective.additional_metrics if m != objective.metric]
-    printed = Counter(name for t in trials for name in _series(t) if name != objective.metric and name not in declared)
+    named = objective.names[1:] + [c.metric for c in objective.constraints] + objective.additional_metrics
+    declared = list(dict.fromkeys(m for m in named if m != objective.primary))
+    printed = Counter(name for t in trials for name in _series(t) if name != objective.primary and name not in declared)
     others = sorted(printed, key=lambda name: (-printed[name], name))[:MAX_OTHER_COLUMNS]
     return declared + others
 
@@ -54,7 +55,7 @@ def metric_columns(task: HPOTask, trials: Sequence[Trial]) -> list[str]:
 def sort_key(task: HPOTask, trials: Sequence[Trial], by: str | None) -> Callable[[Trial], tuple[Any, ...]]:
     """The sort key ``--sort-by`` names: the objective (best first), a metric, a parameter or ``start``."""
     spec = task.spec
-    if by is None or by == spec.objective.metric:
+    if by is None or by == spec.objective.primary:
         return lambda t: best_first(task, t)
     params = {p.name for p in spec.parameters} | {k for t in trials for k in t.spec.parameters}
     if by == "start":
@@ -64,7 +65,7 @@ def sort_key(task: HPOTask, trials: Sequence[Trial], by: str | None) -> Callable
         return lambda t: _present(_comparable(t.spec.parameters.get(by)), t)
     if by in metric_columns(task, trials) or any(by in _series(t) for t in trials):
         return lambda t: _present(_aggregate(_series(t).get(by), spec.objective.aggregation_of(by)), t)
-    choices = [spec.objective.metric, *metric_columns(task, trials), *sorted(params), "start"]
+    choices = [spec.objective.primary, *metric_columns(task, trials), *sorted(params), "start"]
     raise UsageError(f"--sort-by {by}: no such metric or parameter; choose from {', '.join(choices)}")
 
 
@@ -86,7 +87,7 @@ def _aggregate(series: MetricSeries | None, how: Aggregation) -> float | None:
 
 def best_intermediate(task: HPOTask, trial: Trial) -> float | None:
     """The best value the trial reported for the objective at any step."""
-    series = _series(trial).get(task.spec.objective.metric)
+    series = _series(trial).get(task.spec.objective.primary)
     if series is None:
         return None
     return series.min if _minimizing(task) else series.max
@@ -94,7 +95,7 @@ def best_intermediate(task: HPOTask, trial: Trial) -> float | None:
 
 def last_step(task: HPOTask, trial: Trial) -> int | None:
     """The step of the trial's last reported objective value."""
-    series = _series(trial).get(task.spec.objective.metric)
+    series = _series(trial).get(task.spec.objective.primary)
     return series.points[-1].step if series is not None and series.points else None
 
 
@@ -114,10 +115,13 @@ def trial_rows(
     params = [p.name for p in spec.parameters] or sorted({k for t in trials for k in t.spec.parameters})
     chosen = [t for t in trials if include_failed or (t.status is not None and t.status.phase is TrialPhase.SUCCEEDED)]
     extra = metric_columns(task, chosen)
+    multi = spec.objective.multi
+    front = engine.front_names(spec, trials) if multi else set()
     header = [
         "trial",
+        *(["front"] if multi else []),
         "phase",
-        spec.objective.metric,
+        spec.objective.primary,
         *params,
         *extra,
         "last_step",
@@ -146,6 +150,7 @@ def trial_rows(
         rows.append(
             [
                 trial.metadata.name,
+                *(["*" if trial.metadata.name in front else ""] if multi else []),
                 status.phase.value if status else TrialPhase.PENDING.value,
                 status.objective if status else None,
                 *[trial.spec.parameters.get(p) for p in params],
@@ -215,7 +220,11 @@ def _cell(value: Any) -> str:
 
 
 def best_document(status: HPOTaskStatus | None) -> dict[str, Any] | None:
-    """What ``kubetune best`` prints: the best trial's name, objective, parameters and metrics."""
+    """What ``kubetune best`` prints: the best trial's name, objective, parameters and metrics; with
+    several objectives, the Pareto front (its size, and its members as the status keeps them)."""
+    if status is not None and status.pareto_front:
+        members = [m.to_manifest() for m in status.pareto_front]
+        return {"frontSize": status.front_size, "paretoFront": members}
     if status is None or status.best_trial is None:
         return None
     return status.best_trial.to_manifest()
@@ -232,7 +241,7 @@ def best_of_all(task: HPOTask, trials: Sequence[Trial]) -> dict[str, Any] | None
     metrics = {
         name: value
         for name, series in _series(best).items()
-        if name != task.spec.objective.metric
+        if name != task.spec.objective.primary
         and (value := aggregate(series, task.spec.objective.aggregation_of(name))) is not None
     }
     return {
@@ -285,6 +294,8 @@ class PlainReporter:
         line = f"{status.phase}: {status.progress} finished, {counts.running} running, {counts.pending} pending" + (
             f", best {best.objective:.6g} ({best.name})" if best else ""
         )
+        if status.front_size:
+            line += f", Pareto front of {status.front_size}"
         if line != self._last:
             self._last = line
             self.out.write(f"{datetime.now():%H:%M:%S} {line}\n")
@@ -346,7 +357,7 @@ class LiveReporter:
             completed=counts.total - counts.pending - counts.running,
             running=counts.running,
             pending=counts.pending,
-            best=f"{best.objective:.6g}" if best else "-",
+            best=f"{best.objective:.6g}" if best else (f"front of {status.front_size}" if status.front_size else "-"),
             elapsed=_clock(elapsed),
         )
         self.progress_bar.refresh()

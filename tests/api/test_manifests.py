@@ -33,7 +33,7 @@ def base_task() -> dict[str, Any]:
 
 def test_there_is_an_example_for_every_algorithm() -> None:
     names = {yaml.safe_load(p.read_text())["spec"].get("algorithm", {}).get("name", "auto") for p in EXAMPLES}
-    assert names >= {"auto", "random", "grid", "sobol", "bayesian", "tpe", "cmaes", "hyperband", "experiments"}
+    assert names >= {"auto", "random", "grid", "sobol", "bayesian", "tpe", "cmaes", "hyperband", "nsga2", "experiments"}
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ def test_each_additional_metric_may_name_its_own_aggregation() -> None:
     assert [task.spec.objective.aggregation_of(m) for m in ("loss", "accuracy", "seconds")] == ["min", "max", "min"]
     objective["metricAggregations"] = {"acuracy": "max"}
     assert problems(task_manifest(objective=objective)) == [
-        "spec.objective.metricAggregations.acuracy: names no additional metric"
+        "spec.objective.metricAggregations.acuracy: names no additional or constraint metric"
     ]
 
 

@@ -17,7 +17,9 @@ from .chart import CHART, ROOT
 BIN = Path(sys.executable).parent
 SCRIPTS = sorted((ROOT / "e2e").glob("*.sh"))
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-METRIC_LINE = re.compile(r"^epoch=(\d+) loss=(\d+\.\d+) val_accuracy=(\d+\.\d+)$")
+METRIC_LINE = re.compile(
+    r"^epoch=(\d+) loss=(\d+\.\d+) val_accuracy=(\d+\.\d+) params_k=(\d+\.\d+) seconds=(\d+\.\d+)$"
+)
 
 
 def _tool(name: str) -> str:

@@ -1,4 +1,5 @@
-"""A fast stand-in for a training script: loss = (x - 0.3)^2 + (y - 2)^2 / 10, shrinking per epoch.
+"""A fast stand-in for a training script: loss = (x - 0.3)^2 + (y - 2)^2 / 10, shrinking per epoch,
+and cost = 1 - x + y / 10 (for several objectives).
 
 Modes make it misbehave the ways real training jobs do: print garbage, never report the metric,
 hang, crash, or learn badly (so early stopping has something to stop).
@@ -36,7 +37,8 @@ for epoch in range(1, args.epochs + 1):
     if args.mode == "silent":
         print(f"epoch {epoch} done", flush=True)
         continue
-    print(f"epoch={epoch} loss={loss:.6f} note=ok", flush=True)
+    # cost: a second objective that falls as x rises, so that loss and cost trade off for x > 0.3.
+    print(f"epoch={epoch} loss={loss:.6f} cost={1 - args.x + args.y / 10:.6f} note=ok", flush=True)
     if args.mode == "hang":
         time.sleep(3600)
 if args.mode == "fail":

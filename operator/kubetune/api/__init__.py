@@ -3,7 +3,7 @@
 from .algorithms import SETTINGS, Acquisition, AlgorithmName, GPBackend
 from .base import ParamValue, format_duration, parse_duration
 from .loader import format_loc, load_objects, load_task, parse_task, parse_trial
-from .parameters import Parameter, ParameterType, Scale
+from .parameters import Parameter, ParameterType, Scale, When
 from .task import (
     Aggregation,
     Algorithm,
@@ -11,8 +11,11 @@ from .task import (
     Budget,
     Condition,
     ConditionStatus,
+    ConstraintMetric,
     Direction,
     EarlyStopping,
+    EarlyStoppingRule,
+    FrontMember,
     HPOTask,
     HPOTaskSpec,
     HPOTaskStatus,
@@ -20,11 +23,15 @@ from .task import (
     MetricsFormat,
     MetricsSource,
     Objective,
+    ObjectiveMetric,
     Stop,
     SuspendPolicy,
     TaskPhase,
     TrialCounts,
     TrialTemplate,
+    WarmStart,
+    WarmStartSource,
+    WarmStartStatus,
 )
 from .trial import MetricPoint, MetricSeries, Trial, TrialPhase, TrialSpec, TrialStatus
 
@@ -38,8 +45,11 @@ __all__ = [
     "Budget",
     "Condition",
     "ConditionStatus",
+    "ConstraintMetric",
     "Direction",
     "EarlyStopping",
+    "EarlyStoppingRule",
+    "FrontMember",
     "GPBackend",
     "HPOTask",
     "HPOTaskSpec",
@@ -50,6 +60,7 @@ __all__ = [
     "MetricsFormat",
     "MetricsSource",
     "Objective",
+    "ObjectiveMetric",
     "ParamValue",
     "Parameter",
     "ParameterType",
@@ -63,6 +74,10 @@ __all__ = [
     "TrialSpec",
     "TrialStatus",
     "TrialTemplate",
+    "WarmStart",
+    "WarmStartSource",
+    "WarmStartStatus",
+    "When",
     "format_duration",
     "format_loc",
     "load_objects",

@@ -31,6 +31,7 @@ class AlgorithmName(StrEnum):
     TPE = "tpe"
     CMAES = "cmaes"
     HYPERBAND = "hyperband"
+    NSGA2 = "nsga2"
     EXPERIMENTS = "experiments"
     PLUGIN = "plugin"
 
@@ -139,6 +140,14 @@ class HyperbandSettings(ApiModel):
     """Keep the best 1/eta of each rung and give them eta times the budget."""
 
 
+class NSGA2Settings(ApiModel):
+    """Optuna's NSGA-II genetic algorithm, for several objectives (and constraints): each generation
+    is bred from the best of the trials so far, ranked by non-domination, then by crowding distance."""
+
+    population_size: Annotated[int, Field(ge=2, le=1000)] = 50
+    """Trials per generation."""
+
+
 class ExperimentsSettings(ApiModel):
     """Run the assignments listed in ``experiments``, in order."""
 
@@ -157,6 +166,7 @@ SETTINGS: dict[AlgorithmName, type[ApiModel]] = {
     AlgorithmName.TPE: TPESettings,
     AlgorithmName.CMAES: CmaEsSettings,
     AlgorithmName.HYPERBAND: HyperbandSettings,
+    AlgorithmName.NSGA2: NSGA2Settings,
     AlgorithmName.EXPERIMENTS: ExperimentsSettings,
     AlgorithmName.PLUGIN: PluginSettings,
 }

@@ -140,6 +140,7 @@ def task_crd() -> Schema:
         [
             _column("Phase", ".status.phase", "string", "Phase of the task"),
             _column("Best", ".status.bestTrial.objective", "number", "Best objective value so far"),
+            _column("Front", ".status.frontSize", "integer", "Trials on the Pareto front (multi-objective)"),
             _column("Trials", ".status.progress", "string", "Finished trials out of maxTrials"),
             _column("Running", ".status.trials.running", "integer", "Trials running now"),
             _column("Queued", ".status.trials.queued", "integer", "Trials waiting for Kueue to admit them"),

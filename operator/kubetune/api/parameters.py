@@ -34,6 +34,21 @@ class Distribution(StrEnum):
     LOG_NORMAL = "logNormal"
 
 
+class When(ApiModel):
+    """The condition under which a parameter is active: another (categorical) parameter's value."""
+
+    parameter: Annotated[str, Field(pattern=NAME_PATTERN, max_length=63)]
+    """The categorical parameter this one depends on, e.g. ``optimizer``."""
+
+    in_: Annotated[list[ParamValue], Field(alias="in", min_length=1)]
+    """The parent's values for which this parameter is sampled and passed to the trial, e.g. ``[sgd]``."""
+
+    default: ParamValue | None = None
+    """What a ``${params.NAME}`` placeholder of this parameter becomes in a trial where the condition
+    does not hold. Required when the trial template uses such a placeholder; the parameters file and
+    the ``KUBETUNE_PARAM_*`` variables carry active parameters only."""
+
+
 class Parameter(ApiModel):
     """One hyperparameter: a numeric range, a list of values, or a fixed value."""
 
@@ -81,6 +96,10 @@ class Parameter(ApiModel):
     value: ParamValue | None = None
     """A fixed value: the parameter is not searched, every trial gets this value."""
 
+    when: When | None = None
+    """Search this parameter only when another, categorical parameter takes one of the given
+    values (``{parameter: optimizer, in: [sgd]}``); otherwise the trial does not get it at all."""
+
     @property
     def fixed(self) -> bool:
         """True when the parameter has a fixed value and is not searched."""
@@ -105,7 +124,10 @@ class Parameter(ApiModel):
 
     def _problems(self) -> list[tuple[Loc, str]]:
         if self.value is not None:
-            return self._fixed_problems()
+            problems = self._fixed_problems()
+            if self.when is not None:
+                problems.append((("when",), "does not apply to a fixed parameter"))
+            return problems
         if self.type is ParameterType.CATEGORICAL:
             return self._categorical_problems()
         if self.distribution is not Distribution.UNIFORM:

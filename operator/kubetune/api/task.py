@@ -16,6 +16,8 @@ from . import cel, kinds, rules
 from .algorithms import (
     SETTINGS,
     AlgorithmName,
+    BayesianSettings,
+    GPBackend,
     GridSettings,
     HyperbandSettings,
     flat_settings_schema,
@@ -61,18 +63,93 @@ class Aggregation(StrEnum):
     MEAN = "mean"
 
 
-class Objective(ApiModel):
-    """The metric to optimize and how to read it."""
+def _cel(*rules: tuple[str, str, str]) -> dict[str, Any]:
+    """``x-kubernetes-validations`` entries (CEL expression, message, field path) for a model's schema."""
+    entries = [{"rule": r, "message": m, **({"fieldPath": f} if f else {})} for r, m, f in rules]
+    return {"x-kubernetes-validations": entries}
 
-    metric: Annotated[str, Field(pattern=METRIC_NAME_PATTERN, max_length=128)]
+
+class ObjectiveMetric(ApiModel):
+    """One objective of a multi-objective task."""
+
+    name: Annotated[str, Field(pattern=METRIC_NAME_PATTERN, max_length=128)]
     """Name of the metric the trial reports, e.g. ``val_accuracy``."""
 
     direction: Direction
     """minimize or maximize."""
 
+
+class ConstraintMetric(ApiModel):
+    """A bound a trial's metric must respect for the trial to count (be feasible)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_cel(("has(self.max) != has(self.min)", "give exactly one of max and min", ".max"))
+    )
+
+    metric: Annotated[str, Field(pattern=METRIC_NAME_PATTERN, max_length=128)]
+    """Name of the metric the trial reports, e.g. ``model_mb``; aggregated as ``metricAggregations``
+    says, else like the objective."""
+
+    max: float | None = None
+    """The trial is feasible only when the metric is at most this."""
+
+    min: float | None = None
+    """The trial is feasible only when the metric is at least this."""
+
+    def violation(self, value: float | None) -> float:
+        """By how much ``value`` breaks the bound (<= 0 when it holds, Optuna's convention); a
+        missing or non-finite value breaks it by 1."""
+        if value is None or not math.isfinite(value):
+            return 1.0
+        excess = value - self.max if self.max is not None else -math.inf
+        shortfall = self.min - value if self.min is not None else -math.inf
+        return max(excess, shortfall)
+
+    @model_validator(mode="after")
+    def _check(self) -> ConstraintMetric:
+        if (self.max is None) == (self.min is None):
+            raise_problems("ConstraintMetric", [(("max",), "give exactly one of max and min")])
+        return self
+
+
+class Objective(ApiModel):
+    """The metric to optimize (``metric`` and ``direction``), or 2 to 4 of them (``metrics``), and how
+    to read them."""
+
+    # The API server refuses what the model refuses, with the same words.
+    # The API server refuses what the model refuses, at the same field, in the same words.
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            ("has(self.metrics) || has(self.metric)", "is required (or give metrics, 2 to 4 objectives)", ".metric"),
+            ("has(self.metrics) || has(self.direction)", "is required", ".direction"),
+            (
+                "!has(self.metrics) || (!has(self.metric) && !has(self.direction))",
+                "replaces metric and direction: give either metrics or metric and direction",
+                ".metrics",
+            ),
+            ("!has(self.metrics) || !has(self.goal)", "applies to a single objective only", ".goal"),
+        )
+    )
+
+    metric: Annotated[str | None, Field(pattern=METRIC_NAME_PATTERN, max_length=128)] = None
+    """Name of the metric the trial reports, e.g. ``val_accuracy``. Required unless ``metrics`` is given."""
+
+    direction: Direction | None = None
+    """minimize or maximize. Required with ``metric``."""
+
+    metrics: Annotated[list[ObjectiveMetric] | None, Field(min_length=2, max_length=4)] = None
+    """Multi-objective: 2 to 4 metrics, each with its direction, instead of ``metric`` and
+    ``direction``. The task keeps the Pareto front (the trials no other trial beats on every
+    metric) instead of one best trial."""
+
+    constraints: Annotated[list[ConstraintMetric], Field(max_length=8)] = []
+    """Bounds on reported metrics (``{metric: model_mb, max: 50}``): a trial that breaks one never
+    becomes the best trial or a member of the front, and samplers that support constraints
+    (tpe, nsga2, bayesian through Optuna) steer away from it."""
+
     goal: float | None = None
     """Stop the task as soon as a trial's objective reaches this value (<= when minimizing,
-    >= when maximizing)."""
+    >= when maximizing). Single objective only."""
 
     aggregation: Aggregation = Aggregation.LAST
     """How the series a trial reports becomes its objective: last (the final value), min, max
@@ -84,26 +161,65 @@ class Objective(ApiModel):
     """Other metrics to record for each trial (not optimized)."""
 
     metric_aggregations: dict[str, Aggregation] = {}
-    """The aggregation of each additional metric that is not to be aggregated like the objective,
-    e.g. ``{accuracy: max}`` while the objective ``loss`` uses ``min``."""
+    """The aggregation of each additional or constraint metric that is not to be aggregated like the
+    objective, e.g. ``{accuracy: max}`` while the objective ``loss`` uses ``min``."""
+
+    @property
+    def names(self) -> list[str]:
+        """The optimized metrics, in order (one for a single objective)."""
+        return [m.name for m in self.metrics] if self.metrics else [self.metric or ""]
+
+    @property
+    def directions(self) -> list[Direction]:
+        """The direction of each optimized metric, in order."""
+        return [m.direction for m in self.metrics] if self.metrics else [self.direction or Direction.MINIMIZE]
+
+    @property
+    def primary(self) -> str:
+        """The first optimized metric: the one shown where there is room for one."""
+        return self.names[0]
+
+    @property
+    def primary_direction(self) -> Direction:
+        """The direction of :attr:`primary`."""
+        return self.directions[0]
+
+    @property
+    def multi(self) -> bool:
+        """True for a multi-objective task."""
+        return bool(self.metrics)
 
     def aggregation_of(self, metric: str) -> Aggregation:
-        """How the series of ``metric`` (the objective or an additional metric) is aggregated."""
-        if metric == self.metric:
+        """How the series of ``metric`` (an objective, a constraint or an additional metric) is aggregated."""
+        if metric in self.names:
             return self.aggregation
         return self.metric_aggregations.get(metric, self.aggregation)
 
     @model_validator(mode="after")
     def _check(self) -> Objective:
-        raise_problems(
-            "Objective",
-            [
-                (("metricAggregations", name), "names no additional metric")
-                for name in self.metric_aggregations
-                if name not in self.additional_metrics
-            ],
-        )
+        raise_problems("Objective", self._problems())
         return self
+
+    def _problems(self) -> Iterator[tuple[Loc, str]]:
+        if self.metrics:
+            if self.metric is not None or self.direction is not None:
+                yield ("metrics",), "replaces metric and direction: give either metrics or metric and direction"
+            if self.goal is not None:
+                yield ("goal",), "applies to a single objective only"
+            seen: set[str] = set()
+            for i, m in enumerate(self.metrics):
+                if m.name in seen:
+                    yield ("metrics", i, "name"), f"{m.name!r} is listed twice"
+                seen.add(m.name)
+        else:
+            if self.metric is None:
+                yield ("metric",), "is required (or give metrics, 2 to 4 objectives)"
+            if self.direction is None:
+                yield ("direction",), "is required"
+        named = set(self.additional_metrics) | {c.metric for c in self.constraints}
+        for name in self.metric_aggregations:
+            if name not in named:
+                yield ("metricAggregations", name), "names no additional or constraint metric"
 
 
 class Algorithm(ApiModel):
@@ -173,20 +289,89 @@ class Budget(ApiModel):
 
 class EarlyStoppingRule(StrEnum):
     MEDIAN = "median"
+    ASHA = "asha"
+
+
+_ASHA = "(has(self.rule) && self.rule == 'asha')"
 
 
 class EarlyStopping(ApiModel):
     """Stop trials whose intermediate results are clearly worse than the others'."""
 
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            (f"!has(self.minResource) || {_ASHA}", "applies to the asha rule only", ".minResource"),
+            (f"!has(self.reductionFactor) || {_ASHA}", "applies to the asha rule only", ".reductionFactor"),
+            (f"!has(self.minTrials) || !{_ASHA}", "applies to the median rule only", ".minTrials"),
+            (f"!has(self.startStep) || !{_ASHA}", "applies to the median rule only", ".startStep"),
+        )
+    )
+
     rule: EarlyStoppingRule = EarlyStoppingRule.MEDIAN
     """median: stop a trial when its best value so far is worse than the median of the other
-    trials' running averages at the same step."""
+    trials' running averages at the same step. asha: asynchronous successive halving (Optuna's
+    SuccessiveHalvingPruner): at steps minResource, minResource * reductionFactor, ... (the rungs),
+    a trial goes on only while its value is in the best 1/reductionFactor of the values every
+    trial had at that rung; no trial waits for a rung to fill. Single objective only."""
 
     min_trials: Annotated[int, Field(ge=1)] = 3
-    """Completed trials needed before any trial is stopped."""
+    """median: completed trials needed before any trial is stopped."""
 
     start_step: Annotated[int, Field(ge=0)] = 1
-    """No trial is stopped before it reports this step."""
+    """median: no trial is stopped before it reports this step."""
+
+    min_resource: Annotated[int | None, Field(ge=1)] = None
+    """asha: the step of the first rung (the step is the resource: an epoch, with
+    ``metricsCollector.stepKey: epoch``). Default 1."""
+
+    reduction_factor: Annotated[int | None, Field(ge=2, le=10)] = None
+    """asha: each rung is this many times the previous one's step, and keeps the best 1/this of
+    the trials that reach it. Default 3."""
+
+    @property
+    def asha_min_resource(self) -> int:
+        """minResource with its default."""
+        return self.min_resource or 1
+
+    @property
+    def asha_reduction_factor(self) -> int:
+        """reductionFactor with its default."""
+        return self.reduction_factor or 3
+
+    @model_validator(mode="after")
+    def _check(self) -> EarlyStopping:
+        problems: list[tuple[Loc, str]] = []
+        if self.rule is not EarlyStoppingRule.ASHA:
+            problems += [
+                ((key,), "applies to the asha rule only")
+                for key in ("minResource", "reductionFactor")
+                if getattr(self, "min_resource" if key == "minResource" else "reduction_factor") is not None
+            ]
+        else:
+            problems += [
+                ((alias,), "applies to the median rule only")
+                for field, alias in (("min_trials", "minTrials"), ("start_step", "startStep"))
+                if field in self.model_fields_set
+            ]
+        raise_problems("EarlyStopping", problems)
+        return self
+
+
+class WarmStart(ApiModel):
+    """Earlier evaluations that seed the search: other tasks' trials, and points to evaluate first."""
+
+    tasks: Annotated[
+        list[Annotated[str, Field(pattern=f"^{TASK_NAME_PATTERN}$", max_length=63)]], Field(max_length=16)
+    ] = []
+    """Earlier HPOTasks whose finished trials feed this task's model without counting toward its
+    budget: on a cluster, tasks in the same namespace; with ``kubetune run``, state directories
+    next to this task's (same state root). A task whose parameters differ in names or types is
+    skipped; a trial whose values fall outside this task's bounds is dropped; both are counted
+    in ``status.warmStart``."""
+
+    enqueue: Annotated[list[dict[str, ParamValue]], Field(max_length=1000)] = []
+    """Assignments to evaluate first, in order, as this task's first trials (they count toward the
+    budget); the algorithm takes over after them and learns from their results."""
 
 
 class MetricsSource(StrEnum):
@@ -523,6 +708,9 @@ class HPOTaskSpec(ApiModel):
     early_stopping: EarlyStopping | None = None
     """Stop clearly bad trials early. Default: no early stopping."""
 
+    warm_start: WarmStart | None = None
+    """Seed the search with earlier tasks' trials and with points to evaluate first."""
+
     metrics_collector: MetricsCollector = MetricsCollector()
     """Where trial metrics are read from (default: ``name=value`` lines in the logs)."""
 
@@ -544,6 +732,16 @@ class HPOTaskSpec(ApiModel):
         """The parameter called ``name``, if any."""
         return next((p for p in self.parameters if p.name == name), None)
 
+    def placeholder_values(self, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+        """What ``${params.NAME}`` placeholders become in a trial with these (active) parameters:
+        its values, and ``when.default`` for each conditional parameter it does not have."""
+        defaults = {
+            p.name: p.when.default
+            for p in self.parameters
+            if p.when is not None and p.when.default is not None and p.name not in params
+        }
+        return {**defaults, **params}
+
     @model_validator(mode="after")
     def _check(self) -> HPOTaskSpec:
         raise_problems("HPOTaskSpec", self._problems())
@@ -552,16 +750,85 @@ class HPOTaskSpec(ApiModel):
     def _problems(self) -> Iterator[tuple[Loc, str]]:
         yield from self._parameter_problems()
         yield from self._env_name_problems()
+        yield from self._condition_problems()
         yield from self._algorithm_problems()
         yield from self._plugin_problems()
+        yield from self._objective_problems()
         yield from self._collector_problems()
+        if self.warm_start is not None:
+            for i, point in enumerate(self.warm_start.enqueue):
+                yield from self._assignment_problems(("warmStart", "enqueue", i), point)
+            if self.algorithm.name is AlgorithmName.HYPERBAND:
+                for key in ("tasks", "enqueue"):
+                    if getattr(self.warm_start, key):
+                        yield (
+                            ("warmStart", key),
+                            "does not apply to hyperband, which plans every trial and its budget from its own brackets",
+                        )
         known = {p.name for p in self.parameters}
         if self.algorithm.experiments:
             known |= {k for e in self.algorithm.experiments for k in e}
         for loc, name in self.trial_template.placeholders():
+            parameter = self.parameter(name)
             if name not in known:
                 yield loc, f"${{params.{name}}} names no parameter"
+            elif parameter is not None and parameter.when is not None and parameter.when.default is None:
+                yield (
+                    loc,
+                    f"${{params.{name}}} names a conditional parameter: give it parameters[].when.default, the "
+                    "value the placeholder takes in trials where the condition does not hold",
+                )
         yield from self.trial_template.stray_placeholders()
+
+    def _condition_problems(self) -> Iterator[tuple[Loc, str]]:
+        parents = {p.name: p.when.parameter for p in self.parameters if p.when is not None}
+        for i, parameter in enumerate(self.parameters):
+            when = parameter.when
+            if when is None:
+                continue
+            loc: Loc = ("parameters", i, "when", "parameter")
+            parent = self.parameter(when.parameter)
+            if parent is None:
+                yield loc, f"names no parameter: {when.parameter!r}"
+                continue
+            if parent.type is not ParameterType.CATEGORICAL or parent.fixed:
+                yield loc, f"must name a searched categorical parameter, {when.parameter!r} is not one"
+                continue
+            for j, value in enumerate(when.in_):
+                if value not in (parent.values or []):
+                    yield ("parameters", i, "when", "in", j), f"{value!r} is not one of {parent.values}"
+            seen, node = {parameter.name}, when.parameter
+            while node in parents:
+                if node in seen:
+                    yield loc, f"makes a cycle of conditions: {' -> '.join([*seen, node])}"
+                    break
+                seen.add(node)
+                node = parents[node]
+
+    def _objective_problems(self) -> Iterator[tuple[Loc, str]]:
+        if not self.objective.multi:
+            return
+        name = self.algorithm.name
+        if name in (AlgorithmName.CMAES, AlgorithmName.HYPERBAND):
+            yield (
+                ("algorithm", "name"),
+                f"{name} optimizes a single objective; with objective.metrics use nsga2, tpe, bayesian, auto, "
+                "random, sobol or grid",
+            )
+        bayesian = _valid(BayesianSettings, self.algorithm.settings) if name is AlgorithmName.BAYESIAN else None
+        if bayesian is not None and bayesian.backend is not GPBackend.OPTUNA_GP:
+            yield (
+                ("algorithm", "settings", "backend"),
+                f"must be optuna-gp with objective.metrics ({bayesian.backend} optimizes a single objective)",
+            )
+        if self.early_stopping is not None:
+            yield (
+                ("earlyStopping", "rule"),
+                f"{self.early_stopping.rule} compares one objective's intermediate values; it does not apply "
+                "with objective.metrics",
+            )
+        if self.budget.patience is not None:
+            yield ("budget", "patience"), "applies to a single objective only"
 
     def _parameter_problems(self) -> Iterator[tuple[Loc, str]]:
         seen: set[str] = set()
@@ -623,7 +890,8 @@ class HPOTaskSpec(ApiModel):
         if algorithm.name is AlgorithmName.HYPERBAND:
             yield from self._hyperband_problems()
         if algorithm.experiments:
-            yield from self._experiment_problems(algorithm.experiments)
+            for i, experiment in enumerate(algorithm.experiments):
+                yield from self._assignment_problems(("algorithm", "experiments", i), experiment)
 
     def _grid_problems(self) -> Iterator[tuple[Loc, str]]:
         for i, p in enumerate(self.parameters):
@@ -668,6 +936,7 @@ class HPOTaskSpec(ApiModel):
         elif (
             parameter.type is ParameterType.CATEGORICAL
             or parameter.fixed
+            or parameter.when is not None
             or parameter.base is not None
             or parameter.distribution is not Distribution.UNIFORM
         ):
@@ -688,32 +957,37 @@ class HPOTaskSpec(ApiModel):
                 f"starts about that many trials), {name!r} has {parameter.max / parameter.min:g}",
             )
 
-    def _experiment_problems(self, experiments: list[dict[str, ParamValue]]) -> Iterator[tuple[Loc, str]]:
-        for i, experiment in enumerate(experiments):
-            for key, value in experiment.items():
-                if isinstance(value, str) and (char := control_character(value)):
-                    yield (
-                        ("algorithm", "experiments", i, key),
-                        f"must not contain a control character ({char}): it goes into argv and env",
-                    )
+    def _assignment_problems(self, loc: Loc, assignment: dict[str, ParamValue]) -> Iterator[tuple[Loc, str]]:
+        """What is wrong with a given assignment (an experiment, an enqueued point)."""
+        for key, value in assignment.items():
+            if isinstance(value, str) and (char := control_character(value)):
+                yield (*loc, key), f"must not contain a control character ({char}): it goes into argv and env"
         if not self.parameters:
             return
         declared = {p.name: p for p in self.parameters}
-        for i, experiment in enumerate(experiments):
-            loc: Loc = ("algorithm", "experiments", i)
-            for key in experiment:
-                if key not in declared:
-                    yield (*loc, key), "names no parameter"
-            for name, parameter in declared.items():
-                if name not in experiment and not parameter.fixed:
-                    yield (*loc,), f"gives no value for parameter {name!r}"
-                elif name in experiment and (message := _misfit(parameter, experiment[name])):
-                    yield (*loc, name), message
+        for key in assignment:
+            if key not in declared:
+                yield (*loc, key), "names no parameter"
+        for name, parameter in declared.items():
+            active = parameter.when is None or assignment.get(parameter.when.parameter) in parameter.when.in_
+            if name not in assignment and not parameter.fixed and active:
+                yield (*loc,), f"gives no value for parameter {name!r}"
+            elif name in assignment and (message := _misfit(parameter, assignment[name])):
+                yield (*loc, name), message
+            elif name in assignment and not active and parameter.when is not None:
+                yield (*loc, name), f"is inactive here: its condition on {parameter.when.parameter!r} does not hold"
 
     def _collector_problems(self) -> Iterator[tuple[Loc, str]]:
         collector = self.metrics_collector
         if collector.source is MetricsSource.LOGS and collector.format is MetricsFormat.KEY_VALUE:
-            named: list[tuple[Loc, str]] = [(("objective", "metric"), self.objective.metric)]
+            named: list[tuple[Loc, str]] = (
+                [(("objective", "metrics", i, "name"), m.name) for i, m in enumerate(self.objective.metrics or [])]
+                if self.objective.multi
+                else [(("objective", "metric"), self.objective.primary)]
+            )
+            named += [
+                (("objective", "constraints", i, "metric"), c.metric) for i, c in enumerate(self.objective.constraints)
+            ]
             named += [
                 (("objective", "additionalMetrics", i), m) for i, m in enumerate(self.objective.additional_metrics)
             ]
@@ -874,6 +1148,48 @@ class BestTrial(ApiModel):
     objective); left out when there are none."""
 
 
+MAX_FRONT = 20
+"""Pareto-front members kept in a task's status; a larger front is thinned by crowding distance."""
+
+
+class FrontMember(ApiModel):
+    """A trial of the Pareto front: no other feasible trial is at least as good on every objective
+    and better on one."""
+
+    name: str
+    """The Trial's name."""
+    parameters: dict[str, ParamValue]
+    """Its parameter values."""
+    objectives: dict[str, float]
+    """Its value of each objective metric."""
+    metrics: dict[str, float] = {}
+    """Its other metrics."""
+
+
+class WarmStartSource(ApiModel):
+    """What one earlier task contributed."""
+
+    task: str
+    """The earlier task's name."""
+    imported: int = 0
+    """Its finished trials that seed this task's model."""
+    dropped: int = 0
+    """Its trials left out: values outside this task's space, or no objective value."""
+    message: str | None = None
+    """Why the whole task was skipped, if it was (not found, other parameters)."""
+
+
+class WarmStartStatus(ApiModel):
+    """Where the earlier evaluations that seed the model came from."""
+
+    imported: int = 0
+    """Trials imported in all (they do not count toward maxTrials)."""
+    dropped: int = 0
+    """Trials of the sources left out in all."""
+    sources: Annotated[list[WarmStartSource], Field(max_length=16)] = []
+    """One entry per task in spec.warmStart.tasks."""
+
+
 class HPOTaskStatus(ApiModel):
     """What the operator observed; bounded in size whatever the number of trials."""
 
@@ -899,7 +1215,18 @@ class HPOTaskStatus(ApiModel):
     """Finished trials out of maxTrials, e.g. ``12/50``."""
 
     best_trial: BestTrial | None = None
-    """The best trial so far."""
+    """The best feasible trial so far (single objective)."""
+
+    pareto_front: Annotated[list[FrontMember], Field(max_length=MAX_FRONT)] = []
+    """Multi-objective: the Pareto front of the feasible succeeded trials, at most 20 of them (a
+    larger front keeps its extremes and then the members with the largest crowding distance, as
+    NSGA-II does), in trial order."""
+
+    front_size: int | None = None
+    """Multi-objective: how many trials the whole Pareto front has (``paretoFront`` lists at most 20)."""
+
+    warm_start: WarmStartStatus | None = None
+    """How many earlier trials seed the model, and from which tasks."""
 
     algorithm: str | None = None
     """The algorithm that suggested the latest trials, with its backend where it has several:

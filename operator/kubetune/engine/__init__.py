@@ -2,6 +2,7 @@
 
 from .driver import Executor, Finished, Step, World, step
 from .events import Event
+from .history import WarmSource, front_names
 from .naming import task_seed, trial_name
 from .observe import (
     LAST_OUTPUT_BYTES,
@@ -29,9 +30,11 @@ __all__ = [
     "RunState",
     "Step",
     "Verdict",
+    "WarmSource",
     "World",
     "best_trial",
     "finished_event",
+    "front_names",
     "invalid_status",
     "is_active",
     "last_output",

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from ..api import HPOTask, HPOTaskStatus, SuspendPolicy, Trial, TrialPhase, TrialStatus
 from .events import Event
+from .history import WarmSource
 from .observe import Reason, RunFact, RunState, finished_event, observe
 from .planner import Plan, plan
 from .stopping import is_active, stopped_status
@@ -30,6 +31,9 @@ class World:
     """What the run of each active trial says now; an active trial missing here has no run."""
     live: frozenset[str] = frozenset()
     """Trials whose run (process, workload) exists and has not ended, finished trials included."""
+    warm: Sequence[WarmSource] | None = ()
+    """The earlier tasks ``spec.warmStart.tasks`` names, as the executor found them; None when it
+    did not read them (the task is finished), so that the status keeps what it said of them."""
 
 
 class Executor(Protocol):
@@ -112,7 +116,7 @@ def step(executor: Executor, task: HPOTask, now: datetime) -> Step:
                 finished.append(Finished(trial, fact.metrics_unreadable or missing))
         trials.append(trial)
 
-    decided = plan(task, trials, now)
+    decided = plan(task, trials, now, world.warm)
     by_name = {t.metadata.name: t for t in trials}
     # Record first, then act. A crash between the two then leaves a recorded decision that the
     # next step carries out (a recorded trial without a run is started; a finished trial whose run

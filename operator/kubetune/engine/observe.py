@@ -97,16 +97,43 @@ def with_last_output(detail: str, output: bytes | str, where: str = "") -> str:
 
 
 def recorded_metrics(spec: HPOTaskSpec) -> list[str]:
-    """The metrics a trial's status records, in order: the objective, then the additional ones."""
-    wanted = [spec.objective.metric]
-    wanted += [m for m in spec.objective.additional_metrics if m not in wanted]
+    """The metrics a trial's status records, in order: the objectives, the constraints, the additional ones."""
+    wanted = list(spec.objective.names)
+    for name in [c.metric for c in spec.objective.constraints] + spec.objective.additional_metrics:
+        if name not in wanted:
+            wanted.append(name)
     return wanted
 
 
 def objective_of(spec: HPOTaskSpec, series: Mapping[str, MetricSeries]) -> float | None:
-    """The trial's objective value from its series, aggregated as the task says."""
-    found = series.get(spec.objective.metric)
+    """The trial's objective value (the first objective's, with several), aggregated as the task says."""
+    found = series.get(spec.objective.primary)
     return aggregate(found, spec.objective.aggregation) if found is not None else None
+
+
+def objective_values(spec: HPOTaskSpec, trial: Trial) -> list[float | None]:
+    """The trial's value of each objective metric, in order (None where it reported none)."""
+    by_name = {s.name: s for s in (trial.status.metrics if trial.status else [])}
+    return [
+        aggregate(by_name[name], spec.objective.aggregation) if name in by_name else None
+        for name in spec.objective.names
+    ]
+
+
+def violations(spec: HPOTaskSpec, trial: Trial) -> tuple[float, ...]:
+    """How much the trial breaks each constraint (<= 0 where it holds; a missing metric breaks it)."""
+    by_name = {s.name: s for s in (trial.status.metrics if trial.status else [])}
+    out = []
+    for constraint in spec.objective.constraints:
+        found = by_name.get(constraint.metric)
+        value = aggregate(found, spec.objective.aggregation_of(constraint.metric)) if found is not None else None
+        out.append(constraint.violation(value))
+    return tuple(out)
+
+
+def feasible(spec: HPOTaskSpec, trial: Trial) -> bool:
+    """Whether the trial respects every constraint of the task."""
+    return all(v <= 0 for v in violations(spec, trial))
 
 
 def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> TrialStatus:
@@ -143,9 +170,10 @@ def observe(spec: HPOTaskSpec, trial: Trial, fact: RunFact, now: datetime) -> Tr
     # Conditions carry whole seconds, the pod's start microseconds: a run never ends before it started.
     ended = {"start_time": started or now, "completion_time": max(fact.finished_at or now, started or now)}
     if fact.state is RunState.SUCCEEDED:
-        if base.objective is None:
+        missing = [name for name in spec.objective.names if name not in by_name]
+        if base.objective is None or missing:
             note = f" ({fact.metrics_note})" if fact.metrics_note else ""
-            message = f"The trial ended without reporting {spec.objective.metric}{note}."
+            message = f"The trial ended without reporting {', '.join(missing or [spec.objective.primary])}{note}."
             return base.model_copy(
                 update={**ended, "phase": TrialPhase.FAILED, "reason": Reason.METRICS_UNAVAILABLE, "message": message}
             )

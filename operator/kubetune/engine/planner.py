@@ -16,7 +16,6 @@ from ..api import (
     BestTrial,
     Condition,
     ConditionStatus,
-    Direction,
     HPOTask,
     HPOTaskSpec,
     HPOTaskStatus,
@@ -28,18 +27,21 @@ from ..api import (
     TrialPhase,
     TrialSpec,
     TrialStatus,
+    WarmStartStatus,
 )
 from ..api.base import format_duration
 from ..api.task import ObjectMeta
 from ..errors import SearchError
 from ..metrics import aggregate
 from ..search import registry
-from ..search.base import Observation, Pending, SearchRequest, TrialState
+from ..search.base import Observation, Pending, SearchRequest
 from ..search.space import SearchSpace
 from . import compute
 from .events import Event
+from .history import WarmSource, import_sources, observation, pareto_front
 from .naming import task_seed, trial_name
-from .stopping import Verdict, better, is_active, median_stop, phase_of, stopped_status, timed_out
+from .observe import feasible
+from .stopping import Verdict, asha_stop, better, is_active, median_stop, phase_of, stopped_status, timed_out
 
 MAX_TRIALS_LOWERED = "MaxTrialsLowered"
 """The reason of a trial stopped before it started because maxTrials was lowered below the trials created."""
@@ -74,8 +76,14 @@ class _Ending:
     """Ended by the user (``spec.stop``): phase Stopped, whatever the trials achieved."""
 
 
-def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
-    """Decide the next step of ``task`` given all its trials (any order) and the time."""
+def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[WarmSource] | None = ()) -> Plan:
+    """Decide the next step of ``task`` given all its trials (any order) and the time.
+
+    ``warm`` is what the executor read of the tasks ``spec.warmStart.tasks`` names: their
+    compatible finished trials seed the search algorithm without counting toward the budget.
+    None means the executor did not read them (a finished task needs them no more): the status
+    keeps what it said.
+    """
     spec = task.spec
     previous = task.status or HPOTaskStatus()
     trials = sorted(trials, key=lambda t: t.spec.index)
@@ -103,7 +111,7 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
     asked = _Asked(ran=previous.algorithm)
     if ending is None and not suspended and not stopping:
         try:
-            asked = _new_trials(task, trials, asked)
+            asked = _new_trials(task, trials, asked, warm)
             created, exhausted = list(asked.created), asked.exhausted
         except SearchError as error:  # e.g. a plugin that is not installed: the task cannot go on
             ending = _Ending("SearchFailed", f"The search algorithm failed: {error}", failed=True)
@@ -126,7 +134,18 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime) -> Plan:
     for verdict in verdicts:
         kind: Literal["Normal", "Warning"] = "Warning" if verdict.phase is TrialPhase.FAILED else "Normal"
         events.append(Event(verdict.reason, f"Stopped {verdict.name}: {verdict.message}", kind, verdict.name))
-    status = _status(task, everything, previous, start, ending, suspended, now, asked.waiting, stopping)
+    status = _status(
+        task,
+        everything,
+        previous,
+        start,
+        ending,
+        suspended,
+        now,
+        asked.waiting,
+        stopping,
+        _warm(spec, previous, warm)[1],
+    )
     status = status.model_copy(update={"algorithm": asked.ran})
     if ending is not None and previous.phase != status.phase:
         kind = "Warning" if ending.failed else "Normal"
@@ -185,10 +204,21 @@ def _stop_unstarted(trials: Sequence[Trial], why: str) -> list[Verdict]:
     ]
 
 
+def _warm(
+    spec: HPOTaskSpec, previous: HPOTaskStatus, warm: Sequence[WarmSource] | None
+) -> tuple[list[Observation], WarmStartStatus | None]:
+    """The imported observations and the warm-start status (kept as it was when nothing was read)."""
+    if not spec.warm_start or not spec.warm_start.tasks:
+        return [], None
+    if warm is None:
+        return [], previous.warm_start
+    return import_sources(spec, warm)
+
+
 def _trial_verdicts(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> list[Verdict]:
     verdicts = []
     for trial in trials:
-        verdict = timed_out(spec, trial, now) or median_stop(spec, trial, trials)
+        verdict = timed_out(spec, trial, now) or median_stop(spec, trial, trials) or asha_stop(spec, trial, trials)
         if verdict is not None:
             verdicts.append(verdict)
     return verdicts
@@ -208,13 +238,17 @@ def _apply(trials: Sequence[Trial], verdicts: Sequence[Verdict], now: datetime) 
 
 
 def _best(spec: HPOTaskSpec, trials: Sequence[Trial]) -> tuple[Trial, float] | None:
-    """The best succeeded trial and its objective; ties go to the earliest."""
+    """The best feasible succeeded trial and its objective; ties go to the earliest. None with several objectives."""
+    if spec.objective.multi:
+        return None
     best: tuple[Trial, float] | None = None
     for trial in trials:
         status = trial.status
         if status is None or status.phase is not TrialPhase.SUCCEEDED or status.objective is None:
             continue
-        if best is None or better(spec.objective.direction, status.objective, best[1]):
+        if not feasible(spec, trial):
+            continue
+        if best is None or better(spec.objective.primary_direction, status.objective, best[1]):
             best = trial, status.objective
     return best
 
@@ -235,9 +269,9 @@ def _stalled(spec: HPOTaskSpec, trials: Sequence[Trial]) -> int:
     since = 0
     for trial in done:
         value = trial.status.objective if trial.status else None
-        if value is None:
+        if value is None or not feasible(spec, trial):
             continue
-        if best is None or better(spec.objective.direction, value, best):
+        if best is None or better(spec.objective.primary_direction, value, best):
             best, since = value, 0
         else:
             since += 1
@@ -260,7 +294,7 @@ def _ending(
     goal = spec.objective.goal
     if goal is not None and best is not None:
         trial, value = best
-        if value == goal or better(spec.objective.direction, value, goal):
+        if value == goal or better(spec.objective.primary_direction, value, goal):
             return _Ending("GoalReached", f"{trial.metadata.name} reached the goal {goal:g} ({value:.6g}).")
     if budget.max_duration is not None and start is not None and now - start >= budget.max_duration:
         return _Ending("MaxDurationReached", f"The task ran for maxDuration ({format_duration(budget.max_duration)}).")
@@ -294,29 +328,6 @@ def _lowered(spec: HPOTaskSpec, trials: Sequence[Trial]) -> str:
     )
 
 
-def _loss(spec: HPOTaskSpec, value: float | None) -> float | None:
-    if value is None:
-        return None
-    return value if spec.objective.direction is Direction.MINIMIZE else -value
-
-
-def _observation(spec: HPOTaskSpec, trial: Trial) -> Observation:
-    status = trial.status or TrialStatus()
-    state = {
-        TrialPhase.SUCCEEDED: TrialState.COMPLETE,
-        TrialPhase.FAILED: TrialState.FAILED,
-    }.get(status.phase, TrialState.STOPPED)
-    value = None if state is TrialState.FAILED else _loss(spec, status.objective)
-    return Observation(
-        index=trial.spec.index,
-        params=trial.spec.parameters,
-        state=state,
-        value=value,
-        resource=trial.spec.resource,
-        tags=trial.spec.search_tags,
-    )
-
-
 @dataclass(frozen=True)
 class _Asked:
     """What the search algorithm answered in this step."""
@@ -329,35 +340,50 @@ class _Asked:
     """Why fewer trials than there is room for were created (the algorithm's reason), if so."""
 
 
-def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked) -> _Asked:
-    """Ask the search algorithm for as many trials as the budget and parallelism allow."""
+def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked, warm: Sequence[WarmSource] | None) -> _Asked:
+    """Enqueued points first, then as many of the algorithm's trials as the budget and parallelism allow."""
     spec = task.spec
     active = [t for t in trials if is_active(t)]
     room = min(spec.budget.parallel_trials - len(active), spec.budget.max_trials - len(trials))
     if room <= 0:
         return before
     space = SearchSpace.from_parameters(spec.parameters)
+    # A Trial deleted by hand frees its place in the budget but never its index: a new trial must
+    # not take the name of one whose Job the garbage collector may not have removed yet.
+    first = _created(trials, task.status)
+    # The i-th trial of the task evaluates the i-th enqueued point: indices never repeat, so a
+    # repeated step or a restart enqueues nothing twice.
+    enqueue = spec.warm_start.enqueue if spec.warm_start else []
+    created = [
+        new_trial(task, index, space.active({**enqueue[index], **space.fixed}))
+        for index in range(first, min(first + room, len(enqueue)))
+    ]
+    room -= len(created)
+    if room <= 0:
+        return _Asked(created, False, before.ran)
     request = SearchRequest(
         space=space,
         # A trial outside the space (kept by --allow-changes after the space changed): no model learns from it.
-        history=[_observation(spec, t) for t in trials if not is_active(t) and space.contains(t.spec.parameters)],
+        history=[
+            *_warm(spec, task.status or HPOTaskStatus(), warm)[0],
+            *(observation(spec, t) for t in trials if not is_active(t) and space.contains(t.spec.parameters)),
+        ],
         pending=[
             Pending(index=t.spec.index, params=t.spec.parameters, resource=t.spec.resource, tags=t.spec.search_tags)
-            for t in active
+            for t in [*active, *created]
         ],
         count=room,
         seed=task_seed(task),
         max_trials=spec.budget.max_trials,
+        objectives=len(spec.objective.names),
     )
     proposal = registry.create(spec.algorithm, space).suggest(request)
-    # A Trial deleted by hand frees its place in the budget but never its index: a new trial must
-    # not take the name of one whose Job the garbage collector may not have removed yet.
-    first = _created(trials, task.status)
-    created = [
+    first += len(created)
+    created += [
         new_trial(task, first + offset, suggestion.params, suggestion.resource, suggestion.tags)
         for offset, suggestion in enumerate(list(proposal.suggestions)[:room])
     ]
-    waiting = proposal.reason if len(created) < room else ""
+    waiting = proposal.reason if len(proposal.suggestions) < room else ""
     return _Asked(created, proposal.exhausted, proposal.ran or str(spec.algorithm.name), waiting)
 
 
@@ -409,7 +435,7 @@ def best_trial(spec: HPOTaskSpec, trials: Sequence[Trial]) -> BestTrial | None:
     metrics = {}
     for series in best.status.metrics if best.status else []:
         value = aggregate(series, spec.objective.aggregation_of(series.name))
-        if value is not None and series.name != spec.objective.metric:
+        if value is not None and series.name != spec.objective.primary:
             metrics[series.name] = value
     return BestTrial(
         name=best.metadata.name or "", parameters=best.spec.parameters, objective=objective, metrics=metrics or None
@@ -443,10 +469,12 @@ def _status(
     now: datetime,
     waiting: str = "",
     stopping: bool = False,
+    warm_status: WarmStartStatus | None = None,
 ) -> HPOTaskStatus:
     spec = task.spec
     counts = _counts(trials, previous)
     best = best_trial(spec, trials)
+    members, front_size = pareto_front(spec, trials) if spec.objective.multi else ([], None)
     if ending is not None:
         phase = TaskPhase.STOPPED if ending.stopped else TaskPhase.FAILED if ending.failed else TaskPhase.SUCCEEDED
         reason, message = ending.reason, ending.message
@@ -491,6 +519,9 @@ def _status(
         trials=counts,
         progress=f"{finished}/{max(spec.budget.max_trials, counts.total)}",
         best_trial=best,
+        pareto_front=members,
+        front_size=front_size,
+        warm_start=warm_status,
         start_time=start,
         completion_time=completion,
         observed_generation=generation,
@@ -523,7 +554,9 @@ def _gpu_hours(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> flo
 
 def _summary(spec: HPOTaskSpec, status: HPOTaskStatus, ending: _Ending) -> str:
     best = status.best_trial
-    found = f" Best: {best.name} with {spec.objective.metric}={best.objective:.6g}." if best else ""
+    found = f" Best: {best.name} with {spec.objective.primary}={best.objective:.6g}." if best else ""
+    if status.front_size:
+        found = f" Pareto front: {status.front_size} trials."
     return f"Task finished: {ending.message}{found}"
 
 

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..api import Direction, HPOTaskSpec, MetricSeries, Trial, TrialPhase, TrialStatus
+from ..api import Direction, EarlyStoppingRule, HPOTaskSpec, MetricSeries, Trial, TrialPhase, TrialStatus
 from ..api.base import format_duration
 from ..metrics import best_so_far, running_average
+from ..search import optuna_backend
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def timed_out(spec: HPOTaskSpec, trial: Trial, now: datetime) -> Verdict | None:
 def _series(spec: HPOTaskSpec, trial: Trial) -> MetricSeries | None:
     if trial.status is None:
         return None
-    return next((s for s in trial.status.metrics if s.name == spec.objective.metric), None)
+    return next((s for s in trial.status.metrics if s.name == spec.objective.primary), None)
 
 
 def median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdict | None:
@@ -73,7 +74,9 @@ def median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Ver
     the completed trials' running averages at the same step (as Katib and Vizier do)."""
     rule = spec.early_stopping
     series = _series(spec, trial)
-    if rule is None or phase_of(trial) is not TrialPhase.RUNNING or series is None or not series.points:
+    if rule is None or rule.rule is not EarlyStoppingRule.MEDIAN:
+        return None
+    if phase_of(trial) is not TrialPhase.RUNNING or series is None or not series.points:
         return None
     step = series.points[-1].step
     if step < rule.start_step:
@@ -88,13 +91,50 @@ def median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Ver
     if len(averages) < rule.min_trials:
         return None
     median = statistics.median(averages)
-    direction = spec.objective.direction
+    direction = spec.objective.primary_direction
     best = best_so_far(series, step, direction)
     if best is None or not better(direction, median, best):
         return None
-    metric = spec.objective.metric
+    metric = spec.objective.primary
     message = (
         f"Best {metric} {best:.6g} by step {step} is worse than the median {median:.6g} "
         f"of {len(averages)} completed trials' running averages at that step."
     )
     return Verdict(trial.metadata.name or "", TrialPhase.EARLY_STOPPED, "MedianStop", message)
+
+
+def asha_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdict | None:
+    """Asynchronous successive halving (Optuna's SuccessiveHalvingPruner): stop a running trial
+    that is not in the best 1/reductionFactor of the values every trial had at the highest rung
+    (step minResource * reductionFactor**k) it has reached.
+
+    A trial is judged at its highest rung from the stored series alone, against every trial that
+    has reached that rung so far, on each step until it reaches the next rung; nothing is kept
+    between steps, so a restarted operator decides the same, and a trial that reports faster than
+    the engine steps is judged all the same (judging only on arrival, as Optuna's pruner does when
+    called at every report, would let it pass rungs unjudged).
+    """
+    rule = spec.early_stopping
+    series = _series(spec, trial)
+    if rule is None or rule.rule is not EarlyStoppingRule.ASHA:
+        return None
+    if phase_of(trial) is not TrialPhase.RUNNING or series is None or not series.points:
+        return None
+    sign = 1.0 if spec.objective.primary_direction is Direction.MINIMIZE else -1.0
+    curves = []
+    for other in trials:
+        other_series = _series(spec, other)
+        if other_series is not None and other_series.points:
+            curves.append((other.spec.index, [(p.step, sign * p.value) for p in other_series.points]))
+    min_resource, factor = rule.asha_min_resource, rule.asha_reduction_factor
+    if not optuna_backend.stop_by_successive_halving(curves, trial.spec.index, min_resource, factor):
+        return None
+    step = series.points[-1].step
+    rung = min_resource
+    while rung * factor <= step:
+        rung *= factor
+    message = (
+        f"Its {spec.objective.primary} at rung step {rung} is not in the best 1/{factor} of the values "
+        "the trials that reached that rung had there (asynchronous successive halving)."
+    )
+    return Verdict(trial.metadata.name or "", TrialPhase.EARLY_STOPPED, "AshaStop", message)

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -24,7 +24,18 @@ from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from .. import engine, names
-from ..api import HPOTask, HPOTaskStatus, MetricsCollector, MetricsSource, Stop, Trial, TrialStatus, parse_trial
+from ..api import (
+    HPOTask,
+    HPOTaskStatus,
+    MetricsCollector,
+    MetricsSource,
+    Stop,
+    TaskPhase,
+    Trial,
+    TrialStatus,
+    parse_task,
+    parse_trial,
+)
 from ..errors import InvalidSpec, Problem, StateError
 from ..metrics import LogScanner, MetricsReading, read_annotation, read_log, wanted_metrics
 from . import clock
@@ -176,6 +187,24 @@ class Kube:
             if known is None or pod["metadata"]["creationTimestamp"] > known["metadata"]["creationTimestamp"]:
                 pods[trial_name] = pod
         return Cluster(sorted(trials, key=lambda t: t.spec.index), uids, found, pods)
+
+    def read_tasks(self, namespace: str, tasks: Sequence[str]) -> list[engine.WarmSource]:
+        """Earlier tasks of the namespace and their Trials, to seed a warm start."""
+        sources = []
+        for name in tasks:
+            body = self.get_task(namespace, name)
+            spec = None
+            if body is not None:
+                try:
+                    spec = parse_task(body).spec
+                except InvalidSpec as error:
+                    log.warning("warm start: ignoring task %s: %s", name, error)
+            if spec is None or body is None:
+                sources.append(engine.WarmSource(name, None))
+                continue
+            uid = str(body.get("metadata", {}).get("uid", ""))
+            sources.append(engine.WarmSource(name, spec, self.list_trials(namespace, name, uid)))
+        return sources
 
     def workload(self, task: HPOTask) -> Workload:
         """The adapter of the task's workload kind, if the cluster serves that kind and this operator manages it.
@@ -471,6 +500,9 @@ def _obj(value: object) -> dict[str, Any]:
     return value
 
 
+_DONE = (TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.STOPPED)
+
+
 def _owned_by(obj: Mapping[str, Any], uids: set[str]) -> bool:
     """Whether one of ``obj``'s owners is among ``uids``."""
     return any(ref.get("uid") in uids for ref in obj.get("metadata", {}).get("ownerReferences") or [])
@@ -527,7 +559,12 @@ class KubeExecutor:
             if fact.state is engine.RunState.FAILED and pod is not None:
                 fact = self._with_output(fact, trial_name, pod)
             facts[trial_name] = replace(fact, gpus=self.task.spec.trial_template.requested_gpus())
-        return engine.World(cluster.trials, facts, frozenset(live))
+        warm: list[engine.WarmSource] | None = []
+        spec = self.task.spec
+        if spec.warm_start and spec.warm_start.tasks:
+            done = self.task.status is not None and self.task.status.phase in _DONE
+            warm = None if done else self.kube.read_tasks(self.namespace, spec.warm_start.tasks)
+        return engine.World(cluster.trials, facts, frozenset(live), warm)
 
     def _with_output(self, fact: engine.RunFact, trial: str, pod: dict[str, Any]) -> engine.RunFact:
         """A failure's detail with the last lines of the trial's output, and the command that shows the rest."""

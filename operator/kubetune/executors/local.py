@@ -64,7 +64,7 @@ def trial_command(task: HPOTask, trial: Trial) -> list[str]:
     known = template.known()
     entrypoint = kinds.at(template.spec, known.extra_strings[0]) if known and known.extra_strings else None
     if isinstance(entrypoint, str):  # a RayJob: its entrypoint is the driver, run with a local Ray
-        argv = shlex.split(substitute(entrypoint, trial.spec.parameters))
+        argv = shlex.split(substitute(entrypoint, task.spec.placeholder_values(trial.spec.parameters)))
         if not argv:
             raise InvalidSpec([Problem("spec.trialTemplate.spec.entrypoint", "is empty")])
         if argv[0] in _INTERPRETERS:
@@ -72,7 +72,7 @@ def trial_command(task: HPOTask, trial: Trial) -> list[str]:
         return argv
     containers = template.containers()
     container = template.primary()
-    rendered = render_container(container, trial.spec.parameters)
+    rendered = render_container(container, task.spec.placeholder_values(trial.spec.parameters))
     argv = [*rendered.get("command", []), *rendered.get("args", [])]
     if not rendered.get("command"):
         index = containers.index(container)
@@ -124,7 +124,8 @@ def trial_environment(task: HPOTask, trial: Trial, params_file: Path) -> dict[st
     if metrics_file(task, params_file) is not None:
         declared[names.ENV_METRICS_FILE] = str(local_metrics_file(params_file))
     # Parameter values are written as the cluster writes them (``literal``), so expanding gives them back.
-    rendered = render_container(task.spec.trial_template.primary(), trial.spec.parameters, literal)
+    shown = task.spec.placeholder_values(trial.spec.parameters)
+    rendered = render_container(task.spec.trial_template.primary(), shown, literal)
     for item in rendered.get("env", []):
         name, value = item.get("name"), item.get("value")
         if isinstance(name, str) and isinstance(value, str) and name not in declared:
@@ -216,6 +217,7 @@ class LocalExecutor:
         self._runs: dict[str, _Run] = {}
         self._trials: dict[str, Trial] = {}
         self._failed_starts: dict[str, engine.RunFact] = {}
+        self._warm: list[engine.WarmSource] = []
         self._wake = threading.Event()
         self._token = f"{os.getpid()}-{secrets.token_hex(4)}"
         """Marks this runner's trial processes (with the trial's name), so strays are told from other children."""
@@ -234,6 +236,7 @@ class LocalExecutor:
         self._stop_orphans()
         status = self.state.load_status()
         self._trials = {t.metadata.name or "": t for t in self.state.load_trials()}
+        self._warm = self._warm_sources()
         with reaping.child_subreaper():
             return self._loop(status)
 
@@ -271,7 +274,19 @@ class LocalExecutor:
         facts = {name: run.fact() for name, run in self._runs.items()}
         facts |= self._failed_starts
         self._failed_starts = {}
-        return engine.World(list(self._trials.values()), facts, frozenset(self._runs))
+        return engine.World(list(self._trials.values()), facts, frozenset(self._runs), self._warm)
+
+    def _warm_sources(self) -> list[engine.WarmSource]:
+        """The earlier tasks of ``spec.warmStart.tasks``: state directories next to this one, read
+        once when the run starts (a source still running adds nothing after that)."""
+        sources = []
+        for name in self.task.spec.warm_start.tasks if self.task.spec.warm_start else []:
+            other = StateDir(self.state.root.parent / name)
+            if not (other.root / "task.yaml").exists():
+                sources.append(engine.WarmSource(name, None))
+                continue
+            sources.append(engine.WarmSource(name, other.load_task().spec, other.load_trials()))
+        return sources
 
     def record_trial(self, trial: Trial) -> Trial:
         """Write the trial's file; once a finished trial is recorded, its exited process is let go."""

@@ -53,6 +53,8 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
     known = template.known()
     name = trial.metadata.name or ""
     params = trial.spec.parameters
+    # What placeholders become: the trial's (active) parameters, and when.default for inactive ones.
+    shown = task.spec.placeholder_values(dict(params))
     labels = trial_labels(task, trial)
     # Values kubetune inserts reach the trainer as they are, as they do locally: never expanded.
     env = {k: literal(v) for k, v in parameter_env(params, trial.spec.task, name, trial.spec.resource).items()}
@@ -71,20 +73,20 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
             }
         if known is not None and known.pods_of_jobs:
             pod_spec.setdefault("restartPolicy", "Never")
-        _fill_pod(pod_spec, params, {**env, names.ENV_PARAMS_FILE: PARAMS_FILE})
+        _fill_pod(pod_spec, shown, {**env, names.ENV_PARAMS_FILE: PARAMS_FILE})
     if collector.source is MetricsSource.FILE and collector.path is not None:
         _collect_file(spec, template.primary_container or template.primary().get("name"), known, collector.path)
     if known is not None:
         for loc in known.extra_containers:
             container = kinds.at(spec, loc)
             if isinstance(container, dict):
-                rendered = render_container(container, params, literal)
+                rendered = render_container(container, shown, literal)
                 rendered["env"] = _merged_env(rendered.get("env") or [], env)
                 _put(spec, loc, rendered)
         for loc in known.extra_strings:
             text = kinds.at(spec, loc)
             if isinstance(text, str):
-                _put(spec, loc, substitute(text, params, literal))
+                _put(spec, loc, substitute(text, shown, literal))
         _limit(spec, task, known)
         # A workload with QUEUE_LABEL is left as written: Kueue's webhook creates it suspended and
         # Kueue resumes it on admission. Suspending it here would hold it forever where Kueue is not.

@@ -6,7 +6,7 @@ Typical use::
     scanner = LogScanner(spec.metrics_collector, wanted)   # one per trial
     scanner.feed(chunk)                                    # bytes or text, any boundaries
     reading = scanner.finish()                             # at end of stream
-    objective = aggregate(reading.series[spec.objective.metric], spec.objective.aggregation)
+    objective = aggregate(reading.series[spec.objective.primary], spec.objective.aggregation)
 
 ``read_log`` does the same for a whole text at once, ``read_annotation`` for a pod annotation.
 """

@@ -104,8 +104,8 @@ class ParserFactory(Protocol):
 
 
 def wanted_metrics(objective: Objective) -> frozenset[str]:
-    """The metric names a trial's output is searched for: the objective and the additional ones."""
-    return frozenset((objective.metric, *objective.additional_metrics))
+    """The metric names a trial's output is searched for: the objectives, the constraint and the additional ones."""
+    return frozenset((*objective.names, *(c.metric for c in objective.constraints), *objective.additional_metrics))
 
 
 def step_keys(collector: MetricsCollector) -> tuple[str, ...]:

@@ -162,7 +162,7 @@ def render(task: HPOTask, trials: Sequence[Trial]) -> str:
         summary.insert(0, f"{status.phase}" + (f" ({status.reason})" if status.reason else ""))
         if status.best_trial is not None:
             best = status.best_trial
-            summary.append(f"best {task.spec.objective.metric} {best.objective:.6g} ({html.escape(best.name)})")
+            summary.append(f"best {task.spec.objective.primary} {best.objective:.6g} ({html.escape(best.name)})")
     pieces = [
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>kubetune report: {html.escape(name)}</title>",
         f"<style>{_STYLE}</style></head><body>",

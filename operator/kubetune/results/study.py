@@ -41,8 +41,10 @@ PHASE_ATTR = "kubetune_phase"
 def objectives(task: HPOTask) -> list[tuple[str, StudyDirection]]:
     """The task's objectives as (metric, Optuna direction), in order."""
     objective = task.spec.objective
-    direction = StudyDirection.MINIMIZE if objective.direction is Direction.MINIMIZE else StudyDirection.MAXIMIZE
-    return [(objective.metric, direction)]
+    return [
+        (name, StudyDirection.MINIMIZE if direction is Direction.MINIMIZE else StudyDirection.MAXIMIZE)
+        for name, direction in zip(objective.names, objective.directions, strict=True)
+    ]
 
 
 def distribution(parameter: Parameter) -> BaseDistribution | None:

@@ -6,6 +6,10 @@
 - otherwise tpe, which stays fast and robust in many dimensions and long runs and reads the
   whole history, so the switch from bayesian at 250 trials loses nothing.
 
+With several objectives (after the grid rule): multi-objective tpe below 250 completed trials,
+where it beats the genetic algorithm on small budgets, and nsga2 from then on, which scales
+with the history and keeps the front spread (as Optuna's AutoSampler chooses).
+
 The choice depends only on the space, ``max_trials`` and the number of completed trials, so
 it is the same for the same request.
 """
@@ -18,6 +22,7 @@ from .base import Proposal, SearchRequest, Suggester
 from .bayesian import Bayesian
 from .grid import GridSearch
 from .history import completed_points
+from .nsga2 import NSGA2
 from .space import SearchSpace
 from .tpe import TPE
 
@@ -38,6 +43,8 @@ class Auto:
         if size is not None and request.max_trials is not None and size <= request.max_trials:
             return GridSearch(self.space)
         completed = len(completed_points(self.space, request.history))
+        if request.objectives > 1:
+            return TPE(self.space) if completed < MAX_GP_TRIALS else NSGA2(self.space)
         if len(self.space.dimensions) <= MAX_GP_DIMENSIONS and completed < MAX_GP_TRIALS:
             return Bayesian(self.space)
         return TPE(self.space)

@@ -8,7 +8,10 @@ Call order, once per reconcile step that has room for new trials::
 A suggester keeps no state between calls: everything it knows comes from the request, so the
 operator can rebuild it from the trial history after a restart and get the same answer.
 Objective values in the request are *losses*: lower is better (the engine negates maximized
-objectives before asking).
+objectives before asking). A multi-objective task (``request.objectives > 1``) gives each finished
+trial all its losses in ``values``; ``value`` is then the first. Constraint violations, where
+the task has constraints, are in ``constraints`` (<= 0 is feasible); algorithms that cannot use
+them may ignore them (the engine never reports an infeasible trial as the best).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class Observation:
     value: float | None = None
     resource: float | None = None
     tags: Mapping[str, ParamValue] = field(default_factory=dict)
+    values: tuple[float | None, ...] = ()
+    """Multi-objective: the loss of each objective (``value`` is the first)."""
+    constraints: tuple[float, ...] = ()
+    """The violation of each constraint (<= 0 when it holds); empty without constraints."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,8 @@ class SearchRequest:
     """The task's seed; combine it with the history length to vary draws between calls."""
     max_trials: int | None = None
     """The task's trial budget, for algorithms that plan (auto, hyperband)."""
+    objectives: int = 1
+    """How many objectives the task has; above 1, observations carry ``values``."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@ and never by what happens to be installed (api/algorithms.py documents the defau
 - optuna-gp: Optuna's GPSampler (log expected improvement, batches through its own handling of
   running trials), faster per suggestion; it needs torch, the ``gp`` extra.
 
+Several objectives need optuna-gp (log expected hypervolume improvement; the API refuses skopt
+with them). Constraints are modelled by optuna-gp (a GP per constraint weighs the acquisition by
+the chance of feasibility); skopt ignores them, and the engine keeps infeasible trials from the best.
+
 Either way the model is fitted on at most ``history_window`` completed trials (the best half
 and the most recent rest), because a GP fit costs O(n^3): scikit-optimize takes ~17 s per
 suggestion at 500 trials. Failed trials and trials without a metric are left out of the fit
@@ -84,10 +88,24 @@ class Bayesian:
         seed = call_seed(request, "bayesian")
         if self.backend is GPBackend.OPTUNA_GP:
             kept_indices = {p.index for p in kept}
+            if request.objectives > 1:
+                # The window's "best half" means nothing for several objectives: keep the most recent.
+                kept_indices = {o.index for o in request.history[-self.history_window :]}
             history = [o for o in request.history if o.index in kept_indices]
             spec = optuna_backend.SamplerSpec("gp", n_startup_trials=0)
             taken = assigned_keys(self.space, request)  # the whole history, not only the window
-            params = optuna_backend.ask(self.space, history, request.pending, request.count, seed, spec, taken)
+            params = optuna_backend.ask(
+                self.space,
+                history,
+                request.pending,
+                request.count,
+                seed,
+                spec,
+                taken=taken,
+                objectives=request.objectives,
+            )
+        elif request.objectives > 1:
+            raise SearchError("bayesian with several objectives needs algorithm.settings.backend: optuna-gp")
         else:
             params = self._ask_skopt(request, kept, seed)
         return Proposal([Suggestion(p) for p in params], ran=ran)

@@ -1,16 +1,24 @@
-"""Optuna's samplers (TPE, GP) on a throwaway in-memory study rebuilt from the history.
+"""Optuna's samplers (TPE, GP, NSGA-II) and its successive-halving pruner, on throwaway in-memory
+studies rebuilt from the history.
 
 The only module that imports Optuna. Each call creates a study, adds the finished trials
 (complete, failed as FAIL, stopped as PRUNED with their last value) and the pending ones as
 RUNNING, then asks for new trials one by one, leaving each asked trial RUNNING so that the
 next ask sees it: that is how the samplers' own constant-liar machinery spreads a batch.
+
+Several objectives become a study with one direction per objective (all minimized: the values
+are losses), and constraints the violations Optuna's samplers read from each finished trial
+(<= 0 is feasible). A conditional space is asked define-by-run: each parameter is suggested
+only when its condition holds on the values suggested before it, so that finished trials carry
+their active parameters only and TPE (with ``group``) models each sub-space apart.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Collection, Sequence
+import warnings
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -18,7 +26,8 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.samplers import BaseSampler, GPSampler, TPESampler
+from optuna.pruners import SuccessiveHalvingPruner
+from optuna.samplers import BaseSampler, GPSampler, NSGAIISampler, TPESampler
 from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState as OptunaState
@@ -38,10 +47,11 @@ _EPOCH = datetime(2000, 1, 1)
 class SamplerSpec:
     """Which Optuna sampler to build, and its settings."""
 
-    kind: Literal["tpe", "gp"]
+    kind: Literal["tpe", "gp", "nsga2"]
     n_startup_trials: int = 10
     multivariate: bool = True
     constant_liar: bool = True
+    population_size: int = 50
 
 
 def gp_available() -> bool:
@@ -65,20 +75,37 @@ class _KnownSpaceTPE(TPESampler):
         self._known_applies = bool(settings.get("multivariate")) and not settings.get("group")
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        """The full space (multivariate TPE), or what TPESampler infers (univariate)."""
+        """The full space (multivariate TPE), or what TPESampler infers (univariate, or grouped)."""
         if not self._known_applies:
             return super().infer_relative_search_space(study, trial)
         return dict(self._known)
 
 
-def _sampler(spec: SamplerSpec, seed: int, distributions: dict[str, BaseDistribution]) -> BaseSampler:
+def _sampler(
+    spec: SamplerSpec, seed: int, conditional: bool, distributions: dict[str, BaseDistribution]
+) -> BaseSampler:
+    # Constraints need no setting: since Optuna 5 every sampler that supports them reads them from
+    # the finished trials (``FrozenTrial.constraints``), and ``constraints_func`` is deprecated.
     if spec.kind == "gp":
         return GPSampler(seed=seed, n_startup_trials=spec.n_startup_trials)
+    if spec.kind == "nsga2":
+        return NSGAIISampler(seed=seed, population_size=spec.population_size)
+    with warnings.catch_warnings():
+        # ``group`` is marked experimental since Optuna 2.8; it is the documented way to model
+        # conditional parameters, and a warning per suggestion says nothing to a user.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _tpe(spec, seed, conditional, distributions)
+
+
+def _tpe(spec: SamplerSpec, seed: int, conditional: bool, distributions: dict[str, BaseDistribution]) -> TPESampler:
     return _KnownSpaceTPE(
         distributions,
         seed=seed,
         n_startup_trials=spec.n_startup_trials,
         multivariate=spec.multivariate,
+        # group: a multivariate model per sub-space of parameters that occur together, which is
+        # how TPE handles conditional parameters (Optuna's docs for ``group``).
+        group=spec.multivariate and conditional,
         constant_liar=spec.constant_liar,
     )
 
@@ -101,40 +128,85 @@ class _OwnedTrial(FrozenTrial):
         return copy.copy(self)
 
 
+def _coordinate(dimension: Dimension, x: float) -> float | int:
+    return x if dimension.coordinate is Coordinate.REAL else int(x)
+
+
 def _trial(
     number: int,
     distributions: dict[str, BaseDistribution],
     params: dict[str, float | int],
     state: OptunaState,
-    value: float | None,
+    values: Sequence[float] | None,
+    constraints: Sequence[float] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> _OwnedTrial:
     intermediate = {}
-    if state is OptunaState.PRUNED and value is not None:
-        intermediate = {0: value}  # TPE ranks pruned trials by their last intermediate value
+    if state is OptunaState.PRUNED and values is not None and len(values) == 1:
+        intermediate = {0: values[0]}  # TPE ranks pruned trials by their last intermediate value
+    system_attrs: dict[str, Any] = {}
+    if constraints and state is OptunaState.COMPLETE and values is not None:
+        # Where a told trial keeps what Trial.set_constraint recorded; create_trial writes it the same way.
+        named = {str(i): v for i, v in enumerate(constraints)}
+        system_attrs = optuna.trial.create_trial(state=state, values=values, constraints=named).system_attrs
+    system_attrs.update(extra or {})
     return _OwnedTrial(
         number=number,
         state=state,
-        value=value if state is OptunaState.COMPLETE else None,
+        value=None,
+        values=values if state is OptunaState.COMPLETE else None,
         datetime_start=_EPOCH + timedelta(seconds=number),
         datetime_complete=None if state is OptunaState.RUNNING else _EPOCH + timedelta(seconds=number + 1),
         params=params,
-        distributions=distributions,
+        distributions={k: distributions[k] for k in params},
         user_attrs={},
-        system_attrs={},
+        system_attrs=system_attrs,
         intermediate_values=intermediate,
         trial_id=number,
     )
 
 
-def _state_of(observation: Observation) -> tuple[OptunaState, float | None]:
-    value = observation.value
-    finite = value is not None and math.isfinite(value)
+def _state_of(observation: Observation, objectives: int) -> tuple[OptunaState, list[float] | None]:
+    values = list(observation.values) if objectives > 1 else [observation.value]
+    finite = len(values) == objectives and all(v is not None and math.isfinite(v) for v in values)
+    clean = [float(v) for v in values if v is not None] if finite else None
     if observation.state is TrialState.COMPLETE:
         # A trial without a usable metric is what Optuna calls FAIL: left out of every model.
-        return (OptunaState.COMPLETE, value) if finite else (OptunaState.FAIL, None)
+        return (OptunaState.COMPLETE, clean) if finite else (OptunaState.FAIL, None)
     if observation.state is TrialState.STOPPED:
-        return OptunaState.PRUNED, value if finite else None
+        return OptunaState.PRUNED, clean
     return OptunaState.FAIL, None
+
+
+def _suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> float:
+    if isinstance(distribution, CategoricalDistribution):
+        choices: list[int] = [int(c) for c in distribution.choices]  # type: ignore[arg-type]
+        return float(trial.suggest_categorical(name, choices))
+    if isinstance(distribution, IntDistribution):
+        return float(trial.suggest_int(name, distribution.low, distribution.high))
+    assert isinstance(distribution, FloatDistribution)
+    return trial.suggest_float(name, distribution.low, distribution.high)
+
+
+def _generation(sampler: BaseSampler, number: int, spec: SamplerSpec) -> dict[str, Any]:
+    """NSGA-II's record of the generation a trial was bred in, which it reads to find each
+    generation's parents: the trials in index order, ``population_size`` to a generation, as a
+    sequential run would have numbered them."""
+    if not isinstance(sampler, NSGAIISampler):
+        return {}
+    return {sampler._get_generation_key(): number // spec.population_size}
+
+
+def _params(space: SearchSpace, assignment: Mapping[str, ParamValue]) -> dict[str, float | int] | None:
+    """The model coordinates of the assignment's active parameters; None when it does not fit the space."""
+    coordinates = space.encode(assignment)
+    if coordinates is None:
+        return None
+    return {
+        d.name: _coordinate(d, x)
+        for d, x in zip(space.dimensions, coordinates, strict=True)
+        if space.is_active(d, assignment)
+    }
 
 
 def ask(
@@ -144,49 +216,65 @@ def ask(
     count: int,
     seed: int,
     spec: SamplerSpec,
+    *,
     taken: Collection[tuple[float, ...]] = (),
+    objectives: int = 1,
 ) -> list[dict[str, ParamValue]]:
     """``count`` assignments from the sampler, given the finished and pending trials.
 
-    None of them equals an assignment in ``taken`` (keys of :meth:`SearchSpace.key`) or another
-    of them, unless the space has no other point left: a duplicate is asked again, with the
-    duplicate left running in the study so that the sampler treats its point as taken; after
-    a few such tries, a uniform draw replaces it.
+    In a space without conditions, none of them equals an assignment in ``taken`` (keys of
+    :meth:`SearchSpace.key`) or another of them, unless the space has no other point left: a
+    duplicate is asked again, with the duplicate left running in the study so that the sampler
+    treats its point as taken; after a few such tries, a uniform draw replaces it.
     """
     dims = space.dimensions
     distributions = {d.name: distribution_of(d) for d in dims}
-    integer = [d.coordinate is not Coordinate.REAL for d in dims]
-    trials: list[FrozenTrial] = []
+    constrained = any(o.constraints for o in history)
+    sampler = _sampler(spec, seed, space.conditional, distributions)
     finished = list(history)
-    states = [_state_of(o) for o in finished] + [(OptunaState.RUNNING, None)] * len(pending)
-    encoded = space.encode_many([o.params for o in finished] + [p.params for p in pending])
-    for coordinates, (state, value) in zip(encoded, states, strict=True):
-        if coordinates is None:
+    model = _model_params(space, [o.params for o in finished] + [p.params for p in pending])
+    trials: list[FrozenTrial] = []
+    for observation, params in zip(finished, model, strict=False):
+        if params is None:
             continue  # from another space (the task was edited): not comparable
-        model = {d.name: int(x) if whole else x for d, x, whole in zip(dims, coordinates, integer, strict=True)}
-        trials.append(_trial(len(trials), distributions, model, state, value))
+        state, values = _state_of(observation, objectives)
+        violations = observation.constraints if constrained else ()
+        extra = _generation(sampler, len(trials), spec)
+        trials.append(_trial(len(trials), distributions, params, state, values, violations, extra))
+    for params in model[len(finished) :]:
+        if params is not None:
+            extra = _generation(sampler, len(trials), spec)
+            trials.append(_trial(len(trials), distributions, params, OptunaState.RUNNING, None, (), extra))
     storage = InMemoryStorage()
-    study = optuna.create_study(storage=storage, sampler=_sampler(spec, seed, distributions), direction="minimize")
+    study = optuna.create_study(storage=storage, sampler=sampler, directions=["minimize"] * objectives)
     # Straight into the storage: Study.add_trials re-validates every trial, and these were
     # built valid above; at 500 trials that check was a third of the call.
     study_id = storage.get_study_id_from_name(study.study_name)
     for frozen in trials:
         storage.create_new_trial(study_id, template_trial=frozen)
     avoid = set(taken)
-    out = []
+    out: list[dict[str, ParamValue]] = []
     for _ in range(count):
-        for _attempt in range(_RETRIES):
-            # An asked trial stays RUNNING: the next ask sees it, duplicate or not.
-            asked = study.ask(distributions)
-            params = space.decode([asked.params[d.name] for d in dims])
-            if space.key(params) not in avoid:
-                break
-        else:
-            params = _uniform_distinct(space, avoid, seed)
-        key = space.key(params)
-        if key is not None:
-            avoid.add(key)
-        out.append(params)
+        if not space.conditional:
+            for _attempt in range(_RETRIES):
+                # An asked trial stays RUNNING: the next ask sees it, duplicate or not.
+                asked = study.ask(distributions)
+                suggested = space.decode([asked.params[d.name] for d in dims])
+                if space.key(suggested) not in avoid:
+                    break
+            else:
+                suggested = _uniform_distinct(space, avoid, seed)
+            key = space.key(suggested)
+            if key is not None:
+                avoid.add(key)
+            out.append(suggested)
+            continue
+        asked = study.ask()
+        chosen: dict[str, ParamValue] = {}
+        for d in space.ordered():
+            if space.is_active(d, chosen):
+                chosen[d.name] = d.decode(_suggest(asked, d.name, distributions[d.name]))
+        out.append({**chosen, **space.fixed})
     return out
 
 
@@ -202,3 +290,80 @@ def _uniform_distinct(space: SearchSpace, avoid: set[tuple[float, ...]], seed: i
             break
         params = space.sample(rng)
     return params
+
+
+def _model_params(
+    space: SearchSpace, assignments: Sequence[Mapping[str, ParamValue]]
+) -> list[dict[str, float | int] | None]:
+    """Each assignment's model coordinates by parameter name (None: from another space).
+
+    A space without conditions is encoded a dimension at a time, which is most of what rebuilding
+    a study from a long history costs; a conditional one leaves out each assignment's inactive
+    parameters."""
+    if space.conditional:
+        return [_params(space, a) for a in assignments]
+    dims = space.dimensions
+    return [
+        None if coordinates is None else {d.name: _coordinate(d, x) for d, x in zip(dims, coordinates, strict=True)}
+        for coordinates in space.encode_many(assignments)
+    ]
+
+
+def stop_by_successive_halving(
+    trials: Sequence[tuple[int, Sequence[tuple[int, float]]]],
+    judged: int,
+    min_resource: int,
+    reduction_factor: int,
+) -> bool:
+    """Optuna's SuccessiveHalvingPruner's verdict on trial ``judged``, from every trial's
+    intermediate losses ``(index, [(step, loss), ...])``.
+
+    A rung is reached at steps ``min_resource * reduction_factor**k``. Each trial's value at a rung
+    is its loss at the first step it reported at or beyond the rung (what the pruner records when
+    it is asked at every report); the judged trial carries the rungs below its highest as passed,
+    and the pruner decides at its highest rung against every trial that has reached it.
+    """
+    rungs = []
+    step = min_resource
+    last = max((s for _, series in trials for s, _ in series), default=0)
+    while step <= last:
+        rungs.append(step)
+        step *= reduction_factor
+    storage = InMemoryStorage()
+    study = optuna.create_study(storage=storage, direction="minimize")
+    study_id = storage.get_study_id_from_name(study.study_name)
+    target: FrozenTrial | None = None
+    for number, (index, series) in enumerate(trials):
+        ordered = sorted(series)
+        reached = {}
+        for k, rung in enumerate(rungs):
+            at = next(((s, v) for s, v in ordered if s >= rung), None)
+            if at is not None:
+                reached[k] = at
+        if index == judged:
+            if not reached:
+                return False
+            top = max(reached)
+            # Judged on the value at its highest rung, so a repeated step gives the same verdict.
+            ordered = [(s, v) for s, v in ordered if s <= reached[top][0]]
+            reached = {k: at for k, at in reached.items() if k < top}
+        frozen = _OwnedTrial(
+            number=number,
+            state=OptunaState.RUNNING,
+            value=None,
+            datetime_start=_EPOCH + timedelta(seconds=number),
+            datetime_complete=None,
+            params={},
+            distributions={},
+            user_attrs={},
+            system_attrs={f"completed_rung_{k}": v for k, (_, v) in reached.items()},
+            intermediate_values=dict(ordered),
+            trial_id=number,
+        )
+        trial_id = storage.create_new_trial(study_id, template_trial=frozen)
+        if index == judged:
+            target = storage.get_trial(trial_id)
+    if target is None:
+        return False
+    pruner = SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=reduction_factor)
+    return bool(pruner.prune(study, target))

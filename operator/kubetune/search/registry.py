@@ -26,6 +26,7 @@ from .cma_es import CmaEs
 from .experiments import Experiments
 from .grid import GridSearch
 from .hyperband import Hyperband
+from .nsga2 import NSGA2
 from .random_search import RandomSearch
 from .sobol import SobolSearch
 from .space import SearchSpace
@@ -91,6 +92,7 @@ ENTRIES: dict[AlgorithmName, Entry[Any]] = {
         a.CmaEsSettings, lambda s, space, _: CmaEs(space, s.sigma0, s.population_size, s.n_initial_points)
     ),
     AlgorithmName.HYPERBAND: Entry(a.HyperbandSettings, _hyperband),
+    AlgorithmName.NSGA2: Entry(a.NSGA2Settings, lambda s, space, _: NSGA2(space, s.population_size)),
     AlgorithmName.EXPERIMENTS: Entry(a.ExperimentsSettings, _experiments),
     AlgorithmName.PLUGIN: Entry(a.PluginSettings, _plugin),
 }

@@ -503,7 +503,14 @@ def dimension_of(parameter: Parameter) -> Dimension:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """The searched dimensions, in declaration order, and the fixed values."""
+    """The searched dimensions, in declaration order, and the fixed values.
+
+    A conditional dimension (``when``) is *active* in an assignment when its parent is active and
+    takes one of the listed values. Decoded and sampled assignments carry active parameters only.
+    Where a model needs a full vector (:meth:`encode`, :meth:`to_unit`), an inactive dimension
+    takes a constant stand-in (the first choice, the middle of a range), so that it neither moves
+    the model nor tells apart two assignments that differ only in it.
+    """
 
     dimensions: tuple[Dimension, ...]
     fixed: Mapping[str, ParamValue] = field(default_factory=dict)
@@ -520,6 +527,11 @@ class SearchSpace:
         """Names of the searched parameters."""
         return tuple(d.name for d in self.dimensions)
 
+    @property
+    def conditional(self) -> bool:
+        """True when some dimension has a condition."""
+        return any(d.parameter.when is not None for d in self.dimensions)
+
     def dimension(self, name: str) -> Dimension:
         """The searched dimension called ``name``."""
         for dimension in self.dimensions:
@@ -527,29 +539,92 @@ class SearchSpace:
                 return dimension
         raise SearchError(f"no searched parameter is called {name!r}")
 
+    def ordered(self) -> list[Dimension]:
+        """The dimensions with every parent before its children (declaration order otherwise)."""
+        placed: list[Dimension] = []
+        names: set[str] = set()
+        waiting = list(self.dimensions)
+        while waiting:
+            ready = [d for d in waiting if d.parameter.when is None or d.parameter.when.parameter in names]
+            if not ready:  # a cycle or an unknown parent: validation refuses both, so keep the rest as is
+                ready = waiting
+            for d in ready:
+                placed.append(d)
+                names.add(d.name)
+            waiting = [d for d in waiting if d.name not in names]
+        return placed
+
+    def is_active(self, dimension: Dimension, params: Mapping[str, ParamValue]) -> bool:
+        """Whether ``dimension`` is sampled in an assignment with these (parent) values."""
+        when = dimension.parameter.when
+        seen: set[str] = set()
+        while when is not None:
+            if when.parameter in seen or when.parameter not in params:
+                return False
+            seen.add(when.parameter)
+            value = params[when.parameter]
+            if not any(type(v) is type(value) and v == value for v in when.in_):
+                return False
+            parent = next((d for d in self.dimensions if d.name == when.parameter), None)
+            when = parent.parameter.when if parent is not None else None
+        return True
+
+    def active(self, params: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
+        """``params`` without the searched parameters whose condition does not hold."""
+        inactive = {d.name for d in self.dimensions if not self.is_active(d, params)}
+        return {k: v for k, v in params.items() if k not in inactive}
+
     @property
     def size(self) -> int | None:
-        """How many distinct assignments there are; None when a dimension is continuous."""
-        sizes = [d.size for d in self.dimensions]
-        return math.prod(s for s in sizes if s is not None) if None not in sizes else None
+        """How many distinct assignments there are; None when an active dimension is continuous."""
+        if not self.conditional:
+            sizes = [d.size for d in self.dimensions]
+            return math.prod(s for s in sizes if s is not None) if None not in sizes else None
+        # Enumerate the parents' choices only; each combination multiplies the sizes of the others.
+        parents = {d.parameter.when.parameter for d in self.dimensions if d.parameter.when is not None}
+        heads = [d for d in self.dimensions if d.name in parents]
+        total = 0
+        seen: set[tuple[tuple[str, ParamValue], ...]] = set()
+        for combination in itertools.product(*(d.grid(None) for d in heads)):
+            chosen = self.active(dict(zip([d.name for d in heads], combination, strict=True)))
+            key = tuple(sorted(chosen.items(), key=lambda kv: kv[0]))
+            if key in seen:
+                continue
+            seen.add(key)
+            sizes = [d.size for d in self.dimensions if d.name not in parents and self.is_active(d, chosen)]
+            if None in sizes:
+                return None
+            total += math.prod(s for s in sizes if s is not None)
+        return total
 
     def _complete(self, values: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
-        return {**values, **self.fixed}
+        return {**self.active(values), **self.fixed}
 
     def decode(self, coordinates: Sequence[float]) -> dict[str, ParamValue]:
         """The assignment at model coordinates (one per dimension), fixed values included."""
         return self._complete({d.name: d.decode(x) for d, x in zip(self.dimensions, coordinates, strict=True)})
 
+    def _stand_in(self, dimension: Dimension) -> float:
+        low, high = dimension.bounds
+        if dimension.coordinate is Coordinate.REAL:
+            return (low + high) / 2
+        return float(round((low + high) / 2)) if dimension.coordinate is Coordinate.ORDERED else low
+
     def encode(self, params: Mapping[str, ParamValue]) -> tuple[float, ...] | None:
-        """The model coordinates of an assignment; None when it lacks a parameter or does not fit."""
+        """The model coordinates of an assignment (stand-ins for inactive dimensions); None when it
+        lacks an active parameter or does not fit."""
         try:
-            return tuple(d.encode(params[d.name]) for d in self.dimensions)
+            return tuple(
+                d.encode(params[d.name]) if self.is_active(d, params) else self._stand_in(d) for d in self.dimensions
+            )
         except (KeyError, SearchError):
             return None
 
     def encode_many(self, assignments: Sequence[Mapping[str, ParamValue]]) -> list[tuple[float, ...] | None]:
         """:meth:`encode` of many assignments, a dimension at a time with numpy: rebuilding a
         model from a long history converts every trial at every call."""
+        if self.conditional:  # inactive dimensions take stand-ins, decided assignment by assignment
+            return [self.encode(a) for a in assignments]
         columns = np.empty((len(assignments), len(self.dimensions)))
         for j, d in enumerate(self.dimensions):
             columns[:, j] = d.encode_many([a.get(d.name, _MISSING) for a in assignments])
@@ -561,9 +636,10 @@ class SearchSpace:
         return self._complete({d.name: d.from_unit(x) for d, x in zip(self.dimensions, u, strict=True)})
 
     def to_unit(self, params: Mapping[str, ParamValue]) -> tuple[float, ...] | None:
-        """The point of the unit cube of an assignment; None when it lacks a parameter or does not fit."""
+        """The point of the unit cube of an assignment (0.5 for inactive dimensions); None when it
+        lacks an active parameter or does not fit."""
         try:
-            return tuple(d.to_unit(params[d.name]) for d in self.dimensions)
+            return tuple(d.to_unit(params[d.name]) if self.is_active(d, params) else 0.5 for d in self.dimensions)
         except (KeyError, SearchError):
             return None
 
@@ -576,21 +652,32 @@ class SearchSpace:
         return self.from_unit(rng.random(len(self.dimensions)).tolist())
 
     def grid(self, points: int | None = None) -> Iterator[dict[str, ParamValue]]:
-        """Every grid assignment in a stable order (the last parameter varies fastest)."""
+        """Every grid assignment in a stable order (the last parameter varies fastest); with
+        conditions, each valid combination once (an inactive parameter's values are not multiplied in)."""
         axes = [d.grid(points) for d in self.dimensions]
+        seen: set[tuple[float, ...] | None] = set()
         for combination in itertools.product(*axes):
-            yield self._complete(dict(zip(self.names, combination, strict=True)))
+            params = self._complete(dict(zip(self.names, combination, strict=True)))
+            if self.conditional:
+                key = self.key(params)
+                if key in seen:
+                    continue
+                seen.add(key)
+            yield params
 
     def grid_size(self, points: int | None = None) -> int:
         """How many assignments :meth:`grid` yields."""
+        if self.conditional:
+            return sum(1 for _ in self.grid(points))
         return math.prod(len(d.grid(points)) for d in self.dimensions)
 
     def contains(self, params: Mapping[str, ParamValue]) -> bool:
-        """True when ``params`` names exactly the space's parameters with values it can produce."""
-        if set(params) != set(self.names) | set(self.fixed):
+        """True when ``params`` names exactly the space's active parameters with values it can produce."""
+        active = [d for d in self.dimensions if self.is_active(d, params)]
+        if set(params) != {d.name for d in active} | set(self.fixed):
             return False
         fixed_ok = all(params[k] == v and type(params[k]) is type(v) for k, v in self.fixed.items())
-        return fixed_ok and all(d.contains(params[d.name]) for d in self.dimensions)
+        return fixed_ok and all(d.contains(params[d.name]) for d in active)
 
 
 def _tidy(value: float, low: float, high: float) -> float:

@@ -1,4 +1,10 @@
-"""tpe: Optuna's Tree-structured Parzen Estimator (multivariate by default, constant liar for batches)."""
+"""tpe: Optuna's Tree-structured Parzen Estimator (multivariate by default, constant liar for batches).
+
+With several objectives it is Optuna's multi-objective TPE (MOTPE: the good/bad split ranks
+trials by non-domination); with constraints, infeasible trials fall on the bad side; with
+conditional parameters, ``group`` gives each sub-space of parameters that occur together its
+own multivariate model, so an inactive parameter is never modelled at a made-up value.
+"""
 
 from __future__ import annotations
 
@@ -33,5 +39,14 @@ class TPE:
         )
         seed = call_seed(request, "tpe")
         taken = assigned_keys(self.space, request)
-        params = optuna_backend.ask(self.space, request.history, request.pending, request.count, seed, spec, taken)
+        params = optuna_backend.ask(
+            self.space,
+            request.history,
+            request.pending,
+            request.count,
+            seed,
+            spec,
+            taken=taken,
+            objectives=request.objectives,
+        )
         return Proposal([Suggestion(p) for p in params])
