@@ -117,13 +117,15 @@ def trial_rows(
     extra = metric_columns(task, chosen)
     multi = spec.objective.multi
     front = engine.front_names(spec, trials) if multi else set()
+    fixed = {"trial", "front", "phase", "last_step", "best_intermediate", "seconds", "reason", "message", *params}
     header = [
         "trial",
         *(["front"] if multi else []),
         "phase",
         spec.objective.primary,
         *params,
-        *extra,
+        # A metric named like another column (a trainer printing ``seconds=``) is told apart from it.
+        *(f"metric:{m}" if m in fixed else m for m in extra),
         "last_step",
         "best_intermediate",
         "seconds",

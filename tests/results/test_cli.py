@@ -171,6 +171,21 @@ def test_trials_list_every_metric_a_trial_printed_and_name_them_when_the_objecti
     series = output(capsys, "trials", "--state-dir", str(tmp_path / "printed"), "--trial", "0", "--series")
     assert ["grad_norm", 1, 3.0] in series["rows"] and ["tokens_per_s", 2, 900.0] in series["rows"]
 
+    # A metric named like one of the table's own columns gets a column of its own, told apart.
+    clashing = task("clashing", "loss")
+    body = yaml.safe_load(clashing.read_text())
+    body["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"] = [
+        "sh",
+        "-c",
+        "echo loss=0.5 seconds=7 message=3",
+    ]
+    clashing.write_text(yaml.safe_dump(body))
+    assert main(["run", str(clashing), "--plain", "--state-dir", str(tmp_path / "clashing")]) == 0
+    page = output(capsys, "trials", "--state-dir", str(tmp_path / "clashing"))
+    assert page["header"].count("seconds") == 1 and page["header"].count("message") == 1
+    assert column(page, "metric:seconds") == [7.0, 7.0] and column(page, "metric:message") == [3.0, 3.0]
+    assert all(isinstance(s, float) and s < 7 for s in column(page, "seconds"))  # how long each trial ran
+
     missing = task("missing", "val_loss")
     assert main(["run", str(missing), "--plain", "--state-dir", str(tmp_path / "missing")]) == 1
     trial = json.loads((tmp_path / "missing" / "trials" / "missing-0.json").read_text())
