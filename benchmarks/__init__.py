@@ -1,4 +1,5 @@
-"""kubetune's benchmarks: the search algorithms against the raw libraries, and the local runner's overhead.
+"""kubetune's benchmarks: the search algorithms against the raw libraries, the local runner's overhead,
+and the operator at scale against the API emulator of tests/kube/ (``kubetune bench operator``).
 
 They live outside the ``kubetune`` package, as Optuna keeps its benchmarks outside ``optuna``:
 what is installed (and what the operator image ships) is the operator. Run them from a source
@@ -21,7 +22,9 @@ from .problems import FUNCTIONS, MODELS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``kubetune bench``."""
-    parser.add_argument("part", nargs="?", choices=["all", "search", "local"], default="all")
+    # "operator" is not part of "all": it runs the operator as a process for minutes, and only
+    # in a checkout (its emulator is the tests').
+    parser.add_argument("part", nargs="?", choices=["all", "search", "local", "operator"], default="all")
     parser.add_argument("--quick", action="store_true", help="fewer problems, seeds and evaluations: a few minutes")
     parser.add_argument("--output", default="bench-results", help="directory for the JSON and markdown results")
     parser.add_argument("--seeds", type=int, help="seeds per test function (default: 30; 10 with --quick)")
@@ -36,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--gap-trials", type=int, default=30, help="local gap: trials per algorithm (default 30)")
     parser.add_argument("--gap-algorithms", default="random,tpe,bayesian", help="local gap: comma-separated")
+    parser.add_argument("--trials", type=int, help="operator: trials per task (default: the two issue scenarios)")
+    parser.add_argument("--parallel", type=int, help="operator: parallelTrials of each task")
+    parser.add_argument("--tasks", type=int, help="operator: tasks at once (default 1)")
+    parser.add_argument("--trial-seconds", type=float, default=2.0, help="operator: how long a trial runs (2)")
+    parser.add_argument("--hostile", action="store_true", help="operator: trials flood their logs; peak memory")
+    parser.add_argument("--keep-log", action="store_true", help="operator: keep the operator's log in --output")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.command = shlex.join(["kubetune", "bench", *argv])
+    if args.part == "operator":
+        from . import operator  # noqa: PLC0415
+
+        return operator.run(args)
     from . import local, search  # noqa: PLC0415 -- the benchmarks' heavy imports, once the options are valid
 
     code = 0

@@ -358,7 +358,16 @@ def _operator(args: argparse.Namespace) -> int:
 
     listed = args.namespace or [n for n in os.environ.get("KUBETUNE_NAMESPACES", "").split(",") if n.strip()]
     namespaces = [] if args.all_namespaces else [n.strip() for n in listed]
-    options = operator.Options.from_env(leader_election=args.leader_election, lease_name=args.lease_name)
+    options = operator.Options.from_env(
+        leader_election=args.leader_election, lease_name=args.lease_name, lease_namespace=args.lease_namespace
+    )
+    if options.leader_election and not options.lease_namespace:
+        print(
+            "kubetune operator: --lease-namespace: the Lease's namespace is unknown "
+            "(no POD_NAMESPACE, no namespace in the kubeconfig context); give it, or --no-leader-election",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     operator.run(
         namespaces=namespaces,
         health_port=args.health_port,
@@ -556,6 +565,10 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
     )
     op.add_argument(
         "--lease-name", help="the Lease, in POD_NAMESPACE (default: KUBETUNE_LEASE_NAME, else kubetune-operator)"
+    )
+    op.add_argument(
+        "--lease-namespace",
+        help="the Lease's namespace (default: POD_NAMESPACE, else the kubeconfig context's namespace)",
     )
     op.add_argument("--log-format", choices=["plain", "json"], default="plain", help="log lines as text or JSON")
     op.add_argument("-v", "--verbose", action="store_true")

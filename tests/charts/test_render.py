@@ -18,7 +18,7 @@ OPERATOR_RULES = {
     ("kubetune.io", "hpotasks"): {"get", "list", "watch", "patch"},
     ("kubetune.io", "hpotasks/status"): {"patch"},
     ("kubetune.io", "hpotasks/finalizers"): {"update"},
-    ("kubetune.io", "trials"): {"get", "list", "create"},
+    ("kubetune.io", "trials"): {"get", "list", "watch", "create"},
     ("kubetune.io", "trials/status"): {"patch"},
     ("kubetune.io", "trials/finalizers"): {"update"},
     ("batch", "jobs"): {"list", "watch", "create", "delete"},
@@ -26,7 +26,7 @@ OPERATOR_RULES = {
     ("kubeflow.org", "pytorchjobs"): {"list", "watch", "create", "delete"},
     ("trainer.kubeflow.org", "trainjobs"): {"list", "watch", "create", "delete"},
     ("ray.io", "rayjobs"): {"list", "watch", "create", "delete"},
-    ("", "pods"): {"list"},
+    ("", "pods"): {"list", "watch"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"create"},
 }

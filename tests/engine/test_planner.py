@@ -183,6 +183,28 @@ def test_force_suspend_stops_running_trials(make_task: MakeTask) -> None:
     assert [(v.name, v.phase) for v in step.stop] == [("t1-0", TrialPhase.STOPPED)]
 
 
+def test_trials_stopped_by_force_before_a_result_do_not_use_the_budget_after_a_resume(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 3, "parallelTrials": 3})
+    done = with_status(new_trial(task, 0, {"lr": 0.1, "layers": 2}), TrialPhase.SUCCEEDED, [0.5])
+    stopped = [with_status(new_trial(task, i, {"lr": 0.2, "layers": 2}), TrialPhase.STOPPED) for i in (1, 2)]
+    stopped = [t.model_copy(update={"status": t.status.model_copy(update={"reason": "TaskStopped"})}) for t in stopped]
+    step = plan(task, [done, *stopped], T0)
+    assert [t.spec.index for t in step.create] == [3, 4], "two new trials in place of the two that never ended"
+    ran = [with_status(t, TrialPhase.SUCCEEDED, [0.4]) for t in step.create]
+    end = plan(task, [done, *stopped, *ran], T0).status
+    assert (end.reason, end.progress) == ("MaxTrialsReached", "3/3")
+    # A trial stopped by a rule (early stopping, timeout) or after it reported its objective counts.
+    early = [with_status(t, TrialPhase.EARLY_STOPPED) for t in stopped]
+    assert plan(task, [done, *early], T0).create == []
+
+
+def test_pending_trials_near_the_end_of_the_budget_are_not_stopped(make_task: MakeTask) -> None:
+    task = make_task(budget={"maxTrials": 10, "parallelTrials": 8})
+    done = [with_status(new_trial(task, i, {"lr": 0.1, "layers": 2}), TrialPhase.SUCCEEDED, [0.5]) for i in range(2)]
+    pending = [new_trial(task, i, {"lr": 0.2, "layers": 2}) for i in range(2, 9)]  # 9 of 10: none is over budget
+    assert plan(task, [*done, *pending], T0).stop == []
+
+
 def test_an_exhausted_grid_finishes_the_task(make_task: MakeTask) -> None:
     task = make_task(
         algorithm={"name": "grid"},

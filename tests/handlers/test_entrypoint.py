@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -62,6 +63,17 @@ def test_the_operator_process_serves_health_and_metrics_and_takes_the_lease(clus
     assert first.startswith("{") and '"level"' in first
 
 
+def status_of(url: str) -> int | None:
+    """The HTTP status an endpoint answers with; None while it does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
 def _answers(url: str) -> bool:
     try:
         get(url)
@@ -87,3 +99,51 @@ def test_operator_settings_come_from_the_environment_unless_a_flag_is_given(monk
     monkeypatch.delenv("KUBETUNE_LEADER_ELECTION")
     monkeypatch.delenv("KUBETUNE_LEASE_NAME")
     assert (options().leader_election, options().lease_name) == (True, "kubetune-operator")
+
+
+def test_the_lease_namespace_comes_from_the_kubeconfig_context_out_of_cluster(
+    cluster: Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubetune.handlers.operator import Options  # noqa: PLC0415
+
+    monkeypatch.delenv("POD_NAMESPACE")
+    assert Options.from_env().lease_namespace == "default", "the fixture's kubeconfig context names default"
+    assert Options.from_env(lease_namespace="ops").lease_namespace == "ops"
+
+
+def test_without_a_lease_namespace_the_operator_refuses_to_start(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+        "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\nusers: [{name: u, user: {}}]\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "KUBECONFIG": str(kubeconfig), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "kubetune.cli", "operator"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "--lease-namespace" in done.stderr
+
+
+def test_an_unreadable_lease_is_an_error_and_fails_the_health_check(cluster: Kube, tmp_path: Path) -> None:
+    health = free_port()
+    cluster.fail("GET", "/leases/kubetune-operator", times=10_000)  # e.g. Forbidden by RBAC, for good
+    command = [sys.executable, "-m", "kubetune.cli", "operator", "--namespace=default", f"--health-port={health}"]
+    command += ["--metrics-port=0", "--leader-election"]
+    log_path = tmp_path / "operator.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        cluster.wait_for(lambda: "ERROR" in log_path.read_text(), timeout=30)
+        # Kopf caches probe results for 10 s: a healthy answer from before the error may come first.
+        cluster.wait_for(lambda: status_of(f"http://127.0.0.1:{health}/healthz") == 500, timeout=40)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "cannot read the Lease default/kubetune-operator: 500" in log_path.read_text()

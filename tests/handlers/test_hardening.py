@@ -160,6 +160,7 @@ def test_dollar_parentheses_in_a_parameter_reach_the_trainer_on_the_cluster_as_t
         algorithm={"name": "experiments", "experiments": [{"tag": tag} for tag in tags]},
         parameters=[{"name": "tag", "type": "categorical", "values": tags}],
         budget={"maxTrials": len(tags), "parallelTrials": 2},
+        retainWorkloads={"policy": "all"},  # each trial's pod is looked at in the end
     )
     container = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
     # The template's own text keeps Kubernetes' meaning: $(KUBETUNE_TRIAL) there is expanded.

@@ -60,11 +60,15 @@ def test_a_task_runs_to_completion_with_parallel_trials(cluster: Kube, operator:
         "Ready": "True",
     }
 
-    # Each trial ran as a GPU Job built from the template, owned by its Trial.
-    job = cluster.get("jobs", "lr-search-0")
+    # Each trial ran as a GPU Job built from the template, owned by its Trial; once the results are
+    # recorded only the 3 best keep theirs (retainWorkloads' default), the Trials all stay.
+    worst = max(done, key=lambda t: t["status"]["objective"])
+    cluster.wait_gone("jobs", worst["metadata"]["name"], timeout=10)
+    assert len(cluster.list("jobs")) == 3
+    trial0 = best
+    job = cluster.get("jobs", best["metadata"]["name"])
     pod_spec = job["spec"]["template"]["spec"]
     container = pod_spec["containers"][0]
-    trial0 = done[0]
     assert container["args"] == [f"--lr={trial0['spec']['parameters']['lr']!r}"]
     assert container["resources"] == {"limits": {"nvidia.com/gpu": 1}}
     assert pod_spec["nodeSelector"] == {"gpu": "a100"} and pod_spec["tolerations"][0]["key"] == "nvidia.com/gpu"
@@ -220,7 +224,8 @@ def test_suspend_waits_and_force_stops_running_trials(cluster: Kube, operator: R
 
 def test_an_operator_restart_mid_task_duplicates_and_loses_nothing(cluster: Kube, operator: RunOperator) -> None:
     cluster.behaviour = quadratic
-    manifest = task_manifest("restart", budget={"maxTrials": 6, "parallelTrials": 2})
+    # Every Job is kept, so that the end can check each trial ran exactly once.
+    manifest = task_manifest("restart", budget={"maxTrials": 6, "parallelTrials": 2}, retainWorkloads={"policy": "all"})
     manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] += ["--sleep=0.2"]
     with operator():
         cluster.create(manifest)
@@ -290,11 +295,12 @@ def test_api_server_failures_are_retried_without_duplicates(cluster: Kube, opera
     cluster.fail("POST", "/apis/batch/v1/namespaces/default/jobs", times=1)
     cluster.fail("PATCH", "/trials/lr-search-1/status", times=1)
     with operator():
-        cluster.create(task_manifest(budget={"maxTrials": 4, "parallelTrials": 2}))
+        spec = {"budget": {"maxTrials": 4, "parallelTrials": 2}, "retainWorkloads": {"policy": "all"}}
+        cluster.create(task_manifest(**spec))
         cluster.wait_for(lambda: phase(cluster, "lr-search") in DONE, timeout=40)
     assert phase(cluster, "lr-search") == "Succeeded"
     done = trials(cluster, "lr-search")
     assert [t["spec"]["index"] for t in done] == [0, 1, 2, 3]
-    assert all(t["status"]["phase"] == "Succeeded" for t in done)
+    assert all(t["status"]["phase"] == "Succeeded" for t in done), [t["status"] for t in done]
     assert sorted(j["metadata"]["name"] for j in cluster.list("jobs")) == [f"lr-search-{i}" for i in range(4)]
     assert set(cluster.call(lambda: dict(cluster.emulator.server.faults)).values()) == {0}, "both failures happened"

@@ -76,6 +76,7 @@ def test_a_conditional_parameter_reaches_only_the_jobs_where_it_is_active(cluste
             },
         ],
         budget={"maxTrials": 6, "parallelTrials": 3},
+        retainWorkloads={"policy": "all"},  # each trial's Job is looked at in the end
     )
     args_of(manifest).append("--y=${params.y}")
     with operator():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,6 +60,32 @@ def _injected(code: int, path: str) -> ApiError:
     return ApiError(code, "InternalError", "injected failure")
 
 
+def _manager(request: web.Request) -> str:
+    """Who writes: the fieldManager a client names, else its user agent's product, as the API server takes it."""
+    return request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0]
+
+
+def request_key(method: str, path: str, query: Mapping[str, str]) -> tuple[str, str]:
+    """A request's verb and resource, as the API server's request metrics name them (``list``, ``pods/log``)."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 3:
+        rest = parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 4:
+        rest = parts[3:]
+    else:
+        return "get", "discovery"
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        rest = rest[2:]
+    resource = "/".join([rest[0], *rest[2:3]])
+    named = len(rest) > 1
+    if method == "GET":
+        verb = "watch" if query.get("watch") in ("true", "1") else ("get" if named else "list")
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, "")
+        verb = verb or ("delete" if named else "deletecollection") if method == "DELETE" else verb or method.lower()
+    return verb, resource
+
+
 class ApiServer:
     def __init__(self, store: Store, kubelet: Kubelet, *, bookmark_interval: float = 1.0) -> None:
         self.store = store
@@ -69,11 +97,28 @@ class ApiServer:
         # Failures a test injects: (method, path fragment) -> how many more requests fail, and with which code.
         self.faults: dict[tuple[str, str], int] = {}
         self.fault_codes: dict[tuple[str, str], int] = {}
+        # Every request served, as the API server's apiserver_request_total counts them: (verb, resource).
+        self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
+        # Bytes of the bodies answered (watch streams and log follows excluded), by the same key.
+        self.response_bytes: collections.Counter[tuple[str, str]] = collections.Counter()
+        # Time spent answering, by the same key (watch streams excluded): what the requests cost the server.
+        self.handling_seconds: collections.defaultdict[tuple[str, str], float] = collections.defaultdict(float)
         self.app = web.Application(middlewares=[self._errors])
         self.app.router.add_route("*", "/{path:.*}", self._route)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        key = request_key(request.method, request.path, request.query)
+        self.requests[key] += 1
+        began = time.perf_counter()
+        response = await self._answer(request, handler)
+        if key[0] != "watch":
+            self.handling_seconds[key] += time.perf_counter() - began
+        if isinstance(response, web.Response) and response.body is not None:
+            self.response_bytes[key] += len(response.body) if isinstance(response.body, bytes) else 0
+        return response
+
+    async def _answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
         for (method, fragment), left in self.faults.items():
             if left > 0 and request.method == method and fragment in request.path:
                 self.faults[(method, fragment)] = left - 1
@@ -168,7 +213,7 @@ class ApiServer:
                 body = parse_body(await request.read(), request.headers.get("Content-Type", ""))
                 if not isinstance(body, dict):
                     raise errors.bad_request("the body must be a JSON object")
-                return _json(self.store.create(rt, namespace, body), 201)
+                return _json(self.store.create(rt, namespace, body, manager=_manager(request)), 201)
             if method == "DELETE":
                 return await self._delete_collection(request, rt, namespace)
         else:
@@ -180,11 +225,17 @@ class ApiServer:
                 body = parse_body(await request.read(), request.headers.get("Content-Type", ""))
                 if not isinstance(body, dict):
                     raise errors.bad_request("the body must be a JSON object")
-                return _json(self.store.replace(rt, namespace, name, body, subresource))
+                return _json(self.store.replace(rt, namespace, name, body, subresource, manager=_manager(request)))
             if method == "PATCH":
                 return _json(
                     self.store.patch(
-                        rt, namespace, name, await request.read(), request.headers.get("Content-Type", ""), subresource
+                        rt,
+                        namespace,
+                        name,
+                        await request.read(),
+                        request.headers.get("Content-Type", ""),
+                        subresource,
+                        manager=_manager(request),
                     )
                 )
             if method == "DELETE" and subresource is None:

@@ -155,9 +155,11 @@ class Store:
 
     def iter_objects(self, rt: ResourceType, namespace: str | None = None) -> Iterable[Obj]:
         """Stored objects of a type (do not mutate), in name order."""
-        for key in sorted(self._objects):
-            if key[:2] == rt.storage_key and (namespace is None or key[2] == namespace):
-                yield self._objects[key]
+        # Select, then sort: sorting every stored object on each call made the emulator O(N log N) per
+        # controller sync, and a 2,000-trial benchmark measured the emulator rather than the operator.
+        keys = [k for k in self._objects if k[:2] == rt.storage_key and (namespace is None or k[2] == namespace)]
+        for key in sorted(keys):
+            yield self._objects[key]
 
     def list(self, rt: ResourceType, namespace: str | None, match: Matcher | None = None) -> tuple[list[Obj], int]:
         items = [self._present(rt, obj) for obj in self.iter_objects(rt, namespace) if match is None or match(obj)]
@@ -195,7 +197,9 @@ class Store:
         self.history.clear()
         self.compacted_rv = self.last_rv
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Mapping[str, Any]) -> Obj:
+    def create(
+        self, rt: ResourceType, namespace: str | None, body: Mapping[str, Any], *, manager: str | None = None
+    ) -> Obj:
         obj: Obj = copy.deepcopy(dict(body))
         if not isinstance(obj.get("metadata", {}), dict):
             raise errors.bad_request("metadata must be an object")
@@ -231,6 +235,7 @@ class Store:
         for admit in self.admission:
             admit(rt, obj)
         self._apply_schema(rt, obj, name)
+        _manage(rt, obj, manager, None)
         return self._present(rt, self._commit(rt, "ADDED", obj, None))
 
     def _check_kind(self, rt: ResourceType, obj: Obj) -> None:
@@ -285,6 +290,8 @@ class Store:
         name: str,
         body: Mapping[str, Any],
         subresource: str | None = None,
+        *,
+        manager: str | None = None,
     ) -> Obj:
         current = self.peek(rt, namespace, name)
         if current is None:
@@ -306,7 +313,7 @@ class Store:
         # PUT without a resourceVersion is an unconditional update; with one, it is compare-and-swap.
         if not meta.get("resourceVersion"):
             meta["resourceVersion"] = current["metadata"]["resourceVersion"]
-        return self._update(rt, current, new, subresource)
+        return self._update(rt, current, new, subresource, manager=manager)
 
     def patch(
         self,
@@ -316,6 +323,8 @@ class Store:
         body: bytes,
         content_type: str,
         subresource: str | None = None,
+        *,
+        manager: str | None = None,
     ) -> Obj:
         current = self.peek(rt, namespace, name)
         if current is None:
@@ -350,7 +359,7 @@ class Store:
             new = merge_patch(base, patch)
         if not isinstance(new.get("metadata"), dict) or new["metadata"].get("name") != name:
             raise errors.invalid(rt, name, "metadata.name", "Invalid value: field is immutable")
-        return self._update(rt, current, new, subresource)
+        return self._update(rt, current, new, subresource, manager=manager)
 
     def update(
         self,
@@ -371,7 +380,14 @@ class Store:
         return self._update(rt, current, new, subresource, system=system)
 
     def _update(
-        self, rt: ResourceType, current: Obj, candidate: Obj, subresource: str | None, *, system: bool = False
+        self,
+        rt: ResourceType,
+        current: Obj,
+        candidate: Obj,
+        subresource: str | None,
+        *,
+        system: bool = False,
+        manager: str | None = None,
     ) -> Obj:
         name = current["metadata"]["name"]
         if subresource == "finalize" and rt == r.NAMESPACES:
@@ -423,7 +439,10 @@ class Store:
                     meta[field] = old_meta[field]
                 else:
                     meta.pop(field, None)
+            # managedFields are the server's: a client's copy is ignored, the stored one carried on.
             meta.pop("managedFields", None)
+            if "managedFields" in old_meta:
+                meta["managedFields"] = copy.deepcopy(old_meta["managedFields"])
             strategies.validate_owner_references(rt, name, meta)
             if old_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or ()) - set(old_meta.get("finalizers") or ())
@@ -452,6 +471,7 @@ class Store:
         meta = new["metadata"]
         if not meta.get("finalizers"):
             meta.pop("finalizers", None)
+        _manage(rt, new, manager, subresource)
         if (
             meta.get("deletionTimestamp")
             and not meta.get("finalizers")
@@ -559,6 +579,51 @@ class Store:
         if crd is not None and any(c["type"] == "Established" for c in (crd.get("status") or {}).get("conditions", [])):
             return self._present(r.CRDS, crd)
         return self.update(r.CRDS, None, name, establish, "status", system=True)
+
+
+_SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "deletionTimestamp")
+_LIST_KEYS = ("name", "type", "key", "mountPath", "containerPort", "ip")
+
+
+def fields_v1(value: Any) -> Any:
+    """The FieldsV1 set of a value: every field it sets, keyed as the API server keys them."""
+    if isinstance(value, dict):
+        return {f"f:{k}": fields_v1(v) for k, v in value.items()}
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        out: dict[str, Any] = {}
+        for i, item in enumerate(value):
+            key = next((k for k in _LIST_KEYS if k in item), None)
+            label = f"k:{json.dumps({key: item[key]}, separators=(',', ':'))}" if key else f"i:{i}"
+            out[label] = {".": {}, **fields_v1(item)}
+        return out
+    return {}
+
+
+def _manage(rt: ResourceType, obj: Obj, manager: str | None, subresource: str | None) -> None:
+    """Record the writer's fields in metadata.managedFields, as server-side field tracking does for any write.
+
+    The emulator counts the whole part of the object a write touched (its status, or the rest) as the
+    writer's: close to what the API server records, and as large, which is what lists and watches pay for.
+    """
+    if manager is None:  # the emulated controllers: the kubelet writes pod status, the controller manager the rest
+        manager = "kubelet" if rt == r.PODS and subresource == "status" else "kube-controller-manager"
+    meta = obj["metadata"]
+    if subresource == "status":
+        part = {"f:status": fields_v1(obj.get("status") or {})}
+    else:
+        visible = {k: v for k, v in obj.items() if k not in ("status", "apiVersion", "kind", "metadata")}
+        visible["metadata"] = {
+            k: v for k, v in meta.items() if k not in _SERVER_META and k not in ("name", "namespace")
+        }
+        part = fields_v1(visible)
+    entries = [
+        e for e in meta.get("managedFields") or [] if (e["manager"], e.get("subresource")) != (manager, subresource)
+    ]
+    entry = {"manager": manager, "operation": "Update", "apiVersion": obj.get("apiVersion", rt.api_version),
+             "time": timestamp(), "fieldsType": "FieldsV1", "fieldsV1": part}  # fmt: skip
+    if subresource:
+        entry["subresource"] = subresource
+    meta["managedFields"] = [*entries, entry]
 
 
 def _spec_finalizers(rt: ResourceType, obj: Obj) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,7 @@ def prepare_create(rt: ResourceType, obj: dict[str, Any]) -> None:
         spec.setdefault("terminationGracePeriodSeconds", 30)
         spec.setdefault("dnsPolicy", "ClusterFirst")
         spec.setdefault("schedulerName", "default-scheduler")
+        _default_pod(spec)
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
     elif rt == r.JOBS:
         _prepare_job(rt, obj)
@@ -81,6 +83,37 @@ def prepare_create(rt: ResourceType, obj: dict[str, Any]) -> None:
         obj.pop("status", None)
         if rt == r.CRDS:
             obj["status"] = {}
+
+
+def _default_pod(spec: dict[str, Any]) -> None:
+    """The defaults and admission additions every real pod carries, so that pods weigh what real ones do."""
+    for key, value in (
+        ("serviceAccountName", "default"),
+        ("serviceAccount", "default"),
+        ("securityContext", {}),
+        ("enableServiceLinks", True),
+        ("preemptionPolicy", "PreemptLowerPriority"),
+        ("priority", 0),
+    ):
+        spec.setdefault(key, value)  # fmt: skip
+    spec["tolerations"] = [*(spec.get("tolerations") or []), *(
+        {"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+        for taint in ("not-ready", "unreachable")
+    )]  # fmt: skip
+    # The ServiceAccount admission plugin's projected token volume, mounted in every container.
+    volume = "kube-api-access-" + uuid.uuid4().hex[:5]
+    spec["volumes"] = [*(spec.get("volumes") or []), {"name": volume, "projected": {"defaultMode": 420, "sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
+                                                                      "fieldPath": "metadata.namespace"}}]}},
+    ]}}]  # fmt: skip
+    for container in spec.get("containers") or []:
+        container.setdefault("imagePullPolicy", "IfNotPresent")
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        mount = {"name": volume, "readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+        container["volumeMounts"] = [*(container.get("volumeMounts") or []), mount]
 
 
 def _prepare_job(rt: ResourceType, obj: dict[str, Any]) -> None:

@@ -366,13 +366,25 @@ class Kubelet:
 
 
 def format_log(lines: Sequence[LogLine], *, timestamps: bool, tail: int | None, limit_bytes: int | None) -> bytes:
+    """The log as the kubelet serves it: what it stored, bytes that are not UTF-8 included (surrogate escapes).
+
+    Built no further than ``limit_bytes``, so that a bounded read of a huge log costs what it returns.
+    """
     if tail is not None:
         lines = lines[len(lines) - tail :] if tail > 0 else []
-    text = "".join(
-        f"{ln.time.strftime('%Y-%m-%dT%H:%M:%S.%f')}000Z {ln.text}\n" if timestamps else f"{ln.text}\n" for ln in lines
-    )
-    data = text.encode()
-    return data[:limit_bytes] if limit_bytes is not None else data
+    out = bytearray()
+    budget = limit_bytes
+    for ln in lines:
+        prefix = f"{ln.time.strftime('%Y-%m-%dT%H:%M:%S.%f')}000Z " if timestamps else ""
+        text = ln.text if budget is None else ln.text[:budget]  # no more characters than bytes wanted
+        data = f"{prefix}{text}\n".encode(errors="surrogateescape")
+        if budget is not None:
+            data = data[:budget]
+            budget -= len(data)
+        out += data
+        if budget is not None and budget <= 0:
+            break
+    return bytes(out)
 
 
 def _condition(kind: str, status: str, reason: str | None = None, message: str | None = None) -> dict[str, Any]:

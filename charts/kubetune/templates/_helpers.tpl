@@ -79,7 +79,7 @@ the reason for each rule; keep the two in step.
   verbs: ["update"]
 - apiGroups: ["kubetune.io"]
   resources: ["trials"]
-  verbs: ["get", "list", "create"]
+  verbs: ["get", "list", "watch", "create"]
 {{- range .Values.workloadKinds }}
 - apiGroups: [{{ .group | quote }}]
   resources: [{{ .resource | quote }}]
@@ -87,7 +87,7 @@ the reason for each rule; keep the two in step.
 {{- end }}
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]

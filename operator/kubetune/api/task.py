@@ -254,7 +254,8 @@ class Budget(ApiModel):
     """How much the task may spend."""
 
     max_trials: Annotated[int, Field(ge=1, le=100000)] = 20
-    """Trials to run in all, failed ones included."""
+    """Trials to run in all, failed ones included. A trial stopped by force (suspend) before it
+    reported the objective is not counted: after a resume, a new one runs in its place."""
 
     parallel_trials: Annotated[int, Field(ge=1, le=1000)] = 1
     """Trials running at the same time."""
@@ -688,6 +689,23 @@ class Stop(ApiModel):
     is stopped at once."""
 
 
+class RetainPolicy(StrEnum):
+    BEST = "best"
+    ALL = "all"
+    NONE = "none"
+
+
+class RetainWorkloads(ApiModel):
+    """Which finished trials keep their workload (Job) and its pods; the Trial objects always stay."""
+
+    policy: RetainPolicy = RetainPolicy.BEST
+    """best: only the ``topK`` best succeeded trials keep theirs (to debug them); none: each is deleted
+    once its Trial recorded the result (its log was read by then); all: none is deleted (they pile up)."""
+
+    top_k: Annotated[int, Field(ge=0, le=1000)] = 3
+    """With policy best: how many of the best trials keep their workload and pods."""
+
+
 class HPOTaskSpec(ApiModel):
     """What to search and how."""
 
@@ -727,6 +745,9 @@ class HPOTaskSpec(ApiModel):
     """End the task for good (``kubetune stop`` sets it): no new trial starts, and the task ends
     in phase Stopped with its trials and results kept. Unlike suspend, it cannot be undone;
     deleting the task is what removes everything."""
+
+    retain_workloads: RetainWorkloads = RetainWorkloads()
+    """On a cluster: which finished trials keep their Job and pods (default: the 3 best)."""
 
     def parameter(self, name: str) -> Parameter | None:
         """The parameter called ``name``, if any."""

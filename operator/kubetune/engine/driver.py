@@ -18,6 +18,7 @@ from .events import Event
 from .history import WarmSource
 from .observe import Reason, RunFact, RunState, finished_event, observe
 from .planner import Plan, plan
+from .retention import released
 from .stopping import is_active, stopped_status
 
 
@@ -34,6 +35,8 @@ class World:
     warm: Sequence[WarmSource] | None = ()
     """The earlier tasks ``spec.warmStart.tasks`` names, as the executor found them; None when it
     did not read them (the task is finished), so that the status keeps what it said of them."""
+    ended: frozenset[str] = frozenset()
+    """Trials whose run ended but whose objects remain (a finished Job and its pods), for retention."""
 
 
 class Executor(Protocol):
@@ -138,9 +141,14 @@ def step(executor: Executor, task: HPOTask, now: datetime) -> Step:
         by_name[stored.metadata.name] = stored
         created.append(stored)
         executor.start(stored)
+    final = sorted(by_name.values(), key=lambda t: t.spec.index)
+    # With the results recorded (each trial's record comes before its run's removal): what the
+    # retention policy does not keep of ended runs goes.
+    for name in released(spec, final, world.ended):
+        executor.stop(by_name[name])
+    # The task's status last: once it says the task finished, nothing of the step is left to do.
     if decided.status != task.status:
         executor.record_status(decided.status)
-    final = sorted(by_name.values(), key=lambda t: t.spec.index)
     return Step(decided, final, [*events, *decided.events], finished, created)
 
 

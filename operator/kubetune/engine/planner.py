@@ -312,11 +312,27 @@ def _ending(
         )
     if budget.patience is not None and _stalled(spec, trials) >= budget.patience:
         return _Ending("NoImprovement", f"{budget.patience} trials in a row completed without improving the best.")
-    if len(trials) >= budget.max_trials and not any(is_active(t) for t in trials):
-        if len(trials) == budget.max_trials:
+    if _budgeted(trials) >= budget.max_trials and not any(is_active(t) for t in trials):
+        if _budgeted(trials) == budget.max_trials:
             return _Ending("MaxTrialsReached", f"All {budget.max_trials} trials finished.")
         return _Ending("MaxTrialsReached", f"All {len(trials)} trials finished; {_lowered(spec, trials)}")
     return None
+
+
+def _budgeted(trials: Sequence[Trial]) -> int:
+    """Trials that use the maxTrials budget: all but those stopped by force (suspend) before they
+    reported the objective, which a resumed task replaces with new ones (new indices)."""
+    return sum(1 for t in trials if not _unspent(t))
+
+
+def _unspent(trial: Trial) -> bool:
+    status = trial.status
+    return (
+        status is not None
+        and status.phase is TrialPhase.STOPPED
+        and status.reason == "TaskStopped"
+        and status.objective is None
+    )
 
 
 def _lowered(spec: HPOTaskSpec, trials: Sequence[Trial]) -> str:
@@ -344,7 +360,7 @@ def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked, warm: Se
     """Enqueued points first, then as many of the algorithm's trials as the budget and parallelism allow."""
     spec = task.spec
     active = [t for t in trials if is_active(t)]
-    room = min(spec.budget.parallel_trials - len(active), spec.budget.max_trials - len(trials))
+    room = min(spec.budget.parallel_trials - len(active), spec.budget.max_trials - _budgeted(trials))
     if room <= 0:
         return before
     space = SearchSpace.from_parameters(spec.parameters)
@@ -509,7 +525,8 @@ def _status(
         _condition(old, "Stopped", phase is TaskPhase.STOPPED, reason, message, now, generation),
         _condition(old, "Ready", True, "Reconciled", "The last reconcile succeeded.", now, generation),
     ]
-    finished = counts.total - counts.pending - counts.queued - counts.running
+    # Trials that never ran to a result (stopped by force before it) are left out.
+    finished = _budgeted(trials) - counts.pending - counts.queued - counts.running
     completion = (previous.completion_time or now) if ending is not None else None
     return HPOTaskStatus(
         phase=phase,
@@ -517,7 +534,7 @@ def _status(
         message=message,
         conditions=conditions,
         trials=counts,
-        progress=f"{finished}/{max(spec.budget.max_trials, counts.total)}",
+        progress=f"{finished}/{max(spec.budget.max_trials, _budgeted(trials))}",
         best_trial=best,
         pareto_front=members,
         front_size=front_size,

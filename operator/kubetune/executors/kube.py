@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -32,6 +34,7 @@ from ..api import (
     Stop,
     TaskPhase,
     Trial,
+    TrialPhase,
     TrialStatus,
     parse_task,
     parse_trial,
@@ -39,7 +42,8 @@ from ..api import (
 from ..errors import InvalidSpec, Problem, StateError
 from ..metrics import LogScanner, MetricsReading, read_annotation, read_log, wanted_metrics
 from . import clock
-from .facts import pod_attempt, pod_running
+from .cache import CachedTrial, Expectations, Snapshot, strip_pod, strip_workload
+from .facts import parse_time, pod_attempt, pod_running
 from .pod_logs import LogFollower
 from .rendering import owner_reference
 from .workload import JOB, REGISTRY, Workload, workload_for
@@ -50,6 +54,17 @@ PAGE_SIZE = 500
 """Trials per list request when a command reads a whole task (``limit``)."""
 LOG_READ_INTERVAL = 5.0
 """Seconds between two reads of a running trial's log (only while early stopping needs them)."""
+POD_LAG_SECONDS = 10.0
+"""How long a finished Job waits for its pod's end to show in the cache before it is taken without it."""
+LOG_READERS = 2
+"""Pod logs read at the same time: each holds up to one chunk (8 MiB) several times over while it is
+decoded and scanned; with 4, four trials flooding their logs took the operator past 300 MiB."""
+WRITERS = 16
+"""Requests one operator has in flight at most (the client's connection pool holds as many)."""
+STATUS_INTERVAL = 1.0
+"""Seconds a task status whose only changes are counts (progress, active trials, best) may wait: at
+most one such write per interval, however many trials end in it. Phase and condition changes are
+written at once."""
 FIELD_MANAGER = "kubetune"
 RETRIED_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 """Answers that a later attempt of the same request may not get: a conflict, throttling, a server error."""
@@ -71,14 +86,40 @@ def _ignore_retry(code: str, seconds: float) -> None:
 
 @dataclass
 class Cluster:
-    """What the cluster holds for one task, read in one go with label selectors."""
+    """What the cache holds for one task, with the operator's own unseen writes laid over it."""
 
     trials: list[Trial]
     trial_uids: dict[str, str]
-    workloads: dict[str, dict[str, Any]]
-    """Each trial's workload, by trial name."""
-    pods: dict[str, dict[str, Any]]
+    workloads: dict[str, Mapping[str, Any]]
+    """Each trial's workload, by trial name (those being deleted left out)."""
+    pods: dict[str, Mapping[str, Any]]
     """The newest pod of each trial's workload, by trial name."""
+    starting: set[str]
+    """Trials whose workload this operator created and the watch has not shown yet."""
+
+
+def view(snapshot: Snapshot, expectations: Expectations, task_uid: str, workload: Workload = JOB) -> Cluster:
+    """One task's trials, workloads and primary pods from the cache: no request to the API server.
+
+    Selected by owner: a task deleted and created again under the same name must not adopt the
+    old task's objects while the garbage collector removes them.
+    """
+    cached, starting, deleted = expectations.overlay(snapshot)
+    trials, uids = [], {}
+    for entry in cached:
+        if task_uid in entry.owners:
+            trials.append(entry.trial)
+            uids[entry.trial.metadata.name or ""] = entry.uid
+    trial_uids = set(uids.values())
+    workloads: dict[str, Mapping[str, Any]] = {
+        w["metadata"]["name"]: w
+        for w in snapshot.workloads
+        if _owned_by(w, trial_uids)
+        and not w["metadata"].get("deletionTimestamp")
+        and w["metadata"]["name"] not in deleted
+    }
+    pods = primary_pods(workload, snapshot.pods, workloads)
+    return Cluster(sorted(trials, key=lambda t: t.spec.index), uids, workloads, pods, starting - set(workloads))
 
 
 @dataclass
@@ -101,6 +142,9 @@ class Kube:
     def __post_init__(self) -> None:
         self.custom = client.CustomObjectsApi(self.api)
         self.core = client.CoreV1Api(self.api)
+        self.pool = ThreadPoolExecutor(WRITERS, thread_name_prefix="kubetune-api")
+        # A log chunk costs up to a few times its size while it is decoded and scanned: few at once.
+        self._log_readers = threading.BoundedSemaphore(LOG_READERS)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -142,51 +186,30 @@ class Kube:
             if not token:
                 return sorted(trials, key=lambda t: t.spec.index)
 
-    def read(self, namespace: str, task: str, task_uid: str, workload: Workload = JOB) -> Cluster:
-        """The task's Trials, workloads and primary pods (three list calls, whatever the number of trials).
+    def list_workloads(self, workload: Workload, namespace: str, task: str) -> list[dict[str, Any]]:
+        """A task's workloads of a kind the watch cache does not hold (stripped as the cache strips them).
 
-        Selected by label, then by owner: a task deleted and created again under the same name
-        must not adopt the old task's objects while the garbage collector removes them.
+        One list per reconcile: finished workloads are deleted once recorded (``retainWorkloads``),
+        so it holds the active trials' and the few kept ones, not the task's history.
         """
         selector = f"{names.LABEL_TASK}={task}"
-        listed = _obj(
-            self.custom.list_namespaced_custom_object(
-                names.GROUP, names.VERSION, namespace, names.TRIAL_PLURAL, label_selector=selector
-            )
-        )
-        trials, uids = [], {}
-        for item in listed.get("items", []):
-            if not _owned_by(item, {task_uid}):
-                continue
-            try:
-                trial = parse_trial(item)
-            except InvalidSpec as error:  # someone wrote a broken Trial by hand: skip it, loudly
-                log.warning("ignoring trial %s: %s", item.get("metadata", {}).get("name"), error)
-                continue
-            trials.append(trial)
-            uids[trial.metadata.name or ""] = item["metadata"].get("uid", "")
         listed = _obj(
             self.custom.list_namespaced_custom_object(
                 workload.group, workload.version, namespace, workload.plural, label_selector=selector
             )
         )
-        trial_uids = set(uids.values())
-        found = {obj["metadata"]["name"]: obj for obj in listed.get("items", []) if _owned_by(obj, trial_uids)}
-        pods: dict[str, dict[str, Any]] = {}
-        if not found:
-            return Cluster(sorted(trials, key=lambda t: t.spec.index), uids, found, pods)
+        return [strip_workload(obj) for obj in listed.get("items", [])]
+
+    def list_pods(
+        self, workload: Workload, namespace: str, task: str, workloads: Collection[str]
+    ) -> list[dict[str, Any]]:
+        """The pods of ``workloads`` (names), for a kind whose pods do not carry kubetune's labels (not cached)."""
+        if not workloads:
+            return []
+        selector = workload.pod_selector(task, workloads)
         # Raw JSON: the typed models reject values the API server accepts.
-        selector = workload.pod_selector(task, found.keys())
         response: Any = self.core.list_namespaced_pod(namespace, label_selector=selector, _preload_content=False)
-        for pod in _obj(json.loads(response.data)).get("items", []):
-            trial_name = workload.trial_of(pod) or ""
-            obj = found.get(trial_name)
-            if obj is None or not workload.is_primary(pod, obj):
-                continue  # another replica's pod, or a pod of a workload that is gone
-            known = pods.get(trial_name)
-            if known is None or pod["metadata"]["creationTimestamp"] > known["metadata"]["creationTimestamp"]:
-                pods[trial_name] = pod
-        return Cluster(sorted(trials, key=lambda t: t.spec.index), uids, found, pods)
+        return [strip_pod(pod) for pod in _obj(json.loads(response.data)).get("items", [])]
 
     def read_tasks(self, namespace: str, tasks: Sequence[str]) -> list[engine.WarmSource]:
         """Earlier tasks of the namespace and their Trials, to seed a warm start."""
@@ -212,8 +235,7 @@ class Kube:
         Raises InvalidSpec (one line, naming the kind) otherwise: the task is Valid=False, others carry on.
         """
         template = task.spec.trial_template
-        group = template.api_version.rpartition("/")[0]
-        name = f"{template.kind}.{group}" if group else template.kind
+        name = qualified_kind(template.api_version, template.kind)
         if self.workload_kinds is not None and name not in self.workload_kinds:
             managed = ", ".join(sorted(self.workload_kinds)) or "none"
             why = (
@@ -221,7 +243,7 @@ class Kube:
                 "add it to the chart's workloadKinds, which also grants the operator access to it"
             )
             raise InvalidSpec([Problem("spec.trialTemplate.kind", why)])
-        plural = self._plural(template.api_version, template.kind)
+        plural = self.plural(template.api_version, template.kind)
         if plural is None:
             why = (
                 f"{template.kind} ({template.api_version}) is not installed in this cluster: the API server "
@@ -231,7 +253,7 @@ class Kube:
         known = REGISTRY.get((template.api_version, template.kind))
         return known if known is not None else workload_for(task, plural)
 
-    def _plural(self, api_version: str, kind: str) -> str | None:
+    def plural(self, api_version: str, kind: str) -> str | None:
         """The resource name of a kind from the API server's discovery (cached: a minute, 5 s if absent)."""
         key = (api_version, kind)
         cached = self._resources.get(key)
@@ -263,7 +285,7 @@ class Kube:
     # --- metrics ----------------------------------------------------------------------------
 
     def metrics(
-        self, task: HPOTask, trial: str, pod: dict[str, Any], *, final: bool, workload: Workload = JOB
+        self, task: HPOTask, trial: str, pod: Mapping[str, Any], *, final: bool, workload: Workload = JOB
     ) -> MetricsReading:
         """Metrics of a trial's pod: its annotation, or its primary container's log followed across reads."""
         spec = task.spec
@@ -285,9 +307,11 @@ class Kube:
         follower = known[1]
         if final:
             self._followers.pop(key, None)
-            return follower.advance(final=True)
+            with self._log_readers:
+                return follower.advance(final=True)
         if time.monotonic() - follower.last_read >= self.log_read_interval:
-            return follower.advance(final=False)
+            with self._log_readers:
+                return follower.advance(final=False)
         return follower.scanner.reading()
 
     def _read_log(
@@ -339,14 +363,17 @@ class Kube:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def create_trial(self, task_body: Mapping[str, Any], trial: Trial) -> tuple[Trial, str]:
+    def create_trial(self, task_body: Mapping[str, Any], trial: Trial) -> CachedTrial:
         """Create a Trial owned by its task; an existing one (a repeated step) is kept.
 
-        Returns the Trial as stored, and its uid: its Job is built from what the Trial records.
+        Returns the Trial as stored, with its uid (its Job is built from what the Trial records)
+        and the resourceVersion of the last write.
         """
         meta = task_body["metadata"]
         body = trial.to_manifest()
-        status = body.pop("status", None)
+        # A new Trial's status says only Pending, which an absent status means too: it is not written
+        # (the status subresource drops a status given on create), one request per trial saved.
+        body.pop("status", None)
         body["metadata"] = {
             "name": trial.metadata.name,
             "namespace": meta["namespace"],
@@ -360,9 +387,12 @@ class Kube:
                 )
             ],
         }
+        owners = frozenset({str(meta["uid"])})
         try:
-            created = self.custom.create_namespaced_custom_object(
-                names.GROUP, names.VERSION, meta["namespace"], names.TRIAL_PLURAL, body, field_manager=FIELD_MANAGER
+            created = _obj(
+                self.custom.create_namespaced_custom_object(
+                    names.GROUP, names.VERSION, meta["namespace"], names.TRIAL_PLURAL, body, field_manager=FIELD_MANAGER
+                )
             )
         except ApiException as error:
             if error.status != 409:
@@ -376,10 +406,10 @@ class Kube:
                 # A Trial of a deleted task of the same name, not yet garbage-collected: retry later.
                 why = f"{trial.metadata.name} of a deleted task is still being deleted"
                 raise ApiException(status=409, reason=why) from error
-            return parse_trial(existing), str(existing["metadata"]["uid"])
-        if status:
-            self.patch_trial_status(meta["namespace"], trial.metadata.name or "", TrialStatus.model_validate(status))
-        return trial, str(_obj(created)["metadata"]["uid"])
+            em = existing["metadata"]
+            return CachedTrial(parse_trial(existing), str(em["uid"]), owners, str(em.get("resourceVersion", "")))
+        uid, version = str(created["metadata"]["uid"]), str(created["metadata"].get("resourceVersion", ""))
+        return CachedTrial(trial, uid, owners, version)
 
     def create_workload(self, workload: Workload, task: HPOTask, namespace: str, trial: Trial, uid: str) -> None:
         """Create the trial's workload from the template; an existing one (a repeated step) is kept."""
@@ -392,20 +422,23 @@ class Kube:
             if error.status != 409:
                 raise
 
-    def delete_workload(self, workload: Workload, namespace: str, name: str) -> None:
-        """Stop a trial: delete its workload and, first, its pods (foreground propagation)."""
+    def delete_workload(self, workload: Workload, namespace: str, name: str, *, finished: bool = False) -> None:
+        """Delete a trial's workload: a running one with its pods first (foreground), a finished one at once."""
         self.forget(namespace, name)
+        # Foreground: nothing of a stopped trial keeps running once its workload is gone. A finished
+        # one runs nothing; its pods follow it in the background, in one request.
+        policy = "Background" if finished else "Foreground"
         try:
             self.custom.delete_namespaced_custom_object(
-                workload.group, workload.version, namespace, workload.plural, name, propagation_policy="Foreground"
+                workload.group, workload.version, namespace, workload.plural, name, propagation_policy=policy
             )
         except ApiException as error:
             if error.status != 404:
                 raise
 
-    def patch_trial_status(self, namespace: str, name: str, status: TrialStatus) -> None:
-        """Write a Trial's status through the status subresource."""
-        self._patch_status(
+    def patch_trial_status(self, namespace: str, name: str, status: TrialStatus) -> str:
+        """Write a Trial's status through the status subresource; return the new resourceVersion."""
+        return self._patch_status(
             names.TRIAL_PLURAL, namespace, name, status.model_dump(mode="json", by_alias=True, exclude_none=True)
         )
 
@@ -416,13 +449,13 @@ class Kube:
             names.GROUP, names.VERSION, namespace, names.TASK_PLURAL, name, body, field_manager=FIELD_MANAGER
         )
 
-    def patch_task_status(self, namespace: str, name: str, status: HPOTaskStatus) -> None:
-        """Write the task's status through the status subresource (the only thing kubetune writes on it)."""
-        self._patch_status(
+    def patch_task_status(self, namespace: str, name: str, status: HPOTaskStatus) -> str:
+        """Write the task's status (the only thing kubetune writes on it); return the new resourceVersion."""
+        return self._patch_status(
             names.TASK_PLURAL, namespace, name, status.model_dump(mode="json", by_alias=True, exclude_none=True)
         )
 
-    def _patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def _patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> str:
         """A status merge patch, retried at once (with jitter) on a conflict or a server error.
 
         The patch carries no resourceVersion and sets the whole status, so repeating it is safe;
@@ -435,11 +468,13 @@ class Kube:
             before_sleep=self._retried,
             reraise=True,
         )
+        written: object = None
         for attempt in retrying:
             with attempt:
-                self.custom.patch_namespaced_custom_object_status(
+                written = self.custom.patch_namespaced_custom_object_status(
                     names.GROUP, names.VERSION, namespace, plural, name, {"status": status}, field_manager=FIELD_MANAGER
                 )
+        return str(_obj(written)["metadata"].get("resourceVersion", ""))
 
     def _retried(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -474,6 +509,28 @@ def user_client(context: str | None = None) -> tuple[client.ApiClient, str]:
     return api, str(namespace or "default")
 
 
+def primary_pods(
+    workload: Workload, pods: Sequence[Mapping[str, Any]], workloads: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Mapping[str, Any]]:
+    """The newest primary pod of each trial's workload, by trial name, as the kind's adapter picks it."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for pod in pods:
+        trial = workload.trial_of(pod) or ""
+        obj = workloads.get(trial)
+        if obj is None or not workload.is_primary(pod, obj):
+            continue  # another replica's pod, or a pod of a workload that is gone
+        known = found.get(trial)
+        if known is None or pod["metadata"]["creationTimestamp"] > known["metadata"]["creationTimestamp"]:
+            found[trial] = pod
+    return found
+
+
+def qualified_kind(api_version: str, kind: str) -> str:
+    """A kind as the chart's ``workloadKinds`` names it: ``Kind.group`` (``Job.batch``); ``Kind`` in the core group."""
+    group = api_version.rpartition("/")[0]
+    return f"{kind}.{group}" if group else kind
+
+
 def _termination_message(
     pod: Mapping[str, Any], container: str | None, collector: MetricsCollector, wanted: frozenset[str]
 ) -> MetricsReading:
@@ -493,6 +550,21 @@ def _termination_message(
     return MetricsReading()
 
 
+def _pod_ended(pod: Mapping[str, Any] | None) -> bool:
+    """Whether the cache shows the pod succeeded or failed."""
+    return pod is not None and (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def _long_ago(workload: Mapping[str, Any]) -> bool:
+    """Whether a finished workload ended more than POD_LAG_SECONDS ago (its pod may never be seen)."""
+    status = workload.get("status") or {}
+    # A Job's completionTime, a RayJob's endTime, else the latest condition's change.
+    ended = parse_time(status.get("completionTime") or status.get("endTime")) or max(
+        (t for c in status.get("conditions") or [] if (t := parse_time(c.get("lastTransitionTime")))), default=None
+    )
+    return ended is None or (clock() - ended).total_seconds() > POD_LAG_SECONDS
+
+
 def _obj(value: object) -> dict[str, Any]:
     """A custom-object call's answer, which the client types as ``object``: a JSON object."""
     if not isinstance(value, dict):
@@ -510,14 +582,24 @@ def _owned_by(obj: Mapping[str, Any], uids: set[str]) -> bool:
 
 @dataclass
 class KubeExecutor:
-    """One task's executor on a cluster: trials are Trial objects, their runs workloads."""
+    """One task's executor on a cluster: trials are Trial objects, their runs workloads.
+
+    It reads the task's objects from the watch cache (``snapshot``) and tells ``expectations``
+    about every write, so that the next reconcile sees them before their watch events arrive.
+    """
 
     kube: Kube
     task: HPOTask
     body: Mapping[str, Any]
     """The task object as stored: its Trials' owner references are built from it."""
+    snapshot: Snapshot
+    expectations: Expectations
     workload: Workload = JOB
+    deferred: bool = False
+    """The task's new status was held back (counts only): the next reconcile must come within STATUS_INTERVAL."""
     _uids: dict[str, str] = field(default_factory=dict)
+    _ended: frozenset[str] = frozenset()
+    _chains: dict[str, Future[None]] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
@@ -525,48 +607,129 @@ class KubeExecutor:
         return str(self.body["metadata"]["namespace"])
 
     def read(self) -> engine.World:
-        """The task's trials, and the facts of the active ones' workloads and pods."""
-        name = self.task.metadata.name or ""
-        cluster = self.kube.read(self.namespace, name, self.task.metadata.uid or "", self.workload)
+        """The task's trials, and the facts of the active ones' workloads and pods (from the cache)."""
+        cluster = view(self._uncached(self.snapshot), self.expectations, self.task.metadata.uid or "", self.workload)
         self._uids = dict(cluster.trial_uids)
         follow = self.task.spec.early_stopping is not None
         facts: dict[str, engine.RunFact] = {}
-        live = set()
+        live: set[str] = set()
+        ended: set[str] = set()
+        observed: list[tuple[str, Mapping[str, Any], Mapping[str, Any] | None, bool]] = []
+        recorded_status: dict[str, TrialStatus] = {}
         for trial in cluster.trials:
             trial_name = trial.metadata.name or ""
             obj = cluster.workloads.get(trial_name)
             done = obj is not None and self.workload.finished(obj)
-            if obj is not None and not done:
-                live.add(trial_name)
+            if obj is not None:
+                (ended if done else live).add(trial_name)
             if not engine.is_active(trial):
                 continue
             if obj is None:
-                status = trial.status
-                if status is not None and (status.job_name is not None or status.start_time is not None):
-                    # It was seen, so someone deleted it: the trial stops rather than run again.
-                    kind = self.workload.kind
-                    detail = f"The {kind} {trial_name} was deleted before the trial finished; it is not run again."
-                    facts[trial_name] = engine.RunFact(engine.RunState.DELETED, detail=detail)
-                continue  # never seen: not created yet (a step was interrupted), so it is created now
+                absent = self._without_workload(trial, trial_name in cluster.starting)
+                if absent is not None:
+                    facts[trial_name] = absent
+                continue
             if self.workload.queued(obj):
                 facts[trial_name] = engine.RunFact(engine.RunState.QUEUED, job_name=trial_name)
                 continue
             pod = cluster.pods.get(trial_name)
+            if done and not _pod_ended(pod) and not _long_ago(obj):
+                # The Job's watch can run ahead of the pods': its end is taken when its pod's end is
+                # seen too (the pod's event wakes the task), so that its log is read, never skipped.
+                status = trial.status or TrialStatus()
+                state = engine.RunState.RUNNING if status.phase is TrialPhase.RUNNING else engine.RunState.WAITING
+                facts[trial_name] = engine.RunFact(state, started_at=status.start_time, job_name=status.job_name)
+                continue
+            observed.append((trial_name, obj, pod, done))
+            if trial.status is not None:
+                recorded_status[trial_name] = trial.status
+
+        def fact(item: tuple[str, Mapping[str, Any], Mapping[str, Any] | None, bool]) -> engine.RunFact:
+            trial_name, obj, pod, done = item
             reading = MetricsReading()
             if pod is not None and (done or (pod_running(pod) and follow)):
                 reading = self.kube.metrics(self.task, trial_name, pod, final=done, workload=self.workload)
-            fact = self.workload.fact(trial_name, obj, pod, reading)
-            if fact.state is engine.RunState.FAILED and pod is not None:
-                fact = self._with_output(fact, trial_name, pod)
-            facts[trial_name] = replace(fact, gpus=self.task.spec.trial_template.requested_gpus())
-        warm: list[engine.WarmSource] | None = []
-        spec = self.task.spec
-        if spec.warm_start and spec.warm_start.tasks:
-            done = self.task.status is not None and self.task.status.phase in _DONE
-            warm = None if done else self.kube.read_tasks(self.namespace, spec.warm_start.tasks)
-        return engine.World(cluster.trials, facts, frozenset(live), warm)
+            found = self.workload.fact(trial_name, obj, pod, reading)
+            if found.state is engine.RunState.FAILED and pod is not None:
+                found = self._with_output(found, trial_name, pod)
+            recorded = recorded_status.get(trial_name)
+            if found.state is engine.RunState.WAITING and recorded is not None and recorded.phase is TrialPhase.RUNNING:
+                # The pods' watch may lag behind the status recorded from it: a running trial stays running.
+                found = engine.RunFact(
+                    engine.RunState.RUNNING, started_at=recorded.start_time, job_name=recorded.job_name
+                )
+            return replace(found, gpus=gpus)
 
-    def _with_output(self, fact: engine.RunFact, trial: str, pod: dict[str, Any]) -> engine.RunFact:
+        gpus = self.task.spec.trial_template.requested_gpus()
+        # The logs of the trials that ended are read side by side: each read waits on the API server.
+        for item, found in zip(observed, self.kube.pool.map(fact, observed), strict=True):
+            facts[item[0]] = found
+        self._ended = frozenset(ended)
+        return engine.World(cluster.trials, facts, frozenset(live), warm=self._warm(), ended=self._ended)
+
+    def _without_workload(self, trial: Trial, starting: bool) -> engine.RunFact | None:
+        """The fact of an active trial whose workload is not there; None: never created, so it is now."""
+        status = trial.status
+        if starting:  # created by this operator, not shown by the watch yet
+            return engine.RunFact(engine.RunState.WAITING)
+        if status is not None and (status.job_name is not None or status.start_time is not None):
+            # It was seen, so someone deleted it: the trial stops rather than run again.
+            kind, name = self.workload.kind, trial.metadata.name
+            detail = f"The {kind} {name} was deleted before the trial finished; it is not run again."
+            return engine.RunFact(engine.RunState.DELETED, detail=detail)
+        return None  # never seen: not created yet (a step was interrupted)
+
+    def _warm(self) -> list[engine.WarmSource] | None:
+        """The tasks a warm start names, read from the API server (None once the task is finished)."""
+        spec = self.task.spec
+        if not spec.warm_start or not spec.warm_start.tasks:
+            return []
+        if self.task.status is not None and self.task.status.phase in _DONE:
+            return None
+        return self.kube.read_tasks(self.namespace, spec.warm_start.tasks)
+
+    def _uncached(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot, with what the watches do not hold for this task's kind read from the API server.
+
+        Workloads of a kind with no watch (not listed in ``workloadKinds``, or not installed when
+        the operator started) and pods that do not carry kubetune's labels (a TrainJob's come from
+        its runtime, a RayJob's submitter from KubeRay) are listed, those of the live workloads only.
+        """
+        workloads = snapshot.workloads
+        if snapshot.workloads_uncached:
+            workloads = tuple(self.kube.list_workloads(self.workload, self.namespace, self.task.metadata.name or ""))
+        pods = snapshot.pods
+        if not self.workload.labelled_pods:
+            active = {c.trial.metadata.name for c in snapshot.trials if engine.is_active(c.trial)}
+            wanted = [w["metadata"]["name"] for w in workloads if w["metadata"]["name"] in active]
+            pods = tuple(self.kube.list_pods(self.workload, self.namespace, self.task.metadata.name or "", wanted))
+        return replace(snapshot, workloads=workloads, pods=pods, workloads_uncached=False)
+
+    # Writes go to a pool of threads, one chain per trial: a trial's writes keep their order (its
+    # record before its action, as engine.step orders them, and an action is dropped if its record
+    # failed), while different trials' writes overlap. ``flush`` waits for them all and raises the
+    # first failure; the task's status is written only after every trial write before it is done.
+
+    def _then(self, name: str, work: Callable[[], None]) -> None:
+        """Run ``work`` after the earlier writes of trial ``name`` succeeded."""
+        before = self._chains.get(name)
+
+        def run() -> None:
+            if before is not None:
+                before.result()  # submitted earlier, so already taken by a worker: no deadlock
+            work()
+
+        self._chains[name] = self.kube.pool.submit(run)
+
+    def flush(self) -> None:
+        """Wait for every write of this step; raise the first that failed."""
+        chains, self._chains = list(self._chains.values()), {}
+        errors = [f.exception() for f in chains]
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
+
+    def _with_output(self, fact: engine.RunFact, trial: str, pod: Mapping[str, Any]) -> engine.RunFact:
         """A failure's detail with the last lines of the trial's output, and the command that shows the rest."""
         container = self.workload.log_container(self.task)
         output = self.kube.log_tail(self.namespace, pod["metadata"]["name"], container)
@@ -580,23 +743,53 @@ class KubeExecutor:
     def record_trial(self, trial: Trial) -> Trial:
         """Create a new Trial, or write the status of a known one."""
         name = trial.metadata.name or ""
+        owners = frozenset({self.task.metadata.uid or ""})
         if name not in self._uids:
-            stored, self._uids[name] = self.kube.create_trial(self.body, trial)
-            return stored
-        self.kube.patch_trial_status(self.namespace, name, trial.status or TrialStatus())
-        if trial.status is not None and trial.status.phase.finished:
-            self.kube.forget(self.namespace, name)
+            self._uids[name] = ""  # known from now on; its uid comes with the answer
+
+            def create() -> None:
+                stored = self.kube.create_trial(self.body, trial)
+                self._uids[name] = stored.uid
+                self.expectations.wrote_trial(stored, created=True)
+
+            self._then(name, create)
+            return trial
+
+        def patch() -> None:
+            version = self.kube.patch_trial_status(self.namespace, name, trial.status or TrialStatus())
+            self.expectations.wrote_trial(CachedTrial(trial, self._uids[name], owners, version))
+            if trial.status is not None and trial.status.phase.finished:
+                self.kube.forget(self.namespace, name)
+
+        self._then(name, patch)
         return trial
 
     def start(self, trial: Trial) -> None:
         """Create the trial's workload."""
         name = trial.metadata.name or ""
-        self.kube.create_workload(self.workload, self.task, self.namespace, trial, self._uids[name])
+
+        def create() -> None:
+            self.kube.create_workload(self.workload, self.task, self.namespace, trial, self._uids[name])
+            self.expectations.started_workload(name)
+
+        self._then(name, create)
 
     def stop(self, trial: Trial) -> None:
-        """Delete the trial's workload (and its pods first)."""
-        self.kube.delete_workload(self.workload, self.namespace, trial.metadata.name or "")
+        """Delete the trial's workload (a running one's pods first)."""
+        name = trial.metadata.name or ""
+        finished = name in self._ended
+
+        def delete() -> None:
+            self.kube.delete_workload(self.workload, self.namespace, name, finished=finished)
+            self.expectations.deleted_workload(name)
+
+        self._then(name, delete)
 
     def record_status(self, status: HPOTaskStatus) -> None:
-        """Write the task's status."""
-        self.kube.patch_task_status(self.namespace, self.task.metadata.name or "", status)
+        """Write the task's status; one whose only news are counts waits up to STATUS_INTERVAL (``deferred``)."""
+        if self.expectations.may_defer(status, STATUS_INTERVAL):
+            self.deferred = True
+            return
+        self.flush()
+        version = self.kube.patch_task_status(self.namespace, self.task.metadata.name or "", status)
+        self.expectations.wrote_status(version, status)

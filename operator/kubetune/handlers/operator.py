@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -25,7 +28,8 @@ from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
 from .. import names
 from ..api import TaskPhase
-from ..executors.kube import RETRIED_STATUSES, Kube
+from ..executors.cache import CachedTrial, Expectations, Snapshot, strip_pod, strip_trial, strip_workload
+from ..executors.kube import RETRIED_STATUSES, WRITERS, Kube, qualified_kind
 from ..executors.workload import REGISTRY
 from . import telemetry
 from .reconcile import Outcome, reconcile, record_error
@@ -46,8 +50,14 @@ QUIET_ATTEMPTS = 3
 """Transient failures (a conflict, an unavailable API server) are only logged until this many in a row."""
 MESSAGE_CHARS = 300
 """Longest failure description in a condition or an Event."""
+LIST_CHUNK = 500
+"""Objects per page of the list that fills the watch cache at start (``limit``/``continue``)."""
 WORKLOAD_KINDS_ENV = "KUBETUNE_WORKLOAD_KINDS"
 """The workload kinds to manage (the chart's ``workloadKinds``), as ``Kind.group``, comma-separated."""
+
+TRIALS = (names.GROUP, names.VERSION, names.TRIAL_PLURAL)
+PODS = ("v1", "pods")
+OF_A_TASK = {names.LABEL_TASK: kopf.PRESENT}
 
 
 @dataclass
@@ -56,7 +66,8 @@ class Options:
 
     leader_election: bool = True
     lease_name: str = "kubetune-operator"
-    lease_namespace: str = "default"
+    lease_namespace: str | None = None
+    """Where the Lease is: the operator's own namespace (None: unknown, the operator refuses to start)."""
     follow_seconds: float = 5.0
     """While early stopping needs intermediate metrics: seconds between two reads of a running trial's log."""
     identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or f"kubetune-{uuid.uuid4().hex[:8]}")
@@ -64,15 +75,22 @@ class Options:
     """The workload kinds to manage, as ``Kind.group`` (the chart's ``workloadKinds``); None: any."""
 
     @classmethod
-    def from_env(cls, *, leader_election: bool | None = None, lease_name: str | None = None) -> Options:
-        """Options as the Deployment's environment gives them; a flag that was given wins over it."""
+    def from_env(
+        cls, *, leader_election: bool | None = None, lease_name: str | None = None, lease_namespace: str | None = None
+    ) -> Options:
+        """Options as the Deployment's environment gives them; a flag that was given wins over it.
+
+        The Lease's namespace: the flag, else POD_NAMESPACE (the Deployment sets it), else the
+        namespace of the pod's service account, else that of the kubeconfig's current context.
+        Never ``default`` by guess: the chart's RBAC grants Leases in the operator's namespace only.
+        """
         defaults = cls()
         if leader_election is None:
             leader_election = os.environ.get("KUBETUNE_LEADER_ELECTION", "true").lower() != "false"
         return cls(
             leader_election=leader_election,
             lease_name=lease_name or os.environ.get("KUBETUNE_LEASE_NAME", defaults.lease_name),
-            lease_namespace=os.environ.get("POD_NAMESPACE", defaults.lease_namespace),
+            lease_namespace=lease_namespace or os.environ.get("POD_NAMESPACE") or _own_namespace(),
             follow_seconds=float(os.environ.get("KUBETUNE_FOLLOW_SECONDS", defaults.follow_seconds)),
             workload_kinds=_workload_kinds(),
         )
@@ -84,6 +102,23 @@ def _workload_kinds() -> frozenset[str] | None:
     return None if text is None else frozenset(k.strip() for k in text.split(",") if k.strip())
 
 
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _own_namespace() -> str | None:
+    """The namespace the operator runs in: its service account's, else the kubeconfig context's."""
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
+    except OSError:
+        pass
+    try:
+        _, active = config.list_kube_config_contexts(config_file=os.environ.get("KUBECONFIG"))
+    except (config.ConfigException, OSError):
+        return None
+    namespace = (active or {}).get("context", {}).get("namespace")
+    return str(namespace) if namespace else None
+
+
 @dataclass
 class Runtime:
     """What the handlers share, kept in Kopf's memo."""
@@ -93,6 +128,12 @@ class Runtime:
     follow_seconds: float
     stop: threading.Event = field(default_factory=threading.Event)
     pokes: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+    lease_problem: str | None = None
+    """Why the Lease cannot be read, while it cannot: /healthz fails meanwhile."""
+    expectations: dict[tuple[str, str], Expectations] = field(default_factory=dict)
+    watched: frozenset[str] = frozenset()
+    """The workload kinds (``Kind.group``) whose watch fills the cache: those served when the operator
+    started. Another kind's workloads are listed at each reconcile instead."""
 
     def poke(self, namespace: str, name: str) -> asyncio.Event:
         """The event that wakes one task's daemon."""
@@ -106,7 +147,9 @@ def load_client() -> client.ApiClient:
     except config.ConfigException:
         # Read KUBECONFIG now: the client reads it once, when it is imported.
         config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = WRITERS + 4  # the reconcile's writers, and a few spare
+    return client.ApiClient(configuration)
 
 
 def elect(runtime: Runtime, options: Options, stop: threading.Event) -> None:
@@ -114,7 +157,22 @@ def elect(runtime: Runtime, options: Options, stop: threading.Event) -> None:
     from kubernetes.leaderelection import electionconfig, leaderelection  # noqa: PLC0415
     from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock  # noqa: PLC0415
 
-    lock = LeaseLock(options.lease_name, options.lease_namespace, options.identity)
+    class CheckedLease(LeaseLock):
+        """The client's Lease lock, which logs read failures at INFO and retries forever: say it loudly."""
+
+        def get(self, name: str, namespace: str) -> tuple[bool, Any]:
+            found, record = super().get(name, namespace)
+            status = getattr(record, "status", None)
+            if found or status == 404:  # absent: it is created next
+                runtime.lease_problem = None
+            else:
+                problem = f"cannot read the Lease {namespace}/{name}: {status} {getattr(record, 'reason', record)}"
+                if runtime.lease_problem != problem:
+                    log.error("%s; this replica cannot lead (see --lease-namespace and the RBAC)", problem)
+                runtime.lease_problem = problem
+            return found, record
+
+    lock = CheckedLease(options.lease_name, options.lease_namespace, options.identity)
     election = electionconfig.Config(
         lock,
         lease_duration=15,
@@ -141,6 +199,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.CRITICAL + 1  # post only the Events we write, not log lines
     settings.background.cancellation_polling = 1
     settings.watching.server_timeout = 300
+    # The watch cache (the indices below) is filled from one paged list per kind, then kept by
+    # watches that resume from their resourceVersion; only kubetune's objects are sent.
+    settings.watching.chunk_size = LIST_CHUNK
+    settings.watching.label_selectors[TRIALS] = names.LABEL_TASK
+    settings.watching.label_selectors[PODS] = names.LABEL_TASK
+    for kind in WATCHED:
+        settings.watching.label_selectors[kind.selector] = names.LABEL_TASK
     # No CRD or namespace scanning: the resources are known, and the RBAC stays minimal (docs/rbac.md).
     settings.scanning.disabled = True
     options: Options = memo.get("options") or Options.from_env()
@@ -150,7 +215,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         on_retry=telemetry.request_retried,
         workload_kinds=options.workload_kinds,
     )
-    runtime = Runtime(kube=kube, leader=threading.Event(), follow_seconds=options.follow_seconds)
+    # Kopf resolves the watched kinds once, through discovery, as it starts: a kind not served then
+    # is not watched (until a restart), so its tasks' workloads are listed instead.
+    served = frozenset(kind.qualified for kind in WATCHED if kind.served(kube))
+    runtime = Runtime(kube=kube, leader=threading.Event(), follow_seconds=options.follow_seconds, watched=served)
     memo["runtime"] = runtime
     if options.leader_election:
         thread = threading.Thread(target=elect, args=(runtime, options, runtime.stop), name="leader-election")
@@ -158,6 +226,15 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         thread.start()
     else:
         runtime.leader.set()
+
+
+@kopf.on.probe(id="lease")
+def lease_readable(memo: Any, **_: Any) -> str:
+    """Fail /healthz while the Lease cannot be read: a replica that can never lead is not healthy."""
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None and runtime.lease_problem:
+        raise kopf.PermanentError(runtime.lease_problem)
+    return "ok"
 
 
 @kopf.on.cleanup()
@@ -190,20 +267,45 @@ def needs_reconciling(body: kopf.Body, **_: Any) -> bool:
     when=needs_reconciling,
 )
 async def run_task(
-    namespace: str | None, name: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: Any, **_: Any
+    namespace: str | None,
+    name: str,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    memo: Any,
+    **kwargs: Any,
 ) -> None:
     """Reconcile one task whenever something about it changes, or a timer is due."""
     assert namespace is not None  # HPOTasks are namespaced
+    # Kopf passes each index as a keyword argument named after it (its typed signature cannot say so).
+    trials: kopf.Index[tuple[str, str], CachedTrial] = kwargs["kubetune_trials"]
+    pods: kopf.Index[tuple[str, str], dict[str, Any]] = kwargs["kubetune_pods"]
     runtime: Runtime = memo["runtime"]
     poke = runtime.poke(namespace, name)
+    key = (namespace, name)
+    expectations = runtime.expectations.setdefault(key, Expectations())
     try:
         while not stopped:
             poke.clear()
             delay = LEADER_POLL_SECONDS
-            outcome = await _finish_step(runtime, namespace, name, body, stopped) if runtime.leader.is_set() else None
+
+            def state() -> tuple[dict[str, Any], Snapshot]:
+                # Copied on the loop that updates them: the reconcile runs in a worker thread.
+                task = copy.deepcopy(dict(body))
+                template = task.get("spec", {}).get("trialTemplate") or {}
+                kind = qualified_kind(str(template.get("apiVersion", "batch/v1")), str(template.get("kind", "Job")))
+                workloads: kopf.Index[tuple[str, str], dict[str, Any]] | None = kwargs.get(index_id(kind))
+                cached = workloads is not None and kind in runtime.watched
+                return task, Snapshot(
+                    tuple(trials.get(key, ())),
+                    tuple(workloads.get(key, ())) if workloads is not None and cached else (),
+                    tuple(pods.get(key, ())),
+                    workloads_uncached=not cached,
+                )
+
+            outcome = None
+            if runtime.leader.is_set():
+                outcome = await _finish_step(runtime, namespace, name, body, stopped, state, expectations)
             if outcome is not None:
-                if outcome.gone:
-                    return
                 delay = IDLE_SECONDS if outcome.finished else RESYNC_SECONDS
                 if outcome.wake_after is not None:
                     delay = min(delay, outcome.wake_after.total_seconds() + 0.1)
@@ -211,11 +313,18 @@ async def run_task(
                     delay = min(delay, runtime.follow_seconds)
             await _sleep(poke, stopped, delay)
     finally:
-        runtime.pokes.pop((namespace, name), None)
+        runtime.pokes.pop(key, None)
+        runtime.expectations.pop(key, None)
 
 
 async def _finish_step(
-    runtime: Runtime, namespace: str, name: str, body: kopf.Body, stopped: kopf.DaemonStopped
+    runtime: Runtime,
+    namespace: str,
+    name: str,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    state: Callable[[], tuple[dict[str, Any], Snapshot]],
+    expectations: Expectations,
 ) -> Outcome | None:
     """One reconcile whose Events are posted even if Kopf cancels the daemon meanwhile.
 
@@ -223,7 +332,7 @@ async def _finish_step(
     stops the daemon, and cancels it after ``cancellation_timeout`` if the step is still under way
     (a loaded API server). The step's thread runs on regardless; its Events must not be lost.
     """
-    step = asyncio.ensure_future(_reconcile(runtime, namespace, name, body, stopped))
+    step = asyncio.ensure_future(_reconcile(runtime, namespace, name, body, stopped, state, expectations))
     try:
         outcome = await asyncio.shield(step)
     except asyncio.CancelledError:
@@ -241,13 +350,24 @@ def _post(body: kopf.Body, outcome: Outcome | None) -> None:
 
 
 async def _reconcile(
-    runtime: Runtime, namespace: str, name: str, body: kopf.Body, stopped: kopf.DaemonStopped
+    runtime: Runtime,
+    namespace: str,
+    name: str,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    state: Callable[[], tuple[dict[str, Any], Snapshot]],
+    expectations: Expectations,
 ) -> Outcome | None:
     """One reconcile, retried with exponential backoff and jitter until it succeeds.
 
-    Level-based: each attempt re-reads everything, so any failure (an API error, a bug, a plugin
-    that misbehaves) can be retried. None when the daemon stops or the replica stops leading first.
+    Level-based: each attempt starts from the task and the cache as they are then, so any failure
+    (an API error, a bug, a plugin that misbehaves) can be retried. None when the daemon stops or
+    the replica stops leading first.
     """
+
+    async def attempt() -> Outcome:
+        task, snapshot = state()
+        return await asyncio.to_thread(reconcile, runtime.kube, task, snapshot, expectations)
 
     async def pause(seconds: float) -> None:
         await stopped.wait(seconds)  # not woken by pokes: the backoff holds whatever changes
@@ -263,7 +383,7 @@ async def _reconcile(
         reraise=True,
     )
     try:
-        return await retrying(asyncio.to_thread, reconcile, runtime.kube, namespace, name)
+        return await retrying(attempt)
     except Exception:
         if given_up():
             return None
@@ -345,32 +465,113 @@ async def task_changed(namespace: str | None, name: str, body: kopf.Body, memo: 
         runtime.poke(namespace, name).set()
 
 
-async def workload_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
-    """Wake the task of a trial workload whose state changed (queued, started, finished, deleted)."""
-    runtime: Runtime | None = memo.get("runtime")
+# The watch cache: one index per kind, by (namespace, task). Kopf lists each kind once at start and
+# runs no other handler before the indices are full, so a restarted operator never acts on half a view.
+
+
+def _wake(memo: Any, namespace: str | None, labels: kopf.Labels) -> tuple[str, str] | None:
+    """Wake the task an object belongs to; its key in the indices."""
     task = labels.get(names.LABEL_TASK)
-    if runtime is not None and namespace is not None and task:
+    if namespace is None or not task:
+        return None
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is not None:
         runtime.poke(namespace, task).set()
+    return namespace, task
 
 
-# One watch per workload kind this operator manages. Kopf resolves them once, at startup, through
-# discovery: a kind whose CRD is not installed is not watched (its tasks are Valid=False anyway).
-_ENABLED = _workload_kinds()
-for _workload in REGISTRY.values():
-    _qualified = f"{_workload.kind}.{_workload.group}"
-    if _ENABLED is None or _qualified in _ENABLED:
-        kopf.on.event(
-            _workload.group,
-            _workload.version,
-            _workload.plural,
-            labels={names.LABEL_TASK: kopf.PRESENT},
-            id="job-changed" if _workload.kind == "Job" else f"{_workload.kind.lower()}-changed",
-        )(workload_changed)
-for _qualified in sorted((_ENABLED or set()) - {f"{w.kind}.{w.group}" for w in REGISTRY.values()}):
-    _kind, _, _group = _qualified.partition(".")  # a kind described by CEL: found by kind, any version
-    kopf.on.event(
-        group=_group, kind=_kind, labels={names.LABEL_TASK: kopf.PRESENT}, id=f"{_qualified.lower()}-changed"
-    )(workload_changed)
+@kopf.index(*TRIALS, labels=OF_A_TASK, id="kubetune_trials")
+async def index_trial(namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: Any, **_: Any) -> Any:
+    """A Trial, parsed once as it arrives (async: parsing is quick, and the pokes live on this loop)."""
+    key = _wake(memo, namespace, labels)
+    cached = strip_trial(body)
+    return {key: cached} if key is not None and cached is not None else {}
+
+
+async def index_workload(namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: Any, **_: Any) -> Any:
+    """A trial's workload, without its pod templates (its state changed: queued, started, finished)."""
+    key = _wake(memo, namespace, labels)
+    return {key: strip_workload(body)} if key is not None else {}
+
+
+async def workload_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    """Wake the task of a trial workload that is gone (indices are not told of deletions)."""
+    _wake(memo, namespace, labels)
+
+
+def index_id(qualified: str) -> str:
+    """The keyword a kind's workload index is passed as (``kubetune_workloads_job_batch``)."""
+    return "kubetune_workloads_" + "".join(c if c.isalnum() else "_" for c in qualified.lower())
+
+
+@dataclass(frozen=True)
+class WatchedKind:
+    """A workload kind the operator manages, watched into an index of its own."""
+
+    qualified: str
+    """``Kind.group``, as ``workloadKinds`` names it."""
+    group: str
+    kind: str
+    version: str | None = None
+    """None: a kind described by CEL, found by kind in whichever version Kopf prefers."""
+    plural: str | None = None
+
+    @property
+    def api_version(self) -> str | None:
+        """GROUP/VERSION of a known kind."""
+        return f"{self.group}/{self.version}" if self.version else None
+
+    @property
+    def selector(self) -> tuple[str, str] | tuple[str, str, str]:
+        """Kopf's resource selector: group, version and plural; group and kind (a name it matches) for another."""
+        return (self.group, self.version, self.plural or "") if self.version else (self.group, self.kind)
+
+    def served(self, kube: Kube) -> bool:
+        """Whether the kind is cached: known, and served now (as Kopf's discovery finds it when it starts)."""
+        if self.api_version is None:
+            return False
+        try:
+            return kube.plural(self.api_version, self.kind) is not None
+        except ApiException as error:
+            log.warning("cannot discover %s: %s; its workloads are listed at each reconcile", self.qualified, error)
+            return False
+
+
+def _watched() -> list[WatchedKind]:
+    """The kinds to watch: every known kind (``KUBETUNE_WORKLOAD_KINDS`` unset), else those it lists."""
+    enabled = _workload_kinds()
+    kinds = [
+        WatchedKind(qualified_kind(w.api_version, w.kind), w.group, w.kind, w.version, w.plural)
+        for w in REGISTRY.values()
+        if enabled is None or qualified_kind(w.api_version, w.kind) in enabled
+    ]
+    known = {k.qualified for k in kinds} | {qualified_kind(w.api_version, w.kind) for w in REGISTRY.values()}
+    for qualified in sorted((enabled or set()) - known):
+        kind, _, group = qualified.partition(".")
+        kinds.append(WatchedKind(qualified, group, kind))
+    return kinds
+
+
+# One watch and one index per known workload kind this operator manages; a deleted workload (which
+# Kopf does not show to an index) wakes its task through an event handler. A kind described by CEL
+# is watched by kind, in whichever version Kopf prefers, for wake-ups only: its conditions are
+# written against the template's version, so its workloads are listed in that one at each reconcile.
+WATCHED = _watched()
+for _kind in WATCHED:
+    _id = index_id(_kind.qualified)
+    _wake_id = _id.replace("kubetune_workloads_", "wake_")
+    if _kind.version is not None:
+        kopf.index(_kind.group, _kind.version, _kind.plural, labels=OF_A_TASK, id=_id)(index_workload)
+        kopf.on.event(_kind.group, _kind.version, _kind.plural, labels=OF_A_TASK, id=_wake_id)(workload_changed)
+    else:
+        kopf.on.event(group=_kind.group, kind=_kind.kind, labels=OF_A_TASK, id=_wake_id)(workload_changed)
+
+
+@kopf.index(*PODS, labels=OF_A_TASK, id="kubetune_pods")
+async def index_pod(namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: Any, **_: Any) -> Any:
+    """A trial's pod, reduced to its phase and container states."""
+    key = _wake(memo, namespace, labels)
+    return {key: strip_pod(body)} if key is not None else {}
 
 
 def run(

@@ -10,12 +10,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from .. import engine
 from ..api import HPOTaskStatus, parse_task
 from ..errors import InvalidSpec
 from ..executors import clock
-from ..executors.kube import Kube, KubeExecutor
+from ..executors.cache import Expectations, Snapshot
+from ..executors.kube import STATUS_INTERVAL, Kube, KubeExecutor
 from . import telemetry
 
 log = logging.getLogger(__name__)
@@ -28,21 +30,37 @@ class Outcome:
     events: list[engine.Event] = field(default_factory=list)
     wake_after: timedelta | None = None
     finished: bool = False
-    gone: bool = False
 
 
-def reconcile(kube: Kube, namespace: str, name: str, now: Callable[[], datetime] = clock) -> Outcome:
-    """Bring one task one step forward; safe to repeat and to interrupt at any point."""
-    body = kube.get_task(namespace, name)
-    if body is None:
-        return Outcome(gone=True)
+def reconcile(
+    kube: Kube,
+    body: dict[str, Any],
+    snapshot: Snapshot,
+    expectations: Expectations,
+    now: Callable[[], datetime] = clock,
+) -> Outcome:
+    """Bring one task one step forward; safe to repeat and to interrupt at any point.
+
+    ``body`` is the task as its watch last showed it and ``snapshot`` what the watches hold of its
+    trials: a reconcile reads nothing from the API server, it only writes.
+    """
+    meta = body["metadata"]
+    namespace, name = str(meta["namespace"]), str(meta["name"])
     started = clock()
     try:
         task = parse_task(body)
         workload = kube.workload(task)  # a kind the cluster lacks, or this operator may not manage
     except InvalidSpec as error:
-        return _invalid(kube, namespace, name, body, str(error), now())
-    step = engine.step(KubeExecutor(kube, task, body, workload), task, now())
+        return _invalid(kube, body, expectations, str(error), now())
+    # The watch may not have shown the status the last reconcile wrote yet: that one is the truth.
+    status = expectations.task_status(str(meta.get("resourceVersion", "")), task.status)
+    if status is not task.status:
+        task = task.model_copy(update={"status": status})
+    executor = KubeExecutor(kube, task, body, snapshot, expectations, workload)
+    try:
+        step = engine.step(executor, task, now())
+    finally:
+        executor.flush()  # every write of the step done (or failed) before the next step reads
     for done in step.finished:
         telemetry.trial_finished(namespace, name, engine.phase_of(done.trial))
         if done.scrape_failed:
@@ -52,7 +70,11 @@ def reconcile(kube: Kube, namespace: str, name: str, now: Callable[[], datetime]
     for _ in step.created:
         telemetry.trial_created(namespace, name)
     telemetry.observe_task(namespace, name, step.plan.status, clock() - started)
-    return Outcome(list(step.events), step.plan.wake_after, step.plan.finished)
+    wake_after = step.plan.wake_after
+    if executor.deferred:  # a status held back must be written within the interval, even if nothing happens
+        interval = timedelta(seconds=STATUS_INTERVAL)
+        wake_after = interval if wake_after is None else min(wake_after, interval)
+    return Outcome(list(step.events), wake_after, step.plan.finished)
 
 
 def record_error(kube: Kube, namespace: str, name: str, message: str, now: Callable[[], datetime] = clock) -> None:
@@ -73,13 +95,15 @@ def _recorded_status(body: dict[str, object]) -> HPOTaskStatus | None:
         return None
 
 
-def _invalid(kube: Kube, namespace: str, name: str, body: dict[str, object], message: str, now: datetime) -> Outcome:
+def _invalid(kube: Kube, body: dict[str, Any], expectations: Expectations, message: str, now: datetime) -> Outcome:
     """Record a spec that can never work as ``Valid=False``; never raise, never retry in a loop."""
-    previous = _recorded_status(body)
-    meta = body.get("metadata")
-    generation = meta.get("generation") if isinstance(meta, dict) else None
+    meta = body["metadata"]
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    # The watch may not show the status written a moment ago yet: that one is the truth.
+    previous = expectations.task_status(str(meta.get("resourceVersion", "")), _recorded_status(body))
+    generation = meta.get("generation")
     if previous is not None and previous.reason == "InvalidSpec" and previous.message == message:
         return Outcome(finished=True)
     status = engine.invalid_status(previous, generation if isinstance(generation, int) else None, message, now)
-    kube.patch_task_status(namespace, name, status)
+    expectations.wrote_status(kube.patch_task_status(namespace, name, status), status)
     return Outcome(events=[engine.Event("InvalidSpec", message, "Warning")], finished=True)

@@ -52,6 +52,11 @@ class Workload(Protocol):
         """Whether the workload waits, suspended, for a queue (Kueue) to admit it."""
         ...
 
+    @property
+    def labelled_pods(self) -> bool:
+        """Whether the primary pods carry kubetune's task and trial labels (so the operator's pod watch sees them)."""
+        ...
+
     def pod_selector(self, task: str, workloads: Collection[str]) -> str:
         """A label selector for one list call that finds the primary pods of the task's ``workloads``."""
         ...
@@ -138,6 +143,11 @@ class ConditionWorkload:
         """Suspended and not finished: waiting for Kueue to admit (or readmit) it."""
         path = self.shape.suspend
         return path is not None and kinds.at(obj.get("spec"), path) is True and not self.finished(obj)
+
+    @property
+    def labelled_pods(self) -> bool:
+        """kubetune puts its labels on every pod template of the object."""
+        return True
 
     def pod_selector(self, task: str, workloads: Collection[str]) -> str:
         """The pods of every replica carry the task's label (kubetune puts it on every pod template)."""

@@ -37,6 +37,11 @@ class RayJobWorkload(ConditionWorkload):
         """Complete, Failed or ValidationFailed."""
         return (obj.get("status") or {}).get("jobDeploymentStatus") in ENDED
 
+    @property
+    def labelled_pods(self) -> bool:
+        """The submitter pod is KubeRay's, without kubetune's labels."""
+        return False
+
     def pod_selector(self, task: str, workloads: Collection[str]) -> str:
         """The submitter Jobs' pods (the Job controller labels them with the Job's name, the RayJob's)."""
         return f"{JOB_NAME} in ({','.join(sorted(workloads))})"

@@ -25,6 +25,11 @@ NODE = "node"
 class TrainJobWorkload(ConditionWorkload):
     """A trial as a TrainJob."""
 
+    @property
+    def labelled_pods(self) -> bool:
+        """The pods come from the runtime's template, without kubetune's labels."""
+        return False
+
     def pod_selector(self, task: str, workloads: Collection[str]) -> str:
         """The pods of the trials' JobSets (named as the TrainJobs)."""
         return f"{JOBSET_NAME} in ({','.join(sorted(workloads))})"

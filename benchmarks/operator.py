@@ -1,0 +1,441 @@
+"""Benchmark of the operator at scale: the real operator process against the in-process API emulator.
+
+The operator runs as ``kubetune operator``, a process of its own talking HTTP to the emulator of
+tests/kube/ (an API server with a Job controller and a kubelet whose pods sleep a scripted time,
+print their metric and exit). The emulator counts every request and answers lists and watches
+with objects as large as a real API server's (managedFields included), so the figures are what
+the operator asks of a cluster: requests per trial by verb and resource, reconcile time, the gap
+from a Job finishing to the next trial's Job, how full the parallel slots stay, peak memory.
+
+``--hostile`` runs trials that print what a careless trainer prints (a 300 MB line, 300 MB of
+binary, a million metric lines) and reports the operator's peak memory while it reads them.
+
+It needs a checkout of the repository (the emulator lives with the tests, not in the package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubetune import names
+from kubetune.api.crd import all_crds
+
+TARGETS = {"gap_p50": 0.2, "gap_p90": 0.5, "running_fraction": 0.9, "requests_per_trial": 10.0}
+HOSTILE_LINE_BYTES = 300 * 1024 * 1024
+HOSTILE_METRIC_LINES = 1_000_000
+
+
+def _emulator() -> Any:
+    """tests/kube from the checkout this runs in; a clear message where there is none."""
+    checkout = Path.cwd()
+    if (checkout / "tests" / "kube" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    try:
+        # By name: the emulator is the checkout's test code, never a dependency of the package.
+        return importlib.import_module("tests.kube")
+    except ImportError:
+        raise SystemExit(
+            "kubetune bench operator: run it in a checkout of kubetune (it uses the API emulator in tests/kube/)"
+        ) from None
+
+
+@dataclass
+class Timeline:
+    """When each task's Jobs were created and finished, as the emulator committed them (monotonic seconds)."""
+
+    created: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    finished: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def __call__(self, change: Any) -> None:
+        if change.rt.plural != "jobs":
+            return
+        task = (change.obj["metadata"].get("labels") or {}).get(names.LABEL_TASK)
+        if not task:
+            return
+        now = time.monotonic()
+        if change.type == "ADDED":
+            self.created[task].append(now)
+        elif change.type == "MODIFIED" and _ended(change.obj) and not _ended(change.old or {}):
+            self.finished[task].append(now)
+        elif change.type == "DELETED" and not _ended(change.old or change.obj):
+            self.finished[task].append(now)  # stopped before it ended: its slot is free all the same
+
+
+def _ended(job: Mapping[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True" for c in conditions)
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def gaps(created: Sequence[float], finished: Sequence[float], parallel: int) -> list[float]:
+    """Seconds from each Job's end to the start of the Job that took its slot (the P-th next one)."""
+    created, finished = sorted(created), sorted(finished)
+    return [max(0.0, created[k + parallel] - end) for k, end in enumerate(finished) if k + parallel < len(created)]
+
+
+def running_fraction(created: Sequence[float], finished: Sequence[float], parallel: int) -> float:
+    """Mean number of Jobs running between the first start and the last end, as a fraction of ``parallel``."""
+    if not created or not finished:
+        return 0.0
+    start, end = min(created), max(finished)
+    events = sorted([(t, 1) for t in created] + [(t, -1) for t in finished])
+    area, running, last = 0.0, 0, start
+    for moment, delta in events:
+        area += running * (moment - last)
+        running, last = running + delta, moment
+    return area / ((end - start) * parallel) if end > start else 0.0
+
+
+def histogram_quantile(buckets: Sequence[tuple[float, float]], q: float) -> float:
+    """Prometheus' histogram_quantile: linear within the bucket that holds the quantile."""
+    total = buckets[-1][1] if buckets else 0.0
+    if not total:
+        return float("nan")
+    rank, previous_bound, previous_count = q * total, 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return previous_bound
+            inside = count - previous_count
+            return previous_bound + (bound - previous_bound) * ((rank - previous_count) / inside if inside else 0)
+        previous_bound, previous_count = bound, count
+    return previous_bound
+
+
+def _reconcile_buckets(port: int) -> list[tuple[float, float]]:
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    buckets = []
+    for family in text_string_to_metric_families(text):
+        if family.name == "kubetune_reconcile_duration_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    buckets.append((float(sample.labels["le"]), sample.value))
+    return sorted(buckets)
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MiB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"VmHWM:\s+(\d+) kB", text)
+    return int(found[1]) / 1024 if found else float("nan")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def task_manifest(name: str, trials: int, parallel: int, **spec: Any) -> dict[str, Any]:
+    """A task whose trials are the emulator's scripted pods."""
+    body: dict[str, Any] = {
+        "objective": {"metric": "loss", "direction": "minimize"},
+        "algorithm": {"name": "random", "seed": 1},
+        "parameters": [
+            {"name": "x", "type": "double", "min": 0.0, "max": 1.0},
+            {"name": "y", "type": "double", "min": 0.0, "max": 1.0},
+        ],
+        "budget": {"maxTrials": trials, "parallelTrials": parallel},
+        "trialTemplate": {
+            "spec": {
+                "backoffLimit": 0,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "train",
+                                "image": "registry.example.com/ml/trainer:1.0",
+                                "command": ["python", "train.py"],
+                                "args": ["--x=${params.x}", "--y=${params.y}"],
+                                "resources": {"limits": {"nvidia.com/gpu": 1}},
+                            }
+                        ]
+                    }
+                },
+            }
+        },
+        **spec,
+    }
+    return {"apiVersion": names.API_VERSION, "kind": names.TASK_KIND, "metadata": {"name": name}, "spec": body}
+
+
+def _behaviour(kube: Any, seconds: float, hostile: bool) -> Any:
+    """What each trial's pod does: sleep, print its loss, exit 0 (or, hostile, flood its log first)."""
+
+    def trainer(pod: dict[str, Any]) -> Any:
+        args = dict(a.lstrip("-").split("=", 1) for a in kube.pod_args(pod) if "=" in a)
+        loss = (float(args.get("x", 0.5)) - 0.3) ** 2 + (float(args.get("y", 0.5)) - 0.6) ** 2
+        steps: list[Any] = [kube.Sleep(seconds)]
+        if hostile:
+            steps += _flood(kube, pod)
+        return kube.PodScript([*steps, kube.Log(f"loss={loss:.6f}")])
+
+    return trainer
+
+
+def _flood(kube: Any, pod: dict[str, Any]) -> list[Any]:
+    """One of three floods, by the pod's trial: a 300 MB line, 300 MB of binary, a million metric lines."""
+    trial = (pod["metadata"].get("labels") or {}).get(names.LABEL_TRIAL, "")
+    kind = int(trial.rsplit("-", 1)[-1] or 0) % 3
+    if kind == 0:
+        return [kube.Log("x" * HOSTILE_LINE_BYTES)]
+    if kind == 1:
+        # Bytes that are not UTF-8 (the emulator serves surrogate escapes as the raw bytes).
+        return [kube.Log(bytes(range(128, 256)).decode("utf-8", "surrogateescape") * (HOSTILE_LINE_BYTES // 128))]
+    return [kube.Log(f"step={i} loss={1.0 / (i + 1):.6f}") for i in range(HOSTILE_METRIC_LINES)]
+
+
+@dataclass
+class Result:
+    """The figures of one run."""
+
+    scenario: str
+    tasks: int
+    trials: int
+    parallel: int
+    trial_seconds: float
+    wall_seconds: float
+    finished: bool
+    requests: dict[str, float]
+    requests_per_trial: float
+    reconcile_p50: float
+    reconcile_p90: float
+    gap_p50: float
+    gap_p90: float
+    running_fraction: float
+    peak_rss_mib: float
+    object_bytes: dict[str, float]
+    response_bytes: dict[str, int]
+    server_seconds: float
+    """Time the emulated API server spent answering the operator's requests (watch streams excluded)."""
+    succeeded: int
+    """Trials that ended Succeeded (their objective was read)."""
+
+    def verdicts(self, rss_target: float) -> dict[str, bool]:
+        if self.scenario == "hostile":  # its trials are slow on purpose: only memory is judged
+            return {
+                f"peak RSS < {rss_target:g} MiB": self.peak_rss_mib < rss_target,
+                "every trial's objective read": self.succeeded == self.tasks * self.trials,
+            }
+        return {
+            "gap p50 < 0.2 s": self.gap_p50 < TARGETS["gap_p50"],
+            "gap p90 < 0.5 s": self.gap_p90 < TARGETS["gap_p90"],
+            "running >= 90% of P": self.running_fraction >= TARGETS["running_fraction"],
+            "<= 10 requests/trial": self.requests_per_trial <= TARGETS["requests_per_trial"],
+            f"peak RSS < {rss_target:g} MiB": self.peak_rss_mib < rss_target,
+        }
+
+
+@contextlib.contextmanager
+def _operator_process(kube_url: str, workdir: Path, metrics_port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``kubetune operator`` against the emulator, with its log in ``workdir``; killed at the end."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": kube_url}}],
+        "users": [{"name": "bench", "user": {"token": "bench"}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "bench", "namespace": "default"}}],
+        "current-context": "emulator",
+    }
+    kubeconfig = workdir / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "POD_NAMESPACE": "default", "POD_NAME": "bench-operator"}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    command = [str(Path(sys.executable).with_name("kubetune")), "operator", "--health-port", "0"]
+    if os.environ.get("KUBETUNE_BENCH_OPERATOR_COMMAND"):  # e.g. the operator under a profiler
+        command = [*os.environ["KUBETUNE_BENCH_OPERATOR_COMMAND"].split(), "operator", "--health-port", "0"]
+    command += ["--metrics-port", str(metrics_port)]
+    with (workdir / "operator.log").open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def run_scenario(
+    *,
+    tasks: int,
+    trials: int,
+    parallel: int,
+    trial_seconds: float,
+    hostile: bool = False,
+    timeout: float = 1800.0,
+    workdir: Path,
+) -> Result:
+    """Run ``tasks`` tasks of ``trials`` trials, ``parallel`` at a time, and measure the operator."""
+    kube = _emulator()
+    timeline = Timeline()
+    metrics_port = _free_port()
+    with kube.start_emulator(pod_start_delay=0.01) as cluster:
+        cluster.behaviour = _behaviour(kube, trial_seconds, hostile)
+        for crd in all_crds().values():
+            cluster.install_crd(crd)
+        cluster.call(cluster.emulator.store.listeners.append, timeline)
+        with _operator_process(cluster.url, workdir, metrics_port) as process:
+            cluster.wait_for(cluster.watches, timeout=60, message="the operator to watch")
+            time.sleep(1.0)  # its indices filled (nothing to list yet) and leadership taken
+            cluster.call(cluster.emulator.server.requests.clear)
+            cluster.call(cluster.emulator.server.response_bytes.clear)
+            started = time.monotonic()
+            task_names = [f"bench-{i}" for i in range(tasks)]
+            for name in task_names:
+                cluster.create(task_manifest(name, trials, parallel))
+            finished = _wait_done(cluster, task_names, timeout)
+            wall = time.monotonic() - started
+            if process.poll() is not None:
+                raise SystemExit(f"the operator exited with {process.returncode}; see {workdir / 'operator.log'}")
+            peak = _peak_rss_mib(process.pid)
+            buckets = _reconcile_buckets(metrics_port)
+            requests = Counter(cluster.call(lambda: dict(cluster.emulator.server.requests)))
+            response_bytes = cluster.call(lambda: dict(cluster.emulator.server.response_bytes))
+            served = cluster.call(lambda: sum(cluster.emulator.server.handling_seconds.values()))
+            sizes = _object_bytes(cluster)
+            succeeded = sum(
+                ((t.get("status") or {}).get("phase") == "Succeeded") for t in cluster.list("trials", "default")
+            )
+    total_trials = tasks * trials
+    counted = {f"{verb} {resource}": n for (verb, resource), n in sorted(requests.items()) if verb != "watch"}
+    all_gaps = [g for t in timeline.created for g in gaps(timeline.created[t], timeline.finished[t], parallel)]
+    fractions = [running_fraction(timeline.created[t], timeline.finished[t], parallel) for t in timeline.created]
+    return Result(
+        scenario="hostile" if hostile else "scale",
+        tasks=tasks,
+        trials=trials,
+        parallel=parallel,
+        trial_seconds=trial_seconds,
+        wall_seconds=round(wall, 1),
+        finished=finished,
+        requests={k: round(v / total_trials, 3) for k, v in counted.items()},
+        requests_per_trial=round(sum(counted.values()) / total_trials, 2),
+        reconcile_p50=round(histogram_quantile(buckets, 0.5), 4),
+        reconcile_p90=round(histogram_quantile(buckets, 0.9), 4),
+        gap_p50=round(_quantile(all_gaps, 0.5), 3),
+        gap_p90=round(_quantile(all_gaps, 0.9), 3),
+        running_fraction=round(statistics.fmean(fractions) if fractions else 0.0, 3),
+        peak_rss_mib=round(peak, 1),
+        object_bytes=sizes,
+        response_bytes={f"{v} {r}": n for (v, r), n in sorted(response_bytes.items())},
+        server_seconds=round(served, 2),
+        succeeded=succeeded,
+    )
+
+
+def _wait_done(cluster: Any, task_names: Sequence[str], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        phases = [((cluster.find("hpotasks", n) or {}).get("status") or {}).get("phase") for n in task_names]
+        if all(p in ("Succeeded", "Failed") for p in phases):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _object_bytes(cluster: Any) -> dict[str, float]:
+    """Mean size of one stored object of each kind, as a list serves it (managedFields included)."""
+    sizes: dict[str, float] = {}
+    for kind in ("trials", "jobs", "pods"):
+        items = cluster.list(kind, "default")
+        if items:
+            sizes[kind] = round(statistics.fmean(len(json.dumps(i)) for i in items))
+    return sizes
+
+
+def _report(results: Sequence[Result], rss_targets: Sequence[float]) -> str:
+    lines = []
+    for result, target in zip(results, rss_targets, strict=True):
+        lines.append(
+            f"### {result.scenario}: {result.tasks} x ({result.trials} trials, {result.parallel} parallel), "
+            f"trials of {result.trial_seconds:g} s"
+        )
+        lines.append("")
+        lines.append("| figure | value |")
+        lines.append("| --- | --- |")
+        lines.append(f"| wall time | {result.wall_seconds:g} s{'' if result.finished else ' (timed out)'} |")
+        lines.append(f"| API requests per trial (watch streams excluded) | {result.requests_per_trial:g} |")
+        lines.append(f"| reconcile p50 / p90 | {result.reconcile_p50:g} s / {result.reconcile_p90:g} s |")
+        lines.append(
+            f"| gap Job finished -> next Job created, p50 / p90 | {result.gap_p50:g} s / {result.gap_p90:g} s |"
+        )
+        lines.append(f"| mean running / parallelTrials | {result.running_fraction:.0%} |")
+        lines.append(f"| operator peak RSS | {result.peak_rss_mib:g} MiB |")
+        lines.append(f"| API server time answering the operator | {result.server_seconds:g} s |")
+        lines.append(f"| trials succeeded | {result.succeeded} of {result.tasks * result.trials} |")
+        sizes = ", ".join(f"{k} {v:g} B" for k, v in result.object_bytes.items())
+        lines.append(f"| mean object size served (managedFields included) | {sizes} |")
+        lines.append("")
+        lines.append("Requests per trial by verb and resource: " + ", ".join(
+            f"{k} {v:g}" for k, v in sorted(result.requests.items(), key=lambda kv: -kv[1])
+        ))  # fmt: skip
+        lines.append("")
+        verdicts = result.verdicts(target)
+        lines.append("Targets: " + ", ".join(f"{k}: {'met' if ok else 'MISSED'}" for k, ok in verdicts.items()))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``kubetune bench operator``: the scenarios asked for, their figures, and whether the targets hold."""
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    if args.hostile:
+        plans = [(args.tasks or 1, args.trials or 4, args.parallel or 4, args.trial_seconds, True, 300.0)]
+    elif args.trials:
+        target = 256.0 if (args.tasks or 1) == 1 else 384.0
+        plans = [(args.tasks or 1, args.trials, args.parallel or 10, args.trial_seconds, False, target)]
+    elif args.quick:
+        plans = [(1, 200, 20, args.trial_seconds, False, 256.0)]
+    else:
+        plans = [(1, 2000, 50, args.trial_seconds, False, 256.0), (10, 200, 10, args.trial_seconds, False, 384.0)]
+    results, targets = [], []
+    for tasks, trials, parallel, seconds, hostile, target in plans:
+        with tempfile.TemporaryDirectory(prefix="kubetune-bench-operator-") as tmp:
+            print(f"bench operator: {tasks} x ({trials}, {parallel}), trials of {seconds:g} s ...", flush=True)
+            result = run_scenario(
+                tasks=tasks, trials=trials, parallel=parallel, trial_seconds=seconds, hostile=hostile, workdir=Path(tmp)
+            )
+            if args.keep_log:
+                (output / f"operator-{result.scenario}-{tasks}x{trials}.log").write_bytes(
+                    (Path(tmp) / "operator.log").read_bytes()
+                )
+        results.append(result)
+        targets.append(target)
+    report = _report(results, targets)
+    print(report)
+    (output / "operator.md").write_text(report + "\n")
+    (output / "operator.json").write_text(json.dumps([r.__dict__ for r in results], indent=1) + "\n")
+    met = all(all(r.verdicts(t).values()) and r.finished for r, t in zip(results, targets, strict=True))
+    return 0 if met else 1
