@@ -245,13 +245,23 @@ class Expectations:
 
 
 def _without_counts(status: HPOTaskStatus) -> HPOTaskStatus:
-    """A status with what changes as trials come and go blanked: counts, progress, best, messages.
+    """A status with what changes as trials come and go blanked: counts, progress, best (or Pareto
+    front), GPU-hours used, messages.
 
     Not ``trials.created``: it is what keeps an index from being used twice, so it is written at once.
     """
     conditions = [c.model_copy(update={"message": ""}) for c in status.conditions]
     counts = TrialCounts(created=status.trials.created)
-    blank = {"trials": counts, "progress": None, "message": None, "best_trial": None, "conditions": conditions}
+    blank = {
+        "trials": counts,
+        "progress": None,
+        "message": None,
+        "best_trial": None,
+        "pareto_front": [],
+        "front_size": None,
+        "gpu_hours": None,
+        "conditions": conditions,
+    }
     return status.model_copy(update=blank)
 
 
