@@ -499,6 +499,12 @@ async def workload_changed(namespace: str | None, labels: kopf.Labels, memo: Any
     _wake(memo, namespace, labels)
 
 
+def _gone(type: str, **_: Any) -> bool:  # (Kopf names the watch event's type so)
+    """Only deletions: the index handler wakes the task on every other event (and a handler called
+    on each of them cost a call and a log line per event, five per trial)."""
+    return type == "DELETED"
+
+
 def index_id(qualified: str) -> str:
     """The keyword a kind's workload index is passed as (``kubetune_workloads_job_batch``)."""
     return "kubetune_workloads_" + "".join(c if c.isalnum() else "_" for c in qualified.lower())
@@ -562,7 +568,9 @@ for _kind in WATCHED:
     _wake_id = _id.replace("kubetune_workloads_", "wake_")
     if _kind.version is not None:
         kopf.index(_kind.group, _kind.version, _kind.plural, labels=OF_A_TASK, id=_id)(index_workload)
-        kopf.on.event(_kind.group, _kind.version, _kind.plural, labels=OF_A_TASK, id=_wake_id)(workload_changed)
+        kopf.on.event(_kind.group, _kind.version, _kind.plural, labels=OF_A_TASK, id=_wake_id, when=_gone)(
+            workload_changed
+        )
     else:
         kopf.on.event(group=_kind.group, kind=_kind.kind, labels=OF_A_TASK, id=_wake_id)(workload_changed)
 
