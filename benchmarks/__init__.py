@@ -42,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, help="operator: trials per task (default: the two issue scenarios)")
     parser.add_argument("--parallel", type=int, help="operator: parallelTrials of each task")
     parser.add_argument("--tasks", type=int, help="operator: tasks at once (default 1)")
-    parser.add_argument("--trial-seconds", type=float, default=2.0, help="operator: how long a trial runs (2)")
+    parser.add_argument("--trial-seconds", type=float, default=10.0, help="operator: mean length of a trial (10)")
+    parser.add_argument(
+        "--trial-spread", type=float, default=0.5, help="operator: trials last trial-seconds times 1 ± this (0.5)"
+    )
     parser.add_argument("--hostile", action="store_true", help="operator: trials flood their logs; peak memory")
     parser.add_argument("--keep-log", action="store_true", help="operator: keep the operator's log in --output")
 

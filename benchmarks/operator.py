@@ -20,6 +20,7 @@ import contextlib
 import importlib
 import json
 import os
+import random
 import re
 import socket
 import statistics
@@ -187,13 +188,20 @@ def task_manifest(name: str, trials: int, parallel: int, **spec: Any) -> dict[st
     return {"apiVersion": names.API_VERSION, "kind": names.TASK_KIND, "metadata": {"name": name}, "spec": body}
 
 
-def _behaviour(kube: Any, seconds: float, hostile: bool) -> Any:
-    """What each trial's pod does: sleep, print its loss, exit 0 (or, hostile, flood its log first)."""
+def _behaviour(kube: Any, seconds: float, spread: float, hostile: bool) -> Any:
+    """What each trial's pod does: sleep, print its loss, exit 0 (or, hostile, flood its log first).
+
+    Each trial runs ``seconds`` times a factor drawn uniformly from [1 - spread, 1 + spread], seeded
+    by the trial's name (the same on every run). Real trials differ in length; trials of one exact
+    length end in lockstep, in bursts of every parallel slot at once.
+    """
 
     def trainer(pod: dict[str, Any]) -> Any:
         args = dict(a.lstrip("-").split("=", 1) for a in kube.pod_args(pod) if "=" in a)
         loss = (float(args.get("x", 0.5)) - 0.3) ** 2 + (float(args.get("y", 0.5)) - 0.6) ** 2
-        steps: list[Any] = [kube.Sleep(seconds)]
+        trial = (pod["metadata"].get("labels") or {}).get(names.LABEL_TRIAL, "")
+        factor = random.Random(trial).uniform(1 - spread, 1 + spread)
+        steps: list[Any] = [kube.Sleep(seconds * factor)]
         if hostile:
             steps += _flood(kube, pod)
         return kube.PodScript([*steps, kube.Log(f"loss={loss:.6f}")])
@@ -222,12 +230,15 @@ class Result:
     trials: int
     parallel: int
     trial_seconds: float
+    trial_spread: float
     wall_seconds: float
     finished: bool
     requests: dict[str, float]
     requests_per_trial: float
     reconcile_p50: float
     reconcile_p90: float
+    reconciles_per_trial: float
+    """Reconciles the operator ran (every task together), per trial."""
     gap_p50: float
     gap_p90: float
     running_fraction: float
@@ -292,6 +303,7 @@ def run_scenario(
     trials: int,
     parallel: int,
     trial_seconds: float,
+    trial_spread: float = 0.0,
     hostile: bool = False,
     timeout: float = 1800.0,
     workdir: Path,
@@ -301,7 +313,7 @@ def run_scenario(
     timeline = Timeline()
     metrics_port = _free_port()
     with kube.start_emulator(pod_start_delay=0.01) as cluster:
-        cluster.behaviour = _behaviour(kube, trial_seconds, hostile)
+        cluster.behaviour = _behaviour(kube, trial_seconds, trial_spread, hostile)
         for crd in all_crds().values():
             cluster.install_crd(crd)
         cluster.call(cluster.emulator.store.listeners.append, timeline)
@@ -337,12 +349,14 @@ def run_scenario(
         trials=trials,
         parallel=parallel,
         trial_seconds=trial_seconds,
+        trial_spread=trial_spread,
         wall_seconds=round(wall, 1),
         finished=finished,
         requests={k: round(v / total_trials, 3) for k, v in counted.items()},
         requests_per_trial=round(sum(counted.values()) / total_trials, 2),
         reconcile_p50=round(histogram_quantile(buckets, 0.5), 4),
         reconcile_p90=round(histogram_quantile(buckets, 0.9), 4),
+        reconciles_per_trial=round((buckets[-1][1] if buckets else 0.0) / total_trials, 2),
         gap_p50=round(_quantile(all_gaps, 0.5), 3),
         gap_p90=round(_quantile(all_gaps, 0.9), 3),
         running_fraction=round(statistics.fmean(fractions) if fractions else 0.0, 3),
@@ -379,7 +393,7 @@ def _report(results: Sequence[Result], rss_targets: Sequence[float]) -> str:
     for result, target in zip(results, rss_targets, strict=True):
         lines.append(
             f"### {result.scenario}: {result.tasks} x ({result.trials} trials, {result.parallel} parallel), "
-            f"trials of {result.trial_seconds:g} s"
+            f"trials of {result.trial_seconds:g} s ± {result.trial_spread:.0%}"
         )
         lines.append("")
         lines.append("| figure | value |")
@@ -387,6 +401,7 @@ def _report(results: Sequence[Result], rss_targets: Sequence[float]) -> str:
         lines.append(f"| wall time | {result.wall_seconds:g} s{'' if result.finished else ' (timed out)'} |")
         lines.append(f"| API requests per trial (watch streams excluded) | {result.requests_per_trial:g} |")
         lines.append(f"| reconcile p50 / p90 | {result.reconcile_p50:g} s / {result.reconcile_p90:g} s |")
+        lines.append(f"| reconciles per trial | {result.reconciles_per_trial:g} |")
         lines.append(
             f"| gap Job finished -> next Job created, p50 / p90 | {result.gap_p50:g} s / {result.gap_p90:g} s |"
         )
@@ -425,7 +440,13 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="kubetune-bench-operator-") as tmp:
             print(f"bench operator: {tasks} x ({trials}, {parallel}), trials of {seconds:g} s ...", flush=True)
             result = run_scenario(
-                tasks=tasks, trials=trials, parallel=parallel, trial_seconds=seconds, hostile=hostile, workdir=Path(tmp)
+                tasks=tasks,
+                trials=trials,
+                parallel=parallel,
+                trial_seconds=seconds,
+                trial_spread=0.0 if hostile else args.trial_spread,
+                hostile=hostile,
+                workdir=Path(tmp),
             )
             if args.keep_log:
                 (output / f"operator-{result.scenario}-{tasks}x{trials}.log").write_bytes(

@@ -490,10 +490,29 @@ class JobController:
         self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._pending: set[tuple[str, str]] = set()
         self._states: dict[str, _JobState] = {}
+        # Each Job's pods by the Job's uid, as the real controller finds them through its pod informer.
+        self._pods: dict[str, dict[str, str]] = {}
+        for pod in store.iter_objects(r.PODS):
+            self._track(pod, deleted=False)
         store.listeners.append(self._on_change)
+
+    def _track(self, pod: Obj, *, deleted: bool) -> None:
+        owner = _job_ref(pod)
+        if owner is None:
+            return
+        meta = pod["metadata"]
+        pods = self._pods.setdefault(owner["uid"], {})
+        if deleted:
+            pods.pop(meta["uid"], None)
+            if not pods:
+                del self._pods[owner["uid"]]
+        else:
+            pods[meta["uid"]] = meta["name"]
 
     def _on_change(self, change: Change) -> None:
         meta = change.obj["metadata"]
+        if change.rt.storage_key == r.PODS.storage_key:
+            self._track(change.obj, deleted=change.type == "DELETED")
         if change.rt.storage_key == r.JOBS.storage_key:
             if change.type == "DELETED":
                 for timer in self._states.pop(meta["uid"], _JobState()).timers:
@@ -556,7 +575,11 @@ class JobController:
         if job is None:
             return
         uid, spec = job["metadata"]["uid"], job["spec"]
-        pods = [p for p in self.store.iter_objects(r.PODS, namespace) if (_job_ref(p) or {}).get("uid") == uid]
+        pods = [
+            p
+            for pod_uid, pod_name in sorted(self._pods.get(uid, {}).items(), key=lambda item: item[1])
+            if (p := self.store.peek(r.PODS, namespace, pod_name)) is not None and p["metadata"]["uid"] == pod_uid
+        ]
         state = self._states.setdefault(uid, _JobState())
         status: dict[str, Any] = copy.deepcopy(job.get("status") or {})
         if (

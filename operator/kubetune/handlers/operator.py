@@ -13,8 +13,10 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,7 +28,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
-from .. import names
+from .. import engine, names
 from ..api import TaskPhase
 from ..executors.cache import CachedTrial, Expectations, Snapshot, strip_pod, strip_trial, strip_workload
 from ..executors.kube import RETRIED_STATUSES, WRITERS, Kube, qualified_kind
@@ -50,6 +52,13 @@ QUIET_ATTEMPTS = 3
 """Transient failures (a conflict, an unavailable API server) are only logged until this many in a row."""
 MESSAGE_CHARS = 300
 """Longest failure description in a condition or an Event."""
+RECONCILERS = 32
+"""Reconciles running at once (threads): most of a reconcile waits on the API server, and asyncio's
+default pool (CPUs + 4 threads) made ten busy tasks queue behind each other."""
+EVENT_BURST = 25
+"""Normal Events about trials a task posts at once before the budget below applies."""
+EVENT_REFILL_SECONDS = 5.0
+"""After a burst, one more Normal Event about trials per this many seconds (the rest are dropped)."""
 LIST_CHUNK = 500
 """Objects per page of the list that fills the watch cache at start (``limit``/``continue``)."""
 WORKLOAD_KINDS_ENV = "KUBETUNE_WORKLOAD_KINDS"
@@ -119,6 +128,46 @@ def _own_namespace() -> str | None:
     return str(namespace) if namespace else None
 
 
+class TaskDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's diff base (the "essence" it compares between events), for HPOTasks only.
+
+    Kopf builds it for every event of every watched kind, by deep-copying the whole object, to
+    detect changes for on.create/on.update handlers. kubetune has none: its Trials, Jobs and pods
+    only feed indices, and a task's daemon is woken by pokes. The copy of every pod and Job (with
+    its managedFields) was a quarter of the operator's event loop at 25 trials a second.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        if body.get("kind") != names.TASK_KIND:
+            return kopf.BodyEssence()
+        return super().build(body=body, extra_fields=extra_fields)
+
+
+@dataclass
+class EventBudget:
+    """How many Normal Events about trials a task may still post: a burst, then a slow refill.
+
+    Kubernetes' own event recorder (client-go's spam filter) limits each object's Events the same
+    way. Without it a 2,000-trial task posted two Events per trial (created, succeeded), a quarter
+    of its API requests. Warnings and the Events about the task itself (finished, invalid, stopped
+    by the user) are always posted; every trial's outcome stays in its Trial object.
+    """
+
+    tokens: float = EVENT_BURST
+    at: float = field(default_factory=time.monotonic)
+
+    def allows(self, event: engine.Event) -> bool:
+        if event.type == "Warning" or (event.trial is None and event.reason != "TrialsCreated"):
+            return True
+        now = time.monotonic()
+        self.tokens = min(float(EVENT_BURST), self.tokens + (now - self.at) / EVENT_REFILL_SECONDS)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 @dataclass
 class Runtime:
     """What the handlers share, kept in Kopf's memo."""
@@ -134,6 +183,9 @@ class Runtime:
     watched: frozenset[str] = frozenset()
     """The workload kinds (``Kind.group``) whose watch fills the cache: those served when the operator
     started. Another kind's workloads are listed at each reconcile instead."""
+    reconcilers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(RECONCILERS, thread_name_prefix="kubetune-reconcile")
+    )
 
     def poke(self, namespace: str, name: str) -> asyncio.Event:
         """The event that wakes one task's daemon."""
@@ -195,6 +247,7 @@ def elect(runtime: Runtime, options: Options, stop: threading.Event) -> None:
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Settings, the client, and (with several replicas) leader election."""
     settings.persistence.finalizer = f"{names.GROUP}/finalizer"
+    settings.persistence.diffbase_storage = TaskDiffBase()
     settings.posting.enabled = True
     settings.posting.level = logging.CRITICAL + 1  # post only the Events we write, not log lines
     settings.background.cancellation_polling = 1
@@ -283,6 +336,7 @@ async def run_task(
     poke = runtime.poke(namespace, name)
     key = (namespace, name)
     expectations = runtime.expectations.setdefault(key, Expectations())
+    budget = EventBudget()
     try:
         while not stopped:
             poke.clear()
@@ -304,7 +358,7 @@ async def run_task(
 
             outcome = None
             if runtime.leader.is_set():
-                outcome = await _finish_step(runtime, namespace, name, body, stopped, state, expectations)
+                outcome = await _finish_step(runtime, namespace, name, body, stopped, state, expectations, budget)
             if outcome is not None:
                 delay = IDLE_SECONDS if outcome.finished else RESYNC_SECONDS
                 if outcome.wake_after is not None:
@@ -325,6 +379,7 @@ async def _finish_step(
     stopped: kopf.DaemonStopped,
     state: Callable[[], tuple[dict[str, Any], Snapshot]],
     expectations: Expectations,
+    budget: EventBudget,
 ) -> Outcome | None:
     """One reconcile whose Events are posted even if Kopf cancels the daemon meanwhile.
 
@@ -337,14 +392,14 @@ async def _finish_step(
         outcome = await asyncio.shield(step)
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
-            _post(body, await step)
+            _post(body, await step, budget)
         raise
-    _post(body, outcome)
+    _post(body, outcome, budget)
     return outcome
 
 
-def _post(body: kopf.Body, outcome: Outcome | None) -> None:
-    for event in outcome.events if outcome is not None else []:
+def _post(body: kopf.Body, outcome: Outcome | None, budget: EventBudget) -> None:
+    for event in filter(budget.allows, outcome.events if outcome is not None else []):
         # Kopf cuts a message over 1 KiB in its middle: a failure's last output stays.
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
@@ -367,7 +422,8 @@ async def _reconcile(
 
     async def attempt() -> Outcome:
         task, snapshot = state()
-        return await asyncio.to_thread(reconcile, runtime.kube, task, snapshot, expectations)
+        work = partial(reconcile, runtime.kube, task, snapshot, expectations)
+        return await asyncio.get_running_loop().run_in_executor(runtime.reconcilers, work)
 
     async def pause(seconds: float) -> None:
         await stopped.wait(seconds)  # not woken by pokes: the backoff holds whatever changes
