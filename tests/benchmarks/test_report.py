@@ -110,3 +110,16 @@ def test_results_md_and_the_readme_block_are_generated_from_the_results(tmp_path
     again = tmp_path / "again.md"
     assert report.main([str(kept), "--docs", str(again)]) == 0
     assert again.read_text(encoding="utf-8") == docs.read_text(encoding="utf-8")
+
+
+def test_the_operators_figures_beside_the_generated_file_are_kept_in_it(tmp_path: Path) -> None:
+    results_file = tmp_path / "results.json"
+    results_file.write_text(__import__("json").dumps(_results(0.5)), encoding="utf-8")
+    docs = tmp_path / "benchmarks.md"
+    assert report.main([str(results_file), "--docs", str(docs)]) == 0
+    assert "bench operator" not in docs.read_text(encoding="utf-8")
+    (tmp_path / report.OPERATOR_FIGURES).write_text("# The operator at scale\n\n| gap p50 | 0.09 s |\n", encoding="utf-8")
+    assert report.main([str(results_file), "--docs", str(docs)]) == 0
+    text = docs.read_text(encoding="utf-8")
+    assert text.endswith("# The operator at scale\n\n| gap p50 | 0.09 s |\n")
+    assert f"copied from {report.OPERATOR_FIGURES}" in text

@@ -304,3 +304,27 @@ def test_api_server_failures_are_retried_without_duplicates(cluster: Kube, opera
     assert all(t["status"]["phase"] == "Succeeded" for t in done), [t["status"] for t in done]
     assert sorted(j["metadata"]["name"] for j in cluster.list("jobs")) == [f"lr-search-{i}" for i in range(4)]
     assert set(cluster.call(lambda: dict(cluster.emulator.server.faults)).values()) == {0}, "both failures happened"
+
+
+def test_a_large_task_posts_a_bounded_number_of_events_about_its_trials(cluster: Kube, operator: RunOperator) -> None:
+    """Like client-go's event recorder: a burst of Normal Events about trials, then a slow trickle.
+
+    Warnings (a failed trial) and the Events about the task itself always go out."""
+    from kubetune.handlers.operator import EVENT_BURST  # noqa: PLC0415
+
+    def quick(pod: dict[str, Any]) -> PodScript:
+        if float(arg(pod, "lr")) > 0.5:
+            return PodScript([Log("diverged")], exit_code=1)
+        return quadratic(pod)
+
+    cluster.behaviour = quick
+    manifest = task_manifest("many", budget={"maxTrials": 60, "parallelTrials": 10, "maxFailedTrials": 60})
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "many") in DONE, timeout=90)
+    events = cluster.events("default", involved="many")
+    failed = [t for t in trials(cluster, "many") if t["status"].get("phase") == "Failed"]
+    normal_about_trials = [e for e in events if e["reason"] in ("TrialsCreated", "TrialSucceeded")]
+    assert EVENT_BURST <= len(normal_about_trials) <= EVENT_BURST + 5, len(normal_about_trials)
+    assert len([e for e in events if e["reason"] == "TrialFailed"]) == len(failed), "every Warning is posted"
+    assert "MaxTrialsReached" in [e["reason"] for e in events], "the task's own Event is never dropped"
