@@ -118,7 +118,9 @@ def test_the_operators_figures_beside_the_generated_file_are_kept_in_it(tmp_path
     docs = tmp_path / "benchmarks.md"
     assert report.main([str(results_file), "--docs", str(docs)]) == 0
     assert "bench operator" not in docs.read_text(encoding="utf-8")
-    (tmp_path / report.OPERATOR_FIGURES).write_text("# The operator at scale\n\n| gap p50 | 0.09 s |\n", encoding="utf-8")
+    (tmp_path / report.OPERATOR_FIGURES).write_text(
+        "# The operator at scale\n\n| gap p50 | 0.09 s |\n", encoding="utf-8"
+    )
     assert report.main([str(results_file), "--docs", str(docs)]) == 0
     text = docs.read_text(encoding="utf-8")
     assert text.endswith("# The operator at scale\n\n| gap p50 | 0.09 s |\n")
