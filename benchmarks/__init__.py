@@ -1,5 +1,6 @@
-"""kubetune's benchmarks: the search algorithms against the raw libraries, the local runner's overhead,
-and the operator at scale against the API emulator of tests/kube/ (``kubetune bench operator``).
+"""kubetune's benchmarks: the search algorithms against the raw libraries (one objective, two
+objectives, early stopping), the local runner's overhead, and the operator at scale against the
+API emulator of tests/kube/ (``kubetune bench operator``).
 
 They live outside the ``kubetune`` package, as Optuna keeps its benchmarks outside ``optuna``:
 what is installed (and what the operator image ships) is the operator. Run them from a source
@@ -17,7 +18,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from .problems import FUNCTIONS, MODELS
+from .problems import CURVES, FUNCTIONS, MODELS, MULTI_OBJECTIVE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--evaluations", type=int, help="evaluations per run (default: 50; 25 with --quick)")
     parser.add_argument("--functions", help="comma-separated test functions: " + ", ".join(FUNCTIONS))
     parser.add_argument("--models", help="comma-separated real models: " + ", ".join(MODELS) + " ('' for none)")
+    parser.add_argument(
+        "--multi-objective",
+        help="comma-separated bi-objective problems: " + ", ".join(MULTI_OBJECTIVE) + " ('' for none)",
+    )
+    parser.add_argument(
+        "--early-stopping", help="comma-separated learning curves for the early-stopping rules: " + ", ".join(CURVES)
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
     parser.add_argument("--note", default="", help="a sentence on the run's conditions, kept in results.json")
     parser.add_argument("--resume", action="store_true", help="continue a stopped run in --output (its runs.jsonl)")

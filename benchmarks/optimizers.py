@@ -27,7 +27,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -37,15 +37,38 @@ from kubetune.search.auto import Auto
 from kubetune.search.base import Observation, Pending, SearchRequest, Suggester, TrialState
 from kubetune.search.space import SearchSpace
 
-from .problems import PROBLEMS, Assignment, Dim, Problem
+from .problems import MULTI_OBJECTIVE, PROBLEMS, Assignment, Dim, MultiObjectiveProblem, Problem
 
 DESIGN_SIZE = 10
 """Random starting points per run, the same for every optimizer: Optuna's TPE and GP samplers
 start with 10 by default, kubetune's algorithms with at most 10."""
 
 
+V = TypeVar("V")
+V_co = TypeVar("V_co", covariant=True)
+
+
+class Spaced(Protocol):
+    """Any problem: a name and a search space."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dims(self) -> tuple[Dim, ...]: ...
+    def space(self) -> SearchSpace:
+        """The kubetune search space."""
+        ...
+
+
+class Evaluable(Spaced, Protocol[V_co]):
+    """A problem as the harness sees it: a :class:`Problem` (one loss) or a
+    :class:`MultiObjectiveProblem` (a tuple of losses)."""
+
+    @property
+    def evaluate(self) -> Callable[[Assignment], V_co]: ...
+
+
 Ask = Callable[[], tuple[int, Assignment]]
-Tell = Callable[[int, Assignment, float], None]
 
 
 @dataclass(frozen=True)
@@ -56,7 +79,8 @@ class RunResult:
     problem: str
     seed: int
     pending: int
-    values: list[float]
+    values: list[float] | list[list[float]]
+    """One loss per evaluation; with several objectives, a list of losses per evaluation."""
     duplicates: int
     seconds: float
     """Wall time of the run."""
@@ -64,19 +88,21 @@ class RunResult:
     """CPU time of the run's process: what the run cost, whatever else the machine was doing."""
 
 
-def design(problem: Problem, seed: int) -> list[dict[str, ParamValue]]:
+def design(problem: Spaced, seed: int) -> list[dict[str, ParamValue]]:
     """The starting points every optimizer evaluates first for this problem and seed."""
     rng = np.random.default_rng([seed, zlib.crc32(problem.name.encode())])
     space = problem.space()
     return [space.sample(rng) for _ in range(DESIGN_SIZE)]
 
 
-def drive(problem: Problem, evaluations: int, pending: int, ask: Ask, tell: Tell) -> tuple[list[float], int]:
+def drive(
+    problem: Evaluable[V], evaluations: int, pending: int, ask: Ask, tell: Callable[[int, Assignment, V], None]
+) -> tuple[list[V], int]:
     """Run the first-in-first-out loop; returns the values in order and the duplicate count."""
     space = problem.space()
     running: deque[tuple[int, Assignment]] = deque()
     taken: set[tuple[float, ...] | None] = set()
-    values: list[float] = []
+    values: list[V] = []
     duplicates = 0
     asked = 0
     while len(values) < evaluations:
@@ -99,20 +125,22 @@ def drive(problem: Problem, evaluations: int, pending: int, ask: Ask, tell: Tell
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "bayesian-optuna-gp": {"name": "bayesian", "settings": {"backend": "optuna-gp"}},
+    # NSGA-II's default generation of 50 is all random at 50 evaluations: 10 breeds four generations.
+    "nsga2-pop10": {"name": "nsga2", "settings": {"populationSize": 10}},
 }
 """kubetune algorithms run with a setting other than the default, by the name the results give them."""
 
 
-def kubetune_suggester(name: str, problem: Problem, space: SearchSpace | None = None) -> Suggester:
+def kubetune_suggester(name: str, problem: Spaced, space: SearchSpace | None = None) -> Suggester:
     """The suggester a task with ``algorithm: {name: <name>}`` and no settings gets (or a variant)."""
     algorithm = Algorithm.model_validate(VARIANTS.get(name, {"name": name}))
     return registry.create(algorithm, space or problem.space())
 
 
-def kubetune_settings(name: str, problem: Problem) -> dict[str, Any]:
+def kubetune_settings(name: str, problem: Spaced) -> dict[str, Any]:
     """The suggester's settings as built: its dataclass fields."""
     suggester = kubetune_suggester(name, problem)
-    request = SearchRequest(problem.space(), [], [], 1, 0, 50)
+    request = SearchRequest(problem.space(), [], [], 1, 0, 50, objectives(problem))
     if isinstance(suggester, Auto):
         suggester = suggester.choose(request)
         out: dict[str, Any] = {"chooses": type(suggester).__name__}
@@ -129,9 +157,24 @@ def _plain(value: object) -> object:
     return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
-def run_kubetune(name: str, problem: Problem, evaluations: int, seed: int, pending: int) -> tuple[list[float], int]:
+def objectives(problem: Spaced) -> int:
+    """How many losses the problem returns."""
+    return len(problem.objectives) if isinstance(problem, MultiObjectiveProblem) else 1
+
+
+def _observation(index: int, params: Assignment, value: object, done: Pending) -> Observation:
+    """A finished evaluation as the engine reports it to an algorithm: several losses in ``values``."""
+    if isinstance(value, tuple):
+        losses = tuple(float(v) for v in value)
+        return Observation(index, params, TrialState.COMPLETE, losses[0], done.resource, done.tags, losses)
+    assert isinstance(value, int | float)
+    return Observation(index, params, TrialState.COMPLETE, float(value), done.resource, done.tags)
+
+
+def run_kubetune(name: str, problem: Evaluable[V], evaluations: int, seed: int, pending: int) -> tuple[list[V], int]:
     """Drive a kubetune algorithm as the engine does (rebuilt for every call), after the design."""
     space = problem.space()
+    n_objectives = objectives(problem)
     suggester = kubetune_suggester(name, problem)
     starts = iter(design(problem, seed))
     history: list[Observation] = []
@@ -142,16 +185,15 @@ def run_kubetune(name: str, problem: Problem, evaluations: int, seed: int, pendi
         index = next(counter)
         start = next(starts, None)
         if start is None:
-            request = SearchRequest(space, list(history), list(running.values()), 1, seed, evaluations)
+            request = SearchRequest(space, list(history), list(running.values()), 1, seed, evaluations, n_objectives)
             suggestion = suggester.suggest(request).suggestions[0]
             running[index] = Pending(index, suggestion.params, suggestion.resource, suggestion.tags)
         else:
             running[index] = Pending(index, start)
         return index, running[index].params
 
-    def tell(index: int, params: Assignment, value: float) -> None:
-        done = running.pop(index)
-        history.append(Observation(index, params, TrialState.COMPLETE, value, done.resource, done.tags))
+    def tell(index: int, params: Assignment, value: V) -> None:
+        history.append(_observation(index, params, value, running.pop(index)))
         history.sort(key=lambda o: o.index)
 
     return drive(problem, evaluations, pending, ask, tell)
@@ -192,6 +234,9 @@ OPTUNA_SETTINGS: dict[str, dict[str, Any]] = {
     },
     "gp": {"n_startup_trials": DESIGN_SIZE, "deterministic_objective": False},
     "cmaes": {"n_startup_trials": DESIGN_SIZE, "sigma0": None, "restart_strategy": None, "popsize": None},
+    # Optuna 5's NSGA-II defaults, spelled out (kubetune's nsga2 sets only the population size).
+    "nsga2": {"population_size": 50, "mutation_prob": None, "crossover_prob": 0.9, "swapping_prob": 0.5},
+    "nsga2-pop10": {"population_size": 10, "mutation_prob": None, "crossover_prob": 0.9, "swapping_prob": 0.5},
 }
 """Sampler keyword arguments (besides the seed); ``None`` is the sampler's own rule, e.g. CMA-ES's
 sigma0 of a sixth of the narrowest range."""
@@ -205,6 +250,8 @@ def optuna_sampler(name: str, seed: int) -> Any:
     independent = optuna.samplers.RandomSampler(seed=seed)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, independent_sampler=independent, **settings)
+    if name.startswith("nsga2"):
+        return optuna.samplers.NSGAIISampler(seed=seed, **settings)
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(
             seed=seed, independent_sampler=independent, warn_independent_sampling=False, **settings
@@ -212,13 +259,14 @@ def optuna_sampler(name: str, seed: int) -> Any:
     return optuna.samplers.TPESampler(seed=seed, **settings)
 
 
-def run_optuna(name: str, problem: Problem, evaluations: int, seed: int, pending: int) -> tuple[list[float], int]:
-    """One Optuna study, the design enqueued, ask and tell."""
+def run_optuna(name: str, problem: Evaluable[V], evaluations: int, seed: int, pending: int) -> tuple[list[V], int]:
+    """One Optuna study (one direction per objective), the design enqueued, ask and tell."""
     import optuna  # noqa: PLC0415 -- a competitor, loaded where it runs
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     distributions = optuna_distributions(problem.dims)
-    study = optuna.create_study(sampler=optuna_sampler(name, seed))
+    directions: list[Literal["minimize"]] = ["minimize"] * objectives(problem)
+    study = optuna.create_study(sampler=optuna_sampler(name, seed), directions=directions)
     for params in design(problem, seed):
         study.enqueue_trial(params)
     trials: dict[int, Any] = {}
@@ -228,8 +276,9 @@ def run_optuna(name: str, problem: Problem, evaluations: int, seed: int, pending
         trials[trial.number] = trial
         return trial.number, trial.params
 
-    def tell(number: int, params: Assignment, value: float) -> None:
-        study.tell(trials.pop(number), value)
+    def tell(number: int, params: Assignment, value: V) -> None:
+        told: Any = list(value) if isinstance(value, tuple) else value  # a float, or one per objective
+        study.tell(trials.pop(number), told)
 
     return drive(problem, evaluations, pending, ask, tell)
 
@@ -301,7 +350,7 @@ def run_skopt(problem: Problem, evaluations: int, seed: int, pending: int) -> tu
 # --- plain random --------------------------------------------------------------------------------
 
 
-def run_random(problem: Problem, evaluations: int, seed: int, pending: int) -> tuple[list[float], int]:
+def run_random(problem: Evaluable[V], evaluations: int, seed: int, pending: int) -> tuple[list[V], int]:
     """The design, then independent uniform draws with numpy (log-uniform on log ranges)."""
     rng = np.random.default_rng([seed, 1])
 
@@ -337,23 +386,31 @@ def is_raw(optimizer: str) -> bool:
 
 
 def run(optimizer: str, problem: str, evaluations: int, seed: int, pending: int) -> RunResult:
-    """One run of ``optimizer`` (``kubetune:tpe``, ``optuna:gp``, ``skopt:gp``, ``random``)."""
-    library, _, name = optimizer.partition(":")
-    p = PROBLEMS[problem]
+    """One run of ``optimizer`` (``kubetune:tpe``, ``optuna:gp``, ``skopt:gp``, ``random``) on a
+    problem with one objective or (``MULTI_OBJECTIVE``) several."""
     started, cpu_started = time.perf_counter(), time.process_time()
-    if library == "kubetune":
-        values, duplicates = run_kubetune(name, p, evaluations, seed, pending)
-    elif library == "optuna":
-        values, duplicates = run_optuna(name, p, evaluations, seed, pending)
-    elif library == "skopt":
-        values, duplicates = run_skopt(p, evaluations, seed, pending)
+    if problem in MULTI_OBJECTIVE:
+        losses, duplicates = _run_on(optimizer, MULTI_OBJECTIVE[problem], evaluations, seed, pending)
+        values: list[float] | list[list[float]] = [list(v) for v in losses]
     else:
-        values, duplicates = run_random(p, evaluations, seed, pending)
+        values, duplicates = _run_on(optimizer, PROBLEMS[problem], evaluations, seed, pending)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return RunResult(optimizer, problem, seed, pending, values, duplicates, wall, cpu)
 
 
-def settings(optimizers: tuple[str, ...], problem: Problem) -> dict[str, Any]:
+def _run_on(optimizer: str, p: Evaluable[V], evaluations: int, seed: int, pending: int) -> tuple[list[V], int]:
+    library, _, name = optimizer.partition(":")
+    if library == "kubetune":
+        return run_kubetune(name, p, evaluations, seed, pending)
+    if library == "optuna":
+        return run_optuna(name, p, evaluations, seed, pending)
+    if library == "skopt":
+        assert isinstance(p, Problem), "scikit-optimize runs single-objective problems only"
+        return run_skopt(p, evaluations, seed, pending)
+    return run_random(p, evaluations, seed, pending)
+
+
+def settings(optimizers: tuple[str, ...], problem: Spaced) -> dict[str, Any]:
     """Each optimizer's settings as run, for results.json."""
     out: dict[str, Any] = {}
     for optimizer in optimizers:

@@ -1,10 +1,15 @@
-"""What the benchmark optimizes: test functions with a known minimum, and small real models.
+"""What the benchmark optimizes: test functions with a known minimum, small real models, two
+bi-objective problems and a learning curve.
 
 A :class:`Problem` describes its inputs once (:class:`Dim`), and each optimizer is told about them
 in its own library's terms from that one description, so every optimizer searches the same space.
 The real models train on data that ships with scikit-learn, on a fixed train/validation split and
 with fixed model seeds: an evaluation is a deterministic function of the parameters, as a test
 function is, so that the only randomness in a run is the optimizer's.
+
+A :class:`MultiObjectiveProblem` returns one loss per objective and names the reference point its
+hypervolume is measured from; a :class:`CurveProblem` returns a validation error per epoch, for
+the early-stopping rules to read.
 """
 
 from __future__ import annotations
@@ -298,3 +303,171 @@ PROBLEMS: dict[str, Problem] = {
 
 FUNCTIONS = tuple(name for name, p in PROBLEMS.items() if p.kind == "function")
 MODELS = tuple(name for name, p in PROBLEMS.items() if p.kind == "model")
+
+
+# --- several objectives --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MultiObjectiveProblem:
+    """A black box with several losses to minimize at once, read by the hypervolume of its front."""
+
+    name: str
+    kind: Literal["function", "model"]
+    dims: tuple[Dim, ...]
+    evaluate: Callable[[Assignment], tuple[float, ...]]
+    objectives: tuple[str, ...]
+    reference: tuple[float, ...]
+    """The hypervolume's reference point: every loss the problem can return is at or below it, so
+    that no evaluation is left out of the hypervolume."""
+    best_hypervolume: float | None
+    """The hypervolume of the true Pareto front, where it is known."""
+    about: str
+
+    def space(self) -> SearchSpace:
+        """The kubetune search space."""
+        return SearchSpace.from_parameters([d.parameter() for d in self.dims])
+
+
+ZDT1_DIMENSIONS = 30
+"""The standard size of ZDT1 (Zitzler, Deb and Thiele, 2000)."""
+
+ZDT1_REFERENCE = 11.0
+"""The reference point (11, 11), as BoTorch's ZDT problems use: above the largest f2 (10) that any
+point of the unit cube gives, so every evaluation counts."""
+
+
+def _zdt1(p: Assignment) -> tuple[float, float]:
+    x = _vector(p, [f"x{i}" for i in range(ZDT1_DIMENSIONS)])
+    g = 1 + 9 * float(np.sum(x[1:])) / (ZDT1_DIMENSIONS - 1)
+    return float(x[0]), g * (1 - math.sqrt(float(x[0]) / g))
+
+
+MLP_SIZE_UNITS = (4, 128)
+
+
+def _mlp_weights(hidden: int) -> int:
+    """Weights and biases of a one-hidden-layer network from digits' 64 pixels to its 10 classes."""
+    return 64 * hidden + hidden + hidden * 10 + 10
+
+
+def _mlp_error_and_size(p: Assignment) -> tuple[float, float]:
+    """Validation error, and the network's size as a share of the largest in the space."""
+    return _mlp(p), _mlp_weights(int(p["hidden_units"])) / _mlp_weights(MLP_SIZE_UNITS[1])
+
+
+MULTI_OBJECTIVE: dict[str, MultiObjectiveProblem] = {
+    p.name: p
+    for p in [
+        MultiObjectiveProblem(
+            "zdt1",
+            "function",
+            tuple(Dim(f"x{i}") for i in range(ZDT1_DIMENSIONS)),
+            _zdt1,
+            ("f1", "f2"),
+            (ZDT1_REFERENCE, ZDT1_REFERENCE),
+            # The box to the reference point less the area under the front (the integral of 1 - sqrt).
+            ZDT1_REFERENCE**2 - 1 / 3,
+            f"ZDT1, {ZDT1_DIMENSIONS} continuous dimensions, a convex front f2 = 1 - sqrt(f1); "
+            f"reference point ({ZDT1_REFERENCE:g}, {ZDT1_REFERENCE:g})",
+        ),
+        MultiObjectiveProblem(
+            "mlp-digits-size",
+            "model",
+            (
+                Dim("hidden_units", *MLP_SIZE_UNITS, log=True, integer_step=1),
+                Dim("alpha", 1e-6, 1e-1, log=True),
+                Dim("learning_rate_init", 1e-4, 1e-1, log=True),
+                Dim("activation", choices=("relu", "tanh", "logistic")),
+            ),
+            _mlp_error_and_size,
+            ("validation error", "size"),
+            (1.0, 1.0),
+            None,
+            "scikit-learn MLPClassifier (one hidden layer, 20 epochs) on digits: validation error against "
+            f"size (weights as a share of the largest network, {MLP_SIZE_UNITS[1]} hidden units); "
+            "reference point (1, 1), the worst value of each",
+        ),
+    ]
+}
+
+
+# --- learning curves -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurveProblem:
+    """A model trained epoch by epoch: its validation error after each epoch, the epoch being the
+    resource an early-stopping rule saves."""
+
+    name: str
+    dims: tuple[Dim, ...]
+    curve: Callable[[Assignment, int], tuple[float, ...]]
+    """The validation error after each of the first k epochs (k at most ``epochs``): only those
+    are trained."""
+    epochs: int
+    about: str
+
+    def space(self) -> SearchSpace:
+        """The kubetune search space."""
+        return SearchSpace.from_parameters([d.parameter() for d in self.dims])
+
+
+CURVE_EPOCHS = 27
+"""Three rungs of a reduction factor of 3 above the first epoch (1, 3, 9, 27)."""
+
+
+class _Training:
+    """One network of the mlp-digits space, trained as far as it has been asked to."""
+
+    def __init__(self, hidden: int, alpha: float, learning_rate: float, activation: str) -> None:
+        from sklearn.neural_network import MLPClassifier  # noqa: PLC0415
+
+        self.model = MLPClassifier(
+            hidden_layer_sizes=(hidden,),
+            alpha=alpha,
+            learning_rate_init=learning_rate,
+            activation=activation,
+            batch_size=64,
+            random_state=0,
+        )
+        self.errors: list[float] = []
+
+    def curve(self, epochs: int) -> tuple[float, ...]:
+        from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415
+
+        x_train, x_valid, y_train, y_valid = _split("digits")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            while len(self.errors) < epochs:
+                # One epoch over the training rows: the curve after k epochs does not depend on
+                # whether training goes on, so a run that stops early and one that does not share it.
+                self.model.partial_fit(x_train, y_train, classes=np.arange(10))
+                self.errors.append(float(1.0 - self.model.score(x_valid, y_valid)))
+        return tuple(self.errors[:epochs])
+
+
+_TRAINING: dict[tuple[int, float, float, str], _Training] = {}
+_TRAINING_KEPT = 2000
+"""Networks kept in a process (a few kilobytes each): enough for one equal-resource run."""
+
+
+def _mlp_curve(p: Assignment, epochs: int) -> tuple[float, ...]:
+    key = (int(p["hidden_units"]), float(p["alpha"]), float(p["learning_rate_init"]), str(p["activation"]))
+    if key not in _TRAINING:
+        if len(_TRAINING) >= _TRAINING_KEPT:
+            _TRAINING.clear()
+        _TRAINING[key] = _Training(*key)
+    return _TRAINING[key].curve(epochs)
+
+
+CURVES: dict[str, CurveProblem] = {
+    "mlp-digits-curve": CurveProblem(
+        "mlp-digits-curve",
+        PROBLEMS["mlp-digits"].dims,
+        _mlp_curve,
+        CURVE_EPOCHS,
+        f"the mlp-digits space trained epoch by epoch (scikit-learn partial_fit, batch 64) for up to "
+        f"{CURVE_EPOCHS} epochs; the validation error after every epoch is the learning curve",
+    ),
+}
