@@ -197,3 +197,187 @@ def _verdicts(problem: str, scores: Scores, ks: Sequence[int], pending: int) -> 
 def is_raw(optimizer: str) -> bool:
     """True for a raw library, False for kubetune's algorithms."""
     return not optimizer.startswith("kubetune:")
+
+
+# --- several objectives --------------------------------------------------------------------------
+
+MULTI_OBJECTIVE_FAMILY: dict[str, tuple[str, ...]] = {
+    "kubetune:tpe": ("optuna:tpe",),
+    "kubetune:nsga2": ("optuna:nsga2",),
+    "kubetune:nsga2-pop10": ("optuna:nsga2-pop10",),
+    "kubetune:bayesian-optuna-gp": ("optuna:gp",),
+}
+"""The raw Optuna sampler each kubetune multi-objective algorithm runs."""
+
+
+def analyze_multi_objective(section: Mapping[str, Any]) -> dict[str, Any]:
+    """Hypervolume summaries and verdicts of the ``multi_objective`` section of a results.json:
+    per problem, optimizer and checkpoint, the mean hypervolume with its interval; every kubetune
+    algorithm against the best raw peer and the raw sampler it runs, seed by seed (higher is better)."""
+    ks = checkpoints(int(section["evaluations"]))
+    runs: dict[tuple[str, str], dict[int, Sequence[Sequence[float]]]] = defaultdict(dict)
+    cpu: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in section["runs"]:
+        runs[(r["problem"], r["optimizer"])][r["seed"]] = r["values"]
+        cpu[(r["problem"], r["optimizer"])].append(r["cpu_seconds"])
+    for problem, alias in section.get("aliases", {}).items():
+        for optimizer, source in alias.items():
+            if (problem, source) in runs:
+                runs[(problem, optimizer)] = runs[(problem, source)]
+                cpu[(problem, optimizer)] = cpu[(problem, source)]
+    out: dict[str, Any] = {"checkpoints": ks, "problems": {}, "verdicts": []}
+    for problem, info in section["problems"].items():
+        volumes: dict[tuple[str, int], dict[int, float]] = {}
+        for (p, optimizer), by_seed in runs.items():
+            if p == problem:
+                for k in ks:
+                    volumes[(optimizer, k)] = {
+                        seed: stats.hypervolume(values[:k], info["reference"])
+                        for seed, values in by_seed.items()
+                        if len(values) >= k
+                    }
+        summary: dict[str, Any] = {}
+        for optimizer in sorted({o for o, _ in volumes}):
+            entry: dict[str, Any] = {"cpu_per_run": statistics.mean(cpu[(problem, optimizer)])}
+            for k in ks:
+                values = list(volumes[(optimizer, k)].values())
+                interval = stats.bootstrap_mean(values)
+                entry[str(k)] = {
+                    "mean": interval.mean,
+                    "low": interval.low,
+                    "high": interval.high,
+                    "median": statistics.median(values),
+                    "runs": interval.n,
+                }
+            summary[optimizer] = entry
+        out["problems"][problem] = summary
+        out["verdicts"] += _multi_objective_verdicts(problem, volumes, ks)
+    return out
+
+
+def _multi_objective_verdicts(
+    problem: str, volumes: Mapping[tuple[str, int], dict[int, float]], ks: Sequence[int]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    ours = sorted({o for o, _ in volumes if not is_raw(o)})
+    raw = sorted({o for o, _ in volumes if is_raw(o)})
+    for k in ks:
+        # The best peer has the highest mean hypervolume: best_peer picks the lowest of the negated means.
+        best = stats.best_peer({o: -stats.bootstrap_mean(list(volumes[(o, k)].values())).mean for o in raw})
+        for optimizer in ours:
+            mine = volumes[(optimizer, k)]
+            peer = next((p for p in MULTI_OBJECTIVE_FAMILY.get(optimizer, ()) if p in raw), None)
+            relation = "best raw peer, same family" if best == peer else "best raw peer"
+            rows.append(_higher_row(problem, k, relation, optimizer, best, mine, volumes[(best, k)]))
+            if peer is not None and peer != best:
+                rows.append(_higher_row(problem, k, "same family", optimizer, peer, mine, volumes[(peer, k)]))
+    return rows
+
+
+def _higher_row(
+    problem: str, k: int, relation: str, ours: str, theirs: str, a: dict[int, float], b: dict[int, float]
+) -> dict[str, Any]:
+    difference = stats.paired_difference(a, b)
+    return {
+        "problem": problem,
+        "k": k,
+        "mode": "sequential",
+        "relation": relation,
+        "ours": ours,
+        "theirs": theirs,
+        "difference": difference.mean,
+        "low": difference.low,
+        "high": difference.high,
+        "seeds": difference.n,
+        "verdict": stats.verdict(difference, higher_is_better=True),
+    }
+
+
+# --- early stopping ------------------------------------------------------------------------------
+
+
+def _curve_reading(run: Mapping[str, Any], epochs: int) -> dict[str, float]:
+    """One early-stopping run read at equal trial count and at equal resource (see ``early_stopping``)."""
+    trials = int(run["trials"])
+    spent = run["epochs"]
+    finished = list(run["values"])
+    completed = [not s for s in run["stopped"]]
+    best_at_trials = min(v for v, ok in zip(finished[:trials], completed[:trials], strict=True) if ok)
+    budget, total, within = trials * epochs, 0, 0
+    for used in spent:
+        if total + used > budget:
+            break
+        total += used
+        within += 1
+    best_at_budget = min(v for v, ok in zip(finished[:within], completed[:within], strict=True) if ok)
+    return {
+        "epochs": float(sum(spent[:trials])),
+        "best": best_at_trials,
+        "stopped": float(sum(run["stopped"][:trials])),
+        "trials_at_budget": float(within),
+        "best_at_budget": best_at_budget,
+    }
+
+
+def analyze_early_stopping(section: Mapping[str, Any]) -> dict[str, Any]:
+    """Summaries and comparisons of the ``early_stopping`` section of a results.json.
+
+    Per problem, algorithm and rule, over seeds: the epochs the first ``trials`` trials trained, how
+    many were stopped, the best error of the succeeded ones among them; and, at the epochs those
+    trials cost without early stopping, how many trials ran and their best error. Each rule is
+    compared with no early stopping and each ASHA setting with the median rule, seed by seed: the
+    share of epochs saved (1 - ours / theirs) and the difference of best errors (lower is better).
+    """
+    readings: dict[tuple[str, str, str], dict[int, dict[str, float]]] = defaultdict(dict)
+    for r in section["runs"]:
+        epochs = int(section["problems"][r["problem"]]["epochs"])
+        readings[(r["problem"], r["sampler"], r["rule"])][r["seed"]] = _curve_reading(r, epochs)
+    out: dict[str, Any] = {"trials": section["trials"], "problems": {}}
+    for problem in section["problems"]:
+        by_sampler: dict[str, Any] = {}
+        for sampler in sorted({s for p, s, _ in readings if p == problem}):
+            ran = {rule for p, s, rule in readings if p == problem and s == sampler}
+            rules = [rule for rule in section["settings"]["rules"] if rule in ran]  # as listed: none first
+            summaries = {}
+            for rule in rules:
+                seeds = readings[(problem, sampler, rule)]
+                summaries[rule] = {
+                    field: _interval(stats.bootstrap_mean([seeds[s][field] for s in sorted(seeds)]))
+                    for field in ("epochs", "stopped", "best", "trials_at_budget", "best_at_budget")
+                }
+            comparisons = []
+            for rule in rules:
+                against = ["none"] + (["median"] if rule.startswith("asha") and "median" in rules else [])
+                for other in against:
+                    if rule == other or other not in rules:
+                        continue
+                    comparisons.append(
+                        _curve_comparison(
+                            rule, other, readings[(problem, sampler, rule)], readings[(problem, sampler, other)]
+                        )
+                    )
+            by_sampler[sampler] = {"rules": summaries, "comparisons": comparisons}
+        out["problems"][problem] = by_sampler
+    return out
+
+
+def _interval(interval: stats.Interval) -> dict[str, float]:
+    return {"mean": interval.mean, "low": interval.low, "high": interval.high, "runs": interval.n}
+
+
+def _curve_comparison(
+    rule: str, other: str, ours: Mapping[int, Mapping[str, float]], theirs: Mapping[int, Mapping[str, float]]
+) -> dict[str, Any]:
+    common = sorted(set(ours) & set(theirs))
+    saved = stats.bootstrap_mean([1 - ours[s]["epochs"] / theirs[s]["epochs"] for s in common])
+    best = stats.paired_difference({s: ours[s]["best"] for s in common}, {s: theirs[s]["best"] for s in common})
+    at_budget = stats.paired_difference(
+        {s: ours[s]["best_at_budget"] for s in common}, {s: theirs[s]["best_at_budget"] for s in common}
+    )
+    return {
+        "rule": rule,
+        "against": other,
+        "saved": _interval(saved),
+        "best": _interval(best) | {"verdict": stats.verdict(best)},
+        "best_at_budget": _interval(at_budget) | {"verdict": stats.verdict(at_budget)},
+    }

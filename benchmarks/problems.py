@@ -368,8 +368,8 @@ MULTI_OBJECTIVE: dict[str, MultiObjectiveProblem] = {
             (ZDT1_REFERENCE, ZDT1_REFERENCE),
             # The box to the reference point less the area under the front (the integral of 1 - sqrt).
             ZDT1_REFERENCE**2 - 1 / 3,
-            f"ZDT1, {ZDT1_DIMENSIONS} continuous dimensions, a convex front f2 = 1 - sqrt(f1); "
-            f"reference point ({ZDT1_REFERENCE:g}, {ZDT1_REFERENCE:g})",
+            f"ZDT1, {ZDT1_DIMENSIONS} continuous dimensions in [0, 1], a convex front f2 = 1 - sqrt(f1) "
+            "where x1..x29 are 0",
         ),
         MultiObjectiveProblem(
             "mlp-digits-size",
@@ -385,8 +385,7 @@ MULTI_OBJECTIVE: dict[str, MultiObjectiveProblem] = {
             (1.0, 1.0),
             None,
             "scikit-learn MLPClassifier (one hidden layer, 20 epochs) on digits: validation error against "
-            f"size (weights as a share of the largest network, {MLP_SIZE_UNITS[1]} hidden units); "
-            "reference point (1, 1), the worst value of each",
+            f"size (weights and biases as a share of the largest network's, {MLP_SIZE_UNITS[1]} hidden units)",
         ),
     ]
 }

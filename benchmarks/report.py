@@ -219,6 +219,8 @@ def render(results: Mapping[str, Any]) -> str:
     lines += ["## Settings", "", "Every optimizer's settings as run (not library defaults):", "", "```"]
     lines += [f"{name}: {json.dumps(s, sort_keys=True)}" for name, s in results["settings"].items()]
     lines += ["```", ""]
+    lines += render_multi_objective(results)
+    lines += render_early_stopping(results)
     return "\n".join(lines)
 
 
@@ -249,7 +251,58 @@ def summary(results: Mapping[str, Any]) -> str:
     ours = {(m, o): d for m, by in dups.items() for o, d in by.items() if o.startswith("kubetune:")}
     total = sum(d["total"] for d in ours.values())
     lines += ["", f"Duplicate proposals by kubetune's algorithms in this run: {total}."]
+    lines += _multi_objective_summary(results)
+    lines += _early_stopping_summary(results)
     return "\n".join(lines)
+
+
+def _multi_objective_summary(results: Mapping[str, Any]) -> list[str]:
+    section = results.get("multi_objective")
+    if not section:
+        return []
+    found = analysis.analyze_multi_objective(section)
+    final = found["checkpoints"][-1]
+    seeds = {p: len({r["seed"] for r in section["runs"] if r["problem"] == p}) for p in section["problems"]}
+    lines = [
+        "",
+        f"Two objectives, hypervolume at {final} evaluations against the raw Optuna sampler each algorithm runs "
+        f"(seeds: {', '.join(f'{p} {n}' for p, n in seeds.items())}; difference of mean hypervolume with its "
+        "95% interval; positive is better for kubetune):",
+        "",
+        "| problem | kubetune | against | verdict (difference [95% CI]) |",
+        "|---|---|---|---|",
+    ]
+    for row in found["verdicts"]:
+        if row["k"] == final and "same family" in row["relation"]:
+            against = f"{row['theirs']} ({row['relation']})"
+            lines.append(f"| {row['problem']} | {row['ours']} | {against} | {_hypervolume_difference(row)} |")
+    return lines
+
+
+def _early_stopping_summary(results: Mapping[str, Any]) -> list[str]:
+    section = results.get("early_stopping")
+    if not section:
+        return []
+    found = analysis.analyze_early_stopping(section)
+    trials = found["trials"]
+    lines = [
+        "",
+        f"Early stopping on the MLP's learning curve, {trials} trials one at a time: epochs saved (training "
+        f"time) and the difference of best validation error at {trials} trials and at the training time of "
+        f"{trials} trials without early stopping (negative is better for the rule):",
+        "",
+        "| curve | algorithm | rule | against | epochs saved | best error, equal trials | "
+        "best error, equal training time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for problem, by_sampler in found["problems"].items():
+        for sampler, data in by_sampler.items():
+            for c in data["comparisons"]:
+                lines.append(
+                    f"| {problem} | {sampler} | {c['rule']} | {c['against']} | {_mean_ci(c['saved'], 2, 100, '%')} "
+                    f"| {_verdict_cell(c['best'])} | {_verdict_cell(c['best_at_budget'])} |"
+                )
+    return lines
 
 
 def replace_block(text: str, block: str) -> str:
@@ -260,17 +313,32 @@ def replace_block(text: str, block: str) -> str:
     return pattern.sub(lambda _: f"{README_START}\n{block}\n{README_END}", text)
 
 
+def _load(path: Path) -> dict[str, Any]:
+    # A kept run's results are stored compressed (docs/benchmark-results.json.gz): every run's values.
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    loaded: dict[str, Any] = json.loads(raw.decode("utf-8"))
+    return loaded
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m benchmarks.report RESULTS [--docs FILE] [--readme FILE]``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__)
     parser.add_argument("results", help="a results.json written by kubetune bench (or results.json.gz)")
     parser.add_argument("--docs", help="write the full report here (docs/benchmarks.md)")
     parser.add_argument("--readme", help="replace the summary block of this README")
+    parser.add_argument(
+        "--merge",
+        metavar="NEW",
+        help="first replace RESULTS' two-objective and early-stopping sections with those of the results.json "
+        "NEW (a run of kubetune bench search --functions '' --models ''), and write RESULTS back",
+    )
     args = parser.parse_args(argv)
     path = Path(args.results)
-    # A kept run's results are stored compressed (docs/benchmark-results.json.gz): every run's values.
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    results = json.loads(raw.decode("utf-8"))
+    results = _load(path)
+    if args.merge:
+        results = merge(results, _load(Path(args.merge)))
+        text = json.dumps(results) + "\n"
+        path.write_bytes(gzip.compress(text.encode("utf-8"), mtime=0) if path.suffix == ".gz" else text.encode("utf-8"))
     text = render(results)
     if args.docs:
         header = (
@@ -292,6 +360,201 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.docs and not args.readme:
         print(text)
     return 0
+
+
+# --- several objectives and early stopping ---------------------------------------------------------
+
+SECTION_CONDITIONS = ("command", "note", "machine", "versions", "workers", "load", "runs_seconds", "wall_seconds")
+"""What a section merged in from another run keeps of that run's conditions (see :func:`merge`)."""
+
+
+def _section_conditions(results: Mapping[str, Any], section: Mapping[str, Any]) -> list[str]:
+    """How the section's runs were made: its own run's conditions when it was merged in from one."""
+    source = section.get("conditions")
+    if source is None:
+        return ["Made in the same run as the results above."]
+    command = source["command"]
+    if source.get("note"):
+        for written in (f" --note {shlex.quote(source['note'])}", f" --note {source['note']}"):
+            command = command.replace(written, "")
+    machine = source["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in source["versions"].items() if v)
+    cpu = sum(r.get("cpu_seconds", 0.0) for r in section["runs"])
+    lines = [
+        f"Command: `{command}`" + (f" ({source['note']})." if source.get("note") else "."),
+        f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}; "
+        f"{source['workers']} worker processes. Libraries: {versions}.",
+        f"Wall time: {source['runs_seconds'] / 60:.1f} min of runs; these runs took {cpu / 60:.0f} CPU minutes.",
+    ]
+    load = [sample["load1"] for sample in source.get("load", [])]
+    if load:
+        lines.append(
+            f"Load average (1 min) during the run: median {statistics.median(load):.1f}, max {max(load):.1f}, "
+            f"on {machine['cpus']} CPUs (it slows the runs, not their results: every run is seeded)."
+        )
+    return lines
+
+
+def _hypervolume_difference(row: Mapping[str, Any]) -> str:
+    return f"{row['verdict']} ({_g(row['difference'], 2)} [{_g(row['low'], 2)}, {_g(row['high'], 2)}])"
+
+
+def render_multi_objective(results: Mapping[str, Any]) -> list[str]:
+    """The bi-objective section: hypervolume per optimizer, and kubetune against raw Optuna."""
+    section = results.get("multi_objective")
+    if not section:
+        return []
+    found = analysis.analyze_multi_objective(section)
+    ks = found["checkpoints"]
+    final = ks[-1]
+    lines = ["## Two objectives: hypervolume", ""]
+    lines += [f"- {c}" for c in _section_conditions(results, section)]
+    seeds = {p: len({r["seed"] for r in section["runs"] if r["problem"] == p}) for p in section["problems"]}
+    lines += [
+        f"- Problems: {', '.join(f'{p} ({n} seeds)' for p, n in seeds.items())}; {section['evaluations']} "
+        f"evaluations per run, one at a time; the first {results.get('design_size', 10)} are the same for "
+        "every optimizer (paired starting points).",
+        "",
+        "How to read: a run's score after k evaluations is the hypervolume of its first k evaluations: the "
+        "area of the objective space they dominate up to the problem's fixed reference point (Optuna's exact "
+        "computation, `optuna._hypervolume.compute_hypervolume`); higher is better. Cells and verdicts are "
+        "read as above, with the sign turned: better when the interval of the mean paired difference "
+        "(ours - theirs) lies above 0. `kubetune:nsga2` and `optuna:nsga2` run NSGA-II's default generation "
+        "of 50 trials, so that at 50 evaluations both are still in their random first generation; the "
+        "`-pop10` variants (`populationSize: 10`) breed four generations.",
+        "",
+        f"### Verdicts at {final} evaluations",
+        "",
+        "| problem | kubetune | against | verdict (hypervolume difference [95% CI]) |",
+        "|---|---|---|---|",
+    ]
+    for row in found["verdicts"]:
+        if row["k"] == final:
+            against = f"{row['theirs']} ({row['relation']})"
+            lines.append(f"| {row['problem']} | {row['ours']} | {against} | {_hypervolume_difference(row)} |")
+    lines.append("")
+    for problem, info in section["problems"].items():
+        reference = ", ".join(f"{v:g}" for v in info["reference"])
+        best = info.get("best_hypervolume")
+        known = f" The true front's hypervolume is {best:.4g}." if best else ""
+        lines += [
+            f"### {problem}",
+            "",
+            f"{info['about']}. Objectives (minimized): {', '.join(info['objectives'])}; reference point "
+            f"({reference}).{known} Cells: mean hypervolume [95% CI] · median."
+            if "reference point" not in info["about"]
+            else f"{info['about']}. Objectives (minimized): {', '.join(info['objectives'])}.{known} "
+            "Cells: mean hypervolume [95% CI] · median.",
+            "",
+            "| optimizer | " + " | ".join(f"@{k}" for k in ks) + " | CPU s/run |",
+            "|---|" + "---|" * (len(ks) + 1),
+        ]
+        for optimizer, entry in found["problems"][problem].items():
+            cells = [f"{_interval(entry[str(k)])} · {_g(entry[str(k)]['median'], 4)}" for k in ks]
+            lines.append(f"| {optimizer} | " + " | ".join(cells) + f" | {_g(entry['cpu_per_run'], 2)} |")
+        lines.append("")
+    aliases = {p: a["kubetune:auto"] for p, a in section.get("aliases", {}).items()}
+    if aliases:
+        lines += [
+            "kubetune:auto runs are those of the algorithm it delegates to with two objectives and fewer than "
+            "250 trials: " + ", ".join(f"{p}: {a}" for p, a in aliases.items()) + ".",
+            "",
+        ]
+    lines += ["Settings as run:", "", "```"]
+    lines += [f"{name}: {json.dumps(s, sort_keys=True)}" for name, s in section["settings"].items()]
+    return [*lines, "```", ""]
+
+
+def _mean_ci(entry: Mapping[str, Any], digits: int = 3, scale: float = 1.0, unit: str = "") -> str:
+    mean, low, high = (entry[k] * scale for k in ("mean", "low", "high"))
+    return f"{_g(mean, digits)}{unit} [{_g(low, digits)}, {_g(high, digits)}]"
+
+
+def _verdict_cell(entry: Mapping[str, Any]) -> str:
+    return f"{entry['verdict']} ({_g(entry['mean'], 2)} [{_g(entry['low'], 2)}, {_g(entry['high'], 2)}])"
+
+
+def render_early_stopping(results: Mapping[str, Any]) -> list[str]:
+    """The early-stopping section: the training each rule saves, and the best error it keeps."""
+    section = results.get("early_stopping")
+    if not section:
+        return []
+    found = analysis.analyze_early_stopping(section)
+    trials = found["trials"]
+    lines = ["## Early stopping: training saved, quality kept", ""]
+    lines += [f"- {c}" for c in _section_conditions(results, section)]
+    rules = section["settings"]["rules"]
+    lines += [
+        "- Rules (`spec.earlyStopping`): "
+        + "; ".join(f"{name}: `{json.dumps(rule) if isinstance(rule, dict) else rule}`" for name, rule in rules.items())
+        + ".",
+        "",
+        "How to read: each run asks a kubetune algorithm for one trial at a time (the paired starting points "
+        "first) and trains it epoch by epoch; after every epoch but the last, kubetune's own rule "
+        "(`engine.stopping`: the median rule, or ASHA through Optuna's SuccessiveHalvingPruner) judges it "
+        "against every earlier trial, as the engine does when it steps at every report. An epoch is the unit "
+        "of training time (GPU time, on a GPU). A stopped trial is never the best one (the engine's best is "
+        f"the best succeeded trial). Each run is read twice: after its first {trials} trials (equal trial "
+        "count: the epochs saved, and the best error of its succeeded trials), and after the epochs that "
+        f"{trials} trials cost without early stopping (equal training time: how many trials fit, and the "
+        "best error). Saved is 1 - ours / theirs per seed; a difference is ours - theirs in best validation "
+        "error, seed by seed, with the verdicts read as above (lower is better).",
+        "",
+    ]
+    for problem, by_sampler in found["problems"].items():
+        info = section["problems"][problem]
+        lines += [f"### {problem}", "", f"{info['about']}.", ""]
+        lines += [
+            f"At {trials} trials:",
+            "",
+            "| algorithm | rule | epochs trained [95% CI] | trials stopped | best error [95% CI] |",
+            "|---|---|---|---|---|",
+        ]
+        for sampler, data in by_sampler.items():
+            for rule, s in data["rules"].items():
+                lines.append(
+                    f"| {sampler} | {rule} | {_mean_ci(s['epochs'], 4)} | {_g(s['stopped']['mean'], 3)} "
+                    f"| {_mean_ci(s['best'])} |"
+                )
+        lines += [
+            "",
+            f"Against another rule, seed by seed (at {trials} trials: epochs saved and best-error difference; "
+            f"at the training time of {trials} trials without early stopping: best-error difference):",
+            "",
+            "| algorithm | rule | against | epochs saved [95% CI] | best error, equal trials | "
+            "best error, equal training time |",
+            "|---|---|---|---|---|---|",
+        ]
+        for sampler, data in by_sampler.items():
+            for c in data["comparisons"]:
+                lines.append(
+                    f"| {sampler} | {c['rule']} | {c['against']} | {_mean_ci(c['saved'], 2, 100, '%')} "
+                    f"| {_verdict_cell(c['best'])} | {_verdict_cell(c['best_at_budget'])} |"
+                )
+        lines += [
+            "",
+            f"At the training time of {trials} trials without early stopping ({trials * info['epochs']} epochs):",
+            "",
+            "| algorithm | rule | trials run [95% CI] | best error [95% CI] |",
+            "|---|---|---|---|",
+        ]
+        for sampler, data in by_sampler.items():
+            for rule, s in data["rules"].items():
+                lines.append(
+                    f"| {sampler} | {rule} | {_mean_ci(s['trials_at_budget'], 4)} | {_mean_ci(s['best_at_budget'])} |"
+                )
+        lines.append("")
+    return lines
+
+
+def merge(kept: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """``kept`` with the bi-objective and early-stopping sections of ``new`` in place of its own,
+    each carrying the conditions of the run that made it."""
+    out = dict(kept)
+    for key in ("multi_objective", "early_stopping"):
+        if key in new:
+            out[key] = {**new[key], "conditions": {k: new[k] for k in SECTION_CONDITIONS if k in new}}
+    return out
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ the luck of the starting points. A verdict is read from the bootstrap 95% interv
 paired difference: "better" when the whole interval is below 0, "worse" when it is above 0,
 "tied" otherwise. A ratio of medians is never used: outcomes are often bimodal (a run finds the
 global basin or it does not), and medians of such samples jump between the modes.
+
+With several objectives, a run's score is the hypervolume of its first ``k`` evaluations (higher
+is better), computed exactly by Optuna from a fixed reference point per problem.
 """
 
 from __future__ import annotations
@@ -82,15 +85,33 @@ MIN_SEEDS = 5
 give a point interval (three seeds one validation sample apart), which is no evidence."""
 
 
-def verdict(difference: Interval) -> Verdict:
-    """better / tied / worse, from the interval of a paired difference (lower scores are better)."""
+def verdict(difference: Interval, higher_is_better: bool = False) -> Verdict:
+    """better / tied / worse, from the interval of a paired difference (lower scores are better,
+    unless ``higher_is_better``: a hypervolume)."""
     if difference.n < MIN_SEEDS:
         return "tied"
+    below: Verdict = "worse" if higher_is_better else "better"
+    above: Verdict = "better" if higher_is_better else "worse"
     if difference.high < 0:
-        return "better"
+        return below
     if difference.low > 0:
-        return "worse"
+        return above
     return "tied"  # includes NaN bounds: too few seeds to tell
+
+
+def hypervolume(losses: Sequence[Sequence[float]], reference: Sequence[float]) -> float:
+    """The hypervolume the points dominate up to ``reference`` (all objectives minimized); a point
+    beyond the reference on some objective adds nothing."""
+    # Optuna's exact computation (WFG; a sweep for two objectives), the one its samplers and
+    # plot_hypervolume_history use: not public API, so it is imported here only.
+    from optuna._hypervolume import compute_hypervolume  # noqa: PLC0415
+
+    ref = np.asarray(reference, dtype=float)
+    points = np.asarray(losses, dtype=float).reshape(-1, len(ref))
+    inside = points[np.all(points <= ref, axis=1)]
+    if len(inside) == 0:
+        return 0.0
+    return float(compute_hypervolume(inside, ref))
 
 
 def fraction_below(values: Sequence[float], threshold: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.analysis import FAMILY
+from benchmarks.analysis import FAMILY, MULTI_OBJECTIVE_FAMILY
 from benchmarks.search import make_plan
 
 
@@ -24,3 +24,19 @@ def test_the_full_run_has_thirty_seeds_per_test_function_and_every_checkpoint() 
     plan = make_plan(quick=False, gp=True)
     assert plan.seeds >= 30 and plan.evaluations == 50 and plan.repeats >= 5
     assert len(plan.models) == 3
+
+
+@pytest.mark.parametrize("gp", [True, False], ids=["with-torch", "without-torch"])
+def test_every_multi_objective_algorithm_meets_the_raw_sampler_it_runs(gp: bool) -> None:
+    plan = make_plan(quick=False, gp=gp)
+    assert set(plan.multi_objective) == {"zdt1", "mlp-digits-size"}
+    ours = [o for o in plan.multi_objective_optimizers if o.startswith("kubetune:") and o != "kubetune:auto"]
+    assert {"kubetune:tpe", "kubetune:nsga2"} <= set(ours)
+    assert ("kubetune:bayesian-optuna-gp" in ours) == gp
+    for optimizer in ours:
+        assert set(MULTI_OBJECTIVE_FAMILY[optimizer]) & set(plan.multi_objective_optimizers), optimizer
+
+
+def test_asha_is_run_next_to_the_median_rule_and_no_early_stopping() -> None:
+    plan = make_plan(quick=True, gp=False)
+    assert {"none", "median", "asha"} <= set(plan.early_stopping_rules) and plan.early_stopping
