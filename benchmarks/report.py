@@ -53,7 +53,8 @@ def conditions(results: Mapping[str, Any]) -> list[str]:
     load = [sample["load1"] for sample in results.get("load", [])]
     versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items() if v)
     machine = results["machine"]
-    total = len(results["runs"])
+    total = sum(len(results.get(part, {}).get("runs", [])) for part in ("multi_objective", "early_stopping"))
+    total += len(results["runs"])
     # The note is printed on its own: the command without it (quoted, or not, by older runs).
     command = results["command"]
     for written in (f" --note {shlex.quote(results.get('note', ''))}", f" --note {results.get('note', '')}"):
@@ -82,6 +83,8 @@ def conditions(results: Mapping[str, Any]) -> list[str]:
             "on the machine; it slows the runs, not their results (every run is seeded), but it does "
             "inflate the run times in the tables."
         )
+    if not (plan["functions"] or plan["models"]):
+        return lines  # only two-objective or early-stopping runs: their sections say what they ran
     lines.append(
         f"Problems: test functions {', '.join(plan['functions']) or 'none'} ({plan['seeds']} seeds); real models "
         f"{', '.join(plan['models']) or 'none'} ({plan['model_seeds']} seeds); {plan['evaluations']} evaluations per "
@@ -192,11 +195,14 @@ def _duplicates(dups: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str
 
 def render(results: Mapping[str, Any]) -> str:
     """The whole results.md."""
+    lines = [f"# kubetune search benchmark ({'quick' if results['quick'] else 'full'})", ""]
+    lines += [f"- {c}" for c in conditions(results)]
+    if not results["runs"]:  # a run of the two-objective problems or early stopping only
+        return "\n".join([*lines, "", *render_multi_objective(results), *render_early_stopping(results)])
     found = analysis.analyze(results)
     ks = found["checkpoints"]
     final = ks[-1]
-    lines = [f"# kubetune search benchmark ({'quick' if results['quick'] else 'full'})", ""]
-    lines += [*(f"- {c}" for c in conditions(results)), "", *HOW_TO_READ, ""]
+    lines += ["", *HOW_TO_READ, ""]
     lines += [f"## Verdicts at {final} evaluations", ""]
     lines += _verdict_rows(found["verdicts"], final)
     if len(ks) > 1:
