@@ -157,6 +157,29 @@ def run(rule: str, sampler: str, problem_name: str, seed: int, trials: int) -> C
     )
 
 
+def rung_agreement(problem_name: str, seeds: int) -> list[dict[str, float]]:
+    """How well an early epoch's error predicts the last epoch's, over the paired starting points of
+    ``seeds`` seeds (random configurations, each trained to the end): at each epoch 3**k, the rank
+    correlation with the final error (Spearman), and the share of the best tenth by final error
+    that is in the best third at that epoch, where ASHA with reductionFactor 3 would keep it."""
+    from scipy.stats import spearmanr  # noqa: PLC0415
+
+    problem = CURVES[problem_name]
+    curves = [problem.curve(p, problem.epochs) for seed in range(seeds) for p in design(problem, seed)]
+    final = [c[-1] for c in curves]
+    best_tenth = sorted(range(len(curves)), key=lambda i: (final[i], i))[: max(1, len(curves) // 10)]
+    out = []
+    epoch = 1
+    while epoch < problem.epochs:
+        early = [c[epoch - 1] for c in curves]
+        third = set(sorted(range(len(curves)), key=lambda i: (early[i], i))[: max(1, len(curves) // 3)])
+        correlation = float(spearmanr(early, final).statistic)
+        kept = sum(i in third for i in best_tenth) / len(best_tenth)
+        out.append({"epoch": epoch, "configurations": len(curves), "spearman": correlation, "best_tenth_kept": kept})
+        epoch *= 3
+    return out
+
+
 def settings() -> dict[str, Any]:
     """Each rule and sampler as run, for results.json."""
     return {

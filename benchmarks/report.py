@@ -537,8 +537,21 @@ def render_early_stopping(results: Mapping[str, Any]) -> list[str]:
                     f"| {sampler} | {c['rule']} | {c['against']} | {_mean_ci(c['saved'], 2, 100, '%')} "
                     f"| {_verdict_cell(c['best'])} | {_verdict_cell(c['best_at_budget'])} |"
                 )
+        lines.append("")
+        if info.get("rung_agreement"):
+            rows = info["rung_agreement"]
+            lines += [
+                f"How far an early epoch tells the final error, over the {rows[0]['configurations']} paired "
+                "starting points (random configurations) trained to the end: the rank correlation (Spearman) of "
+                "each epoch's error with the last epoch's, and the share of the best tenth by final error that "
+                "is in the best third at that epoch (where ASHA with reductionFactor 3 keeps a trial):",
+                "",
+                "| epoch | rank correlation with the final error | best tenth in the best third |",
+                "|---|---|---|",
+                *(f"| {r['epoch']} | {r['spearman']:.2f} | {r['best_tenth_kept']:.0%} |" for r in rows),
+                "",
+            ]
         lines += [
-            "",
             f"At the training time of {trials} trials without early stopping ({trials * info['epochs']} epochs):",
             "",
             "| algorithm | rule | trials run [95% CI] | best error [95% CI] |",

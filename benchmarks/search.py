@@ -354,6 +354,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {i}/{len(todo)} runs, {elapsed:.0f} s, load {load[-1][1]:.1f}", flush=True)
                 _write(out, document(results, {}, load, elapsed, started, complete=False), markdown=False)
     runs_seconds = time.perf_counter() - started
+    agreement = {p: early_stopping.rung_agreement(p, plan.model_seeds) for p in plan.early_stopping}
     # Timed alone, after the runs: their load would inflate the suggestion times.
     latencies: dict[str, Any] = {}
     if plan.latency:
@@ -361,6 +362,8 @@ def run(args: argparse.Namespace) -> int:
         latencies = latency.measure([(a, n) for a, sizes in plan.latency for n in sizes], plan.repeats)
     load.append((round(time.perf_counter() - started), *os.getloadavg()))
     results_json = document(results, latencies, load, runs_seconds, started, complete=len(results) == len(jobs))
+    for problem, rows in agreement.items():
+        results_json["early_stopping"]["problems"][problem]["rung_agreement"] = rows
     markdown = _write(out, results_json, markdown=True)
     print(markdown)
     print(f"wrote {out / 'results.json'} and {out / 'results.md'} in {results_json['wall_seconds']:.0f} s")

@@ -62,6 +62,13 @@ def test_a_trial_is_not_stopped_after_its_last_epoch(monkeypatch: pytest.MonkeyP
     assert not any(run.stopped[:8]) and run.epochs[:8] == [EPOCHS] * 8
 
 
+def test_early_errors_that_rank_as_the_final_ones_agree_fully(smaller_x_is_better: str) -> None:
+    rows = early_stopping.rung_agreement(smaller_x_is_better, 2)
+    assert [r["epoch"] for r in rows] == [1, 3, 9]
+    assert all(r["spearman"] == pytest.approx(1.0) and r["best_tenth_kept"] == 1.0 for r in rows)
+    assert rows[0]["configurations"] == 20  # the paired starting points of 2 seeds
+
+
 def test_the_median_rule_waits_for_three_completed_trials(smaller_x_is_better: str) -> None:
     run = early_stopping.run("median", "random", smaller_x_is_better, 1, 12)
     assert not any(run.stopped[:3]) and any(run.stopped)
