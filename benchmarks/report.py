@@ -390,7 +390,8 @@ def _section_conditions(results: Mapping[str, Any], section: Mapping[str, Any]) 
         f"Command: `{command}`" + (f" ({source['note']})." if source.get("note") else "."),
         f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}; "
         f"{source['workers']} worker processes. Libraries: {versions}.",
-        f"Wall time: {source['runs_seconds'] / 60:.1f} min of runs; these runs took {cpu / 60:.0f} CPU minutes.",
+        f"Wall time of the invocation that wrote these results: {source['wall_seconds'] / 60:.1f} min "
+        f"({source['runs_seconds'] / 60:.1f} min of runs); these runs took {cpu / 60:.0f} CPU minutes.",
     ]
     load = [sample["load1"] for sample in source.get("load", [])]
     if load:

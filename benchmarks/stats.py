@@ -85,6 +85,11 @@ MIN_SEEDS = 5
 give a point interval (three seeds one validation sample apart), which is no evidence."""
 
 
+ROUNDING = 1e-12
+"""Interval bounds this close to 0 count as 0: a difference of two validation errors (multiples of
+one row's share) that is exactly 0 comes out of floating-point sums as about 1e-17."""
+
+
 def verdict(difference: Interval, higher_is_better: bool = False) -> Verdict:
     """better / tied / worse, from the interval of a paired difference (lower scores are better,
     unless ``higher_is_better``: a hypervolume)."""
@@ -92,9 +97,9 @@ def verdict(difference: Interval, higher_is_better: bool = False) -> Verdict:
         return "tied"
     below: Verdict = "worse" if higher_is_better else "better"
     above: Verdict = "better" if higher_is_better else "worse"
-    if difference.high < 0:
+    if difference.high < -ROUNDING:
         return below
-    if difference.low > 0:
+    if difference.low > ROUNDING:
         return above
     return "tied"  # includes NaN bounds: too few seeds to tell
 

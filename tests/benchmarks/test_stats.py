@@ -62,3 +62,12 @@ def test_too_few_seeds_give_no_verdict_however_consistent() -> None:
     enough = stats.paired_difference({s: float(s % 2) for s in range(5)}, {s: 2.0 + s % 2 for s in range(5)})
     assert (few.low, few.high) == (-1.0, -1.0) and stats.verdict(few) == "tied"
     assert stats.verdict(enough) == "better"
+
+
+def test_a_bound_that_is_zero_but_for_rounding_gives_no_verdict() -> None:
+    # Nine seeds end equal (0.1 + 0.2 is 0.30000000000000004 in floating point), one a row apart.
+    ours = {s: 0.1 + 0.2 + (1 / 540 if s == 9 else 0.0) for s in range(10)}
+    theirs = {s: 0.3 for s in range(10)}
+    difference = stats.paired_difference(ours, theirs)
+    assert 0 < difference.low < 1e-15
+    assert stats.verdict(difference) == "tied"
