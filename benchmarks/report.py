@@ -396,7 +396,8 @@ def _section_conditions(results: Mapping[str, Any], section: Mapping[str, Any]) 
     load = [sample["load1"] for sample in source.get("load", [])]
     if load:
         lines.append(
-            f"Load average (1 min) during the run: median {statistics.median(load):.1f}, max {max(load):.1f}, "
+            f"Load average (1 min) sampled by that invocation: median {statistics.median(load):.1f}, "
+            f"max {max(load):.1f}, "
             f"on {machine['cpus']} CPUs (it slows the runs, not their results: every run is seeded)."
         )
     return lines
