@@ -77,7 +77,7 @@ FITTING = (
     "run, more than any other optimizer), so kubetune's bayesian (whose default backend is "
     "scikit-optimize) is compared with Optuna's GPSampler as its raw GP peer. The bi-objective "
     "problems (ZDT1 with 30 seeds, the MLP's error against its size with 10) and the early-stopping "
-    "rules on the MLP's learning curve (10 seeds) add about 25 CPU minutes."
+    "rules on the MLP's learning curve (10 seeds) add about 30 CPU minutes."
 )
 
 
