@@ -495,7 +495,10 @@ def render_early_stopping(results: Mapping[str, Any]) -> list[str]:
     lines += [
         "- Rules (`spec.earlyStopping`): "
         + "; ".join(f"{name}: `{json.dumps(rule) if isinstance(rule, dict) else rule}`" for name, rule in rules.items())
-        + ".",
+        + " (kubetune's defaults: minTrials 3 and startStep 1 for the median rule, minResource 1 and "
+        "reductionFactor 3 for asha).",
+        f"- Seeds: {len({r['seed'] for r in section['runs']})} per algorithm and rule; {trials} trials per "
+        "run at equal trial count.",
         "",
         "How to read: each run asks a kubetune algorithm for one trial at a time (the paired starting points "
         "first) and trains it epoch by epoch; after every epoch but the last, kubetune's own rule "
