@@ -295,8 +295,9 @@ def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_req
         cluster.create(body)
         deadline = time.monotonic() + 40
         while phase(cluster, "queued") not in DONE and time.monotonic() < deadline:
-            counts = (cluster.find("hpotasks", "queued") or {}).get("status", {}).get("trials", {})
-            seen.add((counts.get("running", 0), counts.get("queued", 0)))
+            # From the Trials, written as each changes: the task's counts may coalesce a second's changes.
+            phases = [t["status"].get("phase") for t in trials(cluster, "queued")]
+            seen.add((phases.count("Running"), phases.count("Queued")))
             running = [t for t in trials(cluster, "queued") if t["status"].get("phase") == "Running"]
             if running and not preempted:
                 # Kueue preempts the running trial's JobSet: suspended, its pods go, then it is readmitted.
