@@ -35,6 +35,11 @@ def test_a_task_runs_to_completion_with_parallel_trials(cluster: Kube, operator:
             running_together.append(len(active))
             time.sleep(0.05)
         assert phase(cluster, "lr-search") == "Succeeded"
+        # Kopf posts Events from a queue of its own: the last one may follow the status by a moment.
+        cluster.wait_for(
+            lambda: "MaxTrialsReached" in [e["reason"] for e in cluster.events("default", involved="lr-search")],
+            timeout=10,
+        )
 
     task = cluster.get("hpotasks", "lr-search")
     status = task["status"]
@@ -322,6 +327,10 @@ def test_a_large_task_posts_a_bounded_number_of_events_about_its_trials(cluster:
     with operator():
         cluster.create(manifest)
         cluster.wait_for(lambda: phase(cluster, "many") in DONE, timeout=90)
+        cluster.wait_for(
+            lambda: "MaxTrialsReached" in [e["reason"] for e in cluster.events("default", involved="many")],
+            timeout=10,
+        )
     events = cluster.events("default", involved="many")
     failed = [t for t in trials(cluster, "many") if t["status"].get("phase") == "Failed"]
     normal_about_trials = [e for e in events if e["reason"] in ("TrialsCreated", "TrialSucceeded")]

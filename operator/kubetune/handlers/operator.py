@@ -292,11 +292,12 @@ def lease_readable(memo: Any, **_: Any) -> str:
 
 @kopf.on.cleanup()
 def shut_down(memo: Any, **_: Any) -> None:
-    """Stop standing for leadership when the operator stops."""
+    """Stop standing for leadership when the operator stops, and let the reconcile threads go."""
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
         runtime.stop.set()
         runtime.leader.clear()
+        runtime.reconcilers.shutdown(wait=False, cancel_futures=True)
 
 
 def needs_reconciling(body: kopf.Body, **_: Any) -> bool:
