@@ -100,7 +100,9 @@ def test_an_interrupted_run_stops_stubborn_trainers_together(tmp_path: Path) -> 
     obj = script_task("stopall", STUBBORN, str(where), budget={"maxTrials": 4, "parallelTrials": 4})
     state = tmp_path / "state"
     # The runner in its own process, with a shorter grace period, to interrupt it as Ctrl-C would.
+    # SIGINT as in a terminal: a test run started as a shell's background job hands it on ignored.
     code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler);"
         "import sys; import kubetune.executors.local as l; l.STOP_GRACE = float(sys.argv[1]);"
         "from kubetune.cli import main; sys.exit(main(sys.argv[2:]))"
     )

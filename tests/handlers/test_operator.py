@@ -337,3 +337,26 @@ def test_a_large_task_posts_a_bounded_number_of_events_about_its_trials(cluster:
     assert EVENT_BURST <= len(normal_about_trials) <= EVENT_BURST + 5, len(normal_about_trials)
     assert len([e for e in events if e["reason"] == "TrialFailed"]) == len(failed), "every Warning is posted"
     assert "MaxTrialsReached" in [e["reason"] for e in events], "the task's own Event is never dropped"
+
+
+def test_keep_for_removes_every_finished_job_after_a_grace_period_and_the_results_stay(
+    cluster: Kube, operator: RunOperator
+) -> None:
+    """``retainWorkloads: {policy: all, keepFor}``: each Job goes that long after its trial finished,
+    by the TTL kubetune sets once the result is recorded; the Trials and the task keep the results."""
+    cluster.behaviour = quadratic
+    manifest = task_manifest(
+        "ttl", budget={"maxTrials": 3, "parallelTrials": 3}, retainWorkloads={"policy": "all", "keepFor": "1s"}
+    )
+    manifest["spec"]["trialTemplate"]["spec"]["ttlSecondsAfterFinished"] = 0  # the template's own is never used
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "ttl") in DONE, timeout=30)
+        jobs = cluster.list("jobs")
+        assert len(jobs) == 3 and {j["spec"].get("ttlSecondsAfterFinished") for j in jobs} <= {1, None}
+        cluster.wait_for(lambda: not cluster.list("jobs"), timeout=20, message="the TTL controller removed the Jobs")
+        time.sleep(1.0)  # a step after the Jobs went must not take their trials for deleted ones
+    assert phase(cluster, "ttl") == "Succeeded"
+    done = trials(cluster, "ttl")
+    assert [t["status"]["phase"] for t in done] == ["Succeeded"] * 3
+    assert all(t["status"]["objective"] is not None for t in done)

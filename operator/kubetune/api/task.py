@@ -705,6 +705,13 @@ class RetainWorkloads(ApiModel):
     top_k: Annotated[int, Field(ge=0, le=1000)] = 3
     """With policy best: how many of the best trials keep their workload and pods."""
 
+    keep_for: Duration | None = None
+    """A grace period: each kept workload goes this long after its trial finished (Kubernetes' own
+    ttlSecondsAfterFinished, which kubetune sets once the trial's result is recorded, so that it
+    holds even after the task ended). With policy all: every finished trial's workload goes after
+    it. Unset: the kept ones stay until the task is deleted. Kinds without a TTL field (TrainJob,
+    RayJob, CEL-described kinds) keep theirs."""
+
 
 class HPOTaskSpec(ApiModel):
     """What to search and how."""

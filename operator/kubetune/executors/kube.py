@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -36,6 +37,7 @@ from ..api import (
     Trial,
     TrialPhase,
     TrialStatus,
+    kinds,
     parse_task,
     parse_trial,
 )
@@ -422,6 +424,22 @@ class Kube:
             if error.status != 409:
                 raise
 
+    def patch_workload(self, workload: Workload, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge ``patch`` into a trial's workload; one that is gone already needs nothing."""
+        try:
+            self.custom.patch_namespaced_custom_object(
+                workload.group,
+                workload.version,
+                namespace,
+                workload.plural,
+                name,
+                dict(patch),
+                field_manager=FIELD_MANAGER,
+            )
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     def delete_workload(self, workload: Workload, namespace: str, name: str, *, finished: bool = False) -> None:
         """Delete a trial's workload: a running one with its pods first (foreground), a finished one at once."""
         self.forget(namespace, name)
@@ -665,7 +683,38 @@ class KubeExecutor:
         for item, found in zip(observed, self.kube.pool.map(fact, observed), strict=True):
             facts[item[0]] = found
         self._ended = frozenset(ended)
+        self._expire(cluster)
         return engine.World(cluster.trials, facts, frozenset(live), warm=self._warm(), ended=self._ended)
+
+    def _expire(self, cluster: Cluster) -> None:
+        """Give the kept workloads of recorded trials their grace period (``retainWorkloads.keepFor``).
+
+        Level-based: any finished trial whose workload lacks it gets it, however a step was
+        interrupted; only once the trial's end is recorded, so that its result is never lost.
+        """
+        ttl = self._ttl()
+        if ttl is None:
+            return
+        loc, patch = ttl
+        for trial in cluster.trials:
+            name = trial.metadata.name or ""
+            obj = cluster.workloads.get(name)
+            if engine.is_active(trial) or obj is None or not self.workload.finished(obj):
+                continue
+            if kinds.at(obj, loc) != kinds.at(patch, loc):
+                self._then(name, partial(self.kube.patch_workload, self.workload, self.namespace, name, patch))
+
+    def _ttl(self) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        """Where the workload's TTL is and the merge patch that sets it to ``keepFor`` (None: no grace period)."""
+        keep_for = self.task.spec.retain_workloads.keep_for
+        known = self.task.spec.trial_template.known()
+        if keep_for is None or known is None or known.ttl is None:
+            return None
+        patch: dict[str, Any] = {known.ttl[-1]: max(0, math.ceil(keep_for.total_seconds()))}
+        loc = ("spec", *known.ttl)
+        for key in reversed(loc[:-1]):
+            patch = {key: patch}
+        return loc, patch
 
     def _without_workload(self, trial: Trial, starting: bool) -> engine.RunFact | None:
         """The fact of an active trial whose workload is not there; None: never created, so it is now."""
@@ -760,6 +809,9 @@ class KubeExecutor:
             self.expectations.wrote_trial(CachedTrial(trial, self._uids[name], owners, version))
             if trial.status is not None and trial.status.phase.finished:
                 self.kube.forget(self.namespace, name)
+                ttl = self._ttl()
+                if ttl is not None:  # recorded: its workload may now go after the grace period
+                    self.kube.patch_workload(self.workload, self.namespace, name, ttl[1])
 
         self._then(name, patch)
         return trial
