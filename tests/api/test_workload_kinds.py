@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from kubetune.api import parse_task
 from kubetune.cli import main
 from tests.api.test_migration_checks import problems
 from tests.engine.conftest import task_manifest
@@ -69,3 +70,36 @@ def test_validate_accepts_the_workload_examples(capsys: pytest.CaptureFixture[st
     for example in ("pytorchjob-ddp", "jobset", "rayjob", "kueue"):
         assert main(["validate", str(Path(__file__).resolve().parents[2] / "examples" / f"{example}.yaml")]) == 0
     assert capsys.readouterr().err == ""
+
+
+ARGO = {
+    "successCondition": "has(object.status.phase) && object.status.phase == 'Succeeded'",
+    "failureCondition": "has(object.status.phase) && object.status.phase == 'Failed'",
+    "primaryPodLabels": {"stage": "train"},
+}
+
+
+def argo(**template: Any) -> dict[str, Any]:
+    """An Argo Workflow whose containers are its templates' (no pod template anywhere)."""
+    return custom(
+        spec={
+            "entrypoint": "train",
+            "templates": [{"name": "train", "container": {"image": "t:1", "command": ["python", "--lr=${params.lr}"]}}],
+        },
+        **{**ARGO, **template},
+    )
+
+
+def test_a_kind_whose_controller_makes_pods_of_its_containers_needs_the_pods_container_name() -> None:
+    parse_task(argo(primaryContainer="main"))
+    [line] = problems(argo())
+    assert line.startswith("spec.trialTemplate.primaryContainer: is required for a Workflow without pod templates")
+
+
+def test_a_placeholder_in_a_workflow_templates_script_source_is_not_replaced() -> None:
+    manifest = argo(primaryContainer="main")
+    manifest["spec"]["trialTemplate"]["spec"]["templates"][0]["script"] = {"image": "t:1", "source": "${params.lr}"}
+    assert problems(manifest) == [
+        "spec.trialTemplate.spec.templates[0].script.source: ${params.lr} is only replaced in a container's "
+        "command, args and env values, not here"
+    ]

@@ -147,19 +147,70 @@ def test_spaced_metric_names_and_a_katib_filter_become_regex_patterns(
     assert found == {"valid_1 auc": ["0.8125"], "valid_1 binary_logloss": ["0.4375"]}
 
 
-def test_a_trial_kind_kubetune_does_not_know_is_refused_naming_the_katib_field(
+def test_an_argo_workflow_converts_with_its_gjson_conditions_in_cel(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    doc = yaml.safe_load((FIXTURES / "pytorchjob.yaml").read_text())
-    doc["spec"]["trialTemplate"]["trialSpec"].update(apiVersion="argoproj.io/v1alpha1", kind="Workflow")
-    path = tmp_path / "workflow.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    assert main(["convert", str(path)]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    [line] = captured.err.splitlines()
-    assert line.startswith(f"{path}: spec.trialTemplate.trialSpec.kind: Workflow (argoproj.io/v1alpha1) is not a kind")
-    assert "CEL successCondition and failureCondition" in line
+    task, text, _ = run_convert(capsys, tmp_path, "argo-workflow.yaml")
+    template = task["spec"]["trialTemplate"]
+    assert (template["apiVersion"], template["kind"]) == ("argoproj.io/v1alpha1", "Workflow")
+    assert template["successCondition"] == "has(object.status.phase) && object.status.phase == 'Succeeded'"
+    assert template["failureCondition"] == "has(object.status.phase) && object.status.phase == 'Failed'"
+    assert template["primaryPodLabels"] == {"example.com/stage": "train"}
+    assert template["primaryContainer"] == "main"
+    [_, prepare, train] = template["spec"]["templates"]
+    assert train["container"]["command"] == ["python", "train.py", "--lr=${params.learning_rate}"]
+    assert prepare["script"]["source"] == 'print("loss=99 from preparation, not the metric")\n'
+    assert "the chart's workloadKinds lists Workflow.argoproj.io" in " ".join(text.replace("#", " ").split())
+
+
+def test_a_tekton_pipelinerun_converts_with_parameters_in_its_steps(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    task, _, _ = run_convert(capsys, tmp_path, "tekton-pipelinerun.yaml")
+    template = task["spec"]["trialTemplate"]
+    assert template["successCondition"].endswith("x.type == 'Succeeded' && has(x.status) && x.status == 'True')")
+    assert template["failureCondition"].endswith("x.type == 'Succeeded' && has(x.status) && x.status == 'False')")
+    assert (template["primaryPodLabels"], template["primaryContainer"]) == (
+        {"tekton.dev/pipelineTask": "train"},
+        "step-fit",
+    )
+    [step] = template["spec"]["pipelineSpec"]["tasks"][1]["taskSpec"]["steps"]
+    assert step["args"] == ["--lr=${params.lr}"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"successCondition": "status.phase"}, "spec.trialTemplate.successCondition", "has no #(...) query"),
+        ({"failureCondition": None}, "spec.trialTemplate.failureCondition", "is required for a Workflow"),
+        ({"primaryPodLabels": None}, "spec.trialTemplate.primaryPodLabels", "is required for a Workflow"),
+        (
+            {
+                "trialParameters": [
+                    {"name": "lr", "reference": "learning-rate"},
+                    {"name": "unused", "reference": "learning-rate"},
+                ]
+            },
+            "spec.trialTemplate.trialParameters[1].name",
+            "never uses ${trialParameters.unused} (Katib refuses this too)",
+        ),
+    ],
+)
+def test_a_workflow_experiment_kubetune_cannot_run_as_katib_would_is_refused_in_one_line(
+    change: dict[str, Any], field: str, words: str
+) -> None:
+    doc = yaml.safe_load((FIXTURES / "argo-workflow.yaml").read_text())
+    template = doc["spec"]["trialTemplate"]
+    for key, value in change.items():
+        if value is None:
+            del template[key]
+        else:
+            template[key] = value
+    with pytest.raises(InvalidSpec) as caught:
+        convert(doc)
+    [problem] = caught.value.problems
+    assert problem.path == field
+    assert words in problem.message
 
 
 def test_a_pytorchjob_converts_with_parameters_in_every_replica(

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from kubetune.api import load_task
+from kubetune.cli import main
 from kubetune.engine import new_trial
 from kubetune.executors.rendering import build_workload
 from tests.kube import schema
@@ -58,3 +59,32 @@ def test_a_queued_workload_carries_its_queue_and_priorities_and_is_left_for_kueu
     for replica in rendered["spec"]["pytorchReplicaSpecs"].values():
         assert replica["template"]["spec"]["priorityClassName"] == "batch-low"
     assert rendered["spec"]["runPolicy"]["activeDeadlineSeconds"] == 3600
+
+
+def test_an_argo_workflows_template_containers_get_the_parameters_and_its_pods_the_trials_labels(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "argo.yaml"
+    assert main(["convert", str(ROOT / "tests" / "fixtures" / "katib" / "argo-workflow.yaml"), "-o", str(path)]) == 0
+    task = load_task(path)
+    trial = new_trial(task, 0, {"learning_rate": 0.25})
+    rendered = build_workload(task, "ml", trial, "uid-0")
+    [_, prepare, train] = rendered["spec"]["templates"]
+    assert train["container"]["command"] == ["python", "train.py", "--lr=0.25"]
+    for container in (prepare["script"], train["container"]):
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert (env["KUBETUNE_TRIAL"], env["KUBETUNE_PARAM_LEARNING_RATE"]) == (trial.metadata.name, "0.25")
+    # Argo gives a Workflow's pods spec.podMetadata: that is how the operator finds them.
+    labels = rendered["spec"]["podMetadata"]["labels"]
+    assert (labels["kubetune.io/task"], labels["kubetune.io/trial"]) == ("argo-sweep", trial.metadata.name)
+
+
+def test_kubetune_run_refuses_a_kind_whose_controller_makes_its_pods(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "argo.yaml"
+    assert main(["convert", str(ROOT / "tests" / "fixtures" / "katib" / "argo-workflow.yaml"), "-o", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["run", str(path), "--state-dir", str(tmp_path / "state")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "spec.trialTemplate.kind: kubetune run runs a pod template's container" in line

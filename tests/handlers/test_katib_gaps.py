@@ -14,7 +14,7 @@ import yaml
 
 from kubetune import names
 from kubetune.cli import main
-from tests.kube import Kube, Log, PodScript, Sleep
+from tests.kube import Kube, Log, PodScript, Sleep, pod_args
 
 from .conftest import RunOperator, arg, phase, task_manifest
 
@@ -88,3 +88,83 @@ def test_a_leftover_katib_placeholder_is_refused_with_the_validate_line(
     valid = next(c for c in cluster.get("hpotasks", "leftover")["status"]["conditions"] if c["type"] == "Valid")
     assert (valid["status"], valid["reason"], valid["message"]) == ("False", "InvalidSpec", expected)
     assert not cluster.list("jobs")
+
+
+def _crd(group: str, kind: str, plural: str, version: str) -> dict[str, Any]:
+    """A CRD that serves ``kind`` with any spec and a status subresource (the real ones are larger)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("fixture", "crd", "primary"),
+    [
+        (
+            "argo-workflow.yaml",
+            _crd("argoproj.io", "Workflow", "workflows", "v1alpha1"),
+            ("example.com/stage", "train"),
+        ),
+        (
+            "tekton-pipelinerun.yaml",
+            _crd("tekton.dev", "PipelineRun", "pipelineruns", "v1"),
+            ("tekton.dev/pipelineTask", "train"),
+        ),
+    ],
+)
+def test_a_katib_argo_or_tekton_experiment_runs_with_its_conditions_written_in_cel(
+    cluster: Kube,
+    operator: RunOperator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fixture: str,
+    crd: dict[str, Any],
+    primary: tuple[str, str],
+) -> None:
+    """Katib's GJSON conditions become CEL that the operator evaluates on the workload's status; the
+    parameter reaches the step's container; the metrics come from the primary pod's main container."""
+    # As for any kind described by CEL: the operator watches it only when enabled at startup, so the
+    # task's periodic resync (shortened) sees the workload's end.
+    monkeypatch.setattr("kubetune.handlers.operator.RESYNC_SECONDS", 0.5)
+    cluster.install_crd(crd)
+    out = tmp_path / "task.yaml"
+    assert main(["convert", str(FIXTURES / fixture), "-o", str(out)]) == 0
+    capsys.readouterr()
+    task = yaml.safe_load(out.read_text())
+
+    def behave(pod: dict[str, Any]) -> PodScript:
+        if pod["metadata"]["labels"].get(primary[0]) != primary[1]:
+            return PodScript([Sleep(0.02), Log("loss=99")])
+        lr = float(next(a for a in pod_args(pod) if a.startswith("--lr=")).split("=", 1)[1])
+        return PodScript([Sleep(0.02), Log(f"loss={(lr - 0.1) ** 2:.6f}")])
+
+    cluster.behaviour = behave
+    name = task["metadata"]["name"]
+    with operator():
+        cluster.create(task)
+        cluster.wait_for(lambda: phase(cluster, name) in ("Succeeded", "Failed"), timeout=30)
+    status = cluster.get("hpotasks", name)["status"]
+    assert status["phase"] == "Succeeded"
+    trials = [t for t in cluster.list("trials") if t["spec"]["task"] == name]
+    assert len(trials) == 2
+    for trial in trials:
+        lr = next(iter(trial["spec"]["parameters"].values()))
+        assert trial["status"]["phase"] == "Succeeded"
+        assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2, abs=1e-6), "the primary pod's log"

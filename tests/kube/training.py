@@ -15,6 +15,13 @@ sources (the kubetune modules in operator/kubetune/executors/workload/ cite the 
 - RayJob (ray-project/kuberay, K8sJobMode): a RayCluster with a head pod and worker pods, and a
   submitter Job named as the RayJob (container ``ray-job-submitter``) whose end decides
   jobDeploymentStatus Complete/SUCCEEDED or Failed/FAILED (reason AppFailed).
+- Argo Workflow (argoproj/argo-workflows), simplified: one pod per template with a ``container`` or
+  ``script``, all at once (no steps, DAG or ``{{...}}`` outputs), its container named ``main``, labelled
+  ``workflows.argoproj.io/workflow`` and with ``spec.podMetadata`` and the template's ``metadata``;
+  ``status.phase`` Running, then Succeeded, or Failed when a pod failed.
+- Tekton PipelineRun (tektoncd/pipeline), simplified: one pod per task of ``pipelineSpec``, a container
+  ``step-NAME`` per step, carrying the PipelineRun's labels (Tekton propagates them) and
+  ``tekton.dev/pipelineTask``; condition ``Succeeded`` Unknown, then True or False.
 - Kueue (kubernetes-sigs/kueue, once ``install_kueue`` is called): its webhooks create workloads
   labelled ``kueue.x-k8s.io/queue-name`` suspended; they are admitted (unsuspended) in creation order
   while the queue's quota of admitted workloads allows; ``preempt`` suspends one again, as an
@@ -41,6 +48,8 @@ TRAINJOB = ("trainer.kubeflow.org", "trainjobs")
 RAYJOB = ("ray.io", "rayjobs")
 RAYCLUSTER = ("ray.io", "rayclusters")
 SWEEP = ("example.com", "sweeps")
+WORKFLOW = ("argoproj.io", "workflows")
+PIPELINERUN = ("tekton.dev", "pipelineruns")
 """A made-up kind, for kinds kubetune knows only through CEL: spec.workers[i] = {role, template}."""
 TRAINING_OPERATOR = {
     "pytorchjobs": ("PyTorchJob", "pytorchReplicaSpecs", ("Master",)),
@@ -48,7 +57,15 @@ TRAINING_OPERATOR = {
     "mpijobs": ("MPIJob", "mpiReplicaSpecs", ("Launcher",)),
     "xgboostjobs": ("XGBoostJob", "xgbReplicaSpecs", ("Master",)),
 }
-MANAGED = {JOBSET, TRAINJOB, RAYJOB, SWEEP, *(("kubeflow.org", plural) for plural in TRAINING_OPERATOR)}
+MANAGED = {
+    JOBSET,
+    TRAINJOB,
+    RAYJOB,
+    SWEEP,
+    WORKFLOW,
+    PIPELINERUN,
+    *(("kubeflow.org", plural) for plural in TRAINING_OPERATOR),
+}
 SUSPEND_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
     ("batch", "jobs"): ("suspend",),
     JOBSET: ("suspend",),
@@ -172,6 +189,10 @@ class TrainingControllers:
             self._rayjob(rt, obj)
         elif (group, plural) == SWEEP:
             self._sweep(rt, obj)
+        elif (group, plural) == WORKFLOW:
+            self._workflow(rt, obj)
+        elif (group, plural) == PIPELINERUN:
+            self._pipelinerun(rt, obj)
         else:
             self._training_operator(rt, obj, *TRAINING_OPERATOR[plural])
 
@@ -542,6 +563,76 @@ class TrainingControllers:
         elif "Running" in phases:
             status["phase"] = "Running"
         self._status(rt, sweep, status)
+
+    # --- Argo Workflow and Tekton PipelineRun, simplified (see the module's docstring) ---
+
+    def _pod_phases(self, owner: Obj, pods: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[str]:
+        """Create the missing pods (name, labels, spec) owned by ``owner``; the phases of those that exist."""
+        meta = owner["metadata"]
+        existing = {p["metadata"]["name"]: p for p in self._children(r.PODS, owner)}
+        phases = []
+        for name, labels, spec in pods:
+            if name in existing:
+                phases.append((existing[name].get("status") or {}).get("phase", "Pending"))
+                continue
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+                   "spec": {**spec, "restartPolicy": "Never"}}  # fmt: skip
+            _owner(pod, meta["uid"], owner["apiVersion"], owner["kind"], meta["name"])
+            self._create(r.PODS, meta["namespace"], pod)
+            phases.append("Pending")
+        return phases
+
+    def _workflow(self, rt: r.ResourceType, wf: Obj) -> None:
+        meta, spec = wf["metadata"], wf["spec"]
+        status: dict[str, Any] = copy.deepcopy(wf.get("status") or {})
+        if status.get("phase") in ("Succeeded", "Failed", "Error"):
+            return
+        common = {
+            **((spec.get("podMetadata") or {}).get("labels") or {}),
+            "workflows.argoproj.io/workflow": meta["name"],
+        }
+        pods = []
+        for template in spec.get("templates") or []:
+            container = template.get("container") or template.get("script")
+            if container is None:
+                continue
+            labels = {**common, **((template.get("metadata") or {}).get("labels") or {})}
+            main = {k: container[k] for k in ("image", "command", "args", "env") if k in container}
+            pods.append((f"{meta['name']}-{template['name']}", labels, {"containers": [{"name": "main", **main}]}))
+        phases = self._pod_phases(wf, pods)
+        if "Failed" in phases:
+            status["phase"] = "Failed"
+        elif phases and all(p == "Succeeded" for p in phases):
+            status["phase"] = "Succeeded"
+        else:
+            status["phase"] = "Running"
+        self._status(rt, wf, status)
+
+    def _pipelinerun(self, rt: r.ResourceType, run: Obj) -> None:
+        meta, spec = run["metadata"], run["spec"]
+        status: dict[str, Any] = copy.deepcopy(run.get("status") or {})
+        if any(c.get("type") == "Succeeded" and c.get("status") != "Unknown" for c in status.get("conditions") or []):
+            return
+        pods = []
+        for task in (spec.get("pipelineSpec") or {}).get("tasks") or []:
+            labels = {**(meta.get("labels") or {}), "tekton.dev/pipelineTask": task["name"]}
+            steps = (task.get("taskSpec") or {}).get("steps") or []
+            containers = [
+                {"name": f"step-{s['name']}", **{k: s[k] for k in ("image", "command", "args", "env") if k in s}}
+                for s in steps
+            ]
+            pods.append((f"{meta['name']}-{task['name']}-pod", labels, {"containers": containers}))
+        phases = self._pod_phases(run, pods)
+        if "Failed" in phases:
+            value = "False"
+        elif phases and all(p == "Succeeded" for p in phases):
+            value = "True"
+        else:
+            value = "Unknown"
+        status["conditions"] = [
+            {"type": "Succeeded", "status": value, "reason": {"True": "Succeeded"}.get(value, "Running")}
+        ]
+        self._status(rt, run, status)
 
     # --- Kueue ---
 

@@ -34,6 +34,30 @@ def pod_specs(node: object, loc: Loc = ()) -> PodSpecs:
     return found
 
 
+def container_objects(node: object, loc: Loc = ()) -> PodSpecs:
+    """For a kind kubetune does not know: every container outside a PodSpec, i.e. a mapping with a
+    string ``image`` (an Argo Workflow template's ``container`` and ``script``, a Tekton task's
+    ``steps`` and ``sidecars``), with its place. Their controller makes pods of them."""
+    found: PodSpecs = []
+    if isinstance(node, dict):
+        if isinstance(node.get("containers"), list):
+            return []  # a PodSpec: pod_specs() has it
+        if isinstance(node.get("image"), str):
+            return [(loc, node)]
+        for key, value in node.items():
+            found += container_objects(value, (*loc, str(key)))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found += container_objects(item, (*loc, i))
+    return found
+
+
+POD_METADATA: dict[tuple[str, str], Loc] = {("argoproj.io/v1alpha1", "Workflow"): ("podMetadata",)}
+"""Kinds kubetune does not know whose spec has one place for the labels and annotations of all their
+pods (Argo's ``spec.podMetadata``), where the trial's labels go. A Tekton PipelineRun needs none: Tekton
+copies a PipelineRun's own labels to its TaskRuns and their pods."""
+
+
 def _at(node: object, loc: Loc) -> object:
     for key in loc:
         if isinstance(node, dict) and isinstance(key, str):

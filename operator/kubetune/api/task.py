@@ -516,13 +516,18 @@ class TrialTemplate(ApiModel):
         inits = [_gpus(c) for c in init if isinstance(c, dict)] if isinstance(init, list) else []
         return max(sum(_gpus(c) for c in self.containers()), *inits, 0)
 
+    def container_objects(self) -> kinds.PodSpecs:
+        """For a kind kubetune does not know, its containers outside any PodSpec (``kinds.container_objects``)."""
+        return kinds.container_objects(self.spec) if self.known() is None else []
+
     def primary(self) -> dict[str, Any]:
-        """The container that trains: ``primaryContainer``, else the primary replica's first."""
+        """The container that trains: ``primaryContainer``, else the primary replica's first. For a kind
+        without pod templates (Argo, Tekton), only its name is known: the controller names the pod's containers."""
         containers = self.containers()
         for container in containers:
             if container.get("name") == self.primary_container:
                 return container
-        return containers[0]
+        return containers[0] if containers else {"name": self.primary_container}
 
     @model_validator(mode="after")
     def _check(self) -> TrialTemplate:
@@ -546,6 +551,16 @@ class TrialTemplate(ApiModel):
         if known is not None and known.extra_containers:
             if not isinstance(kinds.at(self.spec, known.extra_containers[0]), dict):
                 yield ("spec", *known.extra_containers[0]), f"is required for a {self.kind}: the trainer to run"
+        elif not specs and (objects := self.container_objects()):
+            for place, container in objects:
+                yield from _container_problems(container, ("spec", *place), named=False)
+            if self.primary_container is None:
+                yield (
+                    ("primaryContainer",),
+                    f"is required for a {self.kind} without pod templates: the name its controller gives the "
+                    "container that prints the metrics, in the primary pod (Argo: main; Tekton: step-NAME)",
+                )
+            return
         elif not specs:
             if known is kinds.JOB:
                 yield ("spec", "template", "spec", "containers"), "must list at least one container"
@@ -563,15 +578,7 @@ class TrialTemplate(ApiModel):
                 if not isinstance(container, dict):
                     yield loc, "must be a container"
                     continue
-                if not isinstance(container.get("name"), str) or not container["name"]:
-                    yield (*loc, "name"), "is required"
-                if not isinstance(container.get("image"), str) or not container["image"]:
-                    yield (*loc, "image"), "is required"
-                for key in ("command", "args"):
-                    value = container.get(key)
-                    if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-                        yield (*loc, key), "must be a list of strings"
-                yield from _nul_problems(container, loc)
+                yield from _container_problems(container, loc, named=True)
         names = [c.get("name") for c in self.containers()]
         if self.primary_container is not None and self.primary_container not in names:
             yield ("primaryContainer",), f"names no container of the primary replica: {self.primary_container!r}"
@@ -609,6 +616,7 @@ class TrialTemplate(ApiModel):
         if known is not None:
             bases += [("spec", *loc) for loc in known.extra_containers]
             substituted |= {("spec", *loc) for loc in known.extra_strings}
+        bases += [("spec", *loc) for loc, _ in self.container_objects()]
         for base in bases:
             container = kinds.at({"spec": self.spec}, base)
             env = container.get("env") if isinstance(container, dict) else None
@@ -662,6 +670,19 @@ def _strings(node: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
     elif isinstance(node, list):
         for i, item in enumerate(node):
             yield from _strings(item, (*loc, i))
+
+
+def _container_problems(container: dict[str, Any], loc: Loc, *, named: bool) -> Iterator[tuple[Loc, str]]:
+    """A container's name (in a PodSpec), image, and argv that a process can be started with."""
+    if named and (not isinstance(container.get("name"), str) or not container["name"]):
+        yield (*loc, "name"), "is required"
+    if not isinstance(container.get("image"), str) or not container["image"]:
+        yield (*loc, "image"), "is required"
+    for key in ("command", "args"):
+        value = container.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            yield (*loc, key), "must be a list of strings"
+    yield from _nul_problems(container, loc)
 
 
 def _nul_problems(container: dict[str, Any], loc: Loc) -> Iterator[tuple[Loc, str]]:

@@ -25,6 +25,7 @@ from .. import names
 from ..api import kinds
 from ..api.task import MetricsFormat
 from ..errors import InvalidSpec, Problem
+from . import gjson
 
 Path = tuple[str | int, ...]
 """A place in the HPOTask being written, e.g. ``("spec", "budget", "maxFailedTrials")``."""
@@ -122,6 +123,14 @@ def _replica_containers(trial_spec: Mapping[str, Any]) -> list[Path]:
     spec = trial_spec.get("spec")
     found = kinds.pod_specs(spec) if isinstance(spec, Mapping) else []
     return [path for loc, _ in found for path in pod_containers(trial_spec, ("spec", *loc))]
+
+
+def _controller_containers(trial_spec: Mapping[str, Any]) -> list[Path]:
+    """A kind kubetune does not know: its pod templates' containers, and the containers its controller
+    makes pods of (Argo's templates, Tekton's steps), as kubetune fills them in."""
+    spec = trial_spec.get("spec")
+    objects = kinds.container_objects(spec) if isinstance(spec, Mapping) else []
+    return [*_replica_containers(trial_spec), *(("spec", *loc) for loc, _ in objects)]
 
 
 def _trainer_container(trial_spec: Mapping[str, Any]) -> list[Path]:
@@ -606,14 +615,14 @@ class _Converter:
             raise Refused(f"{where}.trialSpec", "is required (or configMap)")
         api_version, kind = str(trial_spec.get("apiVersion")), str(trial_spec.get("kind"))
         trial_kind = TRIAL_KINDS.get((api_version, kind))
+        custom: dict[str, Any] = {}
         if trial_kind is None:
-            known = ", ".join(k for _, k in TRIAL_KINDS)
-            raise Refused(
-                f"{spec_where}.kind",
-                f"{kind} ({api_version}) is not a kind kubetune converts ({known}); write its trialTemplate "
-                "by hand with CEL successCondition and failureCondition (docs/workloads.md)",
-            )
+            if "/" not in api_version or not kind:
+                raise Refused(f"{spec_where}.apiVersion", "and kind are required: the trial's kind")
+            custom = self._custom_kind(template, kind, api_version)
+            trial_kind = TrialKind(_controller_containers, _job_spec, ("", ""))
         references = self._references(template.get("trialParameters") or [], trial_spec)
+        self._check_used(template.get("trialParameters") or [], trial_spec)
         rendered = _Placeholders(references, spec_where, trial_kind.containers(trial_spec)).render(trial_spec)
         downward = sorted(name for name, r in references.items() if r.downward is not None)
         if downward:
@@ -631,6 +640,11 @@ class _Converter:
         if (api_version, kind) != ("batch/v1", "Job"):
             out = {"apiVersion": api_version, "kind": kind, **out}
         out["spec"] = trial_kind.template(rendered)
+        if custom:
+            out.update(custom)
+            if template.get("primaryContainerName"):
+                out["primaryContainer"] = template["primaryContainerName"]
+            return out
         if template.get("primaryPodLabels"):
             self.out.note(
                 ("spec", "trialTemplate", "spec"),
@@ -648,6 +662,52 @@ class _Converter:
                     f"{template[key]!r} is dropped: kubetune reads the {kind}'s own outcome",
                 )
         return out
+
+    def _custom_kind(self, template: Mapping[str, Any], kind: str, api_version: str) -> dict[str, Any]:
+        """A kind kubetune has no built-in knowledge of: Katib's GJSON conditions as CEL, its primary pod labels."""
+        where = "spec.trialTemplate"
+        out: dict[str, Any] = {}
+        for key in ("successCondition", "failureCondition"):
+            text = template.get(key)
+            if not isinstance(text, str) or not text.strip():
+                raise Refused(f"{where}.{key}", f"is required for a {kind}: Katib has no default for the kind")
+            try:
+                out[key] = gjson.to_cel(text)
+            except gjson.Untranslatable as error:
+                raise Refused(f"{where}.{key}", str(error)) from None
+        labels = template.get("primaryPodLabels")
+        if not isinstance(labels, Mapping) or not labels:
+            raise Refused(
+                f"{where}.primaryPodLabels", f"is required for a {kind}: the labels of the pod whose log holds metrics"
+            )
+        out["primaryPodLabels"] = {str(k): str(v) for k, v in labels.items()}
+        self.out.note(
+            ("spec", "trialTemplate", "successCondition"),
+            f"{where}.successCondition",
+            "Katib's GJSON conditions, written in CEL: each holds when Katib's would find an object or a "
+            "non-empty array",
+            changed=False,
+        )
+        group = api_version.rpartition("/")[0]
+        self.out.note(
+            ("spec", "trialTemplate", "kind"),
+            f"{where}.trialSpec.kind",
+            f"the operator runs a {kind} once the chart's workloadKinds lists {kind}.{group}, which also grants it "
+            "access; kubetune run cannot run it",
+            changed=False,
+        )
+        return out
+
+    def _check_used(self, trial_parameters: Sequence[Any], trial_spec: Mapping[str, Any]) -> None:
+        """Katib's webhook refuses a trialParameter that the trial template never uses: so does convert."""
+        text = json.dumps(trial_spec)
+        for i, item in enumerate(trial_parameters):
+            name = str(item.get("name")) if isinstance(item, Mapping) else ""
+            if f"${{trialParameters.{name}}}" not in text:
+                raise Refused(
+                    f"spec.trialTemplate.trialParameters[{i}].name",
+                    f"{name}: the trial template never uses ${{trialParameters.{name}}} (Katib refuses this too)",
+                )
 
     def _from_configmap(self, ref: Any) -> Any:
         where = "spec.trialTemplate.configMap"

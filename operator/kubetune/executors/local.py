@@ -71,6 +71,16 @@ def trial_command(task: HPOTask, trial: Trial) -> list[str]:
             argv[0] = sys.executable
         return argv
     containers = template.containers()
+    if not containers:  # Argo's templates, Tekton's steps: only their controller knows how they run
+        raise InvalidSpec(
+            [
+                Problem(
+                    "spec.trialTemplate.kind",
+                    f"kubetune run runs a pod template's container, and a {template.kind}'s controller makes "
+                    "its pods: run this task on a cluster",
+                )
+            ]
+        )
     container = template.primary()
     rendered = render_container(container, task.spec.placeholder_values(trial.spec.parameters))
     argv = [*rendered.get("command", []), *rendered.get("args", [])]

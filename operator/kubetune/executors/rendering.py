@@ -74,6 +74,8 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
         if known is not None and known.pods_of_jobs:
             pod_spec.setdefault("restartPolicy", "Never")
         _fill_pod(pod_spec, shown, {**env, names.ENV_PARAMS_FILE: PARAMS_FILE})
+    if known is None:
+        _fill_controller_containers(spec, template.api_version, template.kind, labels, shown, env, params)
     if collector.source is MetricsSource.FILE and collector.path is not None:
         _collect_file(spec, template.primary_container or template.primary().get("name"), known, collector.path)
     if known is not None:
@@ -108,6 +110,31 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
 def build_job(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> dict[str, Any]:
     """The batch/v1 Job of a trial (a task whose template is a Job)."""
     return build_workload(task, namespace, trial, trial_uid)
+
+
+def _fill_controller_containers(
+    spec: dict[str, Any],
+    api_version: str,
+    kind: str,
+    labels: Mapping[str, str],
+    shown: Mapping[str, Any],
+    env: Mapping[str, str],
+    params: Mapping[str, Any],
+) -> None:
+    """A kind kubetune does not know, whose controller makes pods of containers outside any PodSpec
+    (Argo's templates, Tekton's steps): the trial's parameters and variables in each of them, and the
+    trial's labels where the kind takes its pods' labels (no parameters file: no volume is known)."""
+    for loc, container in kinds.container_objects(spec):
+        rendered = render_container(container, shown, literal)
+        rendered["env"] = _merged_env(rendered.get("env") or [], env)
+        _put(spec, loc, rendered)
+    meta_loc = kinds.POD_METADATA.get((api_version, kind))
+    if meta_loc is not None:
+        meta = kinds.at(spec, meta_loc)
+        meta = meta if isinstance(meta, dict) else {}
+        meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        meta["annotations"] = {**(meta.get("annotations") or {}), names.ANNOTATION_PARAMETERS: parameters_json(params)}
+        _put(spec, meta_loc, meta)
 
 
 def _collect_file(spec: dict[str, Any], container: object, known: kinds.Kind | None, path: str) -> None:
