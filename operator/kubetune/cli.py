@@ -23,6 +23,7 @@ from . import __version__
 from .api import HPOTask, Stop, SuspendPolicy, TaskPhase, crd, kubeyaml
 from .api.loader import load_objects, parse_task, read_documents
 from .errors import InvalidSpec, KubetuneError, Problem, StateError, UsageError
+from .executors import file_tail
 from .executors.state import STATE_ROOT, StateDir
 from .results.source import LocalSource, TrialSource, cluster_task_name, local_tasks, manifest_task, open_source
 
@@ -589,8 +590,25 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
     )
     bench.set_defaults(handler=lambda _: _bench([]))
 
+    follow = sub.add_parser(
+        "follow-file",
+        help="print a file's lines as they are appended, until SIGTERM (the file source's sidecar)",
+        description=(
+            "Print the lines of FILE as a trainer appends them, then, on SIGTERM or SIGINT, what it still "
+            "holds. This is the sidecar the operator adds to a trial's primary pod for a metrics file with "
+            "follow: true; its output is read as the trial's log."
+        ),
+    )
+    follow.add_argument("path", metavar="FILE")
+    follow.add_argument("--poll", type=float, default=file_tail.POLL_SECONDS, help="seconds between reads")
+    follow.set_defaults(handler=_follow_file)
+
     _add_result_commands(sub)
     return parser
+
+
+def _follow_file(args: argparse.Namespace) -> int:
+    return file_tail.follow_until_terminated(file_tail.FileTail(Path(args.path)).read, sys.stdout.buffer, args.poll)
 
 
 def _add_result_commands(sub: Any) -> None:

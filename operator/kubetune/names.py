@@ -34,6 +34,10 @@ ENV_TRIAL_NAME: Final = "KUBETUNE_TRIAL"
 ENV_TASK_NAME: Final = "KUBETUNE_TASK"
 ENV_RESOURCE: Final = "KUBETUNE_RESOURCE"
 ENV_METRICS_FILE: Final = "KUBETUNE_METRICS_FILE"
+ENV_FOLLOWER_IMAGE: Final = "KUBETUNE_FOLLOWER_IMAGE"
+"""The operator's setting: the image of the sidecar that follows a metrics file (the chart's followerImage)."""
+FOLLOWER_CONTAINER: Final = "kubetune-metrics"
+"""The name of that sidecar in a trial's primary pod: the operator reads the metrics from its log."""
 
 # Plugins register search algorithms under this entry-point group.
 PLUGIN_ENTRY_POINTS: Final = "kubetune.algorithms"

@@ -58,12 +58,31 @@ def test_the_file_source_needs_a_path(collector: dict[str, Any], expected: str) 
     assert problems(manifest) == [expected]
 
 
-def test_the_file_source_gives_no_intermediate_values_for_early_stopping() -> None:
+def test_early_stopping_reads_a_metrics_file_only_when_it_is_followed() -> None:
     manifest = task_manifest()
-    manifest["spec"]["metricsCollector"] = {"source": "file", "path": "/m.json", "format": "json"}
+    manifest["spec"]["metricsCollector"] = {"source": "file", "path": "/m/metrics.json", "format": "json"}
     manifest["spec"]["earlyStopping"] = {"rule": "median"}
     [found] = problems(manifest)
-    assert found.startswith("spec.metricsCollector.source: file gives the metrics only when the trial ends")
+    assert found.startswith("spec.metricsCollector.follow: must be true with earlyStopping")
+    manifest["spec"]["metricsCollector"]["follow"] = True
+    parse_task(manifest)
+
+
+@pytest.mark.parametrize(
+    ("collector", "expected"),
+    [
+        ({"follow": True}, "spec.metricsCollector.follow: is only for the file source"),
+        (
+            {"source": "file", "path": "/metrics.json", "follow": True},
+            "spec.metricsCollector.path: must be in a directory other than / to be followed",
+        ),
+    ],
+)
+def test_following_needs_a_file_in_a_directory_of_its_own(collector: dict[str, Any], expected: str) -> None:
+    manifest = task_manifest()
+    manifest["spec"]["metricsCollector"] = collector
+    [found] = problems(manifest)
+    assert found.startswith(expected)
 
 
 def test_validate_accepts_the_workload_examples(capsys: pytest.CaptureFixture[str]) -> None:

@@ -160,7 +160,7 @@ def test_an_argo_workflow_converts_with_its_gjson_conditions_in_cel(
     [_, prepare, train] = template["spec"]["templates"]
     assert train["container"]["command"] == ["python", "train.py", "--lr=${params.learning_rate}"]
     assert prepare["script"]["source"] == 'print("loss=99 from preparation, not the metric")\n'
-    assert "the chart's workloadKinds lists Workflow.argoproj.io" in " ".join(text.replace("#", " ").split())
+    assert "workloadKinds lists it ({group: argoproj.io, kind: Workflow" in " ".join(text.replace("#", " ").split())
 
 
 def test_a_tekton_pipelinerun_converts_with_parameters_in_its_steps(
@@ -250,14 +250,6 @@ def experiment(**spec: Any) -> dict[str, Any]:
             "absolute file path",
         ),
         (
-            {
-                "metricsCollectorSpec": {"collector": {"kind": "File"}, "source": {"fileSystemPath": {"path": "/m"}}},
-                "earlyStopping": {"algorithmName": "medianstop"},
-            },
-            "spec.metricsCollectorSpec.collector.kind",
-            "File with earlyStopping",
-        ),
-        (
             {"earlyStopping": {"algorithmName": "medianstop", "algorithmSettings": [{"name": "x", "value": "1"}]}},
             "spec.earlyStopping.algorithmSettings[x]",
             "medianstop",
@@ -273,6 +265,24 @@ def test_what_kubetune_cannot_express_is_refused_with_the_katib_field(
     [problem] = caught.value.problems
     assert problem.path == field
     assert words in problem.message
+
+
+def test_a_file_collector_with_early_stopping_follows_the_file_while_trials_run() -> None:
+    doc = experiment(
+        metricsCollectorSpec={
+            "collector": {"kind": "File"},
+            "source": {"fileSystemPath": {"path": "/var/log/katib/metrics.json", "format": "JSON"}},
+        },
+        earlyStopping={"algorithmName": "medianstop"},
+    )
+    out = convert(doc)
+    assert out.manifest["spec"]["metricsCollector"] == {
+        "source": "file",
+        "path": "/var/log/katib/metrics.json",
+        "follow": True,
+        "format": "json",
+    }
+    assert [n for n in out.notes if n.changed and "metricsCollector" in n.at] == [], "nothing lost: no stderr line"
 
 
 def test_a_leftover_trial_parameter_outside_command_args_and_env_is_refused() -> None:

@@ -152,3 +152,43 @@ def test_a_users_env_may_refer_to_kubetunes_variables_locally(tmp_path: Path) ->
     assert code == 0
     roles = sorted(str(e["ROLE"]) for e in _logged_env(state))
     assert roles == ["expand-0-$(KUBETUNE_TASK)", "expand-1-$(KUBETUNE_TASK)"]
+
+
+APPENDER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    mode, epochs = sys.argv[1].split("=")[1], int(sys.argv[2].split("=")[1])
+    print("loss=12345 printed, not the file", flush=True)
+    for step in range(1, epochs + 1):
+        time.sleep(0.05)
+        with open(os.environ["KUBETUNE_METRICS_FILE"], "a") as f:
+            f.write(json.dumps({"step": step, "loss": 1 / step + (10 if mode == "bad" else 0)}) + "\\n")
+    """
+)
+
+
+def test_a_followed_metrics_file_is_read_while_the_trial_runs_so_the_median_rule_stops_one(tmp_path: Path) -> None:
+    script = tmp_path / "appender.py"
+    script.write_text(APPENDER)
+    container = {"name": "train", "image": "t", "command": ["python", str(script)]}
+    container["args"] = ["--mode=${params.mode}", "--epochs=${params.epochs}"]
+    task = _task(tmp_path, "followed", {"spec": {"template": {"spec": {"containers": [container]}}}})
+    experiments = [{"mode": "normal", "epochs": 4}] * 3 + [{"mode": "bad", "epochs": 200}]
+    task["spec"].update(
+        algorithm={"name": "experiments", "experiments": experiments},
+        parameters=[
+            {"name": "mode", "type": "categorical", "values": ["normal", "bad"]},
+            {"name": "epochs", "type": "int", "min": 1, "max": 200},
+        ],
+        budget={"maxTrials": 4},
+        earlyStopping={"rule": "median", "minTrials": 3, "startStep": 1},
+        metricsCollector={"source": "file", "path": "/var/log/train/metrics.json", "format": "json", "follow": True},
+    )
+    code, state = run(tmp_path, task)
+    assert code == 0
+    *good, bad = sorted(trials_of(state), key=lambda t: t["metadata"]["name"])
+    for trial in good:
+        assert trial["status"]["objective"] == pytest.approx(0.25)
+        assert [p["step"] for p in trial["status"]["metrics"][0]["points"]] == [1, 2, 3, 4]
+    assert (bad["status"]["phase"], bad["status"]["reason"]) == ("EarlyStopped", "MedianStop")
+    assert bad["status"]["metrics"][0]["count"] < 200

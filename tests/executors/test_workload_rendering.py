@@ -88,3 +88,48 @@ def test_kubetune_run_refuses_a_kind_whose_controller_makes_its_pods(
     assert main(["run", str(path), "--state-dir", str(tmp_path / "state")]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "spec.trialTemplate.kind: kubetune run runs a pod template's container" in line
+
+
+def _followed(tmp_path: Path, mounts: list[dict[str, Any]]) -> dict[str, Any]:
+    task = load_task(ROOT / "examples" / "pytorchjob-ddp.yaml")
+    spec = task.model_dump(mode="json", by_alias=True, exclude_none=True)["spec"]
+    spec["metricsCollector"] = {"source": "file", "path": "/var/log/train/metrics.json", "follow": True}
+    spec["earlyStopping"] = {"rule": "median"}
+    master = spec["trialTemplate"]["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    master["containers"][0]["volumeMounts"] = mounts
+    path = tmp_path / "task.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"apiVersion": "kubetune.io/v1alpha1", "kind": "HPOTask", "metadata": {"name": "f"}, "spec": spec}
+        )
+    )
+    followed = load_task(path)
+    trial = new_trial(followed, 0, {"lr": 0.01})
+    pod: dict[str, Any] = build_workload(followed, "ml", trial, "uid-0")["spec"]["pytorchReplicaSpecs"]["Master"][
+        "template"
+    ]["spec"]
+    return pod
+
+
+def test_a_followed_file_gets_a_native_sidecar_in_the_primary_pod_sharing_its_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBETUNE_FOLLOWER_IMAGE", "registry.example/kubetune:1.2")
+    pod = _followed(tmp_path, [])
+    [sidecar] = pod["initContainers"]
+    assert sidecar["restartPolicy"] == "Always", "a native sidecar: the pod's end never waits on it"
+    assert (sidecar["image"], sidecar["command"]) == (
+        "registry.example/kubetune:1.2",
+        ["kubetune", "follow-file", "/var/log/train/metrics.json"],
+    )
+    assert sidecar["volumeMounts"] == [{"name": "kubetune-metrics", "mountPath": "/var/log/train", "readOnly": True}]
+    assert {"name": "kubetune-metrics", "mountPath": "/var/log/train"} in pod["containers"][0]["volumeMounts"]
+    assert {"name": "kubetune-metrics", "emptyDir": {}} in pod["volumes"]
+    assert "terminationMessagePath" not in pod["containers"][0]
+
+
+def test_a_followed_file_in_a_directory_the_trainer_mounts_is_read_from_that_volume(tmp_path: Path) -> None:
+    pod = _followed(tmp_path, [{"name": "runs", "mountPath": "/var/log/train/"}])
+    [sidecar] = pod["initContainers"]
+    assert sidecar["volumeMounts"] == [{"name": "runs", "mountPath": "/var/log/train", "readOnly": True}]
+    assert not any(v["name"] == "kubetune-metrics" for v in pod["volumes"])

@@ -7,6 +7,7 @@ second workload, and deleting the task removes every workload and pod.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import pytest
 
 from kubetune import names
 from kubetune.api import kinds
-from tests.kube import Kube, Log, PodScript, Sleep, WriteFile, pod_env
+from tests.kube import AppendFile, Kube, Log, PodScript, Sleep, WriteFile, pod_env
 
 from .conftest import RunOperator, arg, phase, quadratic, task_manifest
 
@@ -447,3 +448,52 @@ def test_metrics_written_to_a_file_are_read_from_the_termination_message(cluster
         assert [p["step"] for p in trial["status"]["metrics"][0]["points"]] == [1, 2, 3]
     container = cluster.get("jobs", "filed-0")["spec"]["template"]["spec"]["containers"][0]
     assert (container["terminationMessagePath"], container["terminationMessagePolicy"]) == (path, "File")
+
+
+def test_a_followed_metrics_file_gives_values_while_trials_run_so_the_median_rule_stops_one(
+    cluster: Kube, operator: RunOperator, tmp_path: Path
+) -> None:
+    """follow: a native sidecar (here the real `kubetune follow-file` process, run by the emulated
+    kubelet) prints the file's lines; the operator reads them as a log while the trial runs."""
+    path = str(tmp_path / "metrics" / "metrics.json")
+
+    def trainer(pod: dict[str, Any]) -> PodScript:
+        mode, epochs = arg(pod, "mode"), int(arg(pod, "epochs"))
+        where = pod_env(pod)["KUBETUNE_METRICS_FILE"]
+        # A real trainer takes longer to start than the follower (a Python process) takes to be ready.
+        steps: list[Any] = [Log("loss=12345 printed, not the file"), Sleep(1.0)]
+        for epoch in range(1, epochs + 1):
+            loss = 1.0 / epoch + (10.0 if mode == "bad" else 0.0)
+            steps += [Sleep(0.1), AppendFile(where, json.dumps({"step": epoch, "loss": loss}) + "\n")]
+        return PodScript(steps)
+
+    cluster.behaviour = trainer
+    experiments: list[dict[str, Any]] = [{"mode": "normal", "epochs": 4}] * 3 + [{"mode": "bad", "epochs": 60}]
+    manifest = task_manifest(
+        "followed",
+        algorithm={"name": "experiments", "experiments": experiments},
+        parameters=[
+            {"name": "mode", "type": "categorical", "values": ["normal", "bad"]},
+            {"name": "epochs", "type": "int", "min": 1, "max": 100},
+        ],
+        budget={"maxTrials": 4, "parallelTrials": 1},
+        earlyStopping={"rule": "median", "minTrials": 3, "startStep": 1},
+    )
+    container = manifest["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    container["args"] = ["--mode=${params.mode}", "--epochs=${params.epochs}"]
+    manifest["spec"]["metricsCollector"] = {"source": "file", "path": path, "format": "json", "follow": True}
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "followed") in DONE, timeout=60)
+    *good, bad = trials(cluster, "followed")
+    for trial in good:
+        assert trial["status"]["phase"] == "Succeeded"
+        assert trial["status"]["objective"] == pytest.approx(0.25), "the file's last value, not the printed one"
+        assert [p["step"] for p in trial["status"]["metrics"][0]["points"]] == [1, 2, 3, 4], "the last line too"
+    assert (bad["status"]["phase"], bad["status"]["reason"]) == ("EarlyStopped", "MedianStop")
+    assert bad["status"]["metrics"][0]["count"] < 60
+    pod_spec = cluster.get("jobs", "followed-0")["spec"]["template"]["spec"]
+    [sidecar] = pod_spec["initContainers"]
+    assert (sidecar["name"], sidecar["restartPolicy"]) == ("kubetune-metrics", "Always")
+    assert sidecar["command"] == ["kubetune", "follow-file", path]
+    assert {"name": "kubetune-metrics", "emptyDir": {}} in pod_spec["volumes"]

@@ -14,6 +14,12 @@ import functools
 import itertools
 import logging
 import math
+import os
+import pathlib
+import shutil
+import signal
+import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -55,7 +61,16 @@ class WriteFile:
     text: str
 
 
-Step = Sleep | Log | Annotate | WriteFile
+@dataclasses.dataclass(frozen=True)
+class AppendFile:
+    """Append to a file on this machine: the emulated pods share its filesystem (volumes are not
+    emulated), so a native sidecar that the kubelet runs as a real process reads what is appended."""
+
+    path: str
+    text: str
+
+
+Step = Sleep | Log | Annotate | WriteFile | AppendFile
 
 TERMINATION_MESSAGE_LIMIT = 4096
 
@@ -197,10 +212,16 @@ class Kubelet:
     # The pod's lifetime: bind, start, run the script (restarting as the policy says), report the end.
     async def _run(self, namespace: str | None, name: str, uid: str) -> None:
         attempt, last_state = 0, None
+        sidecars: list[tuple[asyncio.subprocess.Process, str, asyncio.Task[None]]] = []
         try:
             self._write(namespace, name, uid, self._bind, None)
             self._write(namespace, name, uid, self._scheduled)
             await asyncio.sleep(self.start_delay)
+            pod = self.store.peek(r.PODS, namespace, name)
+            if pod is not None:
+                _fresh_empty_dirs(pod)
+                sidecars = await self._start_sidecars(pod)
+                self._write(namespace, name, uid, functools.partial(_sidecars_state, state={"running": {}}))
             while True:
                 pod = self.store.peek(r.PODS, namespace, name)
                 if pod is None or pod["metadata"]["uid"] != uid:
@@ -228,6 +249,11 @@ class Kubelet:
                             self._write(namespace, name, uid, functools.partial(_annotate, key=key, value=value), None)
                         case WriteFile(path, text):
                             files[path] = text
+                        case AppendFile(path, text):
+                            target = pathlib.Path(path)
+                            target.parent.mkdir(parents=True, exist_ok=True)
+                            with target.open("a") as out:
+                                out.write(text)
                 code = script.exit_code
                 terminated = {
                     "exitCode": code,
@@ -241,6 +267,15 @@ class Kubelet:
                     terminated["message"] = message.decode(errors="ignore")
                 policy = pod["spec"].get("restartPolicy", "Always")
                 if policy == "Never" or (policy == "OnFailure" and code == 0):
+                    # The main containers ended: the kubelet stops the sidecars, then the pod ends.
+                    for sidecar_code in await self._stop_sidecars(sidecars):
+                        ended = {
+                            "terminated": {
+                                "exitCode": sidecar_code,
+                                "reason": "Completed" if sidecar_code == 0 else "Error",
+                            }
+                        }
+                        self._write(namespace, name, uid, functools.partial(_sidecars_state, state=ended))
                     self._write(
                         namespace,
                         name,
@@ -255,6 +290,7 @@ class Kubelet:
         except Exception:
             logger.exception("emulated kubelet failed on pod %s", name)
         except asyncio.CancelledError:
+            await self._stop_sidecars(sidecars)
             # Deleted while running: the containers are killed (SIGTERM -> 143), then the pod object goes.
             killed = {"exitCode": 143, "reason": "Error", "startedAt": timestamp(), "finishedAt": timestamp()}
             pod = self.store.peek(r.PODS, namespace, name)
@@ -268,7 +304,51 @@ class Kubelet:
                 self._remove(namespace, name, uid)
             raise
         finally:
+            for process, _, _ in sidecars:
+                if process.returncode is None:
+                    process.kill()
             self._tasks.pop(uid, None)
+
+    # Native sidecars (init containers with restartPolicy Always): one whose command is a program on
+    # this machine (``kubetune follow-file``) runs as a real process, its output the container's log.
+    async def _start_sidecars(self, pod: Obj) -> list[tuple[asyncio.subprocess.Process, str, asyncio.Task[None]]]:
+        started = []
+        uid = pod["metadata"]["uid"]
+        search = os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ.get("PATH", "")])
+        for container in pod["spec"].get("initContainers") or ():
+            argv = [*(container.get("command") or ()), *(container.get("args") or ())]
+            program = (
+                shutil.which(argv[0], path=search) if argv and container.get("restartPolicy") == "Always" else None
+            )
+            if program is None:
+                continue
+            process = await asyncio.create_subprocess_exec(
+                program, *argv[1:], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            )
+            reader = asyncio.create_task(self._pump(process, uid, container["name"]))
+            started.append((process, container["name"], reader))
+        return started
+
+    async def _pump(self, process: asyncio.subprocess.Process, uid: str, container: str) -> None:
+        assert process.stdout is not None
+        async for line in process.stdout:
+            self._log(uid, container, 0, line.decode(errors="replace").rstrip("\n"))
+
+    async def _stop_sidecars(
+        self, sidecars: list[tuple[asyncio.subprocess.Process, str, asyncio.Task[None]]]
+    ) -> list[int]:
+        codes = []
+        for process, _, reader in sidecars:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+            await reader
+            codes.append(process.returncode if process.returncode is not None else 137)
+        return codes
 
     def _write(
         self,
@@ -321,6 +401,9 @@ class Kubelet:
     def _log_container(self, pod: Obj, container: str | None, previous: bool) -> tuple[str, int]:
         name = pod["metadata"]["name"]
         names = [c["name"] for c in pod["spec"]["containers"]]
+        inits = [c["name"] for c in pod["spec"].get("initContainers") or ()]
+        if container is not None and container in inits:
+            names.append(container)
         if container is None:
             if len(names) > 1:
                 raise errors.bad_request(
@@ -329,7 +412,11 @@ class Kubelet:
             container = names[0]
         if container not in names:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
-        statuses = {cs["name"]: cs for cs in (pod.get("status") or {}).get("containerStatuses") or ()}
+        status = pod.get("status") or {}
+        statuses = {
+            cs["name"]: cs
+            for cs in [*(status.get("containerStatuses") or ()), *(status.get("initContainerStatuses") or ())]
+        }
         cs = statuses.get(container)
         restarts = cs["restartCount"] if cs else 0
         if previous:
@@ -420,6 +507,29 @@ def _finish(pod: Obj, terminated: dict[str, Any], attempt: int, last_state: dict
         cs.update(ready=False, started=False, restartCount=attempt, state={"terminated": dict(terminated)})
         if last_state:
             cs["lastState"] = {"terminated": last_state}
+
+
+def _fresh_empty_dirs(pod: Obj) -> None:
+    """An emptyDir starts empty for each pod. The emulated pods share this machine's filesystem, so a
+    directory mounted from an emptyDir is emptied, when it is under the temporary directory (tests')."""
+    empty = {v["name"] for v in pod["spec"].get("volumes") or () if "emptyDir" in v}
+    scratch = pathlib.Path(tempfile.gettempdir()).resolve()
+    for container in [*pod["spec"]["containers"], *(pod["spec"].get("initContainers") or ())]:
+        for mount in container.get("volumeMounts") or ():
+            where = pathlib.Path(mount["mountPath"]).resolve()
+            if mount["name"] in empty and where.is_relative_to(scratch) and where != scratch:
+                shutil.rmtree(where, ignore_errors=True)
+                where.mkdir(parents=True)
+
+
+def _sidecars_state(pod: Obj, state: dict[str, Any]) -> None:
+    """The native sidecars' statuses, all in ``state`` (running, or terminated)."""
+    sidecars = [c for c in pod["spec"].get("initContainers") or () if c.get("restartPolicy") == "Always"]
+    pod.setdefault("status", {})["initContainerStatuses"] = [
+        {"name": c["name"], "image": c["image"], "imageID": "", "ready": "running" in state, "restartCount": 0,
+         "started": "running" in state, "state": state}
+        for c in sidecars
+    ]  # fmt: skip
 
 
 def _waiting(pod: Obj, terminated: dict[str, Any], attempt: int) -> None:

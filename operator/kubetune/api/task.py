@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from enum import StrEnum
 from importlib.metadata import entry_points
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
@@ -403,12 +404,18 @@ class MetricsCollector(ApiModel):
     source: MetricsSource = MetricsSource.LOGS
     """logs: the primary container's output; annotations: a JSON object in the pod annotation
     ``kubetune.io/metrics`` (or ``annotation``); file: a file the primary container writes
-    (``path``), read when it ends, in ``format``."""
+    (``path``), read when it ends (or while it runs: ``follow``), in ``format``."""
 
     path: Annotated[str | None, Field(pattern=r"^/[^\x00]*$", max_length=1024)] = None
     """For the file source: the file's absolute path in the primary container (also given to every
-    container as ``KUBETUNE_METRICS_FILE``). On a cluster it is the container's termination message
-    file, which the node truncates beyond 4096 bytes: write the final values there."""
+    container as ``KUBETUNE_METRICS_FILE``). On a cluster, without ``follow``, it is the container's
+    termination message file, which the node truncates beyond 4096 bytes: write the final values there."""
+
+    follow: bool = False
+    """For the file source: read the file while the trial runs, as the trainer appends lines to it, not
+    only when the primary container ends. On a cluster a native sidecar (an init container with
+    ``restartPolicy: Always``, Kubernetes 1.29+) prints the file's lines, and the file's directory is an
+    emptyDir shared with the primary container; the file has no size limit. Needed by earlyStopping."""
 
     format: MetricsFormat = MetricsFormat.KEY_VALUE
     """For logs: keyValue (``name=value`` pairs anywhere in a line), json (one JSON object per
@@ -1057,12 +1064,23 @@ class HPOTaskSpec(ApiModel):
                     f"file is not available for a {known.kind}, whose primary pod runs no container of the template "
                     "(use logs)",
                 )
-            if self.early_stopping is not None:
+            if self.early_stopping is not None and not collector.follow:
                 yield (
-                    ("metricsCollector", "source"),
-                    "file gives the metrics only when the trial ends, and earlyStopping needs them while it runs "
-                    "(use logs)",
+                    ("metricsCollector", "follow"),
+                    "must be true with earlyStopping: without it the file is read only when the trial ends, and "
+                    "earlyStopping needs the metrics while it runs",
                 )
+            if (
+                collector.follow
+                and collector.path is not None
+                and PurePosixPath(collector.path).parent == PurePosixPath("/")
+            ):
+                yield (
+                    ("metricsCollector", "path"),
+                    "must be in a directory other than / to be followed: that directory is shared with the sidecar",
+                )
+        elif collector.follow:
+            yield ("metricsCollector", "follow"), "is only for the file source"
         if collector.format is MetricsFormat.REGEX and not collector.patterns:
             yield ("metricsCollector", "patterns"), "is required for the regex format"
         for i, pattern in enumerate(collector.patterns):

@@ -581,19 +581,25 @@ class _Converter:
         path = file_path.get("path") if isinstance(file_path, Mapping) else None
         if not isinstance(path, str) or not path.startswith("/"):
             raise Refused(f"{where}.path", "the File collector needs an absolute file path")
-        if "earlyStopping" in self.spec:
-            raise Refused(
-                "spec.metricsCollectorSpec.collector.kind",
-                "File with earlyStopping: kubetune's file source gives the metrics only when the trial ends, and "
-                "the median rule needs them while it runs; make the trainer print them (name=value or JSON lines)",
-            )
-        self.out.note(
-            ("spec", "metricsCollector", "path"),
-            f"{where}.path",
-            "is read when the primary container ends (its termination message, at most 4096 bytes), not while "
-            "it runs as Katib's sidecar does: write the final values there",
-        )
         out: dict[str, Any] = {"source": "file", "path": path}
+        if "earlyStopping" in self.spec:
+            # The median rule needs values while trials run: follow the file as Katib's sidecar does.
+            out["follow"] = True
+            self.out.note(
+                ("spec", "metricsCollector", "follow"),
+                "spec.earlyStopping",
+                "needs the metrics while the trial runs: a sidecar follows the file, as Katib's does "
+                "(Kubernetes 1.29+)",
+                changed=False,
+            )
+        else:
+            self.out.note(
+                ("spec", "metricsCollector", "path"),
+                f"{where}.path",
+                "is read when the primary container ends (its termination message, at most 4096 bytes), not "
+                "while it runs as Katib's sidecar does: write the final values there, or set follow: true "
+                "(a sidecar, Kubernetes 1.29+)",
+            )
         if file_path.get("format") == "JSON":
             out["format"] = MetricsFormat.JSON.value
         return out
@@ -692,8 +698,8 @@ class _Converter:
         self.out.note(
             ("spec", "trialTemplate", "kind"),
             f"{where}.trialSpec.kind",
-            f"the operator runs a {kind} once the chart's workloadKinds lists {kind}.{group}, which also grants it "
-            "access; kubetune run cannot run it",
+            f"the operator runs a {kind} once the chart's workloadKinds lists it ({{group: {group}, kind: {kind}, "
+            "resource: its plural}), which also grants it access; kubetune run cannot run it",
             changed=False,
         )
         return out

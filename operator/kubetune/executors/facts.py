@@ -54,7 +54,9 @@ def pod_attempt(pod: Mapping[str, Any], container: str | None) -> tuple[str, int
     the same pod (``OnFailure``); either way the log starts afresh, and so must its metrics.
     """
     restarts = 0
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+    status_of = pod.get("status") or {}
+    # A native sidecar's status (the file follower's) is among the init containers'.
+    for status in [*(status_of.get("containerStatuses") or []), *(status_of.get("initContainerStatuses") or [])]:
         if container is None or status.get("name") == container:
             restarts = int(status.get("restartCount") or 0)
             break

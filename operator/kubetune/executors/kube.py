@@ -295,10 +295,11 @@ class Kube:
         if spec.metrics_collector.source is MetricsSource.ANNOTATIONS:
             text = (pod["metadata"].get("annotations") or {}).get(spec.metrics_collector.annotation)
             return read_annotation(text, spec.metrics_collector, wanted)
-        if spec.metrics_collector.source is MetricsSource.FILE:
+        followed = spec.metrics_collector.follow  # the file source, printed by its sidecar: read as a log
+        if spec.metrics_collector.source is MetricsSource.FILE and not followed:
             return _termination_message(pod, workload.log_container(task), spec.metrics_collector, wanted)
         meta = pod["metadata"]
-        container = workload.log_container(task)
+        container = names.FOLLOWER_CONTAINER if followed else workload.log_container(task)
         key = (meta["namespace"], trial)
         attempt = pod_attempt(pod, container)
         known = self._followers.get(key)

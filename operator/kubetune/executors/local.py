@@ -30,6 +30,7 @@ from ..api.loader import format_loc
 from ..errors import InvalidSpec, KubetuneError, Problem
 from ..metrics import LogScanner, wanted_metrics
 from . import clock, reaping
+from .file_tail import FileTail
 from .state import StateDir, atomic_write, cannot_write
 from .templating import expand, literal, parameter_env, parameters_json, render_container, substitute
 
@@ -41,6 +42,8 @@ OUTPUT_WAKE = 0.2
 """Shortest interval between two wake-ups of the runner caused by a trial's output (its exit always wakes it)."""
 EXIT_DRAIN = 0.5
 """Seconds a trial's output is still read after its main process exited (children may hold the pipe)."""
+FOLLOW_SECONDS = 0.2
+"""How often a followed metrics file is read while its trial runs."""
 _INTERPRETERS = {"python", "python3"}
 
 
@@ -108,7 +111,7 @@ def _primary_loc(template: TrialTemplate) -> tuple[str | int, ...]:
 
 def local_metrics_file(params_file: Path) -> Path:
     """Where a trial run by ``kubetune run`` writes its metrics file when it follows KUBETUNE_METRICS_FILE."""
-    return params_file.with_name("metrics")
+    return params_file.with_suffix(".metrics")
 
 
 def metrics_file(task: HPOTask, params_file: Path) -> Path | None:
@@ -179,6 +182,10 @@ class _Run:
     """The last output, for the message of a failed trial."""
     kill_at: float | None = None
     """When a stopped trial gets SIGKILL (monotonic seconds); None while it is not being stopped."""
+    followed: list[FileTail] = field(default_factory=list)
+    """The metrics files read while the trial runs (the file source with ``follow``)."""
+    followed_at: float = 0.0
+    """When they were last read (monotonic seconds)."""
 
     def exited(self) -> bool:
         """Whether the process exited and its output was read to the end."""
@@ -338,6 +345,7 @@ class LocalExecutor:
         argv = trial_command(self.task, trial)
         params_file = self.state.params_path(name)
         atomic_write(params_file, parameters_json(trial.spec.parameters))
+        local_metrics_file(params_file).unlink(missing_ok=True)  # a trial run again starts afresh
         log_path = self.state.log_path(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = log_path.open("wb", buffering=0)  # a restarted trial starts a fresh log; unbuffered: each write is one
@@ -366,6 +374,11 @@ class LocalExecutor:
         self.state.record_run(name, {"pid": process.pid, "start": _start_ticks(process.pid)})
         scanner = LogScanner(self.task.spec.metrics_collector, wanted_metrics(self.task.spec.objective))
         run = _Run(process, scanner, partial(metrics_file, self.task, params_file), log, log_path, mark, self.now())
+        collector = self.task.spec.metrics_collector
+        if collector.follow and collector.path is not None:
+            # The trial's own file, and the configured path from its current end: a file left by an
+            # earlier trial is not this one's.
+            run.followed = [FileTail(local_metrics_file(params_file)), FileTail.from_end(Path(collector.path))]
         run.thread = threading.Thread(target=self._pump, args=(run,), name=f"pump-{name}", daemon=True)
         self._runs[name] = run
         run.thread.start()
@@ -386,6 +399,8 @@ class LocalExecutor:
             if run.kill_at is not None and time.monotonic() >= run.kill_at:
                 _signal_group(run.process.pid, signal.SIGKILL)
             ready, _, _ = select.select([fd], [], [], 0.1)
+            if run.followed and time.monotonic() - run.followed_at >= FOLLOW_SECONDS:
+                self._read_followed(run, final=False)
             if ready:
                 chunk = os.read(fd, 65536)
                 if not chunk:
@@ -395,7 +410,9 @@ class LocalExecutor:
                 deadline = time.monotonic() + EXIT_DRAIN
         stream.close()
         code = run.process.wait()
-        if (path := run.metrics_file()) is not None:  # read directly, once the trainer is done with it
+        if run.followed:
+            self._read_followed(run, final=True)
+        elif (path := run.metrics_file()) is not None:  # read directly, once the trainer is done with it
             with run.lock:
                 try:
                     run.scanner.feed(path.read_bytes())
@@ -412,6 +429,15 @@ class LocalExecutor:
         with run.lock:
             run.exit_code, run.finished = code, self.now()
         self._wake.set()
+
+    def _read_followed(self, run: _Run, *, final: bool) -> None:
+        run.followed_at = time.monotonic()
+        found = b"".join(tail.read(final=final) for tail in run.followed)
+        if found:
+            with run.lock:
+                run.scanner.feed(found)
+            if not final:
+                self._wake.set()  # new values for the median rule
 
     def _record(self, run: _Run, chunk: bytes) -> None:
         if run.written < MAX_LOG_BYTES and run.log is not None:

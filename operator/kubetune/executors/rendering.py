@@ -10,10 +10,12 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from .. import names
+from .. import __version__, names
 from ..api import HPOTask, MetricsSource, Trial, kinds
 from ..api.base import Loc
 from .templating import literal, parameter_env, parameters_json, render_container, substitute
@@ -21,6 +23,8 @@ from .templating import literal, parameter_env, parameters_json, render_containe
 PARAMS_MOUNT = "/etc/kubetune"
 PARAMS_FILE = f"{PARAMS_MOUNT}/parameters.json"
 PARAMS_VOLUME = "kubetune-parameters"
+FOLLOWER_VOLUME = "kubetune-metrics"
+"""The emptyDir holding a followed metrics file's directory."""
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 """The label that hands a workload to a Kueue LocalQueue."""
 
@@ -77,7 +81,9 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
     if known is None:
         _fill_controller_containers(spec, template.api_version, template.kind, labels, shown, env, params)
     if collector.source is MetricsSource.FILE and collector.path is not None:
-        _collect_file(spec, template.primary_container or template.primary().get("name"), known, collector.path)
+        _collect_file(
+            spec, template.primary_container or template.primary().get("name"), known, collector.path, collector.follow
+        )
     if known is not None:
         for loc in known.extra_containers:
             container = kinds.at(spec, loc)
@@ -137,18 +143,63 @@ def _fill_controller_containers(
         _put(spec, meta_loc, meta)
 
 
-def _collect_file(spec: dict[str, Any], container: object, known: kinds.Kind | None, path: str) -> None:
+def _collect_file(spec: dict[str, Any], container: object, known: kinds.Kind | None, path: str, follow: bool) -> None:
     """The primary container's termination message is the metrics file: the kubelet puts its content in
-    the pod's status when the container ends, with no agent in the pod and nothing the trial waits on."""
+    the pod's status when the container ends, with no agent in the pod and nothing the trial waits on.
+    Followed, the file's directory is shared with a native sidecar that prints its lines as they come."""
     loc = known.primary(spec) if known is not None else None
     if loc is None:
         found = kinds.pod_specs(spec)
         loc = found[0][0] if found else None
     pod = kinds.at(spec, loc) if loc is not None else None
     for item in (pod or {}).get("containers") or [] if isinstance(pod, dict) else []:
-        if isinstance(item, dict) and item.get("name") == container:
+        if not isinstance(item, dict) or item.get("name") != container:
+            continue
+        if not follow:
             item["terminationMessagePath"] = path
             item["terminationMessagePolicy"] = "File"
+        elif isinstance(pod, dict):
+            _add_follower(pod, item, path)
+
+
+def follower_image() -> str:
+    """The follower sidecar's image: the operator's setting (the chart gives its own image), else the release's."""
+    return os.environ.get(names.ENV_FOLLOWER_IMAGE) or f"kubetune/operator:{__version__}"
+
+
+def _add_follower(pod: dict[str, Any], primary: dict[str, Any], path: str) -> None:
+    """A native sidecar (Kubernetes 1.29+) that prints the metrics file's lines; it starts before the
+    primary container, and the kubelet stops it once the main containers ended, so the trial never waits
+    on it. The file's directory is the primary container's own volume if it mounts one there, else an
+    emptyDir (which hides what the image has in that directory, as Katib's File collector does)."""
+    directory = posixpath.dirname(path)
+    mounts = [m for m in primary.get("volumeMounts") or [] if isinstance(m, dict)]
+    mounted = next((m for m in mounts if posixpath.normpath(str(m.get("mountPath"))) == directory), None)
+    if mounted is None:
+        mounted = {"name": FOLLOWER_VOLUME, "mountPath": directory}
+        primary["volumeMounts"] = [*mounts, mounted]
+        volumes = [
+            v for v in pod.get("volumes") or [] if not (isinstance(v, dict) and v.get("name") == FOLLOWER_VOLUME)
+        ]
+        pod["volumes"] = [*volumes, {"name": FOLLOWER_VOLUME, "emptyDir": {}}]
+    sidecar = {
+        "name": names.FOLLOWER_CONTAINER,
+        "image": follower_image(),
+        "command": ["kubetune", "follow-file", path],
+        "restartPolicy": "Always",
+        "volumeMounts": [{"name": mounted["name"], "mountPath": directory, "readOnly": True}],
+        # Reading a file twice a second takes little; a request keeps it schedulable under a LimitRange.
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}},
+        # What the restricted Pod Security Standard asks of a container; the user's own stay as written.
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    others = [c for c in pod.get("initContainers") or [] if isinstance(c, dict) and c.get("name") != sidecar["name"]]
+    pod["initContainers"] = [*others, sidecar]
 
 
 def _limit(spec: dict[str, Any], task: HPOTask, known: kinds.Kind) -> None:
