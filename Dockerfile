@@ -16,10 +16,11 @@ WORKDIR /src
 # tests/ stay in the source tree: the image is the operator).
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
-# Extras to install: none by default (bayesian's default backend, skopt, is a plain dependency).
-# EXTRAS=gp adds torch for `backend: optuna-gp`, about 860 MB installed; give pip PyTorch's CPU-only
+# Extras to install: tfevent by default, since this image is also the sidecar that follows a trial's
+# TensorFlow event files (metricsCollector format: tfevent); bayesian's default backend, skopt, is a
+# plain dependency. EXTRAS=tfevent,gp adds torch for `backend: optuna-gp`, about 860 MB installed; give pip PyTorch's CPU-only
 # wheel index then (--build-arg PIP_EXTRA_INDEX_URL=...), or it takes the CUDA build.
-ARG EXTRAS=""
+ARG EXTRAS="tfevent"
 ARG PIP_EXTRA_INDEX_URL=""
 # pip compiles the bytecode at install time, as root, since the running user cannot write it.
 RUN /opt/kubetune/bin/pip install ".${EXTRAS:+[$EXTRAS]}" \

@@ -23,7 +23,7 @@ from . import __version__
 from .api import HPOTask, Stop, SuspendPolicy, TaskPhase, crd, kubeyaml
 from .api.loader import load_objects, parse_task, read_documents
 from .errors import InvalidSpec, KubetuneError, Problem, StateError, UsageError
-from .executors import file_tail
+from .executors import event_files, file_tail
 from .executors.state import STATE_ROOT, StateDir
 from .results.source import LocalSource, TrialSource, cluster_task_name, local_tasks, manifest_task, open_source
 
@@ -601,6 +601,13 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
     )
     follow.add_argument("path", metavar="FILE")
     follow.add_argument("--poll", type=float, default=file_tail.POLL_SECONDS, help="seconds between reads")
+    follow.add_argument(
+        "--format",
+        choices=["lines", "tfevent"],
+        default="lines",
+        help="lines: print the file's lines; tfevent: FILE is a directory of TensorFlow event files, print "
+        "each scalar as a JSON line",
+    )
     follow.set_defaults(handler=_follow_file)
 
     _add_result_commands(sub)
@@ -608,7 +615,9 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
 
 
 def _follow_file(args: argparse.Namespace) -> int:
-    return file_tail.follow_until_terminated(file_tail.FileTail(Path(args.path)).read, sys.stdout.buffer, args.poll)
+    path = Path(args.path)
+    reader = event_files.EventDirTail(path).read if args.format == "tfevent" else file_tail.FileTail(path).read
+    return file_tail.follow_until_terminated(reader, sys.stdout.buffer, args.poll)
 
 
 def _add_result_commands(sub: Any) -> None:

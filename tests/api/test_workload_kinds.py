@@ -76,6 +76,11 @@ def test_early_stopping_reads_a_metrics_file_only_when_it_is_followed() -> None:
             {"source": "file", "path": "/metrics.json", "follow": True},
             "spec.metricsCollector.path: must be in a directory other than / to be followed",
         ),
+        (
+            {"source": "file", "path": "/logs", "format": "tfevent"},
+            "spec.metricsCollector.follow: must be true for the tfevent format",
+        ),
+        ({"format": "tfevent"}, "spec.metricsCollector.format: tfevent is only for the file source"),
     ],
 )
 def test_following_needs_a_file_in_a_directory_of_its_own(collector: dict[str, Any], expected: str) -> None:

@@ -285,6 +285,19 @@ def test_a_file_collector_with_early_stopping_follows_the_file_while_trials_run(
     assert [n for n in out.notes if n.changed and "metricsCollector" in n.at] == [], "nothing lost: no stderr line"
 
 
+def test_a_tensorflow_event_collector_follows_the_event_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    task, _, err = run_convert(capsys, tmp_path, "tfevent-tfjob.yaml")
+    assert task["spec"]["metricsCollector"] == {
+        "source": "file",
+        "path": "/train-logs/test",
+        "format": "tfevent",
+        "follow": True,
+    }
+    assert "kubetune names each scalar by its tag, after the subdirectory" in err
+
+
 def test_a_leftover_trial_parameter_outside_command_args_and_env_is_refused() -> None:
     doc = experiment()
     container = doc["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]

@@ -192,3 +192,37 @@ def test_a_followed_metrics_file_is_read_while_the_trial_runs_so_the_median_rule
         assert [p["step"] for p in trial["status"]["metrics"][0]["points"]] == [1, 2, 3, 4]
     assert (bad["status"]["phase"], bad["status"]["reason"]) == ("EarlyStopped", "MedianStop")
     assert bad["status"]["metrics"][0]["count"] < 200
+
+
+SUMMARY_WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    from tensorboard.plugins.scalar import summary_v2
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    lr = float(sys.argv[1].split("=")[1])
+    writer = EventFileWriter(os.path.join(os.environ["KUBETUNE_METRICS_FILE"], "test"))
+    for step in (1, 2, 3):
+        accuracy = 1 - (lr - 0.1) ** 2 - 0.1 / step
+        summary = summary_v2.scalar_pb("accuracy", accuracy)
+        writer.add_event(event_pb2.Event(step=step, wall_time=time.time(), summary=summary))
+        writer.flush()
+        time.sleep(0.05)
+    writer.close()
+    """
+)
+
+
+def test_tensorflow_event_files_are_read_locally_while_the_trial_runs(tmp_path: Path) -> None:
+    script = tmp_path / "summaries.py"
+    script.write_text(SUMMARY_WRITER)
+    container = {"name": "train", "image": "t", "command": ["python", str(script)], "args": ["--lr=${params.lr}"]}
+    task = _task(tmp_path, "events", {"spec": {"template": {"spec": {"containers": [container]}}}})
+    task["spec"]["objective"] = {"metric": "test/accuracy", "direction": "maximize"}
+    task["spec"]["metricsCollector"] = {"source": "file", "path": "/logs", "format": "tfevent", "follow": True}
+    code, state = run(tmp_path, task)
+    assert code == 0
+    for trial in trials_of(state):
+        lr = trial["spec"]["parameters"]["lr"]
+        assert trial["status"]["objective"] == pytest.approx(1 - (lr - 0.1) ** 2 - 0.1 / 3, rel=1e-6)
+        assert [p["step"] for p in trial["status"]["metrics"][0]["points"]] == [1, 2, 3]

@@ -20,7 +20,7 @@ import pytest
 
 from kubetune import names
 from kubetune.api import kinds
-from tests.kube import AppendFile, Kube, Log, PodScript, Sleep, WriteFile, pod_env
+from tests.kube import AppendFile, Call, Kube, Log, PodScript, Sleep, WriteFile, pod_env
 
 from .conftest import RunOperator, arg, phase, quadratic, task_manifest
 
@@ -497,3 +497,50 @@ def test_a_followed_metrics_file_gives_values_while_trials_run_so_the_median_rul
     assert (sidecar["name"], sidecar["restartPolicy"]) == ("kubetune-metrics", "Always")
     assert sidecar["command"] == ["kubetune", "follow-file", path]
     assert {"name": "kubetune-metrics", "emptyDir": {}} in pod_spec["volumes"]
+
+
+def test_tensorflow_event_files_are_followed_in_the_primary_pod(
+    cluster: Kube, operator: RunOperator, tmp_path: Path
+) -> None:
+    """format: tfevent: the sidecar (the real `kubetune follow-file --format tfevent`) prints each scalar
+    of the event files a summary writer makes; the metric is named after the subdirectory."""
+    from tensorboard.compat.proto import event_pb2  # noqa: PLC0415 - the test extra's, only here
+    from tensorboard.plugins.scalar import summary_v2  # noqa: PLC0415
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: PLC0415
+
+    logs = tmp_path / "logs"
+
+    def trainer(pod: dict[str, Any]) -> PodScript:
+        lr = float(arg(pod, "lr"))
+        writer: list[EventFileWriter] = []
+
+        def write(step: int) -> None:
+            if not writer:
+                writer.append(EventFileWriter(str(logs / "test")))
+            summary = summary_v2.scalar_pb("accuracy", 1 - (lr - 0.1) ** 2 - 0.1 / step)
+            writer[0].add_event(event_pb2.Event(step=step, wall_time=time.time(), summary=summary))
+            writer[0].flush()
+
+        steps: list[Any] = [Sleep(1.0)]  # the follower starts first, as a native sidecar does
+        for step in (1, 2, 3):
+            steps += [Call(partial(write, step)), Sleep(0.1)]
+
+        def close() -> None:
+            writer[0].close()
+
+        return PodScript([*steps, Call(close)])
+
+    cluster.behaviour = trainer
+    body = task_manifest("events", budget={"maxTrials": 2, "parallelTrials": 1})
+    body["spec"]["objective"] = {"metric": "test/accuracy", "direction": "maximize"}
+    body["spec"]["metricsCollector"] = {"source": "file", "path": str(logs), "format": "tfevent", "follow": True}
+    with operator():
+        cluster.create(body)
+        cluster.wait_for(lambda: phase(cluster, "events") in DONE, timeout=40)
+    for trial in trials(cluster, "events"):
+        lr = trial["spec"]["parameters"]["lr"]
+        assert trial["status"]["objective"] == pytest.approx(1 - (lr - 0.1) ** 2 - 0.1 / 3, rel=1e-6)
+        assert [p["step"] for p in trial["status"]["metrics"][0]["points"]] == [1, 2, 3]
+    [sidecar] = cluster.get("jobs", "events-0")["spec"]["template"]["spec"]["initContainers"]
+    assert sidecar["command"] == ["kubetune", "follow-file", str(logs), "--format", "tfevent"]
+    assert sidecar["volumeMounts"][0]["mountPath"] == str(logs)

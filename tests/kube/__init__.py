@@ -17,12 +17,13 @@ from tests.kube.harness import (
     wait_for,
 )
 from tests.kube.resources import ResourceType
-from tests.kube.workloads import Annotate, AppendFile, Log, PodScript, Sleep, WriteFile, pod_args, pod_env
+from tests.kube.workloads import Annotate, AppendFile, Call, Log, PodScript, Sleep, WriteFile, pod_args, pod_env
 
 __all__ = [
     "Annotate",
     "ApiError",
     "AppendFile",
+    "Call",
     "Kube",
     "KubeEmulator",
     "Log",

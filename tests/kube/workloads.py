@@ -70,7 +70,14 @@ class AppendFile:
     text: str
 
 
-Step = Sleep | Log | Annotate | WriteFile | AppendFile
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """Run a function as the pod's process would (a library writing its files, e.g. TensorBoard's writer)."""
+
+    action: Callable[[], None]
+
+
+Step = Sleep | Log | Annotate | WriteFile | AppendFile | Call
 
 TERMINATION_MESSAGE_LIMIT = 4096
 
@@ -249,6 +256,8 @@ class Kubelet:
                             self._write(namespace, name, uid, functools.partial(_annotate, key=key, value=value), None)
                         case WriteFile(path, text):
                             files[path] = text
+                        case Call(action):
+                            action()
                         case AppendFile(path, text):
                             target = pathlib.Path(path)
                             target.parent.mkdir(parents=True, exist_ok=True)

@@ -386,6 +386,7 @@ class MetricsFormat(StrEnum):
     KEY_VALUE = "keyValue"
     JSON = "json"
     REGEX = "regex"
+    TFEVENT = "tfevent"
 
 
 class MetricPattern(ApiModel):
@@ -419,7 +420,10 @@ class MetricsCollector(ApiModel):
 
     format: MetricsFormat = MetricsFormat.KEY_VALUE
     """For logs: keyValue (``name=value`` pairs anywhere in a line), json (one JSON object per
-    line) or regex (``patterns``)."""
+    line) or regex (``patterns``). For the file source also tfevent: ``path`` is a directory of
+    TensorFlow event files (``tf.summary`` writers'); each scalar is a metric named by its tag, after
+    the subdirectory of ``path`` its file is in (``test/accuracy``), its step the event's. Needs
+    ``follow`` and, where the files are read, the ``tfevent`` extra (the operator image has it)."""
 
     patterns: Annotated[list[MetricPattern], Field(max_length=32)] = []
     """For the regex format: one expression per metric."""
@@ -430,6 +434,13 @@ class MetricsCollector(ApiModel):
 
     annotation: Annotated[str, Field(max_length=253)] = names.ANNOTATION_METRICS
     """For annotations: the pod annotation holding a JSON object of metrics."""
+
+    def shared_directory(self) -> str | None:
+        """The directory a followed file source shares with its sidecar: the file's, or the tfevent directory."""
+        if self.path is None:
+            return None
+        path = PurePosixPath(self.path)
+        return str(path if self.format is MetricsFormat.TFEVENT else path.parent)
 
 
 class TemplateMeta(ApiModel):
@@ -1070,17 +1081,21 @@ class HPOTaskSpec(ApiModel):
                     "must be true with earlyStopping: without it the file is read only when the trial ends, and "
                     "earlyStopping needs the metrics while it runs",
                 )
-            if (
-                collector.follow
-                and collector.path is not None
-                and PurePosixPath(collector.path).parent == PurePosixPath("/")
-            ):
+            if collector.follow and collector.shared_directory() == "/":
                 yield (
                     ("metricsCollector", "path"),
                     "must be in a directory other than / to be followed: that directory is shared with the sidecar",
                 )
+            if collector.format is MetricsFormat.TFEVENT and not collector.follow:
+                yield (
+                    ("metricsCollector", "follow"),
+                    "must be true for the tfevent format: event files are read as they are written, never "
+                    "from the termination message",
+                )
         elif collector.follow:
             yield ("metricsCollector", "follow"), "is only for the file source"
+        if collector.format is MetricsFormat.TFEVENT and collector.source is not MetricsSource.FILE:
+            yield ("metricsCollector", "format"), "tfevent is only for the file source (a directory of event files)"
         if collector.format is MetricsFormat.REGEX and not collector.patterns:
             yield ("metricsCollector", "patterns"), "is required for the regex format"
         for i, pattern in enumerate(collector.patterns):

@@ -555,10 +555,12 @@ class _Converter:
         collector = collector_spec.get("collector") or {}
         kind = collector.get("kind", "StdOut")
         where = "spec.metricsCollectorSpec.collector.kind"
-        if kind not in ("StdOut", "File"):
+        if kind not in ("StdOut", "File", "TensorFlowEvent"):
             raise Refused(where, _UNSUPPORTED_COLLECTORS.get(kind, f"{kind} has no kubetune equivalent"))
         source = collector_spec.get("source") or {}
         out: dict[str, Any] = {}
+        if kind == "TensorFlowEvent":
+            return self._event_files(source)
         if kind == "File":
             out = self._file_source(source)
             if out.get("format") == MetricsFormat.JSON.value:
@@ -573,6 +575,21 @@ class _Converter:
             for metric in metrics:
                 patterns.append({"metric": metric, "regex": _per_metric(text, metric, f"{where}[{i}]")})
         return {**out, "format": MetricsFormat.REGEX.value, "patterns": patterns}
+
+    def _event_files(self, source: Mapping[str, Any]) -> dict[str, Any]:
+        """Katib's TensorFlowEvent collector: a followed directory of event files."""
+        where = "spec.metricsCollectorSpec.source.fileSystemPath"
+        file_path = source.get("fileSystemPath") or {}
+        path = file_path.get("path") if isinstance(file_path, Mapping) else None
+        if not isinstance(path, str) or not path.startswith("/") or path.rstrip("/") == "":
+            raise Refused(f"{where}.path", "the TensorFlowEvent collector needs the absolute path of a directory")
+        self.out.note(
+            ("spec", "metricsCollector", "format"),
+            f"{where}.path",
+            "kubetune names each scalar by its tag, after the subdirectory of the path its event file is in "
+            "(test/accuracy); Katib also takes a tag that starts with the metric's name, in any subdirectory",
+        )
+        return {"source": "file", "path": path.rstrip("/"), "format": MetricsFormat.TFEVENT.value, "follow": True}
 
     def _file_source(self, source: Mapping[str, Any]) -> dict[str, Any]:
         """Katib's File collector as kubetune's file source (the file is read when the trainer ends)."""
@@ -1021,7 +1038,6 @@ _UNSUPPORTED_ALGORITHMS = {
 }
 
 _UNSUPPORTED_COLLECTORS = {
-    "TensorFlowEvent": "TensorFlowEvent: kubetune does not read TensorFlow event files; print the metrics instead",
     "PrometheusMetric": "PrometheusMetric: kubetune does not scrape trials; print the metrics instead",
     "Custom": "Custom: kubetune runs no collector sidecar; print the metrics instead",
     "Push": "Push: kubetune has no push API; print the metrics, or write them to the kubetune.io/metrics annotation",

@@ -12,6 +12,7 @@ import os
 import secrets
 import select
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,11 +26,12 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from .. import engine, names
-from ..api import HPOTask, HPOTaskStatus, MetricsSource, TaskPhase, Trial, TrialTemplate, kinds
+from ..api import HPOTask, HPOTaskStatus, MetricsFormat, MetricsSource, TaskPhase, Trial, TrialTemplate, kinds
 from ..api.loader import format_loc
 from ..errors import InvalidSpec, KubetuneError, Problem
 from ..metrics import LogScanner, wanted_metrics
 from . import clock, reaping
+from .event_files import EventDirTail
 from .file_tail import FileTail
 from .state import StateDir, atomic_write, cannot_write
 from .templating import expand, literal, parameter_env, parameters_json, render_container, substitute
@@ -182,7 +184,7 @@ class _Run:
     """The last output, for the message of a failed trial."""
     kill_at: float | None = None
     """When a stopped trial gets SIGKILL (monotonic seconds); None while it is not being stopped."""
-    followed: list[FileTail] = field(default_factory=list)
+    followed: list[FileTail | EventDirTail] = field(default_factory=list)
     """The metrics files read while the trial runs (the file source with ``follow``)."""
     followed_at: float = 0.0
     """When they were last read (monotonic seconds)."""
@@ -345,7 +347,11 @@ class LocalExecutor:
         argv = trial_command(self.task, trial)
         params_file = self.state.params_path(name)
         atomic_write(params_file, parameters_json(trial.spec.parameters))
-        local_metrics_file(params_file).unlink(missing_ok=True)  # a trial run again starts afresh
+        own = local_metrics_file(params_file)  # a trial run again starts afresh
+        if own.is_dir():  # a tfevent directory
+            shutil.rmtree(own)
+        else:
+            own.unlink(missing_ok=True)
         log_path = self.state.log_path(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = log_path.open("wb", buffering=0)  # a restarted trial starts a fresh log; unbuffered: each write is one
@@ -378,7 +384,11 @@ class LocalExecutor:
         if collector.follow and collector.path is not None:
             # The trial's own file, and the configured path from its current end: a file left by an
             # earlier trial is not this one's.
-            run.followed = [FileTail(local_metrics_file(params_file)), FileTail.from_end(Path(collector.path))]
+            own, configured = local_metrics_file(params_file), Path(collector.path)
+            if collector.format is MetricsFormat.TFEVENT:
+                run.followed = [EventDirTail(own), EventDirTail.from_now(configured)]
+            else:
+                run.followed = [FileTail(own), FileTail.from_end(configured)]
         run.thread = threading.Thread(target=self._pump, args=(run,), name=f"pump-{name}", daemon=True)
         self._runs[name] = run
         run.thread.start()

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import __version__, names
-from ..api import HPOTask, MetricsSource, Trial, kinds
+from ..api import HPOTask, MetricsCollector, MetricsFormat, MetricsSource, Trial, kinds
 from ..api.base import Loc
 from .templating import literal, parameter_env, parameters_json, render_container, substitute
 
@@ -81,9 +81,7 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
     if known is None:
         _fill_controller_containers(spec, template.api_version, template.kind, labels, shown, env, params)
     if collector.source is MetricsSource.FILE and collector.path is not None:
-        _collect_file(
-            spec, template.primary_container or template.primary().get("name"), known, collector.path, collector.follow
-        )
+        _collect_file(spec, template.primary_container or template.primary().get("name"), known, collector)
     if known is not None:
         for loc in known.extra_containers:
             container = kinds.at(spec, loc)
@@ -143,7 +141,9 @@ def _fill_controller_containers(
         _put(spec, meta_loc, meta)
 
 
-def _collect_file(spec: dict[str, Any], container: object, known: kinds.Kind | None, path: str, follow: bool) -> None:
+def _collect_file(
+    spec: dict[str, Any], container: object, known: kinds.Kind | None, collector: MetricsCollector
+) -> None:
     """The primary container's termination message is the metrics file: the kubelet puts its content in
     the pod's status when the container ends, with no agent in the pod and nothing the trial waits on.
     Followed, the file's directory is shared with a native sidecar that prints its lines as they come."""
@@ -155,11 +155,11 @@ def _collect_file(spec: dict[str, Any], container: object, known: kinds.Kind | N
     for item in (pod or {}).get("containers") or [] if isinstance(pod, dict) else []:
         if not isinstance(item, dict) or item.get("name") != container:
             continue
-        if not follow:
-            item["terminationMessagePath"] = path
+        if not collector.follow:
+            item["terminationMessagePath"] = collector.path
             item["terminationMessagePolicy"] = "File"
         elif isinstance(pod, dict):
-            _add_follower(pod, item, path)
+            _add_follower(pod, item, collector)
 
 
 def follower_image() -> str:
@@ -167,12 +167,12 @@ def follower_image() -> str:
     return os.environ.get(names.ENV_FOLLOWER_IMAGE) or f"kubetune/operator:{__version__}"
 
 
-def _add_follower(pod: dict[str, Any], primary: dict[str, Any], path: str) -> None:
+def _add_follower(pod: dict[str, Any], primary: dict[str, Any], collector: MetricsCollector) -> None:
     """A native sidecar (Kubernetes 1.29+) that prints the metrics file's lines; it starts before the
     primary container, and the kubelet stops it once the main containers ended, so the trial never waits
     on it. The file's directory is the primary container's own volume if it mounts one there, else an
     emptyDir (which hides what the image has in that directory, as Katib's File collector does)."""
-    directory = posixpath.dirname(path)
+    path, directory = str(collector.path), str(collector.shared_directory())
     mounts = [m for m in primary.get("volumeMounts") or [] if isinstance(m, dict)]
     mounted = next((m for m in mounts if posixpath.normpath(str(m.get("mountPath"))) == directory), None)
     if mounted is None:
@@ -185,7 +185,12 @@ def _add_follower(pod: dict[str, Any], primary: dict[str, Any], path: str) -> No
     sidecar = {
         "name": names.FOLLOWER_CONTAINER,
         "image": follower_image(),
-        "command": ["kubetune", "follow-file", path],
+        "command": [
+            "kubetune",
+            "follow-file",
+            path,
+            *(["--format", collector.format.value] if collector.format is MetricsFormat.TFEVENT else []),
+        ],
         "restartPolicy": "Always",
         "volumeMounts": [{"name": mounted["name"], "mountPath": directory, "readOnly": True}],
         # Reading a file twice a second takes little; a request keeps it schedulable under a LimitRange.

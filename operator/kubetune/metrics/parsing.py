@@ -14,6 +14,8 @@ FORMATS: Mapping[MetricsFormat, ParserFactory] = {
     MetricsFormat.KEY_VALUE: KeyValueParser,
     MetricsFormat.JSON: JsonLinesParser,
     MetricsFormat.REGEX: RegexParser,
+    # TensorFlow event files reach the scanner as the JSON lines their follower prints.
+    MetricsFormat.TFEVENT: JsonLinesParser,
 }
 """The parser of each ``metricsCollector.format``."""
 
