@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubetune.api import parse_task
+from kubetune.api import kinds, parse_task
 from kubetune.cli import main
 from tests.api.test_migration_checks import problems
 from tests.engine.conftest import task_manifest
@@ -127,3 +127,12 @@ def test_a_placeholder_in_a_workflow_templates_script_source_is_not_replaced() -
         "spec.trialTemplate.spec.templates[0].script.source: ${params.lr} is only replaced in a container's "
         "command, args and env values, not here"
     ]
+
+
+def test_only_a_mapping_with_an_image_and_something_to_run_is_taken_for_a_controllers_container() -> None:
+    spec = {
+        "image": "ray:2",  # a field of the kind's own, not a container
+        "steps": [{"name": "fit", "image": "t:1", "script": "python fit.py"}],
+        "pod": {"containers": [{"name": "c", "image": "t:1", "command": ["x"]}]},  # a pod template's
+    }
+    assert [loc for loc, _ in kinds.container_objects(spec)] == [("steps", 0)]

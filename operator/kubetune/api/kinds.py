@@ -36,13 +36,14 @@ def pod_specs(node: object, loc: Loc = ()) -> PodSpecs:
 
 def container_objects(node: object, loc: Loc = ()) -> PodSpecs:
     """For a kind kubetune does not know: every container outside a PodSpec, i.e. a mapping with a
-    string ``image`` (an Argo Workflow template's ``container`` and ``script``, a Tekton task's
-    ``steps`` and ``sidecars``), with its place. Their controller makes pods of them."""
+    string ``image`` and something to run (``command``, ``args``, or a ``script``/``source`` text): an
+    Argo Workflow template's ``container`` and ``script``, a Tekton task's ``steps``, with its place.
+    Their controller makes pods of them. A spec that merely names an image is not one."""
     found: PodSpecs = []
     if isinstance(node, dict):
         if isinstance(node.get("containers"), list):
             return []  # a PodSpec: pod_specs() has it
-        if isinstance(node.get("image"), str):
+        if isinstance(node.get("image"), str) and node.keys() & {"command", "args", "script", "source"}:
             return [(loc, node)]
         for key, value in node.items():
             found += container_objects(value, (*loc, str(key)))
