@@ -14,7 +14,7 @@ import yaml
 
 from kubetune import names
 from kubetune.cli import main
-from tests.kube import Kube, Log, PodScript, Sleep, pod_args
+from tests.kube import AppendFile, Kube, Log, PodScript, Sleep, pod_args
 
 from .conftest import RunOperator, arg, phase, task_manifest
 
@@ -168,3 +168,46 @@ def test_a_katib_argo_or_tekton_experiment_runs_with_its_conditions_written_in_c
         lr = next(iter(trial["spec"]["parameters"].values()))
         assert trial["status"]["phase"] == "Succeeded"
         assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2, abs=1e-6), "the primary pod's log"
+
+
+def test_a_katib_file_collector_with_early_stopping_runs_with_the_file_followed(
+    cluster: Kube, operator: RunOperator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """convert writes follow: true; the operator reads the values while trials run, through the
+    sidecar (the real `kubetune follow-file` process), including hypertune's string values."""
+    out = tmp_path / "task.yaml"
+    assert main(["convert", str(FIXTURES / "file-json-early-stopping.yaml"), "-o", str(out)]) == 0
+    capsys.readouterr()
+    task = yaml.safe_load(out.read_text())
+    # The emulated pods share this machine's filesystem: the file goes under the test's directory.
+    path = str(tmp_path / "katib" / "metrics.json")
+    assert task["spec"]["metricsCollector"] == {
+        "source": "file",
+        "path": "/var/log/katib/metrics.json",
+        "follow": True,
+        "format": "json",
+    }
+    task["spec"]["metricsCollector"]["path"] = path
+
+    def trainer(pod: dict[str, Any]) -> PodScript:
+        lr = float(arg(pod, "lr"))
+        steps: list[Any] = [Sleep(1.0)]  # a trainer starts after its follower, a Python process, is ready
+        for step in (1, 2, 3):
+            line = {"loss": str((lr - 0.1) ** 2 + 1 / step), "global_step": str(step), "timestamp": 1.0}
+            steps += [Sleep(0.1), AppendFile(path, json.dumps(line) + "\n")]
+        return PodScript(steps)
+
+    cluster.behaviour = trainer
+    with operator():
+        cluster.create(task)
+        cluster.wait_for(lambda: phase(cluster, "filed-median") in ("Succeeded", "Failed"), timeout=40)
+    done = [t for t in cluster.list("trials") if t["spec"]["task"] == "filed-median"]
+    assert len(done) == 3
+    # The median rule needs 2 finished trials (min_trials_required) before it stops any.
+    assert sum(t["status"]["phase"] == "Succeeded" for t in done) >= 2
+    for trial in done:
+        assert trial["status"]["phase"] in ("Succeeded", "EarlyStopped")
+        if trial["status"]["phase"] == "Succeeded":
+            lr = trial["spec"]["parameters"]["lr"]
+            # Katib's aggregation when minimizing, written out by convert: the least value.
+            assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2 + 1 / 3)
