@@ -11,6 +11,7 @@ import pytest
 from kubetune.api import BestTrial, HPOTaskStatus, TaskPhase, TrialCounts, load_task
 from kubetune.engine import new_trial
 from kubetune.executors.cache import Expectations, strip_pod, strip_workload
+from kubetune.executors.facts import pod_attempt
 from kubetune.executors.workload import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,18 @@ def test_a_cached_pod_keeps_what_finds_its_trial_and_its_metrics() -> None:
     [container] = kept["status"]["containerStatuses"]
     assert container["state"]["terminated"] == {"exitCode": 0, "message": '{"loss": 0.5}'}
     assert container["lastState"]["terminated"] == {"exitCode": 3, "message": ""}
+
+
+def test_a_cached_pod_keeps_how_often_its_metrics_file_follower_restarted() -> None:
+    """A restarted follower prints the file again from its start: its log is read afresh."""
+    follower = {"name": "kubetune-metrics", "restartCount": 2, "image": "x", "state": {"running": {}}}
+    pod = {
+        "metadata": {"name": "p-0", "namespace": "ml", "uid": "p"},
+        "status": {"phase": "Running", "containerStatuses": [], "initContainerStatuses": [follower]},
+    }
+    kept = strip_pod(pod)
+    assert kept["status"]["initContainerStatuses"] == [{"name": "kubetune-metrics", "restartCount": 2}]
+    assert pod_attempt(kept, "kubetune-metrics") == ("p", 2)
 
 
 def status(**changes: Any) -> HPOTaskStatus:

@@ -129,6 +129,13 @@ def strip_pod(body: Mapping[str, Any]) -> dict[str, Any]:
             entry[key] = {"terminated": _ended(terminated)} if terminated else {}
         containers.append(entry)
     kept: dict[str, Any] = {"phase": status.get("phase"), "containerStatuses": containers}
+    # A native sidecar's restarts (the metrics-file follower's): its restarted log starts over.
+    sidecars = [
+        {"name": c.get("name"), "restartCount": c.get("restartCount", 0)}
+        for c in status.get("initContainerStatuses") or []
+    ]
+    if sidecars:
+        kept["initContainerStatuses"] = sidecars
     if status.get("startTime"):
         kept["startTime"] = status["startTime"]
     return {"metadata": _meta(body, annotations=True), "status": kept}
