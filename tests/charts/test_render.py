@@ -21,11 +21,11 @@ OPERATOR_RULES = {
     ("kubetune.io", "trials"): {"get", "list", "watch", "create"},
     ("kubetune.io", "trials/status"): {"patch"},
     ("kubetune.io", "trials/finalizers"): {"update"},
-    ("batch", "jobs"): {"list", "watch", "create", "delete"},
-    ("jobset.x-k8s.io", "jobsets"): {"list", "watch", "create", "delete"},
-    ("kubeflow.org", "pytorchjobs"): {"list", "watch", "create", "delete"},
-    ("trainer.kubeflow.org", "trainjobs"): {"list", "watch", "create", "delete"},
-    ("ray.io", "rayjobs"): {"list", "watch", "create", "delete"},
+    ("batch", "jobs"): {"list", "watch", "create", "delete", "patch"},
+    ("jobset.x-k8s.io", "jobsets"): {"list", "watch", "create", "delete", "patch"},
+    ("kubeflow.org", "pytorchjobs"): {"list", "watch", "create", "delete", "patch"},
+    ("trainer.kubeflow.org", "trainjobs"): {"list", "watch", "create", "delete", "patch"},
+    ("ray.io", "rayjobs"): {"list", "watch", "create", "delete", "patch"},
     ("", "pods"): {"list", "watch"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"create"},
@@ -243,7 +243,7 @@ def test_rbac_grants_exactly_the_workload_kinds_the_values_list() -> None:
 
     [operator_role] = operator_cluster_roles(objects)
     granted = rules_of(operator_role)
-    workload_rules = {key for key, verbs in granted.items() if verbs == {"list", "watch", "create", "delete"}}
+    workload_rules = {key for key, verbs in granted.items() if verbs == {"list", "watch", "create", "delete", "patch"}}
     assert workload_rules == {("kubeflow.org", "pytorchjobs")}, "not even batch/v1 Jobs when they are not listed"
     env = {e["name"]: e.get("value") for e in container(objects)["env"]}
     assert env["KUBETUNE_WORKLOAD_KINDS"] == "PyTorchJob.kubeflow.org"

@@ -83,7 +83,7 @@ the reason for each rule; keep the two in step.
 {{- range .Values.workloadKinds }}
 - apiGroups: [{{ .group | quote }}]
   resources: [{{ .resource | quote }}]
-  verbs: ["list", "watch", "create", "delete"]
+  verbs: ["list", "watch", "create", "delete", "patch"]
 {{- end }}
 - apiGroups: [""]
   resources: ["pods"]

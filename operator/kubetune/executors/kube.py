@@ -138,6 +138,8 @@ class Kube:
     workload_kinds: frozenset[str] | None = None
     """The workload kinds this operator may manage, as ``Kind.group`` (the chart's ``workloadKinds``);
     None: any kind (its RBAC decides)."""
+    unpatchable: set[str] = field(default_factory=set)
+    """Workload kinds whose grace period (``retainWorkloads.keepFor``) the API server refused to set."""
     _followers: dict[tuple[str, str], tuple[tuple[str, int], LogFollower]] = field(default_factory=dict)
     _resources: dict[tuple[str, str], tuple[float, str | None]] = field(default_factory=dict)
 
@@ -426,7 +428,13 @@ class Kube:
                 raise
 
     def patch_workload(self, workload: Workload, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
-        """Merge ``patch`` into a trial's workload; one that is gone already needs nothing."""
+        """Merge ``patch`` into a trial's workload; one that is gone already needs nothing.
+
+        A refusal (RBAC without ``patch``, a webhook that keeps the field immutable) is logged once
+        per kind and not tried again: the workload is then kept, as without ``keepFor``.
+        """
+        if workload.kind in self.unpatchable:
+            return
         try:
             self.custom.patch_namespaced_custom_object(
                 workload.group,
@@ -438,7 +446,16 @@ class Kube:
                 field_manager=FIELD_MANAGER,
             )
         except ApiException as error:
-            if error.status != 404:
+            if error.status in (400, 403, 422):
+                self.unpatchable.add(workload.kind)
+                log.warning(
+                    "cannot set the grace period of %s %s (%s %s): kept",
+                    workload.kind,
+                    name,
+                    error.status,
+                    error.reason,
+                )
+            elif error.status != 404:
                 raise
 
     def delete_workload(self, workload: Workload, namespace: str, name: str, *, finished: bool = False) -> None:
@@ -709,7 +726,7 @@ class KubeExecutor:
         """Where the workload's TTL is and the merge patch that sets it to ``keepFor`` (None: no grace period)."""
         keep_for = self.task.spec.retain_workloads.keep_for
         known = self.task.spec.trial_template.known()
-        if keep_for is None or known is None or known.ttl is None:
+        if keep_for is None or known is None or known.ttl is None or self.workload.kind in self.kube.unpatchable:
             return None
         patch: dict[str, Any] = {known.ttl[-1]: max(0, math.ceil(keep_for.total_seconds()))}
         loc = ("spec", *known.ttl)
