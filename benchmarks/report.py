@@ -281,7 +281,7 @@ def _multi_objective_summary(results: Mapping[str, Any]) -> list[str]:
     for row in found["verdicts"]:
         if row["k"] == final and "same family" in row["relation"]:
             against = f"{row['theirs']} ({row['relation']})"
-            lines.append(f"| {row['problem']} | {row['ours']} | {against} | {_hypervolume_difference(row)} |")
+            lines.append(f"| {row['problem']} | {row['ours']} | {against} | {_verdict_cell(row, 'difference')} |")
     return lines
 
 
@@ -403,10 +403,6 @@ def _section_conditions(results: Mapping[str, Any], section: Mapping[str, Any]) 
     return lines
 
 
-def _hypervolume_difference(row: Mapping[str, Any]) -> str:
-    return f"{row['verdict']} ({_g(row['difference'], 2)} [{_g(row['low'], 2)}, {_g(row['high'], 2)}])"
-
-
 def render_multi_objective(results: Mapping[str, Any]) -> list[str]:
     """The bi-objective section: hypervolume per optimizer, and kubetune against raw Optuna."""
     section = results.get("multi_objective")
@@ -439,7 +435,7 @@ def render_multi_objective(results: Mapping[str, Any]) -> list[str]:
     for row in found["verdicts"]:
         if row["k"] == final:
             against = f"{row['theirs']} ({row['relation']})"
-            lines.append(f"| {row['problem']} | {row['ours']} | {against} | {_hypervolume_difference(row)} |")
+            lines.append(f"| {row['problem']} | {row['ours']} | {against} | {_verdict_cell(row, 'difference')} |")
     lines.append("")
     for problem, info in section["problems"].items():
         reference = ", ".join(f"{v:g}" for v in info["reference"])
@@ -478,8 +474,9 @@ def _mean_ci(entry: Mapping[str, Any], digits: int = 3, scale: float = 1.0, unit
     return f"{_g(mean, digits)}{unit} [{_g(low, digits)}, {_g(high, digits)}]"
 
 
-def _verdict_cell(entry: Mapping[str, Any]) -> str:
-    return f"{entry['verdict']} ({_g(entry['mean'], 2)} [{_g(entry['low'], 2)}, {_g(entry['high'], 2)}])"
+def _verdict_cell(entry: Mapping[str, Any], value: str = "mean") -> str:
+    """``verdict (value [low, high])``: a paired difference and its interval."""
+    return f"{entry['verdict']} ({_g(entry[value], 2)} [{_g(entry['low'], 2)}, {_g(entry['high'], 2)}])"
 
 
 def render_early_stopping(results: Mapping[str, Any]) -> list[str]:
