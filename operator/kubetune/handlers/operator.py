@@ -608,7 +608,7 @@ def _watched() -> list[WatchedKind]:
         for w in REGISTRY.values()
         if enabled is None or qualified_kind(w.api_version, w.kind) in enabled
     ]
-    known = {k.qualified for k in kinds} | {qualified_kind(w.api_version, w.kind) for w in REGISTRY.values()}
+    known = {qualified_kind(w.api_version, w.kind) for w in REGISTRY.values()}
     for qualified in sorted((enabled or set()) - known):
         kind, _, group = qualified.partition(".")
         kinds.append(WatchedKind(qualified, group, kind))
