@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from kubetune.api import Parameter, crd, parse_task
 from kubetune.api.loader import problems_of
 from kubetune.errors import InvalidSpec
-from tests.cel import rule_failures
+from tests.cel import decl_type, rule_failures, schema_rules, untyped_reads
 
 from .test_manifests import EXAMPLES, base_task, set_path
 
@@ -108,3 +108,24 @@ def test_kubectl_apply_of_a_cross_field_mistake_is_refused_with_the_models_words
     with pytest.raises(InvalidSpec) as caught:
         parse_task(obj)
     assert any(message in p.message for p in caught.value.problems)
+
+
+@pytest.mark.parametrize("name", sorted(crd.all_crds()))
+def test_every_crd_rule_reads_only_fields_the_api_server_types(name: str) -> None:
+    # The API server compiles each rule against the CEL type it builds from the schema and refuses
+    # the whole CRD when one names a field that type lacks (a field with no `type`, such as a
+    # parameter's `value`): kubectl apply and helm install would fail.
+    for version in crd.all_crds()[name]["spec"]["versions"]:
+        for where, rule, typed in schema_rules(version["schema"]["openAPIV3Schema"]):
+            assert typed is not None, f"{where}: the API server gives this field no CEL type, so no rule can sit on it"
+            assert untyped_reads(rule, typed) == [], (where, rule)
+
+
+def test_a_rule_that_reads_a_field_with_no_type_is_caught() -> None:
+    # What the API server said of the CRD before: "undefined field 'value'" / 'values'.
+    typed = decl_type(PARAMETER_SCHEMA)
+    assert typed is not None
+    assert untyped_reads("!has(self.value) || self.values.size() > 1", typed) == ["value", "values"]
+    assert untyped_reads("self.min < self.max && has(self.when) && self.when.parameter != ''", typed) == []
+    # `in` is a CEL keyword: the API server names that property __in__, and it has no type either.
+    assert untyped_reads("self.when.__in__.size() > 0", typed) == ["__in__"]

@@ -94,7 +94,8 @@ class Parameter(ApiModel):
     """For categorical: the choices, strings or numbers, in the order grid search visits them."""
 
     value: ParamValue | None = None
-    """A fixed value: the parameter is not searched, every trial gets this value."""
+    """A fixed value: the parameter is not searched, every trial gets this value. A range left
+    beside it (to search again later) is ignored, but must still be a valid one."""
 
     when: When | None = None
     """Search this parameter only when another, categorical parameter takes one of the given
@@ -123,11 +124,18 @@ class Parameter(ApiModel):
         return self
 
     def _problems(self) -> list[tuple[Loc, str]]:
-        if self.value is not None:
-            problems = self._fixed_problems()
-            if self.when is not None:
-                problems.append((("when",), "does not apply to a fixed parameter"))
-            return problems
+        if self.value is None:
+            return self._searched_problems()
+        problems = self._fixed_problems()
+        if self.when is not None:
+            problems.append((("when",), "does not apply to a fixed parameter"))
+        # The API server cannot read ``value`` (api/rules.py), so the CRD's rules hold for a fixed
+        # parameter's other keys too (`value: 3` next to `min: 5, max: 1`): the model says so first,
+        # so that `kubectl apply` never refuses what `kubetune validate` accepted.
+        problems += [p for p in self._searched_problems() if rules.checked_by_api_server(*p)]
+        return problems
+
+    def _searched_problems(self) -> list[tuple[Loc, str]]:
         if self.type is ParameterType.CATEGORICAL:
             return self._categorical_problems()
         if self.distribution is not Distribution.UNIFORM:
@@ -153,7 +161,7 @@ class Parameter(ApiModel):
     def _categorical_problems(self) -> list[tuple[Loc, str]]:
         problems: list[tuple[Loc, str]] = []
         if not self.values:
-            problems.append((("values",), rules.CATEGORICAL_NEEDS_VALUES.message))
+            problems.append((("values",), "is required for a categorical parameter"))
         elif len({(type(v), v) for v in self.values}) != len(self.values):
             problems.append((("values",), "must not repeat a value"))
         for i, v in enumerate(self.values or []):
@@ -171,9 +179,14 @@ class Parameter(ApiModel):
         return problems
 
     def _range_problems(self) -> list[tuple[Loc, str]]:
-        problems: list[tuple[Loc, str]] = []
+        # Values that do not belong do not hide the range's own problems, as they do not in the CRD.
+        misplaced: list[tuple[Loc, str]] = []
         if self.values is not None:
-            problems.append((("values",), f"{rules.VALUES_ONLY_CATEGORICAL.message} (this one is {self.type})"))
+            misplaced.append((("values",), f"applies to categorical parameters only (this one is {self.type})"))
+        return misplaced + self._interval_problems()
+
+    def _interval_problems(self) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
         for key in ("min", "max"):
             bound = getattr(self, key)
             if bound is None:

@@ -8,6 +8,16 @@ the CRD), numbers of ``type: number`` are doubles. tests/api/test_crd_rules.py e
 expression with a CEL implementation and checks that it agrees with the model on generated
 objects. Rules CEL cannot state (logarithms of a power base, control characters, an installed
 plugin) stay in the models only.
+
+A rule may read only fields that the API server gives a CEL type: it builds ``self``'s type from the
+structural schema (``SchemaDeclType`` in k8s.io/apiserver's pkg/cel/common/schemas.go), where a
+property with no ``type`` (``value``, the items of ``values``, ``when.in``; they hold strings or
+numbers) is left out, and a rule that names it does not compile, so the CRD would be refused. So
+no rule here can tell a fixed parameter from a searched one, or see the choices of a categorical
+one: those rules (``values`` is required for a categorical parameter and only for one) stay in the
+model, and the model checks a fixed parameter's other keys with the rules below as well
+(:func:`checked_by_api_server`). tests/api/test_crd_rules.py checks every rule's fields against
+the schema as the API server types it.
 """
 
 from __future__ import annotations
@@ -46,10 +56,10 @@ def schema_extra(rules: Sequence[Rule]) -> dict[str, JsonValue]:
 
 
 # --- Parameter ---------------------------------------------------------------------------------
-# Guards mirror the order of Parameter._problems: a fixed value skips range rules, a categorical
-# parameter has its own, and the rules after "min < max" only run when it holds.
+# Guards mirror the order of Parameter._searched_problems: a categorical parameter has its own
+# rules, and the rules after "min < max" only run when it holds. None can read ``value`` or
+# ``values`` (see above), so they hold for a fixed parameter too.
 
-_SEARCHED = "!has(self.value)"
 _CATEGORICAL = "has(self.type) && self.type == 'categorical'"
 _INT = "has(self.type) && self.type == 'int'"
 _SCALE = "(has(self.scale) ? self.scale : 'linear')"
@@ -65,15 +75,14 @@ def _bound_ok(bound: str) -> str:
     return f"(has(self.base) || ({_INT} ? ({_within(bound, float(INT_LIMIT))}) : ({_within(bound, BOUND_LIMIT)})))"
 
 
-# A uniform numeric range with both bounds, no values and bounds within the limits: the model's
+# A uniform numeric range with both bounds within the limits: the model's
 # range rules apply.
 _RANGE = (
-    f"{_SEARCHED} && !({_CATEGORICAL}) && {_UNIFORM} && has(self.min) && has(self.max) && !has(self.values)"
-    f" && {_bound_ok('min')} && {_bound_ok('max')}"
+    f"!({_CATEGORICAL}) && {_UNIFORM} && has(self.min) && has(self.max) && {_bound_ok('min')} && {_bound_ok('max')}"
 )
 _ORDERED = f"{_RANGE} && self.min < self.max"
 # A normal or logNormal parameter: its bounds are optional, and checked on their own.
-_SHAPED = f"{_SEARCHED} && !({_CATEGORICAL}) && !{_UNIFORM}"
+_SHAPED = f"!({_CATEGORICAL}) && !{_UNIFORM}"
 
 MIN_BELOW_MAX = Rule(
     "min",
@@ -100,8 +109,7 @@ INT_BOUND = {
     key: Rule(
         key,
         f"must be within ±2^53 ({INT_LIMIT}) for an int parameter",
-        f"!({_SEARCHED} && {_UNIFORM} && {_INT} && has(self.{key}) && !has(self.base)) "
-        f"|| ({_within(key, float(INT_LIMIT))})",
+        f"!({_UNIFORM} && {_INT} && has(self.{key}) && !has(self.base)) || ({_within(key, float(INT_LIMIT))})",
     )
     for key in ("min", "max")
 }
@@ -109,7 +117,7 @@ DOUBLE_BOUND = {
     key: Rule(
         key,
         f"must be within ±{BOUND_LIMIT:g}",
-        f"!({_SEARCHED} && {_UNIFORM} && !({_CATEGORICAL}) && !({_INT}) && has(self.{key}) && !has(self.base)) "
+        f"!({_UNIFORM} && !({_CATEGORICAL}) && !({_INT}) && has(self.{key}) && !has(self.base)) "
         f"|| ({_within(key, BOUND_LIMIT)})",
     )
     for key in ("min", "max")
@@ -125,23 +133,15 @@ WHOLE = {
     )
     for key in ("min", "max", "step")
 }
-CATEGORICAL_NEEDS_VALUES = Rule(
-    "values", "is required for a categorical parameter", f"!({_SEARCHED} && {_CATEGORICAL}) || has(self.values)"
-)
 NOT_FOR_CATEGORICAL = {
-    key: Rule(key, "does not apply to a categorical parameter", f"!({_SEARCHED} && {_CATEGORICAL}) || !has(self.{key})")
+    key: Rule(key, "does not apply to a categorical parameter", f"!({_CATEGORICAL}) || !has(self.{key})")
     for key in ("min", "max", "base", "step", "mean", "sigma")
 }
 CATEGORICAL_DISTRIBUTION = Rule(
-    "distribution", "does not apply to a categorical parameter", f"!({_SEARCHED} && {_CATEGORICAL}) || {_UNIFORM}"
+    "distribution", "does not apply to a categorical parameter", f"!({_CATEGORICAL}) || {_UNIFORM}"
 )
 CATEGORICAL_SCALE = Rule(
-    "scale", "does not apply to a categorical parameter", f"!({_SEARCHED} && {_CATEGORICAL}) || {_SCALE} == 'linear'"
-)
-VALUES_ONLY_CATEGORICAL = Rule(
-    "values",
-    "applies to categorical parameters only",
-    f"!({_SEARCHED} && !({_CATEGORICAL}) && {_UNIFORM}) || !has(self.values)",
+    "scale", "does not apply to a categorical parameter", f"!({_CATEGORICAL}) || {_SCALE} == 'linear'"
 )
 
 PARAMETER_RULES: tuple[Rule, ...] = (
@@ -155,13 +155,17 @@ PARAMETER_RULES: tuple[Rule, ...] = (
     *INT_BOUND.values(),
     *DOUBLE_BOUND.values(),
     *WHOLE.values(),
-    CATEGORICAL_NEEDS_VALUES,
     *NOT_FOR_CATEGORICAL.values(),
     CATEGORICAL_DISTRIBUTION,
     CATEGORICAL_SCALE,
-    VALUES_ONLY_CATEGORICAL,
 )
 """Every rule of one entry of ``spec.parameters``, in the CRD and in the model."""
+
+
+def checked_by_api_server(where: tuple[str | int, ...], message: str) -> bool:
+    """Whether the model's problem at ``where`` (in a parameter) is one that a CRD rule reports too."""
+    return any(where == (rule.field,) and message.startswith(rule.message) for rule in PARAMETER_RULES)
+
 
 # --- HPOTaskSpec -------------------------------------------------------------------------------
 
