@@ -18,6 +18,7 @@ demo: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/kubetune crds --check
 	$(BIN)/kubetune crds --check -o charts/kubetune/crds
+	# The admission policy's pod-spec places (charts/kubetune/files/pod-specs.yaml), then deploy/kubetune.yaml.
 	$(BIN)/python deploy/render.py --check
 	# examples/plugin.yaml names a plugin that is not installed here, which validate rightly refuses.
 	$(BIN)/kubetune validate --quiet $(filter-out examples/plugin.yaml,$(wildcard examples/*.yaml))

@@ -33,3 +33,9 @@ def test_deploy_manifests_are_valid_kubernetes_objects_that_start_with_their_nam
     assert kinds.index("Deployment") == len(kinds) - 1
     for version in KUBE_VERSIONS:
         assert validation_problems(objects, version) == []
+
+
+def test_the_policys_pod_spec_paths_are_a_fresh_render_of_the_kinds() -> None:
+    committed = renderer.POD_SPECS.read_text(encoding="utf-8")
+
+    assert committed == renderer.pod_specs_file(), f"{renderer.POD_SPECS} is stale: run `python deploy/render.py`"

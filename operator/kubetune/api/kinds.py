@@ -101,6 +101,10 @@ class Kind:
     one_node_env: Mapping[str, str] = field(default_factory=dict)
     """``kubetune run`` runs the primary replica as one process: the environment its controller would
     give a one-node job, so the trainer's distributed setup (``torch.distributed``) sees a world of one."""
+    pod_templates: tuple[str, ...] = ()
+    """Every place in the spec where the kind's schema holds a PodSpec that the author writes, as a
+    path (:func:`template_path`). The chart's admission policy checks each one (the ServiceAccount the
+    pods run as, host access): deploy/render.py writes them into charts/kubetune/files/pod-specs.yaml."""
 
     @property
     def group(self) -> str:
@@ -120,7 +124,15 @@ def _job_replicas(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
     return [(("template", "spec"), _count(spec.get("parallelism")))]
 
 
-JOB = Kind("batch/v1", "Job", "jobs", lambda spec: ("template", "spec"), _job_replicas, pods_of_jobs=True)
+JOB = Kind(
+    "batch/v1",
+    "Job",
+    "jobs",
+    lambda spec: ("template", "spec"),
+    _job_replicas,
+    pods_of_jobs=True,
+    pod_templates=("template.spec",),
+)
 
 # --- JobSet (jobset.x-k8s.io): replicatedJobs[i].replicas Jobs of template.spec.parallelism pods each ---
 
@@ -145,6 +157,7 @@ JOBSET = Kind(
     deadline=None,  # a JobSet has none of its own; trialTimeout still stops it
     pods_of_jobs=True,
     one_node_env={"JOB_COMPLETION_INDEX": "0"},  # an Indexed Job's pod 0
+    pod_templates=("replicatedJobs[*].template.spec.template.spec",),
 )
 
 # --- Kubeflow Training Operator v1 (kubeflow.org/v1): {framework}ReplicaSpecs.{Type}.template ---
@@ -182,6 +195,7 @@ def _training_operator(
         deadline=("runPolicy", "activeDeadlineSeconds"),
         ttl=("runPolicy", "ttlSecondsAfterFinished"),
         one_node_env=env,
+        pod_templates=(f"{key}.*.template.spec",),  # a map: replica type -> replica spec
     )
 
 
@@ -231,6 +245,11 @@ TRAINJOB = Kind(
     _trainjob_replicas,
     ttl=None,
     extra_containers=(("trainer",),),
+    # The runtime (an admin's TrainingRuntime) holds the pods; a TrainJob may patch their pod specs
+    # (ServiceAccount, volumes, securityContext: kubeflow/trainer's RuntimePatch).
+    pod_templates=(
+        "runtimePatches[*].trainingRuntimeSpec.template.spec.replicatedJobs[*].template.spec.template.spec",
+    ),
     # The torch runtime's torchrun settings (kubeflow/trainer pkg/runtime/framework/plugins/torch).
     one_node_env={
         "PET_NNODES": "1",
@@ -261,12 +280,51 @@ RAYJOB = Kind(
     lambda spec: ("rayClusterSpec", "headGroupSpec", "template", "spec"),
     _rayjob_replicas,
     extra_strings=(("entrypoint",),),
+    pod_templates=(
+        "rayClusterSpec.headGroupSpec.template.spec",
+        "rayClusterSpec.workerGroupSpecs[*].template.spec",
+        "submitterPodTemplate.spec",  # the pod that runs `ray job submit`
+    ),
 )
 
 BUILTIN: dict[tuple[str, str], Kind] = {
     (k.api_version, k.kind): k for k in (JOB, JOBSET, PYTORCHJOB, TFJOB, MPIJOB, XGBOOSTJOB, TRAINJOB, RAYJOB)
 }
 """The kinds kubetune knows: their status, primary pod and replicas need no configuration."""
+
+
+EACH_ITEM = "[*]"
+EACH_VALUE = "*"
+
+
+def template_path(path: str) -> tuple[str, ...]:
+    """A pod-template path as steps: keys, ``[*]`` (each item of a list) and ``*`` (each value of a
+    map). ``replicatedJobs[*].template.spec`` -> ``("replicatedJobs", "[*]", "template", "spec")``."""
+    steps: list[str] = []
+    for part in path.split("."):
+        if part == EACH_VALUE:
+            steps.append(EACH_VALUE)
+        elif part.endswith(EACH_ITEM):
+            steps += [part.removesuffix(EACH_ITEM), EACH_ITEM]
+        else:
+            steps.append(part)
+    return tuple(steps)
+
+
+def templates_at(spec: object, path: str) -> PodSpecs:
+    """The objects at a pod-template path in ``spec``, with their places."""
+    found: list[tuple[Loc, object]] = [((), spec)]
+    for step in template_path(path):
+        following: list[tuple[Loc, object]] = []
+        for loc, node in found:
+            if step == EACH_ITEM and isinstance(node, list):
+                following += [((*loc, i), item) for i, item in enumerate(node)]
+            elif step == EACH_VALUE and isinstance(node, dict):
+                following += [((*loc, str(k)), v) for k, v in node.items()]
+            elif step not in (EACH_ITEM, EACH_VALUE) and isinstance(node, dict) and step in node:
+                following.append(((*loc, step), node[step]))
+        found = following
+    return [(loc, node) for loc, node in found if isinstance(node, dict)]
 
 
 def builtin(api_version: str, kind: str) -> Kind | None:

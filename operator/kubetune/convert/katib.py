@@ -716,7 +716,8 @@ class _Converter:
             ("spec", "trialTemplate", "kind"),
             f"{where}.trialSpec.kind",
             f"the operator runs a {kind} once the chart's workloadKinds lists it ({{group: {group}, kind: {kind}, "
-            "resource: its plural}), which also grants it access; kubetune run cannot run it",
+            "resource: its plural, podSpecs: where the admission policy finds its pod specs, docs/security.md}), "
+            "which also grants it access; kubetune run cannot run it",
             changed=False,
         )
         return out
