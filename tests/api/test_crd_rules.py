@@ -129,3 +129,15 @@ def test_a_rule_that_reads_a_field_with_no_type_is_caught() -> None:
     assert untyped_reads("self.min < self.max && has(self.when) && self.when.parameter != ''", typed) == []
     # `in` is a CEL keyword: the API server names that property __in__, and it has no type either.
     assert untyped_reads("self.when.__in__.size() > 0", typed) == ["__in__"]
+
+
+def test_a_range_beside_a_fixed_value_must_be_one_the_api_server_accepts() -> None:
+    # The API server cannot see `value`, so its rules hold for a fixed parameter's other keys; the
+    # model says the same, so that `kubetune validate` never passes what `kubectl apply` refuses.
+    pinned = {"name": "lr", "value": 0.01, "min": 0.0001, "max": 0.1, "scale": "log"}
+    assert list(rule_failures(pinned, PARAMETER_SCHEMA)) == []
+    assert model_problems(pinned) == set()
+
+    backwards = {**pinned, "min": 1.0}
+    assert list(rule_failures(backwards, PARAMETER_SCHEMA)) == [(".min", "must be less than max")]
+    assert model_problems(backwards) == {(".min", "must be less than max (1 >= 0.1)")}
