@@ -7,6 +7,7 @@ place the generated CEL misses, shows up here against a realistic workload of th
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -16,8 +17,9 @@ from celpy import celtypes
 
 from kubetune.api import kinds
 from tests.cel import evaluate, to_cel
+from tests.kube import schema
 
-from .chart import renderer
+from .chart import ROOT, renderer
 from .workloads import BY_KIND, WORKLOADS
 
 
@@ -58,3 +60,27 @@ def test_the_policys_cel_reads_a_workload_without_pod_templates_as_none(kind: st
     for spec in ({}, {"template": {}}, {"replicatedJobs": [{}]}, {"rayClusterSpec": {"workerGroupSpecs": [{}]}}):
         groups = evaluate(expression, {"variables": celtypes.MapType({celtypes.StringType("spec"): to_cel(spec)})})
         assert [pod for group in groups for pod in group] == []
+
+
+CRDS = ROOT.parent / "shared" / "crds"
+
+
+@pytest.mark.parametrize("kind", sorted(set(WORKLOADS) - {"Job"}))
+def test_each_workload_here_and_a_service_account_in_each_pod_template_are_what_the_real_crd_keeps(kind: str) -> None:
+    # So that the places above are the real schema's, and a ServiceAccount set there is not pruned
+    # (a place the API server drops would not need checking).
+    if not CRDS.is_dir():
+        pytest.skip(f"the real workload CRDs are not at {CRDS} (the shared/crds folder beside the repository)")
+    known = BY_KIND[kind]
+    crd = yaml.safe_load((CRDS / f"{known.group}_{known.plural}.yaml").read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == known.version)
+    crd_schema = version["schema"]["openAPIV3Schema"]
+    for loc, _ in [((), None), *kinds.pod_specs(WORKLOADS[kind]["spec"])]:
+        template = copy.deepcopy(WORKLOADS[kind])
+        if loc:
+            pod = kinds.at(template["spec"], loc)
+            assert isinstance(pod, dict)
+            pod["serviceAccountName"] = "powerful"
+        obj = {**template, "metadata": {"name": "trial-0", "namespace": "team-a"}}
+        assert schema.validation_errors(obj, crd_schema) == [], loc
+        assert schema.prune(obj, crd_schema)["spec"] == obj["spec"], loc

@@ -31,14 +31,14 @@ def _replicas(key: str, *roles: str) -> dict[str, Any]:
 
 
 def _trainjob() -> dict[str, Any]:
-    def patch(*jobs: str) -> dict[str, Any]:
+    def patch(manager: str, *jobs: str) -> dict[str, Any]:
         # What a patch's pod spec may set (kubeflow/trainer's RuntimePatch): containers by name, with
         # env, securityContext and volumeMounts; the ServiceAccount; volumes.
         def pod(job: str) -> dict[str, Any]:
             return {"containers": [{"name": job, "env": [{"name": "NCCL_DEBUG", "value": "INFO"}]}]}
 
         replicated = [{"name": job, "template": {"spec": {"template": {"spec": pod(job)}}}} for job in jobs]
-        return {"manager": "alice", "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": replicated}}}}
+        return {"manager": manager, "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": replicated}}}}
 
     return {
         "apiVersion": "trainer.kubeflow.org/v1alpha1",
@@ -46,7 +46,11 @@ def _trainjob() -> dict[str, Any]:
         "spec": {
             "runtimeRef": {"name": "torch-distributed"},
             "trainer": {"image": "registry.example.com/ml/trainer:1.0", "command": ["python"], "numNodes": 2},
-            "runtimePatches": [patch("node", "dataset-initializer"), patch("model-initializer")],
+            # A list keyed by manager (one entry each), of replicated jobs keyed by name.
+            "runtimePatches": [
+                patch("example.com/tuning", "node", "dataset-initializer"),
+                patch("example.com/storage", "model-initializer"),
+            ],
         },
     }
 
