@@ -148,7 +148,7 @@ def test_docs_give_a_reason_for_every_rule_the_chart_grants() -> None:
         key = ("" if group.startswith('""') else group, resource)
         documented.setdefault(key, set()).update(v.strip() for v in verbs.split(","))
 
-    assert documented == {**OPERATOR_RULES, **LEASE_RULES}
+    assert documented == {**OPERATOR_RULES, **LEASE_RULES, **CRD_RULES}
 
 
 def test_operator_pod_runs_as_non_root_with_a_read_only_root_filesystem(cluster_mode: Objects) -> None:
