@@ -272,8 +272,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         on_retry=telemetry.request_retried,
         workload_kinds=options.workload_kinds,
     )
-    scopes: list[str | None] = [None] if settings.peering.clusterwide or not options.namespaces else []
-    scopes += [] if scopes else list(options.namespaces)
+    clusterwide = settings.peering.clusterwide or not options.namespaces
+    scopes: list[str | None] = [None] if clusterwide else list(options.namespaces)
     watched = _watchable(kube, listed(options.workload_kinds), scopes)
     WORKLOADS.watch(watched)
     for kind in watched:
@@ -303,7 +303,6 @@ def lease_readable(memo: Any, **_: Any) -> str:
 @kopf.on.cleanup()
 def shut_down(memo: Any, **_: Any) -> None:
     """Stop standing for leadership when the operator stops, and let the reconcile threads go."""
-    WORKLOADS.watch(())
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
         runtime.stop.set()
@@ -659,7 +658,7 @@ class WorkloadWatches:
         """Kinds described by CEL, as (group, kind): their events only wake their tasks."""
 
     def watch(self, kinds: Iterable[WatchedKind]) -> None:
-        """Watch these kinds from now on (at start; nothing when the operator stops)."""
+        """Watch these kinds from now on (set as the operator starts, before Kopf's first scan)."""
         kinds = list(kinds)
         self.cached = frozenset((k.group, k.version, k.plural) for k in kinds if k.known and k.version and k.plural)
         self.woken = frozenset((k.group, k.kind) for k in kinds if not k.known)
