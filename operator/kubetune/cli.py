@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import importlib
 import json
@@ -362,6 +363,7 @@ def _operator(args: argparse.Namespace) -> int:
     options = operator.Options.from_env(
         leader_election=args.leader_election, lease_name=args.lease_name, lease_namespace=args.lease_namespace
     )
+    options = dataclasses.replace(options, namespaces=tuple(namespaces))
     if options.leader_election and not options.lease_namespace:
         print(
             "kubetune operator: --lease-namespace: the Lease's namespace is unknown "

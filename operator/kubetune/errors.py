@@ -29,6 +29,14 @@ class InvalidSpec(KubetuneError):
         super().__init__("; ".join(str(p) for p in self.problems))
 
 
+class KindUnavailable(InvalidSpec):
+    """A workload kind the operator cannot use now: not installed, or its watch not granted.
+
+    Unlike another invalid spec, the task waits rather than fails: installing the kind's CRD, or
+    granting it in the chart, lets it start without an edit.
+    """
+
+
 class SearchError(KubetuneError):
     """A search algorithm could not produce suggestions."""
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 import kubetune
+from kubetune.executors.workload import DEFAULT_KINDS
 
 from .chart import CHART, KUBE_VERSIONS, NAMESPACED, e2e_values, of_kind, one, render, renderer, validation_problems
 
@@ -31,6 +32,8 @@ OPERATOR_RULES = {
     ("", "events"): {"create"},
 }
 LEASE_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+# Cluster-wide only: reading CRDs, so that a workload kind installed or removed is followed (docs/rbac.md).
+CRD_RULES = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
 
 
 def rules_of(role: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
@@ -80,12 +83,12 @@ def operator_cluster_roles(objects: Objects) -> Objects:
     return [r for r in of_kind(objects, "ClusterRole") if not any("aggregate-to" in k for k in r["metadata"]["labels"])]
 
 
-def test_cluster_mode_binds_a_cluster_role_with_exactly_the_operator_rules(cluster_mode: Objects) -> None:
+def test_cluster_mode_binds_a_cluster_role_with_the_operator_rules_and_crd_reading(cluster_mode: Objects) -> None:
     [cluster_role] = operator_cluster_roles(cluster_mode)
     binding = one(cluster_mode, "ClusterRoleBinding")
     service_account = one(cluster_mode, "ServiceAccount")
 
-    assert rules_of(cluster_role) == OPERATOR_RULES
+    assert rules_of(cluster_role) == OPERATOR_RULES | CRD_RULES
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "ClusterRole",
@@ -145,7 +148,7 @@ def test_docs_give_a_reason_for_every_rule_the_chart_grants() -> None:
         key = ("" if group.startswith('""') else group, resource)
         documented.setdefault(key, set()).update(v.strip() for v in verbs.split(","))
 
-    assert documented == {**OPERATOR_RULES, **LEASE_RULES}
+    assert documented == {**OPERATOR_RULES, **LEASE_RULES, **CRD_RULES}
 
 
 def test_operator_pod_runs_as_non_root_with_a_read_only_root_filesystem(cluster_mode: Objects) -> None:
@@ -247,3 +250,13 @@ def test_rbac_grants_exactly_the_workload_kinds_the_values_list() -> None:
     assert workload_rules == {("kubeflow.org", "pytorchjobs")}, "not even batch/v1 Jobs when they are not listed"
     env = {e["name"]: e.get("value") for e in container(objects)["env"]}
     assert env["KUBETUNE_WORKLOAD_KINDS"] == "PyTorchJob.kubeflow.org"
+
+
+def test_the_default_workload_kinds_are_the_operators_default() -> None:
+    """With no KUBETUNE_WORKLOAD_KINDS the operator manages the kinds the chart grants by default, not more."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    listed = {f"{k['kind']}.{k['group']}" for k in values["workloadKinds"]}
+
+    assert listed == DEFAULT_KINDS
+    env = {e["name"]: e.get("value") for e in container(render({}))["env"]}
+    assert set(env["KUBETUNE_WORKLOAD_KINDS"].split(",")) == DEFAULT_KINDS

@@ -101,6 +101,18 @@ def test_operator_settings_come_from_the_environment_unless_a_flag_is_given(monk
     assert (options().leader_election, options().lease_name) == (True, "kubetune-operator")
 
 
+def test_the_workload_kinds_come_from_the_environment_and_default_to_the_charts_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kubetune.handlers.operator import Options  # noqa: PLC0415
+
+    monkeypatch.delenv("KUBETUNE_WORKLOAD_KINDS", raising=False)
+    unset = Options.from_env().workload_kinds
+    assert "PyTorchJob.kubeflow.org" in unset and "TFJob.kubeflow.org" not in unset, "the chart's list, not every kind"
+    monkeypatch.setenv("KUBETUNE_WORKLOAD_KINDS", "Job.batch, TFJob.kubeflow.org")
+    assert Options.from_env().workload_kinds == {"Job.batch", "TFJob.kubeflow.org"}
+
+
 def test_the_lease_namespace_comes_from_the_kubeconfig_context_out_of_cluster(
     cluster: Kube, monkeypatch: pytest.MonkeyPatch
 ) -> None:

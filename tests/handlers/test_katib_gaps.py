@@ -140,9 +140,10 @@ def test_a_katib_argo_or_tekton_experiment_runs_with_its_conditions_written_in_c
 ) -> None:
     """Katib's GJSON conditions become CEL that the operator evaluates on the workload's status; the
     parameter reaches the step's container; the metrics come from the primary pod's main container."""
-    # As for any kind described by CEL: the operator watches it only when enabled at startup, so the
-    # task's periodic resync (shortened) sees the workload's end.
-    monkeypatch.setattr("kubetune.handlers.operator.RESYNC_SECONDS", 0.5)
+    # The chart's workloadKinds lists the kind, as the converted task's comment says to: the operator
+    # manages it and watches it (its events wake the task).
+    kind = f"{crd['spec']['names']['kind']}.{crd['spec']['group']}"
+    monkeypatch.setenv("KUBETUNE_WORKLOAD_KINDS", f"Job.batch,{kind}")
     cluster.install_crd(crd)
     out = tmp_path / "task.yaml"
     assert main(["convert", str(FIXTURES / fixture), "-o", str(out)]) == 0
@@ -161,12 +162,12 @@ def test_a_katib_argo_or_tekton_experiment_runs_with_its_conditions_written_in_c
         cluster.create(task)
         cluster.wait_for(lambda: phase(cluster, name) in ("Succeeded", "Failed"), timeout=30)
     status = cluster.get("hpotasks", name)["status"]
-    assert status["phase"] == "Succeeded"
+    assert status["phase"] == "Succeeded", status["message"]
     trials = [t for t in cluster.list("trials") if t["spec"]["task"] == name]
     assert len(trials) == 2
     for trial in trials:
         lr = next(iter(trial["spec"]["parameters"].values()))
-        assert trial["status"]["phase"] == "Succeeded"
+        assert trial["status"]["phase"] == "Succeeded", trial["status"]
         assert trial["status"]["objective"] == pytest.approx((lr - 0.1) ** 2, abs=1e-6), "the primary pod's log"
 
 

@@ -73,6 +73,20 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, "Forbidden", message)
 
 
+def refused(user: str, verb: str, group: str, resource: str, namespace: str | None, name: str | None) -> ApiError:
+    """RBAC's refusal, as the API server words it (apiserver's responsewriters.forbiddenMessage, NewForbidden)."""
+    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    why = f'User "{user}" cannot {verb} resource "{resource}" in API group "{group}" {where}'
+    qualified = f"{resource}.{group}" if group else resource
+    message = f'{qualified} "{name}" is forbidden: {why}' if name else f"{qualified} is forbidden: {why}"
+    details: dict[str, Any] = {"kind": resource}
+    if group:
+        details["group"] = group
+    if name:
+        details["name"] = name
+    return ApiError(403, "Forbidden", message, details)
+
+
 def unsupported_media_type(content_type: str) -> ApiError:
     return ApiError(
         415,

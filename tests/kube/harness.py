@@ -190,6 +190,25 @@ class Kube:
     def install_crd(self, crd: str | Path | Mapping[str, Any]) -> Obj:
         return self.call(self.emulator.install_crd, load_crd(crd))
 
+    def remove_crd(self, name: str) -> None:
+        """Delete a CRD: its objects go, and its resource is no longer served (its watches end a moment later)."""
+        self.delete("customresourcedefinitions", name, None)
+
+    def refuse(self, resource: str, verbs: Iterable[str] = ("list", "watch")) -> None:
+        """Refuse these verbs on a resource ("plural.group") everywhere, with RBAC's 403, as a ClusterRole
+        that does not grant them would; SelfSubjectAccessReviews agree."""
+        plural, _, group = resource.partition(".")
+
+        def arm() -> None:
+            refused = self.emulator.server.refusals.get((group, plural), frozenset())
+            self.emulator.server.refusals[(group, plural)] = refused | frozenset(verbs)
+
+        self.call(arm)
+
+    def requests(self, verb: str, resource: str) -> int:
+        """How many requests of a verb ("list", "watch") on a resource (its plural) the emulator answered."""
+        return self.call(lambda: self.emulator.server.requests[(verb, resource)])
+
     def fail(self, method: str, path_fragment: str, times: int, code: int = 500) -> None:
         """Answer the next ``times`` requests of ``method`` whose path contains ``path_fragment`` with ``code``."""
 
@@ -339,6 +358,8 @@ def _watched_resources(kube: Kube, registry: kopf.OperatorRegistry) -> set[str]:
     selected = set()
     for name in ("_indexing", "_watching", "_spawning", "_changing"):
         for handler in getattr(registry, name).get_all_handlers():
+            if handler.selector.fn is not None:
+                continue  # a selector the operator decides as it starts (kubetune's workload kinds)
             for resource in handler.selector.select(candidates):
                 selected.add(candidates[resource].qualified)
     return selected

@@ -24,6 +24,12 @@ from tests.kube.workloads import Kubelet, format_log
 logger = logging.getLogger(__name__)
 
 JSON = "application/json"
+USER = "system:serviceaccount:kubetune:kubetune"
+"""Who every request comes from, as a refusal names the user (the emulator authenticates no one)."""
+CRD_TEARDOWN_SECONDS = 1.0
+"""How long the watches of a custom resource stay open after its CRD is gone: the API server tears
+the storage down once requests in flight drain, a second at least (apiextensions-apiserver's
+crdHandler.tearDown), and the watches end then."""
 _JOB_DELETE_WARNING = (
     '299 - "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background '
     'to remove them or set propagationPolicy=Orphan to suppress this warning"'
@@ -65,6 +71,12 @@ def _manager(request: web.Request) -> str:
     return request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0]
 
 
+def _serves(crd: Obj, rt: ResourceType) -> bool:
+    """Whether a CRD is the one that serves a resource type."""
+    spec = crd.get("spec") or {}
+    return (spec.get("group"), (spec.get("names") or {}).get("plural")) == (rt.group, rt.plural)
+
+
 def request_key(method: str, path: str, query: Mapping[str, str]) -> tuple[str, str]:
     """A request's verb and resource, as the API server's request metrics name them (``list``, ``pods/log``)."""
     parts = [p for p in path.split("/") if p]
@@ -97,6 +109,8 @@ class ApiServer:
         # Failures a test injects: (method, path fragment) -> how many more requests fail, and with which code.
         self.faults: dict[tuple[str, str], int] = {}
         self.fault_codes: dict[tuple[str, str], int] = {}
+        # What RBAC refuses: (group, resource) -> verbs, everywhere (a ClusterRole that does not grant them).
+        self.refusals: dict[tuple[str, str], frozenset[str]] = {}
         # Every request served, as the API server's apiserver_request_total counts them: (verb, resource).
         self.requests: collections.Counter[tuple[str, str]] = collections.Counter()
         # Bytes of the bodies answered (watch streams and log follows excluded), by the same key.
@@ -179,6 +193,9 @@ class ApiServer:
     async def _resource_request(
         self, request: web.Request, group: str, version: str, rest: list[str]
     ) -> web.StreamResponse:
+        self._authorize(request, group, rest)
+        if (group, rest[0]) == ("authorization.k8s.io", "selfsubjectaccessreviews") and request.method == "POST":
+            return await self._access_review(request)
         namespace: str | None = None
         # /namespaces/NS/PLURAL/... is namespaced content, unless PLURAL is not a namespaced type here:
         # then it is the namespace object's own subresource (/api/v1/namespaces/NS/status).
@@ -241,6 +258,32 @@ class ApiServer:
             if method == "DELETE" and subresource is None:
                 return await self._delete(request, rt, namespace, name)
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    # --- authorization: RBAC's refusals, and SelfSubjectAccessReviews that agree with them ---
+
+    def _authorize(self, request: web.Request, group: str, rest: list[str]) -> None:
+        """Refuse a request RBAC would refuse (before the resource is looked up: a kind that is not
+        installed is refused all the same)."""
+        namespace, parts = (rest[1], rest[2:]) if rest[0] == "namespaces" and len(rest) >= 3 else (None, rest)
+        verb = request_key(request.method, request.path, request.query)[0]
+        if verb in self.refusals.get((group, parts[0]), frozenset()):
+            name = parts[1] if len(parts) > 1 else None
+            raise errors.refused(USER, verb, group, parts[0], namespace, name)
+
+    async def _access_review(self, request: web.Request) -> web.Response:
+        """A SelfSubjectAccessReview: may the caller do this? (As the refusals above answer it.)"""
+        body = parse_body(await request.read(), request.headers.get("Content-Type", ""))
+        body = body if isinstance(body, dict) else {}
+        attributes = (body.get("spec") or {}).get("resourceAttributes") or {}
+        refused = attributes.get("verb") in self.refusals.get(
+            (attributes.get("group") or "", attributes.get("resource") or ""), frozenset()
+        )
+        status = {"allowed": not refused}
+        if not refused:
+            status["reason"] = "the emulator refuses only what a test refuses"
+        answer = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "metadata": {"creationTimestamp": None}, "spec": body.get("spec"), "status": status}  # fmt: skip
+        return _json(answer, 201)
 
     # --- discovery ---
 
@@ -436,7 +479,11 @@ class ApiServer:
                         }
                         await response.write(_event("BOOKMARK", mark))
                     continue
-                event = self._to_event(rt, getter.result(), namespace, match)
+                change = getter.result()
+                if change.type == "DELETED" and change.rt == r.CRDS and _serves(change.obj, rt):
+                    torn_down = loop.time() + CRD_TEARDOWN_SECONDS
+                    deadline = torn_down if deadline is None else min(deadline, torn_down)
+                event = self._to_event(rt, change, namespace, match)
                 if event is not None:
                     await response.write(_event(*event))
         finally:

@@ -294,6 +294,68 @@ def test_watch_resumes_filters_and_expires(kube: Kube) -> None:
     assert expired.value.status == 410
 
 
+def test_a_refused_resource_answers_as_rbac_does_and_access_reviews_agree(
+    kube: Kube, widgets: kubernetes.client.CustomObjectsApi
+) -> None:
+    kube.refuse("widgets.test.kubetune.io")
+    with pytest.raises(ApiException) as cluster_wide:
+        widgets.list_cluster_custom_object("test.kubetune.io", "v1", "widgets")
+    assert cluster_wide.value.status == 403
+    assert status_of(cluster_wide.value) == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'widgets.test.kubetune.io is forbidden: User "system:serviceaccount:kubetune:kubetune" cannot '
+        'list resource "widgets" in API group "test.kubetune.io" at the cluster scope',
+        "reason": "Forbidden",
+        "code": 403,
+        "details": {"group": "test.kubetune.io", "kind": "widgets"},
+    }
+    with pytest.raises(ApiException) as in_namespace:
+        kubernetes.watch.Watch().stream(
+            widgets.list_namespaced_custom_object, "test.kubetune.io", "v1", NS, "widgets", timeout_seconds=1
+        ).__next__()
+    assert status_of(in_namespace.value)["message"].endswith(
+        'cannot watch resource "widgets" in API group "test.kubetune.io" in the namespace "default"'
+    )
+    widgets.create_namespaced_custom_object("test.kubetune.io", "v1", NS, "widgets", widget("w"))  # create: granted
+
+    def may(verb: str, resource: str) -> bool:
+        attributes = kubernetes.client.V1ResourceAttributes(group="test.kubetune.io", resource=resource, verb=verb)
+        spec = kubernetes.client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+        review = kubernetes.client.V1SelfSubjectAccessReview(spec=spec)
+        answer = kubernetes.client.AuthorizationV1Api(kube.api_client).create_self_subject_access_review(review)
+        return bool(answer.status.allowed)
+
+    assert not may("list", "widgets") and not may("watch", "widgets")
+    assert may("create", "widgets") and may("list", "gadgets")
+
+
+def test_removing_a_crd_ends_its_watches_and_its_resource(
+    kube: Kube, widgets: kubernetes.client.CustomObjectsApi
+) -> None:
+    """As the API server does: the objects go (DELETED), the stream ends a moment later, then 404."""
+    widgets.create_namespaced_custom_object("test.kubetune.io", "v1", NS, "widgets", widget("w"))
+    # The server's end, not the 600 s asked for, ends the stream (else the client's read times out: a failure).
+    stream = kubernetes.watch.Watch().stream(
+        widgets.list_namespaced_custom_object,
+        "test.kubetune.io",
+        "v1",
+        NS,
+        "widgets",
+        timeout_seconds=600,
+        _request_timeout=30,
+    )
+    assert next(stream)["type"] == "ADDED"
+    kube.remove_crd("widgets.test.kubetune.io")
+    rest = [e["type"] for e in stream]
+    assert "DELETED" in rest
+    with pytest.raises(ApiException) as gone:
+        widgets.list_namespaced_custom_object("test.kubetune.io", "v1", NS, "widgets")
+    assert gone.value.status == 404
+
+
 def test_finalizers_and_deletion_timestamp(kube: Kube, widgets: kubernetes.client.CustomObjectsApi) -> None:
     args = ("test.kubetune.io", "v1", NS, "widgets")
     body = widget("w1")

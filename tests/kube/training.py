@@ -606,6 +606,8 @@ class TrainingControllers:
             status["phase"] = "Succeeded"
         else:
             status["phase"] = "Running"
+        if status["phase"] != "Running":
+            status["finishedAt"] = timestamp()  # as Argo stamps the end (with startedAt, not emulated)
         self._status(rt, wf, status)
 
     def _pipelinerun(self, rt: r.ResourceType, run: Obj) -> None:
@@ -629,9 +631,13 @@ class TrainingControllers:
             value = "True"
         else:
             value = "Unknown"
-        status["conditions"] = [
-            {"type": "Succeeded", "status": value, "reason": {"True": "Succeeded"}.get(value, "Running")}
-        ]
+        condition = {"type": "Succeeded", "status": value, "reason": {"True": "Succeeded"}.get(value, "Running")}
+        old = next((c for c in status.get("conditions") or [] if c.get("type") == "Succeeded"), {})
+        changed = old.get("status") != value
+        condition["lastTransitionTime"] = timestamp() if changed else old.get("lastTransitionTime", timestamp())
+        status["conditions"] = [condition]
+        if value != "Unknown":
+            status["completionTime"] = timestamp()
         self._status(rt, run, status)
 
     # --- Kueue ---

@@ -16,7 +16,7 @@ from .observe import (
     recorded_metrics,
     with_last_output,
 )
-from .planner import Plan, best_trial, invalid_status, new_trial, plan, reconcile_error_status
+from .planner import Plan, best_trial, invalid_status, new_trial, plan, reconcile_error_status, unavailable_status
 from .stopping import Verdict, is_active, phase_of, stopped_status
 
 __all__ = [
@@ -49,5 +49,6 @@ __all__ = [
     "stopped_status",
     "task_seed",
     "trial_name",
+    "unavailable_status",
     "with_last_output",
 ]

@@ -622,6 +622,27 @@ def invalid_status(
     )
 
 
+def unavailable_status(
+    previous: HPOTaskStatus | None, generation: int | None, message: str, now: datetime
+) -> HPOTaskStatus:
+    """The status of a task whose workload kind cannot be used now: ``Valid=False`` saying why, not Failed.
+
+    The task keeps its phase (Pending, when it has not started) and waits: the kind may be installed or
+    granted later, and the task then starts (or goes on) without an edit.
+    """
+    previous = previous or HPOTaskStatus()
+    valid = _condition(previous.conditions, "Valid", False, "WorkloadKindUnavailable", message, now, generation)
+    others = [c for c in previous.conditions if c.type != "Valid"]
+    return previous.model_copy(
+        update={
+            "reason": "WorkloadKindUnavailable",
+            "message": message,
+            "conditions": [valid, *others],
+            "observed_generation": generation,
+        }
+    )
+
+
 def reconcile_error_status(previous: HPOTaskStatus | None, message: str, now: datetime) -> HPOTaskStatus:
     """The status of a task whose reconcile failed unexpectedly: ``Ready=False`` saying why.
 

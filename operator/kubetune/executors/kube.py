@@ -41,7 +41,7 @@ from ..api import (
     parse_task,
     parse_trial,
 )
-from ..errors import InvalidSpec, Problem, StateError
+from ..errors import InvalidSpec, KindUnavailable, Problem, StateError
 from ..metrics import LogScanner, MetricsReading, read_annotation, read_log, wanted_metrics
 from . import clock
 from .cache import CachedTrial, Expectations, Snapshot, strip_pod, strip_workload
@@ -138,6 +138,8 @@ class Kube:
     workload_kinds: frozenset[str] | None = None
     """The workload kinds this operator may manage, as ``Kind.group`` (the chart's ``workloadKinds``);
     None: any kind (its RBAC decides)."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Workload kinds (``Kind.group``) listed but not granted to this operator, and why: their tasks wait."""
     unpatchable: set[str] = field(default_factory=set)
     """Workload kinds whose grace period (``retainWorkloads.keepFor``) the API server refused to set."""
     _followers: dict[tuple[str, str], tuple[tuple[str, int], LogFollower]] = field(default_factory=dict)
@@ -236,7 +238,9 @@ class Kube:
     def workload(self, task: HPOTask) -> Workload:
         """The adapter of the task's workload kind, if the cluster serves that kind and this operator manages it.
 
-        Raises InvalidSpec (one line, naming the kind) otherwise: the task is Valid=False, others carry on.
+        Raises InvalidSpec (one line, naming the kind) otherwise: the task is Valid=False, others carry
+        on. A kind that is listed but not installed or not granted raises KindUnavailable: the task
+        waits for it.
         """
         template = task.spec.trial_template
         name = qualified_kind(template.api_version, template.kind)
@@ -247,13 +251,15 @@ class Kube:
                 "add it to the chart's workloadKinds, which also grants the operator access to it"
             )
             raise InvalidSpec([Problem("spec.trialTemplate.kind", why)])
+        if name in self.refused:
+            raise KindUnavailable([Problem("spec.trialTemplate.kind", self.refused[name])])
         plural = self.plural(template.api_version, template.kind)
         if plural is None:
             why = (
                 f"{template.kind} ({template.api_version}) is not installed in this cluster: the API server "
-                "serves no such kind (install its CRD and operator, then edit the task)"
+                "serves no such kind (install its CRD and operator: the task starts then)"
             )
-            raise InvalidSpec([Problem("spec.trialTemplate.kind", why)])
+            raise KindUnavailable([Problem("spec.trialTemplate.kind", why)])
         known = REGISTRY.get((template.api_version, template.kind))
         return known if known is not None else workload_for(task, plural)
 
@@ -285,6 +291,33 @@ class Kube:
         )
         self._resources[key] = (time.monotonic() + (60.0 if plural else 5.0), plural)
         return plural
+
+    def preferred(self, group: str, kind: str) -> tuple[str, str] | None:
+        """The preferred version of a group, and the kind's resource name in it, if the API server serves them."""
+        groups = client.ApisApi(self.api).get_api_versions().groups or []
+        found = next((g for g in groups if g.name == group), None)
+        version = found.preferred_version.version if found is not None and found.preferred_version else ""
+        plural = self.plural(f"{group}/{version}", kind) if version else None
+        return (version, plural) if plural else None
+
+    def may_watch(self, group: str, plural: str, namespaces: Sequence[str | None]) -> str | None:
+        """None if this operator may list and watch a resource in every one of ``namespaces`` (None: the
+        whole cluster); else which of them it may not, as the authorizer answers it (a SelfSubjectAccessReview)."""
+        refused = []
+        for namespace in namespaces:
+            verbs = []
+            for verb in ("list", "watch"):
+                attributes = client.V1ResourceAttributes(group=group, resource=plural, verb=verb, namespace=namespace)
+                review = client.V1SelfSubjectAccessReview(
+                    spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes)
+                )
+                answer = client.AuthorizationV1Api(self.api).create_self_subject_access_review(review)
+                if answer.status is None or not answer.status.allowed:
+                    verbs.append(verb)
+            if verbs:
+                where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+                refused.append(f"{' and '.join(verbs)} {where}")
+        return "; ".join(refused) or None
 
     # --- metrics ----------------------------------------------------------------------------
 
@@ -594,8 +627,8 @@ def _pod_ended(pod: Mapping[str, Any] | None) -> bool:
 def _long_ago(workload: Mapping[str, Any]) -> bool:
     """Whether a finished workload ended more than POD_LAG_SECONDS ago (its pod may never be seen)."""
     status = workload.get("status") or {}
-    # A Job's completionTime, a RayJob's endTime, else the latest condition's change.
-    ended = parse_time(status.get("completionTime") or status.get("endTime")) or max(
+    # A Job's completionTime, a RayJob's endTime, an Argo Workflow's finishedAt, else the latest condition's change.
+    ended = parse_time(status.get("completionTime") or status.get("endTime") or status.get("finishedAt")) or max(
         (t for c in status.get("conditions") or [] if (t := parse_time(c.get("lastTransitionTime")))), default=None
     )
     return ended is None or (clock() - ended).total_seconds() > POD_LAG_SECONDS

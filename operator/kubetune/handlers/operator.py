@@ -15,9 +15,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from .. import engine, names
 from ..api import TaskPhase
 from ..executors.cache import CachedTrial, Expectations, Snapshot, strip_pod, strip_trial, strip_workload
 from ..executors.kube import RETRIED_STATUSES, WRITERS, Kube, qualified_kind
-from ..executors.workload import REGISTRY
+from ..executors.workload import DEFAULT_KINDS, REGISTRY
 from . import telemetry
 from .reconcile import Outcome, reconcile, record_error
 
@@ -80,8 +80,11 @@ class Options:
     follow_seconds: float = 5.0
     """While early stopping needs intermediate metrics: seconds between two reads of a running trial's log."""
     identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or f"kubetune-{uuid.uuid4().hex[:8]}")
-    workload_kinds: frozenset[str] | None = None
-    """The workload kinds to manage, as ``Kind.group`` (the chart's ``workloadKinds``); None: any."""
+    workload_kinds: frozenset[str] = DEFAULT_KINDS
+    """The workload kinds to manage, as ``Kind.group`` (the chart's ``workloadKinds``)."""
+    namespaces: tuple[str, ...] = ()
+    """The namespaces the operator serves; empty: the whole cluster (or not told: then its access to a
+    workload kind is checked cluster-wide)."""
 
     @classmethod
     def from_env(
@@ -105,10 +108,11 @@ class Options:
         )
 
 
-def _workload_kinds() -> frozenset[str] | None:
-    """``KUBETUNE_WORKLOAD_KINDS``: comma-separated ``Kind.group`` names (``Job.batch,JobSet.jobset.x-k8s.io``)."""
+def _workload_kinds() -> frozenset[str]:
+    """``KUBETUNE_WORKLOAD_KINDS``: comma-separated ``Kind.group`` names (``Job.batch,JobSet.jobset.x-k8s.io``);
+    unset, the chart's default list (never "every kind kubetune knows": the chart grants only those)."""
     text = os.environ.get(WORKLOAD_KINDS_ENV)
-    return None if text is None else frozenset(k.strip() for k in text.split(",") if k.strip())
+    return DEFAULT_KINDS if text is None else frozenset(k.strip() for k in text.split(",") if k.strip())
 
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -181,8 +185,8 @@ class Runtime:
     """Why the Lease cannot be read, while it cannot: /healthz fails meanwhile."""
     expectations: dict[tuple[str, str], Expectations] = field(default_factory=dict)
     watched: frozenset[str] = frozenset()
-    """The workload kinds (``Kind.group``) whose watch fills the cache: those served when the operator
-    started. Another kind's workloads are listed at each reconcile instead."""
+    """The workload kinds (``Kind.group``) whose watch fills the cache: those listed, granted and served
+    when the operator started. Another kind's workloads are listed at each reconcile instead."""
     reconcilers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(RECONCILERS, thread_name_prefix="kubetune-reconcile")
     )
@@ -257,10 +261,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.chunk_size = LIST_CHUNK
     settings.watching.label_selectors[TRIALS] = names.LABEL_TASK
     settings.watching.label_selectors[PODS] = names.LABEL_TASK
-    for kind in WATCHED:
-        settings.watching.label_selectors[kind.selector] = names.LABEL_TASK
-    # No CRD or namespace scanning: the resources are known, and the RBAC stays minimal (docs/rbac.md).
-    settings.scanning.disabled = True
+    # Cluster-wide, Kopf follows the CRDs (the chart grants reading them): a workload kind installed
+    # later is watched from then on, and the watch of one removed is stopped rather than failing the
+    # operator. Namespaced, the chart grants nothing cluster-scoped, so nothing is scanned (docs/rbac.md).
+    settings.scanning.disabled = not settings.peering.clusterwide
     options: Options = memo.get("options") or Options.from_env()
     kube = Kube(
         memo.get("api") or load_client(),
@@ -268,9 +272,15 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         on_retry=telemetry.request_retried,
         workload_kinds=options.workload_kinds,
     )
-    # Kopf resolves the watched kinds once, through discovery, as it starts: a kind not served then
-    # is not watched (until a restart), so its tasks' workloads are listed instead.
-    served = frozenset(kind.qualified for kind in WATCHED if kind.served(kube))
+    clusterwide = settings.peering.clusterwide or not options.namespaces
+    scopes: list[str | None] = [None] if clusterwide else list(options.namespaces)
+    watched = _watchable(kube, listed(options.workload_kinds), scopes)
+    WORKLOADS.watch(watched)
+    for kind in watched:
+        settings.watching.label_selectors[kind.selector] = names.LABEL_TASK
+    # A known kind's workloads come from the cache if Kopf lists them as it starts; one installed
+    # later is watched too (cluster-wide), but its workloads are listed at each reconcile until a restart.
+    served = frozenset(kind.qualified for kind in watched if kind.served(kube))
     runtime = Runtime(kube=kube, leader=threading.Event(), follow_seconds=options.follow_seconds, watched=served)
     memo["runtime"] = runtime
     if options.leader_election:
@@ -348,11 +358,11 @@ async def run_task(
                 task = copy.deepcopy(dict(body))
                 template = task.get("spec", {}).get("trialTemplate") or {}
                 kind = qualified_kind(str(template.get("apiVersion", "batch/v1")), str(template.get("kind", "Job")))
-                workloads: kopf.Index[tuple[str, str], dict[str, Any]] | None = kwargs.get(index_id(kind))
-                cached = workloads is not None and kind in runtime.watched
+                workloads: kopf.Index[tuple[str, str, str], dict[str, Any]] = kwargs["kubetune_workloads"]
+                cached = kind in runtime.watched
                 return task, Snapshot(
                     tuple(trials.get(key, ())),
-                    tuple(workloads.get(key, ())) if workloads is not None and cached else (),
+                    tuple(workloads.get((*key, kind), ())) if cached else (),
                     tuple(pods.get(key, ())),
                     workloads_uncached=not cached,
                 )
@@ -522,8 +532,9 @@ async def task_changed(namespace: str | None, name: str, body: kopf.Body, memo: 
         runtime.poke(namespace, name).set()
 
 
-# The watch cache: one index per kind, by (namespace, task). Kopf lists each kind once at start and
-# runs no other handler before the indices are full, so a restarted operator never acts on half a view.
+# The watch cache: an index of Trials, one of workloads and one of pods, by (namespace, task). Kopf lists
+# each resource once at start and runs no other handler before the indices are full, so a restarted
+# operator never acts on half a view.
 
 
 def _wake(memo: Any, namespace: str | None, labels: kopf.Labels) -> tuple[str, str] | None:
@@ -545,39 +556,18 @@ async def index_trial(namespace: str | None, labels: kopf.Labels, body: kopf.Bod
     return {key: cached} if key is not None and cached is not None else {}
 
 
-async def index_workload(namespace: str | None, labels: kopf.Labels, body: kopf.Body, memo: Any, **_: Any) -> Any:
-    """A trial's workload, without its pod templates (its state changed: queued, started, finished)."""
-    key = _wake(memo, namespace, labels)
-    return {key: strip_workload(body)} if key is not None else {}
-
-
-async def workload_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
-    """Wake the task of a trial workload that is gone (indices are not told of deletions)."""
-    _wake(memo, namespace, labels)
-
-
-def _gone(type: str, **_: Any) -> bool:  # (Kopf names the watch event's type so)
-    """Only deletions: the index handler wakes the task on every other event (and a handler called
-    on each of them cost a call and a log line per event, five per trial)."""
-    return type == "DELETED"
-
-
-def index_id(qualified: str) -> str:
-    """The keyword a kind's workload index is passed as (``kubetune_workloads_job_batch``)."""
-    return "kubetune_workloads_" + "".join(c if c.isalnum() else "_" for c in qualified.lower())
-
-
 @dataclass(frozen=True)
 class WatchedKind:
-    """A workload kind the operator manages, watched into an index of its own."""
+    """A workload kind the operator manages, as ``KUBETUNE_WORKLOAD_KINDS`` lists it."""
 
     qualified: str
     """``Kind.group``, as ``workloadKinds`` names it."""
     group: str
     kind: str
     version: str | None = None
-    """None: a kind described by CEL, found by kind in whichever version Kopf prefers."""
+    """None: a kind described by CEL, watched by kind in whichever version the API server prefers."""
     plural: str | None = None
+    """None: a kind described by CEL that the API server did not serve when the operator started."""
 
     @property
     def api_version(self) -> str | None:
@@ -585,13 +575,18 @@ class WatchedKind:
         return f"{self.group}/{self.version}" if self.version else None
 
     @property
+    def known(self) -> bool:
+        """Whether kubetune has an adapter for the kind (its workloads are cached), rather than CEL conditions."""
+        return any(qualified_kind(w.api_version, w.kind) == self.qualified for w in REGISTRY.values())
+
+    @property
     def selector(self) -> tuple[str, str] | tuple[str, str, str]:
-        """Kopf's resource selector: group, version and plural; group and kind (a name it matches) for another."""
-        return (self.group, self.version, self.plural or "") if self.version else (self.group, self.kind)
+        """Kopf's resource selector, for its settings: group, version and plural; group and kind for another."""
+        return (self.group, self.version, self.plural or "") if self.known and self.version else (self.group, self.kind)
 
     def served(self, kube: Kube) -> bool:
         """Whether the kind is cached: known, and served now (as Kopf's discovery finds it when it starts)."""
-        if self.api_version is None:
+        if not self.known or self.api_version is None:
             return False
         try:
             return kube.plural(self.api_version, self.kind) is not None
@@ -600,36 +595,113 @@ class WatchedKind:
             return False
 
 
-def _watched() -> list[WatchedKind]:
-    """The kinds to watch: every known kind (``KUBETUNE_WORKLOAD_KINDS`` unset), else those it lists."""
-    enabled = _workload_kinds()
-    kinds = [
-        WatchedKind(qualified_kind(w.api_version, w.kind), w.group, w.kind, w.version, w.plural)
-        for w in REGISTRY.values()
-        if enabled is None or qualified_kind(w.api_version, w.kind) in enabled
-    ]
-    known = {qualified_kind(w.api_version, w.kind) for w in REGISTRY.values()}
-    for qualified in sorted((enabled or set()) - known):
-        kind, _, group = qualified.partition(".")
-        kinds.append(WatchedKind(qualified, group, kind))
-    return kinds
+def listed(kinds: Iterable[str]) -> list[WatchedKind]:
+    """The kinds ``KUBETUNE_WORKLOAD_KINDS`` lists: a known one with its resource, another by group and kind."""
+    known = {qualified_kind(w.api_version, w.kind): w for w in REGISTRY.values()}
+    found = []
+    for qualified in sorted(kinds):
+        workload = known.get(qualified)
+        if workload is not None:
+            found.append(WatchedKind(qualified, workload.group, workload.kind, workload.version, workload.plural))
+        else:
+            kind, _, group = qualified.partition(".")
+            found.append(WatchedKind(qualified, group, kind))
+    return found
 
 
-# One watch and one index per known workload kind this operator manages; a deleted workload (which
-# Kopf does not show to an index) wakes its task through an event handler. A kind described by CEL
-# is watched by kind, in whichever version Kopf prefers, for wake-ups only: its conditions are
-# written against the template's version, so its workloads are listed in that one at each reconcile.
-WATCHED = _watched()
-for _kind in WATCHED:
-    _id = index_id(_kind.qualified)
-    _wake_id = _id.replace("kubetune_workloads_", "wake_")
-    if _kind.version is not None:
-        kopf.index(_kind.group, _kind.version, _kind.plural, labels=OF_A_TASK, id=_id)(index_workload)
-        kopf.on.event(_kind.group, _kind.version, _kind.plural, labels=OF_A_TASK, id=_wake_id, when=_gone)(
-            workload_changed
+def _watchable(kube: Kube, kinds: Sequence[WatchedKind], scopes: Sequence[str | None]) -> list[WatchedKind]:
+    """The listed kinds Kopf may watch: those this operator may list and watch in every scope it serves.
+
+    Kopf ends the operator when a watch is refused (after retrying it), so a listed kind that the
+    RBAC does not grant (the chart's values and the environment disagree) is not watched: its tasks
+    say so in one line (``Kube.refused``) and every other task carries on. The authorizer is asked
+    (a SelfSubjectAccessReview), so the answer holds for a kind whose CRD is not installed yet.
+    """
+    allowed = []
+    for kind in kinds:
+        resource = (kind.version, kind.plural) if kind.plural else kube.preferred(kind.group, kind.kind)
+        if resource is None:
+            log.info("%s is not served: its workloads are listed at each reconcile once it is", kind.qualified)
+            continue
+        version, plural = resource
+        try:
+            refused = kube.may_watch(kind.group, plural, scopes)
+        except ApiException as error:  # no answer: not watched, and not refused (a request may still work)
+            log.warning("cannot ask whether %s may be watched: %s; it is not watched", kind.qualified, error)
+            continue
+        if refused is None:
+            allowed.append(replace(kind, version=kind.version or version, plural=plural))
+            continue
+        why = (
+            f"the operator may not watch {plural}.{kind.group} (its RBAC refuses {refused}): grant it in the "
+            "chart's workloadKinds, which sets both the RBAC and KUBETUNE_WORKLOAD_KINDS"
         )
-    else:
-        kopf.on.event(group=_kind.group, kind=_kind.kind, labels=OF_A_TASK, id=_wake_id)(workload_changed)
+        log.error("%s; its tasks wait, the others carry on", why)
+        kube.refused[kind.qualified] = why
+    return allowed
+
+
+class WorkloadWatches:
+    """Which workload resources Kopf watches: the kinds listed and granted, decided as the operator starts.
+
+    Kopf needs its handlers before it starts (it creates their indices first), but the kinds are
+    known only then, from ``KUBETUNE_WORKLOAD_KINDS`` and the RBAC. So the two handlers below are
+    registered once, at import, with a selector that is a method of this object, and Kopf asks it
+    about each resource it discovers, after the startup handler has filled it. A kind not listed is
+    never watched, even where its CRD is installed.
+    """
+
+    def __init__(self) -> None:
+        self.cached: frozenset[tuple[str, str, str]] = frozenset()
+        """Known kinds, as (group, version, plural): their workloads fill an index."""
+        self.woken: frozenset[tuple[str, str]] = frozenset()
+        """Kinds described by CEL, as (group, kind): their events only wake their tasks."""
+
+    def watch(self, kinds: Iterable[WatchedKind]) -> None:
+        """Watch these kinds from now on (set as the operator starts, before Kopf's first scan)."""
+        kinds = list(kinds)
+        self.cached = frozenset((k.group, k.version, k.plural) for k in kinds if k.known and k.version and k.plural)
+        self.woken = frozenset((k.group, k.kind) for k in kinds if not k.known)
+
+    def indexes(self, resource: kopf.Resource) -> bool:
+        """Whether Kopf caches this resource's workloads."""
+        return (resource.group, resource.version, resource.plural) in self.cached
+
+    def wakes(self, resource: kopf.Resource) -> bool:
+        """Whether Kopf watches this resource to wake the tasks of its workloads."""
+        return self.indexes(resource) or (resource.preferred and (resource.group, resource.kind) in self.woken)
+
+    def __repr__(self) -> str:  # Kopf's warnings name a selector by it
+        names_ = sorted(f"{p}.{g}/{v}" for g, v, p in self.cached) + sorted(f"{k}.{g}" for g, k in self.woken)
+        return f"the workload kinds listed and granted ({', '.join(names_) or 'none'})"
+
+
+WORKLOADS = WorkloadWatches()
+
+
+@kopf.index(WORKLOADS.indexes, labels=OF_A_TASK, id="kubetune_workloads")
+async def index_workload(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, resource: kopf.Resource, memo: Any, **_: Any
+) -> Any:
+    """A trial's workload, without its pod templates (its state changed: queued, started, finished);
+    by namespace, task and ``Kind.group``."""
+    key = _wake(memo, namespace, labels)
+    kind = f"{resource.kind}.{resource.group}" if resource.group else str(resource.kind)
+    return {(*key, kind): strip_workload(body)} if key is not None else {}
+
+
+def _gone(type: str, resource: kopf.Resource, **_: Any) -> bool:  # (Kopf names the watch event's type so)
+    """Deletions of a cached kind (the index handler wakes the task on every other event: a handler
+    called on each of them cost a call and a log line per event, five per trial); every event of a
+    kind described by CEL, which has no index."""
+    return type == "DELETED" or not WORKLOADS.indexes(resource)
+
+
+@kopf.on.event(WORKLOADS.wakes, labels=OF_A_TASK, id="wake_workloads", when=_gone)
+async def workload_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    """Wake the task of a trial workload that is gone (indices are not told of deletions), or changed
+    (a kind described by CEL: its workloads are listed in the template's version at each reconcile)."""
+    _wake(memo, namespace, labels)
 
 
 @kopf.index(*PODS, labels=OF_A_TASK, id="kubetune_pods")

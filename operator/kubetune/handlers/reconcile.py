@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import engine
 from ..api import HPOTaskStatus, parse_task
-from ..errors import InvalidSpec
+from ..errors import InvalidSpec, KindUnavailable
 from ..executors import clock
 from ..executors.cache import Expectations, Snapshot
 from ..executors.kube import STATUS_INTERVAL, Kube, KubeExecutor
@@ -50,6 +50,8 @@ def reconcile(
     try:
         task = parse_task(body)
         workload = kube.workload(task)  # a kind the cluster lacks, or this operator may not manage
+    except KindUnavailable as error:
+        return _unavailable(kube, body, expectations, str(error), now())
     except InvalidSpec as error:
         return _invalid(kube, body, expectations, str(error), now())
     # The watch may not have shown the status the last reconcile wrote yet: that one is the truth.
@@ -93,6 +95,20 @@ def _recorded_status(body: dict[str, object]) -> HPOTaskStatus | None:
         return HPOTaskStatus.model_validate(raw) if isinstance(raw, dict) else None
     except ValueError:
         return None
+
+
+def _unavailable(kube: Kube, body: dict[str, Any], expectations: Expectations, message: str, now: datetime) -> Outcome:
+    """Record that the task's workload kind cannot be used now as ``Valid=False``; the task waits and is
+    checked again at each resync (the kind may be installed or granted meanwhile)."""
+    meta = body["metadata"]
+    namespace, name = str(meta["namespace"]), str(meta["name"])
+    previous = expectations.task_status(str(meta.get("resourceVersion", "")), _recorded_status(body))
+    generation = meta.get("generation")
+    if previous is not None and previous.reason == "WorkloadKindUnavailable" and previous.message == message:
+        return Outcome()
+    status = engine.unavailable_status(previous, generation if isinstance(generation, int) else None, message, now)
+    expectations.wrote_status(kube.patch_task_status(namespace, name, status), status)
+    return Outcome(events=[engine.Event("WorkloadKindUnavailable", message, "Warning")])
 
 
 def _invalid(kube: Kube, body: dict[str, Any], expectations: Expectations, message: str, now: datetime) -> Outcome:

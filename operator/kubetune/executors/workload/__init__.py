@@ -22,6 +22,12 @@ REGISTRY: dict[tuple[str, str], Workload] = {
 }
 """The kinds kubetune knows, by apiVersion and kind."""
 
+DEFAULT_KINDS: frozenset[str] = frozenset(
+    {"Job.batch", "JobSet.jobset.x-k8s.io", "PyTorchJob.kubeflow.org", "TrainJob.trainer.kubeflow.org", "RayJob.ray.io"}
+)
+"""The kinds the operator manages when ``KUBETUNE_WORKLOAD_KINDS`` is unset, as ``Kind.group``: the
+chart's default ``workloadKinds``, which its RBAC grants (a test keeps the two equal)."""
+
 
 def workload_for(task: HPOTask, plural: str | None = None) -> Workload:
     """The adapter of the task's workload kind; ``plural`` (from discovery) is needed for other kinds."""
@@ -32,4 +38,4 @@ def workload_for(task: HPOTask, plural: str | None = None) -> Workload:
     return CustomWorkload.of(template, plural or f"{template.kind.lower()}s")
 
 
-__all__ = ["JOB", "REGISTRY", "CustomWorkload", "Workload", "workload_for"]
+__all__ = ["DEFAULT_KINDS", "JOB", "REGISTRY", "CustomWorkload", "Workload", "workload_for"]
