@@ -181,7 +181,8 @@ def _estimate(node: Any, bound: Mapping[str, float]) -> _Estimate:
     if kind in ("member_dot", "member_index"):
         return _Estimate(cost, parts[0].size)
     first = node.children[0] if node.children else None
-    if kind == "addition" and len(parts) == 2 and isinstance(first, Tree) and first.data == "addition_add":
+    concatenates = isinstance(first, Tree) and first.data == "addition_add"
+    if concatenates and not any(_is_number(c) for c in node.children):  # `a + 1` adds: it makes no new data
         size = parts[0].size + parts[1].size  # a concatenation makes a value as large as both
         return _Estimate(cost + size / _BYTES_PER_STEP, size)
     if kind in ("list_lit", "map_lit", "exprlist", "mapinits"):
@@ -191,6 +192,13 @@ def _estimate(node: Any, bound: Mapping[str, float]) -> _Estimate:
     if len(parts) == 1:
         return _Estimate(cost, parts[0].size)
     return _Estimate(cost, max((p.size for p in parts), default=1))
+
+
+def _is_number(node: Any) -> bool:
+    """Whether ``node`` is only a number literal (through the grammar's chain of one-child rules)."""
+    while isinstance(node, Tree) and len(node.children) == 1:
+        node = node.children[0]
+    return isinstance(node, Token) and node.type in ("INT_LIT", "UINT_LIT", "FLOAT_LIT")
 
 
 def _method(node: Tree[Token], bound: Mapping[str, float]) -> _Estimate:
