@@ -8,7 +8,10 @@ the operator asks of a cluster: requests per trial by verb and resource, reconci
 from a Job finishing to the next trial's Job, how full the parallel slots stay, peak memory.
 
 ``--hostile`` runs trials that print what a careless trainer prints (a 300 MB line, 300 MB of
-binary, a million metric lines) and reports the operator's peak memory while it reads them.
+binary, a million metric lines) and reports the operator's peak memory while it reads them; then
+tasks written to stall the operator for every tenant (a metric pattern that backtracks for hours
+in Python's re, CEL conditions too costly to evaluate) beside a normal task, and reports how much
+slower the normal task ran than alone (target: 2x at most) and the operator's peak memory.
 
 It needs a checkout of the repository (the emulator lives with the tests, not in the package).
 """
@@ -266,7 +269,9 @@ class Result:
 
 
 @contextlib.contextmanager
-def _operator_process(kube_url: str, workdir: Path, metrics_port: int) -> Iterator[subprocess.Popen[bytes]]:
+def _operator_process(
+    kube_url: str, workdir: Path, metrics_port: int, extra_env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """``kubetune operator`` against the emulator, with its log in ``workdir``; killed at the end."""
     config = {
         "apiVersion": "v1",
@@ -279,6 +284,7 @@ def _operator_process(kube_url: str, workdir: Path, metrics_port: int) -> Iterat
     kubeconfig = workdir / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config))
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "POD_NAMESPACE": "default", "POD_NAME": "bench-operator"}
+    env.update(extra_env or {})
     env.pop("KUBERNETES_SERVICE_HOST", None)
     command = [str(Path(sys.executable).with_name("kubetune")), "operator", "--health-port", "0"]
     if os.environ.get("KUBETUNE_BENCH_OPERATOR_COMMAND"):  # e.g. the operator under a profiler
@@ -368,10 +374,163 @@ def run_scenario(
     )
 
 
+BAIT = "a" * 40 + "!"
+"""A line ``^(a+)+$`` takes Python's re hours to give up on."""
+SLOW_CEL = "object.spec.l.all(a, " + " && ".join(f"a != {-i}" for i in range(1, 13)) + ")"
+"""Within the static cost limit (one comprehension), over the run-time budget on a 100,000-item list."""
+NESTED_CEL = "!object.spec.l.all(a, object.spec.l.all(b, object.spec.l.all(c, true)))"
+SWEEP_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "sweeps.example.com"},
+    "spec": {
+        "group": "example.com",
+        "scope": "Namespaced",
+        "names": {"plural": "sweeps", "singular": "sweep", "kind": "Sweep"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }
+        ],
+    },
+}
+
+
+def _sweep(name: str, condition: str, items: int) -> dict[str, Any]:
+    """A task whose trials are Sweeps (a kind described by CEL) carrying a list of ``items`` integers."""
+    body = task_manifest(name, 2, 2)
+    pod = body["spec"]["trialTemplate"]["spec"]["template"]
+    body["spec"]["trialTemplate"] = {
+        "apiVersion": "example.com/v1",
+        "kind": "Sweep",
+        "successCondition": condition,
+        "failureCondition": "has(object.status.phase) && object.status.phase == 'Failed'",
+        "primaryPodLabels": {"example.com/role": "lead"},
+        "spec": {"workers": [{"role": "lead", "template": pod}], "l": list(range(items))},
+    }
+    return body
+
+
+@dataclass
+class HostileInputs:
+    """A normal task alone, then beside tasks that try to stall the operator."""
+
+    alone_seconds: float
+    beside_seconds: float
+    finished: bool
+    peak_rss_mib: float
+    cel_worker_peak_rss_mib: float
+    hostile_phases: dict[str, str]
+
+    def verdicts(self) -> dict[str, bool]:
+        return {
+            "normal task beside hostile ones <= 2x its time alone": self.beside_seconds <= 2 * self.alone_seconds,
+            "operator peak RSS < 300 MiB": self.peak_rss_mib < 300,
+        }
+
+
+def _children_peak_rss_mib(pid: int) -> float:
+    """The largest peak resident memory among the process's live children (the CEL workers)."""
+    peaks = [0.0]
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            text = status.read_text()
+            if re.search(rf"^PPid:\s+{pid}$", text, re.MULTILINE):
+                peaks.append(_peak_rss_mib(int(status.parent.name)))
+    return max(peaks)
+
+
+def _normal_task_seconds(
+    cluster: Any, pid: int, trials: int, parallel: int, workers: float
+) -> tuple[float, bool, float]:
+    """How long the normal task took, whether it ended, and the CEL workers' peak RSS meanwhile."""
+    started = time.monotonic()
+    cluster.create(task_manifest("normal", trials, parallel))
+    while time.monotonic() - started < 600:
+        workers = max(workers, _children_peak_rss_mib(pid))
+        if ((cluster.find("hpotasks", "normal") or {}).get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            return round(time.monotonic() - started, 2), True, workers
+        time.sleep(0.25)
+    return round(time.monotonic() - started, 2), False, workers
+
+
+def run_hostile_inputs(*, trials: int, parallel: int, trial_seconds: float, workdir: Path) -> HostileInputs:
+    """The normal task's time alone and beside hostile tasks, each run against a fresh operator."""
+    kube = _emulator()
+    plain = _behaviour(kube, trial_seconds, 0.0, False)
+
+    def trainer(pod: dict[str, Any]) -> Any:
+        if (pod["metadata"].get("labels") or {}).get(names.LABEL_TASK) == "redos":
+            return kube.PodScript([kube.Log(BAIT), kube.Log(BAIT), kube.Sleep(3600)])
+        return plain(pod)
+
+    env = {"KUBETUNE_WORKLOAD_KINDS": "Job.batch,Sweep.example.com"}
+    seconds: list[float] = []
+    for beside in (False, True):
+        with kube.start_emulator(pod_start_delay=0.01) as cluster:
+            cluster.behaviour = trainer
+            for crd in [*all_crds().values(), SWEEP_CRD]:
+                cluster.install_crd(crd)
+            with _operator_process(cluster.url, workdir, _free_port(), env) as process:
+                cluster.wait_for(cluster.watches, timeout=60, message="the operator to watch")
+                time.sleep(1.0)
+                if beside:
+                    pattern = {"format": "regex", "patterns": [{"metric": "loss", "regex": "^(a+)+$"}]}
+                    cluster.create(task_manifest("redos", 4, 4, metricsCollector=pattern))
+                    cluster.create(_sweep("nested-cel", NESTED_CEL, 200))
+                    cluster.create(_sweep("slow-cel", SLOW_CEL, 100_000))
+                workers = 0.0
+                for _ in range(8):  # the hostile trials start and their lines are read
+                    workers = max(workers, _children_peak_rss_mib(process.pid))
+                    time.sleep(0.25)
+                took, finished, workers = _normal_task_seconds(cluster, process.pid, trials, parallel, workers)
+                seconds.append(took)
+                if process.poll() is not None:
+                    raise SystemExit(f"the operator exited with {process.returncode}; see {workdir / 'operator.log'}")
+                peak = _peak_rss_mib(process.pid)
+                phases = {
+                    t["metadata"]["name"]: "{phase} ({reason})".format_map(t.get("status") or {})
+                    for t in cluster.list("hpotasks", "default")
+                    if t["metadata"]["name"] != "normal"
+                }
+    return HostileInputs(seconds[0], seconds[1], finished, round(peak, 1), round(workers, 1), phases)
+
+
+def _hostile_inputs_report(result: HostileInputs, trials: int, parallel: int) -> str:
+    lines = [
+        f"### hostile inputs: a normal task ({trials} trials, {parallel} parallel) beside a backtracking "
+        "pattern and costly CEL conditions",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        f"| normal task alone | {result.alone_seconds:g} s |",
+        f"| normal task beside the hostile ones | {result.beside_seconds:g} s"
+        f"{'' if result.finished else ' (timed out)'} |",
+        f"| ratio | {result.beside_seconds / result.alone_seconds:.2f}x |",
+        f"| operator peak RSS | {result.peak_rss_mib:g} MiB |",
+        f"| CEL worker peak RSS (sampled; each is limited to 256 MiB of address space) | "
+        f"{result.cel_worker_peak_rss_mib:g} MiB |",
+        "| hostile tasks when the normal one ended | "
+        + ", ".join(f"{k} {v}" for k, v in sorted(result.hostile_phases.items()))
+        + " |",
+        "",
+        "Targets: " + ", ".join(f"{k}: {'met' if ok else 'MISSED'}" for k, ok in result.verdicts().items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def _wait_done(cluster: Any, task_names: Sequence[str], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        phases = [((cluster.find("hpotasks", n) or {}).get("status") or {}).get("phase") for n in task_names]
+        try:
+            phases = [((cluster.find("hpotasks", n) or {}).get("status") or {}).get("phase") for n in task_names]
+        except TimeoutError:  # the emulator's loop is busy serving a flood of log: ask again
+            continue
         if all(p in ("Succeeded", "Failed") for p in phases):
             return True
         time.sleep(0.5)
@@ -455,8 +614,15 @@ def run(args: argparse.Namespace) -> int:
         results.append(result)
         targets.append(target)
     report = _report(results, targets)
+    inputs_met = True
+    if args.hostile:
+        with tempfile.TemporaryDirectory(prefix="kubetune-bench-operator-") as tmp:
+            print("bench operator: hostile inputs (regex, CEL) beside a normal task ...", flush=True)
+            inputs = run_hostile_inputs(trials=20, parallel=4, trial_seconds=args.trial_seconds, workdir=Path(tmp))
+        report += "\n" + _hostile_inputs_report(inputs, 20, 4)
+        inputs_met = all(inputs.verdicts().values()) and inputs.finished
     print(report)
     (output / "operator.md").write_text(report + "\n")
     (output / "operator.json").write_text(json.dumps([r.__dict__ for r in results], indent=1) + "\n")
     met = all(all(r.verdicts(t).values()) and r.finished for r, t in zip(results, targets, strict=True))
-    return 0 if met else 1
+    return 0 if met and inputs_met else 1

@@ -362,3 +362,33 @@ def test_results_are_found_from_another_directory_or_the_message_says_where_to_l
     assert ".kubetune/TASK under the directory it ran in" in err and "--state-dir DIR" in err
     assert main(["run", str(path), "--plain"]) == 0
     assert f"{project / '.kubetune' / 'here'} holds an earlier run" in capsys.readouterr().out
+
+
+# Prints a line that a backtracking regex engine needs hours for against ``^(a+)+$``, then waits.
+BACKTRACKING_BAIT = """
+import sys, time
+print("a" * 40 + "!", flush=True)
+open(sys.argv[1], "w").close()
+time.sleep(300)
+"""
+
+
+def test_a_run_whose_pattern_would_backtrack_still_answers_sigterm(tmp_path: Path) -> None:
+    printed = tmp_path / "printed"
+    collector = {"format": "regex", "patterns": [{"metric": "loss", "regex": "^(a+)+$"}]}
+    obj = script_task("bait", BACKTRACKING_BAIT, str(printed), metricsCollector=collector, budget={"maxTrials": 1})
+    state = tmp_path / "state"
+    command = [sys.executable, "-m", "kubetune.cli", "run", str(write(tmp_path, obj)), "--plain", "--state-dir"]
+    runner = subprocess.Popen([*command, str(state)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not printed.exists() and time.monotonic() < deadline and runner.poll() is None:
+            time.sleep(0.05)
+        assert printed.exists(), "the trainer never printed its line"
+        time.sleep(2)  # the runner reads the new line within a poll or two
+        runner.send_signal(signal.SIGTERM)
+        # Python's re held the interpreter lock for hours on that line: the signal handler never ran.
+        out, _ = runner.communicate(timeout=60)
+    finally:
+        runner.kill()
+    assert runner.returncode == 130, out  # interrupted, as Ctrl-C would: the state is kept to resume

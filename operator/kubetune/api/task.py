@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from .. import names
-from . import cel, kinds, rules
+from . import cel, kinds, regexp, rules
 from .algorithms import (
     SETTINGS,
     AlgorithmName,
@@ -396,7 +396,8 @@ class MetricPattern(ApiModel):
     """The metric this expression reads."""
 
     regex: Annotated[str, Field(min_length=1, max_length=1024)]
-    """A Python regular expression with exactly one capture group: the value."""
+    """A regular expression in RE2's syntax (Go's, as in Katib's filters; no backreferences or lookaround)
+    with exactly one capture group: the value. Matched in time linear in the line."""
 
 
 class MetricsCollector(ApiModel):
@@ -1100,11 +1101,10 @@ class HPOTaskSpec(ApiModel):
             yield ("metricsCollector", "patterns"), "is required for the regex format"
         for i, pattern in enumerate(collector.patterns):
             loc: Loc = ("metricsCollector", "patterns", i, "regex")
-            try:
-                groups = re.compile(pattern.regex).groups
-            except re.error as err:
-                yield loc, f"is not a valid regular expression: {err}"
+            if problem := regexp.problem(pattern.regex):
+                yield loc, problem
                 continue
+            groups = regexp.compile_pattern(pattern.regex).groups
             if groups != 1:
                 yield loc, f"must have exactly one capture group, has {groups}"
 

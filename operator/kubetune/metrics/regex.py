@@ -5,9 +5,7 @@ The step comes from a ``name=value`` step key on the same line, as in the keyVal
 
 from __future__ import annotations
 
-import re
-
-from ..api import MetricsCollector
+from ..api import MetricsCollector, regexp
 from ..errors import InvalidSpec, Problem
 from .base import NOTHING, ParsedLine, collect, step_keys
 from .key_value import find_step, pairs
@@ -19,15 +17,14 @@ class RegexParser:
     def __init__(self, collector: MetricsCollector, wanted: frozenset[str]) -> None:
         self._wanted = wanted
         self._step_keys = step_keys(collector)
-        self._patterns: list[tuple[str, re.Pattern[str]]] = []
+        self._patterns: list[tuple[str, regexp.Pattern]] = []
         problems: list[Problem] = []
         for i, pattern in enumerate(collector.patterns):
             path = f"spec.metricsCollector.patterns[{i}].regex"
-            try:
-                compiled = re.compile(pattern.regex)
-            except re.error as err:
-                problems.append(Problem(path, f"is not a valid regular expression: {err}"))
+            if problem := regexp.problem(pattern.regex):
+                problems.append(Problem(path, problem))
                 continue
+            compiled = regexp.compile_pattern(pattern.regex)
             if compiled.groups != 1:
                 problems.append(Problem(path, f"must have exactly one capture group, has {compiled.groups}"))
             else:  # every pattern runs: those of metrics the task did not ask for are shown to people

@@ -188,13 +188,34 @@ def _suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> 
     return trial.suggest_float(name, distribution.low, distribution.high)
 
 
-def _generation(sampler: BaseSampler, number: int, spec: SamplerSpec) -> dict[str, Any]:
-    """NSGA-II's record of the generation a trial was bred in, which it reads to find each
-    generation's parents: the trials in index order, ``population_size`` to a generation, as a
-    sequential run would have numbered them."""
-    if not isinstance(sampler, NSGAIISampler):
-        return {}
-    return {sampler._get_generation_key(): number // spec.population_size}
+class _Generations:
+    """NSGA-II's record of the generation each trial was bred in, which it reads to find each
+    generation's parents, as a sequential run would have written it: a trial belongs to the
+    generation under way when it was asked, and a generation ends once ``population_size`` of its
+    trials completed (Optuna's own rule, ``BaseGASampler.get_trial_generation``).
+
+    Failed trials and trials without a finite objective do not count: numbering by index alone
+    made a generation of trials that mostly diverged (``acc=nan``) the parents of the next with a
+    single member, and NSGA-II's crossover, which draws two distinct parents, then failed on
+    every call.
+    """
+
+    def __init__(self, sampler: BaseSampler, spec: SamplerSpec) -> None:
+        self._key = sampler._get_generation_key() if isinstance(sampler, NSGAIISampler) else None
+        self._size = spec.population_size
+        self._generation = 0
+        self._completed = 0
+
+    def record(self, state: OptunaState) -> dict[str, Any]:
+        """The system attributes of the next trial in index order, which ended in ``state``."""
+        if self._key is None:
+            return {}
+        extra = {self._key: self._generation}
+        if state is OptunaState.COMPLETE:
+            self._completed += 1
+            if self._completed >= self._size:
+                self._generation, self._completed = self._generation + 1, 0
+        return extra
 
 
 def _params(space: SearchSpace, assignment: Mapping[str, ParamValue]) -> dict[str, float | int] | None:
@@ -234,16 +255,17 @@ def ask(
     finished = list(history)
     model = _model_params(space, [o.params for o in finished] + [p.params for p in pending])
     trials: list[FrozenTrial] = []
+    generations = _Generations(sampler, spec)
     for observation, params in zip(finished, model, strict=False):
         if params is None:
             continue  # from another space (the task was edited): not comparable
         state, values = _state_of(observation, objectives)
         violations = observation.constraints if constrained else ()
-        extra = _generation(sampler, len(trials), spec)
+        extra = generations.record(state)
         trials.append(_trial(len(trials), distributions, params, state, values, violations, extra))
     for params in model[len(finished) :]:
         if params is not None:
-            extra = _generation(sampler, len(trials), spec)
+            extra = generations.record(OptunaState.RUNNING)
             trials.append(_trial(len(trials), distributions, params, OptunaState.RUNNING, None, (), extra))
     storage = InMemoryStorage()
     study = optuna.create_study(storage=storage, sampler=sampler, directions=["minimize"] * objectives)

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ... import engine
-from ...api import TrialTemplate, cel, kinds
+from ...api import TrialTemplate, kinds
 from ...metrics import MetricsReading
-from .. import facts
+from .. import cel_sandbox, facts
 from .base import ConditionWorkload, not_older
 
 
@@ -41,9 +41,14 @@ class CustomWorkload(ConditionWorkload):
             primary_labels=dict(template.primary_pod_labels or {}),
         )
 
+    def verdicts(self, obj: Mapping[str, Any]) -> tuple[cel_sandbox.Verdict, cel_sandbox.Verdict]:
+        """What successCondition and failureCondition say of ``obj`` (evaluated once per resourceVersion)."""
+        success, failure = cel_sandbox.judge([self.success, self.failure], obj)
+        return success, failure
+
     def finished(self, obj: Mapping[str, Any]) -> bool:
-        """Whether either condition holds."""
-        return cel.holds(self.success, obj) or cel.holds(self.failure, obj)
+        """Whether either condition holds, or one cannot be evaluated (the trial then fails, saying why)."""
+        return any(v.holds or v.error is not None for v in self.verdicts(obj))
 
     def is_primary(self, pod: Mapping[str, Any], obj: Mapping[str, Any]) -> bool:
         """A pod of the trial with every primary pod label, made after the object."""
@@ -55,7 +60,8 @@ class CustomWorkload(ConditionWorkload):
     ) -> engine.RunFact:
         """Succeeded or failed as the conditions say; running once the primary pod runs."""
         started = facts.parse_time((obj.get("status") or {}).get("startTime"))
-        if cel.holds(self.success, obj):
+        success, failure = self.verdicts(obj)
+        if success.holds:
             return engine.RunFact(
                 engine.RunState.SUCCEEDED,
                 reading.series,
@@ -64,7 +70,20 @@ class CustomWorkload(ConditionWorkload):
                 metrics_unreadable=reading.problem is not None,
                 job_name=name,
             )
-        if cel.holds(self.failure, obj):
+        if failure.holds:
             condition = {"reason": "FailureCondition", "message": f"The {self.kind}'s failureCondition holds."}
             return facts.failed_fact(name, condition, pod, reading, started, "FailureCondition", "")
+        for key, verdict in (("successCondition", success), ("failureCondition", failure)):
+            if verdict.error is not None:
+                # Never "not yet": an error would recur at every reconcile until trialTimeout, unseen.
+                return engine.RunFact(
+                    engine.RunState.FAILED,
+                    reading.series,
+                    started_at=started,
+                    reason="ConditionError",
+                    detail=f"The {self.kind}'s {key} could not be evaluated: {verdict.error}.",
+                    metrics_note=reading.summary(),
+                    metrics_unreadable=reading.problem is not None,
+                    job_name=name,
+                )
         return facts.running_fact(name, pod, reading, started)
