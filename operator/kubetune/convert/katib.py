@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from .. import names
-from ..api import kinds
+from ..api import kinds, kubeyaml
 from ..api.task import MetricsFormat
 from ..errors import InvalidSpec, Problem
 from . import gjson
@@ -742,12 +742,11 @@ class _Converter:
             if meta.get("name") != name or (namespace and meta.get("namespace", namespace) != namespace):
                 continue
             data = cm.get("data") or {}
-            if path not in data:
+            if not isinstance(data, Mapping) or path not in data:
                 raise Refused(f"{where}.templatePath", f"ConfigMap {name} holds no {path!r}")
-            try:
-                return yaml.safe_load(data[path])
-            except yaml.YAMLError as error:
-                raise Refused(f"{where}.templatePath", f"{path} in ConfigMap {name} is not YAML: {error}") from None
+            if not isinstance(data[path], str):
+                raise Refused(f"{where}.templatePath", f"{path} in ConfigMap {name} must be text (YAML)")
+            return _template_document(data[path], f"{where}.templatePath", f"{path} in ConfigMap {name}")
         raise Refused(
             where,
             f"the trial template is in ConfigMap {namespace or ''}{'/' if namespace else ''}{name}; "
@@ -867,6 +866,21 @@ class _Placeholders:
         if first or env:
             out["env"] = first + env
         return out
+
+
+def _template_document(text: str, where: str, what: str) -> Any:
+    """The one YAML document of a ConfigMap's trial template, read as kubectl reads a manifest: within
+    the same limits on size, nesting and aliases (the text comes from a file the user was given)."""
+    try:
+        documents = kubeyaml.load_documents(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise Refused(where, f"{what} is not valid YAML{at}: {problem}") from None
+    if len(documents) != 1:
+        raise Refused(where, f"{what} must hold one YAML document, holds {len(documents)}")
+    return documents[0].obj
 
 
 def _walk(node: Any, loc: Path, text: Callable[[str, Path], str]) -> Any:

@@ -36,7 +36,7 @@ from typing import IO, Any, TypeVar
 import yaml
 from pydantic import ValidationError
 
-from ..api import HPOTask, HPOTaskSpec, HPOTaskStatus, Stop, Trial
+from ..api import HPOTask, HPOTaskSpec, HPOTaskStatus, Stop, Trial, kubeyaml
 from ..errors import StateError
 
 _T = TypeVar("_T")
@@ -118,11 +118,11 @@ class StateDir:
         """Record ``task`` as this directory's task; refuse a directory that holds another task."""
         path = self.root / "task.yaml"
         if path.exists():
-            known: Any = self._read(path, yaml.safe_load)
+            known: Any = self._read(path, _manifest)
             name = known.get("metadata", {}).get("name") if isinstance(known, dict) else None
             if name != task.metadata.name:
                 raise StateError(f"{self.root}: holds task {name!r}, not {task.metadata.name!r}")
-        atomic_write(path, yaml.safe_dump(task.model_copy(update={"status": None}).to_manifest(), sort_keys=False))
+        atomic_write(path, kubeyaml.dump(task.model_copy(update={"status": None}).to_manifest()))
         atomic_write(self.root / "spec.sha256", spec_hash(task.spec) + "\n")
 
     def spec_changes(self, task: HPOTask) -> SpecChanges | None:
@@ -143,7 +143,7 @@ class StateDir:
                 f"{self.root}: not a kubetune state directory (no task.yaml); `kubetune run` keeps a task's state "
                 f"in {STATE_ROOT}/TASK under the directory it ran in: run from there, or give --state-dir DIR"
             )
-        task = self._read(path, lambda text: HPOTask.model_validate(yaml.safe_load(text)))
+        task = self._read(path, lambda text: HPOTask.model_validate(_manifest(text)))
         return task.model_copy(update={"status": self.load_status()})
 
     def load_status(self) -> HPOTaskStatus | None:
@@ -212,6 +212,12 @@ class StateDir:
         except (OSError, ValueError, ValidationError, yaml.YAMLError) as error:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise StateError(f"{path}: unreadable ({first}); move it away to start over") from None
+
+
+def _manifest(text: str) -> Any:
+    """The manifest in ``task.yaml``, read as every manifest is (kubectl's types, kubetune's limits)."""
+    documents = kubeyaml.load_documents(text)
+    return documents[0].obj if documents else None
 
 
 def _spec_document(spec: HPOTaskSpec) -> dict[str, Any]:
