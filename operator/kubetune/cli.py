@@ -80,24 +80,13 @@ def _run(args: argparse.Namespace) -> int:
     live = sys.stdout.isatty() and not args.plain
     signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: stop the trials, keep the state
     again = _task_argument(args)
-    if args.restart and (state.root / "task.yaml").exists():
-        with state:  # not from under a running `kubetune run`
-            aside = state.set_aside(datetime.now(UTC))
-        print(f"kubetune: --restart: the old state of {task.metadata.name} is now in {aside} (delete it at will)")
-    earlier = state.load_trials() if (state.root / "task.yaml").exists() else []
-    if earlier:
-        print(
-            f"kubetune: reusing the saved state of {task.metadata.name} in {state.root} ({len(earlier)} trials so far);"
-            f" to start over: kubetune delete {again}",
-            flush=True,
-        )
-    else:
-        print(f"kubetune: running {task.metadata.name} locally, state in {state.root}", flush=True)
-        beside = StateDir.default(task.metadata.name or "", Path(args.file).resolve().parent)
-        if not args.state_dir and beside.root != state.root.resolve() and (beside.root / "task.yaml").exists():
-            hint = f"add --state-dir {shlex.quote(str(beside.root))}"
-            print(f"kubetune: {beside.root} holds an earlier run of this task; to continue it, {hint}")
+    # Everything is read under the lock: a `kubetune delete` (or another run) cannot change it meanwhile.
     with state:
+        if args.restart and (state.root / "task.yaml").exists():
+            aside = state.set_aside(datetime.now(UTC))
+            print(f"kubetune: --restart: the old state of {task.metadata.name} is now in {aside} (delete it at will)")
+        earlier = state.load_trials() if (state.root / "task.yaml").exists() else []
+        _announce(args, task, state, earlier, again)
         _take_changes(task, state, len(earlier), allow=args.allow_changes)
         if live:
             with LiveReporter(task) as reporter:
@@ -121,6 +110,22 @@ def _run(args: argparse.Namespace) -> int:
         f"  each trial's output is in {_shown(state.root / 'logs')}/TRIAL.log"
     )
     return 1 if status.phase is TaskPhase.FAILED else 0
+
+
+def _announce(args: argparse.Namespace, task: HPOTask, state: StateDir, earlier: list[Any], again: str) -> None:
+    """Say whether the run continues a saved state or starts one, and where it is."""
+    if earlier:
+        print(
+            f"kubetune: reusing the saved state of {task.metadata.name} in {state.root} ({len(earlier)} trials so far);"
+            f" to start over: kubetune delete {again}",
+            flush=True,
+        )
+        return
+    print(f"kubetune: running {task.metadata.name} locally, state in {state.root}", flush=True)
+    beside = StateDir.default(task.metadata.name or "", Path(args.file).resolve().parent)
+    if not args.state_dir and beside.root != state.root.resolve() and (beside.root / "task.yaml").exists():
+        hint = f"add --state-dir {shlex.quote(str(beside.root))}"
+        print(f"kubetune: {beside.root} holds an earlier run of this task; to continue it, {hint}")
 
 
 def _take_changes(task: HPOTask, state: StateDir, count: int, *, allow: bool) -> None:

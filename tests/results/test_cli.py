@@ -142,7 +142,10 @@ def test_delete_asks_first_and_yes_skips_the_question(
     # A task a `kubetune run` is working on is never pulled from under it.
     with toy_state:
         assert main(["delete", str(toy_state.root), "--yes"]) == 2
-    assert "another `kubetune run` is working on this task" in capsys.readouterr().err
+    assert (
+        "another kubetune command (`kubetune run` or `kubetune delete`) is working on this task"
+        in capsys.readouterr().err
+    )
     assert main(["delete", str(toy_state.root), "--yes"]) == 0
     assert not toy_state.root.exists()
     assert main(["delete", str(toy_state.root), "--yes"]) == 2  # gone: one line, not a traceback
