@@ -249,7 +249,7 @@ def _report(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from .results.dashboard import Dashboard, serve  # noqa: PLC0415
 
-    dashboard = Dashboard([_source(args, task) for task in args.tasks])
+    dashboard = Dashboard([_source(args, task) for task in args.tasks], allowed_hosts=args.allow_host or ())
 
     def ready(url: str) -> None:
         studies = ", ".join(dashboard.studies)
@@ -504,6 +504,25 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _port(text: str) -> int:
+    """A TCP port number, 0 for any free one."""
+    port = _count(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text!r}")
+    return port
+
+
+def _refresh(text: str) -> float:
+    """Seconds between two re-reads of the trials: 0 would re-read them without a pause."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not seconds >= 0.1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be at least 0.1 seconds, got {text!r}")
+    return seconds
+
+
 def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
@@ -678,8 +697,20 @@ def _add_result_commands(sub: Any) -> None:
     dash.add_argument("tasks", metavar="TASK", nargs="+", help=task_help)
     _cluster_options(dash)
     dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 in a pod)")
-    dash.add_argument("--port", type=_count, default=8080, help="port to listen on (0: any free one; default: 8080)")
-    dash.add_argument("--refresh", type=float, default=2.0, help="seconds between re-reads of the trials (default: 2)")
+    dash.add_argument("--port", type=_port, default=8080, help="port to listen on (0: any free one; default: 8080)")
+    dash.add_argument(
+        "--refresh",
+        type=_refresh,
+        default=2.0,
+        help="seconds between re-reads of the trials (at least 0.1; default: 2)",
+    )
+    dash.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="a host name browsers may use to reach the dashboard (a Service or Ingress name), besides localhost "
+        "and IP addresses; repeatable. Other names are refused (DNS rebinding)",
+    )
     dash.set_defaults(handler=_dashboard)
 
     listing = sub.add_parser("list", help="list the local tasks (under .kubetune/) with their phase and best value")
