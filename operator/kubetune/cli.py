@@ -67,7 +67,7 @@ def _local(args: argparse.Namespace) -> LocalSource:
 
 def _run(args: argparse.Namespace) -> int:
     from .executors.local import LocalExecutor  # noqa: PLC0415 - keeps `kubetune validate` fast
-    from .report import LiveReporter, PlainReporter, best_document  # noqa: PLC0415
+    from .report import LiveReporter, PlainReporter, best_document, printable  # noqa: PLC0415
 
     try:
         task = _named_task(args.file)
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
                 status = LocalExecutor(task, state, reporter, workdir=workdir).run()
         else:
             status = LocalExecutor(task, state, PlainReporter(), workdir=workdir).run()
-    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message}")
+    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {printable(status.message or '')}")
     if status.phase is TaskPhase.SUSPENDED:
         print("set spec.suspend to false and run the same command again to continue")
     if status.phase is TaskPhase.STOPPED:
@@ -310,7 +310,7 @@ def _stop(args: argparse.Namespace) -> int:
 def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int:
     """Leave the request for a running ``kubetune run``; with none running, end the task here and now."""
     from .executors.local import LocalExecutor  # noqa: PLC0415
-    from .report import PlainReporter  # noqa: PLC0415
+    from .report import PlainReporter, printable  # noqa: PLC0415
 
     state = source.state
     state.request_stop(stop)
@@ -323,7 +323,7 @@ def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int
         # Nothing runs without a runner, so the recorded unfinished trials are simply stopped.
         forced = task.spec.model_copy(update={"stop": Stop(policy=SuspendPolicy.FORCE)})
         status = LocalExecutor(task.model_copy(update={"spec": forced, "status": None}), state, PlainReporter()).run()
-    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message}")
+    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {printable(status.message or '')}")
     return 0
 
 
