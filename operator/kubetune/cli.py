@@ -632,6 +632,12 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
         help="lines: print the file's lines; tfevent: FILE is a directory of TensorFlow event files, print "
         "each scalar as a JSON line",
     )
+    follow.add_argument(
+        file_tail.CHECK_FLAG,
+        action="store_true",
+        help="exit 0 if a follower of FILE runs here and is ready to read it to its end, else 1 (the sidecar's "
+        "startup probe)",
+    )
     follow.set_defaults(handler=_follow_file)
 
     _add_result_commands(sub)
@@ -639,9 +645,11 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
 
 
 def _follow_file(args: argparse.Namespace) -> int:
+    if args.check_following:
+        return 0 if file_tail.following(args.path) else 1
     path = Path(args.path)
-    reader = event_files.EventDirTail(path).read if args.format == "tfevent" else file_tail.FileTail(path).read
-    return file_tail.follow_until_terminated(reader, sys.stdout.buffer, args.poll)
+    tail = event_files.EventDirTail(path).pieces if args.format == "tfevent" else file_tail.FileTail(path)
+    return file_tail.follow_until_terminated(tail, sys.stdout.buffer, args.poll)
 
 
 def _add_result_commands(sub: Any) -> None:
