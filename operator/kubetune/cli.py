@@ -459,6 +459,10 @@ def _convert(args: argparse.Namespace) -> int:
     except InvalidSpec as error:  # something the Experiment holds that kubetune reads differently
         _print_problems(args.file, InvalidSpec([Problem(f"converted {p.path}", p.message) for p in error.problems]))
         return EXIT_BAD_INPUT
+    except yaml.YAMLError as error:  # a control character in a name, which YAML cannot carry unquoted
+        problem = getattr(error, "problem", None) or getattr(error, "reason", None) or str(error).splitlines()[0]
+        print(f"{args.file}: the converted manifest cannot be read back as YAML: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     for note in conversion.notes:
         if note.changed:
             print(f"{args.file}: {note.katib}: {note.message}", file=sys.stderr)
