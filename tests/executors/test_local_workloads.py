@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -256,8 +259,15 @@ def _followed_run(tmp_path: Path, script: str, path: str) -> subprocess.Complete
         "--state-dir",
         str(tmp_path / "s"),
     ]
-    # A bound, so that a runner that spins fails here rather than hangs the suite.
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True
+    )
+    try:  # a bound, so that a runner that spins fails here rather than hangs the suite
+        out, err = process.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the runner too, not only the measuring wrapper
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
 
 
 def test_a_followed_file_of_300_mb_without_newlines_is_read_in_bounded_memory(tmp_path: Path) -> None:
