@@ -68,7 +68,7 @@ def _local(args: argparse.Namespace) -> LocalSource:
 
 def _run(args: argparse.Namespace) -> int:
     from .executors.local import LocalExecutor  # noqa: PLC0415 - keeps `kubetune validate` fast
-    from .report import LiveReporter, PlainReporter, best_document  # noqa: PLC0415
+    from .report import LiveReporter, PlainReporter, best_document, printable  # noqa: PLC0415
 
     try:
         task = _named_task(args.file)
@@ -81,31 +81,20 @@ def _run(args: argparse.Namespace) -> int:
     live = sys.stdout.isatty() and not args.plain
     signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: stop the trials, keep the state
     again = _task_argument(args)
-    if args.restart and (state.root / "task.yaml").exists():
-        with state:  # not from under a running `kubetune run`
-            aside = state.set_aside(datetime.now(UTC))
-        print(f"kubetune: --restart: the old state of {task.metadata.name} is now in {aside} (delete it at will)")
-    earlier = state.load_trials() if (state.root / "task.yaml").exists() else []
-    if earlier:
-        print(
-            f"kubetune: reusing the saved state of {task.metadata.name} in {state.root} ({len(earlier)} trials so far);"
-            f" to start over: kubetune delete {again}",
-            flush=True,
-        )
-    else:
-        print(f"kubetune: running {task.metadata.name} locally, state in {state.root}", flush=True)
-        beside = StateDir.default(task.metadata.name or "", Path(args.file).resolve().parent)
-        if not args.state_dir and beside.root != state.root.resolve() and (beside.root / "task.yaml").exists():
-            hint = f"add --state-dir {shlex.quote(str(beside.root))}"
-            print(f"kubetune: {beside.root} holds an earlier run of this task; to continue it, {hint}")
+    # Everything is read under the lock: a `kubetune delete` (or another run) cannot change it meanwhile.
     with state:
+        if args.restart and (state.root / "task.yaml").exists():
+            aside = state.set_aside(datetime.now(UTC))
+            print(f"kubetune: --restart: the old state of {task.metadata.name} is now in {aside} (delete it at will)")
+        earlier = state.load_trials() if (state.root / "task.yaml").exists() else []
+        _announce(args, task, state, earlier, again)
         _take_changes(task, state, len(earlier), allow=args.allow_changes)
         if live:
             with LiveReporter(task) as reporter:
                 status = LocalExecutor(task, state, reporter, workdir=workdir).run()
         else:
             status = LocalExecutor(task, state, PlainReporter(), workdir=workdir).run()
-    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message}")
+    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {printable(status.message or '')}")
     if status.phase is TaskPhase.SUSPENDED:
         print("set spec.suspend to false and run the same command again to continue")
     if status.phase is TaskPhase.STOPPED:
@@ -122,6 +111,22 @@ def _run(args: argparse.Namespace) -> int:
         f"  each trial's output is in {_shown(state.root / 'logs')}/TRIAL.log"
     )
     return 1 if status.phase is TaskPhase.FAILED else 0
+
+
+def _announce(args: argparse.Namespace, task: HPOTask, state: StateDir, earlier: list[Any], again: str) -> None:
+    """Say whether the run continues a saved state or starts one, and where it is."""
+    if earlier:
+        print(
+            f"kubetune: reusing the saved state of {task.metadata.name} in {state.root} ({len(earlier)} trials so far);"
+            f" to start over: kubetune delete {again}",
+            flush=True,
+        )
+        return
+    print(f"kubetune: running {task.metadata.name} locally, state in {state.root}", flush=True)
+    beside = StateDir.default(task.metadata.name or "", Path(args.file).resolve().parent)
+    if not args.state_dir and beside.root != state.root.resolve() and (beside.root / "task.yaml").exists():
+        hint = f"add --state-dir {shlex.quote(str(beside.root))}"
+        print(f"kubetune: {beside.root} holds an earlier run of this task; to continue it, {hint}")
 
 
 def _take_changes(task: HPOTask, state: StateDir, count: int, *, allow: bool) -> None:
@@ -245,7 +250,7 @@ def _report(args: argparse.Namespace) -> int:
 def _dashboard(args: argparse.Namespace) -> int:
     from .results.dashboard import Dashboard, serve  # noqa: PLC0415
 
-    dashboard = Dashboard([_source(args, task) for task in args.tasks])
+    dashboard = Dashboard([_source(args, task) for task in args.tasks], allowed_hosts=args.allow_host or ())
 
     def ready(url: str) -> None:
         studies = ", ".join(dashboard.studies)
@@ -306,7 +311,7 @@ def _stop(args: argparse.Namespace) -> int:
 def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int:
     """Leave the request for a running ``kubetune run``; with none running, end the task here and now."""
     from .executors.local import LocalExecutor  # noqa: PLC0415
-    from .report import PlainReporter  # noqa: PLC0415
+    from .report import PlainReporter, printable  # noqa: PLC0415
 
     state = source.state
     state.request_stop(stop)
@@ -319,7 +324,7 @@ def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int
         # Nothing runs without a runner, so the recorded unfinished trials are simply stopped.
         forced = task.spec.model_copy(update={"stop": Stop(policy=SuspendPolicy.FORCE)})
         status = LocalExecutor(task.model_copy(update={"spec": forced, "status": None}), state, PlainReporter()).run()
-    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message}")
+    print(f"{task.metadata.name}: {status.phase} ({status.reason}): {printable(status.message or '')}")
     return 0
 
 
@@ -456,6 +461,10 @@ def _convert(args: argparse.Namespace) -> int:
     except InvalidSpec as error:  # something the Experiment holds that kubetune reads differently
         _print_problems(args.file, InvalidSpec([Problem(f"converted {p.path}", p.message) for p in error.problems]))
         return EXIT_BAD_INPUT
+    except yaml.YAMLError as error:  # a control character in a name, which YAML cannot carry unquoted
+        problem = getattr(error, "problem", None) or getattr(error, "reason", None) or str(error).splitlines()[0]
+        print(f"{args.file}: the converted manifest cannot be read back as YAML: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     for note in conversion.notes:
         if note.changed:
             print(f"{args.file}: {note.katib}: {note.message}", file=sys.stderr)
@@ -499,6 +508,25 @@ def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
     return int(text)
+
+
+def _port(text: str) -> int:
+    """A TCP port number, 0 for any free one."""
+    port = _count(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text!r}")
+    return port
+
+
+def _refresh(text: str) -> float:
+    """Seconds between two re-reads of the trials: 0 would re-read them without a pause."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not seconds >= 0.1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be at least 0.1 seconds, got {text!r}")
+    return seconds
 
 
 def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
@@ -610,6 +638,12 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
         help="lines: print the file's lines; tfevent: FILE is a directory of TensorFlow event files, print "
         "each scalar as a JSON line",
     )
+    follow.add_argument(
+        file_tail.CHECK_FLAG,
+        action="store_true",
+        help="exit 0 if a follower of FILE runs here and is ready to read it to its end, else 1 (the sidecar's "
+        "startup probe)",
+    )
     follow.set_defaults(handler=_follow_file)
 
     _add_result_commands(sub)
@@ -617,9 +651,11 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
 
 
 def _follow_file(args: argparse.Namespace) -> int:
+    if args.check_following:
+        return 0 if file_tail.following(args.path) else 1
     path = Path(args.path)
-    reader = event_files.EventDirTail(path).read if args.format == "tfevent" else file_tail.FileTail(path).read
-    return file_tail.follow_until_terminated(reader, sys.stdout.buffer, args.poll)
+    tail = event_files.EventDirTail(path).pieces if args.format == "tfevent" else file_tail.FileTail(path)
+    return file_tail.follow_until_terminated(tail, sys.stdout.buffer, args.poll)
 
 
 def _add_result_commands(sub: Any) -> None:
@@ -675,8 +711,20 @@ def _add_result_commands(sub: Any) -> None:
     dash.add_argument("tasks", metavar="TASK", nargs="+", help=task_help)
     _cluster_options(dash)
     dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0 in a pod)")
-    dash.add_argument("--port", type=_count, default=8080, help="port to listen on (0: any free one; default: 8080)")
-    dash.add_argument("--refresh", type=float, default=2.0, help="seconds between re-reads of the trials (default: 2)")
+    dash.add_argument("--port", type=_port, default=8080, help="port to listen on (0: any free one; default: 8080)")
+    dash.add_argument(
+        "--refresh",
+        type=_refresh,
+        default=2.0,
+        help="seconds between re-reads of the trials (at least 0.1; default: 2)",
+    )
+    dash.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="a host name browsers may use to reach the dashboard (a Service or Ingress name), besides localhost "
+        "and IP addresses; repeatable. Other names are refused (DNS rebinding)",
+    )
     dash.set_defaults(handler=_dashboard)
 
     listing = sub.add_parser("list", help="list the local tasks (under .kubetune/) with their phase and best value")

@@ -25,6 +25,16 @@ MAX_OTHER_COLUMNS = 8
 """Columns given to metrics the task did not declare (the most often printed first)."""
 
 
+def printable(text: str, *, keep: str = "") -> str:
+    """``text`` safe to write to a terminal: control characters (ESC, CR, BEL...), and the invisible
+    ones that reorder or hide text, are written as escapes (``\\x1b``); the characters in ``keep``
+    (a newline in a table cell) stay. Metric names and trial output come from trainers, and a raw
+    ``ESC]0;`` or ``ESC[2J`` would retitle or clear the terminal of whoever reads the table."""
+    if text.isprintable() and not keep:
+        return text
+    return "".join(c if c.isprintable() or c in keep else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _minimizing(task: HPOTask) -> bool:
     return task.spec.objective.primary_direction is Direction.MINIMIZE
 
@@ -203,13 +213,16 @@ def write_trials(
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        writer.writerow([printable(h) for h in header])
+        writer.writerows([["" if v is None else _csv_cell(v) for v in row] for row in rows])
         out.write(buffer.getvalue())
     else:
-        table = Table(*header, title=f"{len(rows)} of {total} {title}")
+        # Text, not str: rich would read [link=...] in a metric name as markup, a real hyperlink.
+        table = Table(title=f"{len(rows)} of {total} {title}")
+        for name in header:
+            table.add_column(Text(printable(name)))
         for row in rows:
-            table.add_row(*[_cell(v) for v in row])
+            table.add_row(*[Text(printable(_cell(v), keep="\n")) for v in row])
         Console(file=out, width=200 if not out.isatty() else None).print(table)
 
 
@@ -219,6 +232,10 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def _csv_cell(value: Any) -> Any:
+    return printable(value, keep="\n\t") if isinstance(value, str) else value
 
 
 def best_document(status: HPOTaskStatus | None) -> dict[str, Any] | None:
@@ -286,7 +303,7 @@ class PlainReporter:
 
     def event(self, event: engine.Event) -> None:
         """Print the event as a line."""
-        self.out.write(f"{datetime.now():%H:%M:%S} {event.message}\n")
+        self.out.write(f"{datetime.now():%H:%M:%S} {printable(event.message)}\n")
         self.out.flush()
 
     def progress(self, status: HPOTaskStatus, trials: Sequence[Trial]) -> None:
@@ -346,7 +363,8 @@ class LiveReporter:
     def event(self, event: engine.Event) -> None:
         """Print the event above the bar."""
         style = "yellow" if event.type == "Warning" else "dim"
-        self.progress_bar.console.print(Text(event.message, style=style))  # Text: brackets in names are not markup
+        # Text: brackets in names are not markup
+        self.progress_bar.console.print(Text(printable(event.message), style=style))
 
     def progress(self, status: HPOTaskStatus, trials: Sequence[Trial]) -> None:
         """Move the bar, and redraw it now rather than at the next tick."""

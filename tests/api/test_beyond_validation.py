@@ -60,7 +60,7 @@ def problems(**spec: Any) -> list[str]:
                     {"name": "b", "type": "categorical", "values": [1, 2], "when": {"parameter": "a", "in": [1]}},
                 ]
             },
-            "spec.parameters[0].when.parameter: makes a cycle of conditions",
+            "spec.parameters[0].when.parameter: makes a cycle of conditions: a -> b -> a",
         ),
         (
             {"warmStart": {"enqueue": [{"lr": 0.1}]}},
@@ -107,3 +107,15 @@ def test_an_enqueued_point_may_leave_out_inactive_parameters_and_not_give_them()
     parse_task(task_manifest(parameters=parameters, warmStart={"enqueue": [{"optimizer": "adam"}]}))
     found = problems(parameters=parameters, warmStart={"enqueue": [{"optimizer": "adam", "momentum": 0.9}]})
     assert found == ["spec.warmStart.enqueue[0].momentum: is inactive here: its condition on 'optimizer' does not hold"]
+
+
+def test_a_cycle_of_conditions_is_named_in_the_order_the_conditions_follow() -> None:
+    def conditional(name: str, parent: str) -> dict[str, Any]:
+        return {"name": name, "type": "categorical", "values": [1, 2], "when": {"parameter": parent, "in": [1]}}
+
+    found = problems(parameters=[conditional("a", "b"), conditional("b", "c"), conditional("c", "a")])
+    assert found == [
+        "spec.parameters[0].when.parameter: makes a cycle of conditions: a -> b -> c -> a; "
+        "spec.parameters[1].when.parameter: makes a cycle of conditions: b -> c -> a -> b; "
+        "spec.parameters[2].when.parameter: makes a cycle of conditions: c -> a -> b -> c"
+    ], found

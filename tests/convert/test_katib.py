@@ -404,3 +404,52 @@ def test_katibs_file_collector_becomes_the_file_source() -> None:
     collector = converted.manifest["spec"]["metricsCollector"]
     assert collector == {"source": "file", "path": "/katib/metrics.json", "format": "json"}
     assert any(n.changed and "termination message" in n.message for n in converted.notes)
+
+
+def configmap_with_template(template: str) -> dict[str, Any]:
+    """trial-templates.yaml with its job.yaml replaced by ``template``."""
+    configmap = yaml.safe_load((FIXTURES / "trial-templates.yaml").read_text())
+    configmap["data"]["job.yaml"] = template
+    return configmap
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        (ALIAS_BOMB, "YAML aliases"),
+        ("[" * 20000 + "]" * 20000, "nests deeper than 64 levels"),
+        ("apiVersion: batch/v1\nkind: Job\nspec: {a: 1\n", "is not valid YAML"),
+        ("apiVersion: batch/v1\n---\nkind: Job\n", "must hold one YAML document, holds 2"),
+    ],
+)
+def test_a_configmap_template_is_read_within_the_yaml_limits_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, template: str, words: str
+) -> None:
+    configmaps = tmp_path / "configmaps.yaml"
+    configmaps.write_text(yaml.safe_dump(configmap_with_template(template)))
+    code = main(["convert", str(FIXTURES / "configmap-template.yaml"), "--configmap", str(configmaps)])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert len(err) == 1, err
+    assert "spec.trialTemplate.configMap.templatePath: job.yaml in ConfigMap my-templates" in err[0]
+    assert words in err[0]
+
+
+def test_a_configmap_template_with_a_date_converts_as_kubectl_reads_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    configmap = configmap_with_template("")
+    template = yaml.safe_load(yaml.safe_load((FIXTURES / "trial-templates.yaml").read_text())["data"]["job.yaml"])
+    template["metadata"] = {"annotations": {"created": "DATE"}}
+    configmap["data"]["job.yaml"] = yaml.safe_dump(template).replace("DATE", "2024-01-01")
+    assert "created: 2024-01-01\n" in configmap["data"]["job.yaml"]
+    (tmp_path / "configmaps.yaml").write_text(yaml.safe_dump(configmap))
+    task, _, _ = run_convert(
+        capsys, tmp_path, "configmap-template.yaml", "--configmap", str(tmp_path / "configmaps.yaml")
+    )
+    assert task["spec"]["trialTemplate"]["metadata"]["annotations"] == {"created": "2024-01-01T00:00:00Z"}

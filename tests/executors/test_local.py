@@ -317,3 +317,14 @@ def test_a_reader_that_stops_early_gets_no_error_message(tmp_path: Path) -> None
     os.close(write_end)
     assert result.returncode == 141
     assert result.stderr == ""
+
+
+def test_a_damaged_task_file_in_the_state_directory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "task.yaml").write_text("[" * 20000 + "]" * 20000)  # read by the same loader as any manifest
+    assert main(["best", "--state-dir", str(state)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"kubetune: {state / 'task.yaml'}: unreadable"), err

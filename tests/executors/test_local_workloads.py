@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from kubetune.api import kubeyaml
 
 from .test_local import run, trials_of
 
@@ -226,3 +233,56 @@ def test_tensorflow_event_files_are_read_locally_while_the_trial_runs(tmp_path: 
         lr = trial["spec"]["parameters"]["lr"]
         assert trial["status"]["objective"] == pytest.approx(1 - (lr - 0.1) ** 2 - 0.1 / 3, rel=1e-6)
         assert [p["step"] for p in trial["status"]["metrics"][0]["points"]] == [1, 2, 3]
+
+
+def _followed_run(tmp_path: Path, script: str, path: str) -> subprocess.CompletedProcess[str]:
+    """`kubetune run` of one trial running ``script`` (sh), its metrics file ``path`` followed, in a
+    process whose peak memory (and its trials') is printed last."""
+    container = {"name": "train", "image": "t", "command": ["sh", "-c", script]}
+    task = _task(tmp_path, "bounded", {"spec": {"template": {"spec": {"containers": [container]}}}})
+    task["spec"].update(budget={"maxTrials": 1}, metricsCollector={"source": "file", "path": path, "follow": True})
+    manifest = tmp_path / "bounded.yaml"
+    manifest.write_text(kubeyaml.dump(task))
+    measure = (
+        "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024); sys.exit(code)"
+    )
+    kubetune = str(Path(sys.executable).parent / "kubetune")
+    argv = [
+        sys.executable,
+        "-c",
+        measure,
+        kubetune,
+        "run",
+        str(manifest),
+        "--plain",
+        "--state-dir",
+        str(tmp_path / "s"),
+    ]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True
+    )
+    try:  # a bound, so that a runner that spins fails here rather than hangs the suite
+        out, err = process.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the runner too, not only the measuring wrapper
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
+def test_a_followed_file_of_300_mb_without_newlines_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    script = 'truncate -s 300M "$KUBETUNE_METRICS_FILE" && printf "\\nloss=0.5\\n" >> "$KUBETUNE_METRICS_FILE"'
+    done = _followed_run(tmp_path, script, "/var/log/train/metrics.log")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "s" / "trials" / "bounded-0.json").read_text())["status"]["objective"] == 0.5
+    peak = int(done.stdout.splitlines()[-1])
+    assert peak < 250, f"kubetune run grew to {peak} MiB"  # the pieces it holds, not the file
+
+
+def test_a_followed_device_is_not_read_and_the_trial_ends(tmp_path: Path) -> None:
+    done = _followed_run(tmp_path, "echo started", "/dev/zero")
+    assert done.returncode == 1, done.stderr  # the trial reports no objective: failed, and said why
+    trial = json.loads((tmp_path / "s" / "trials" / "bounded-0.json").read_text())
+    assert trial["status"]["phase"] == "Failed"
+    log = (tmp_path / "s" / "logs" / "bounded-0.log").read_text()
+    assert log == "started\n"

@@ -461,8 +461,8 @@ def test_a_followed_metrics_file_gives_values_while_trials_run_so_the_median_rul
     def trainer(pod: dict[str, Any]) -> PodScript:
         mode, epochs = arg(pod, "mode"), int(arg(pod, "epochs"))
         where = pod_env(pod)["KUBETUNE_METRICS_FILE"]
-        # A real trainer takes longer to start than the follower (a Python process) takes to be ready.
-        steps: list[Any] = [Log("loss=12345 printed, not the file"), Sleep(1.0)]
+        # The trainer starts once the follower is ready (the sidecar's startup probe): no head start needed.
+        steps: list[Any] = [Log("loss=12345 printed, not the file")]
         for epoch in range(1, epochs + 1):
             loss = 1.0 / epoch + (10.0 if mode == "bad" else 0.0)
             steps += [Sleep(0.1), AppendFile(where, json.dumps({"step": epoch, "loss": loss}) + "\n")]
@@ -500,6 +500,32 @@ def test_a_followed_metrics_file_gives_values_while_trials_run_so_the_median_rul
     assert {"name": "kubetune-metrics", "emptyDir": {}} in pod_spec["volumes"]
 
 
+def test_a_trainer_that_ends_at_once_loses_no_followed_value(
+    cluster: Kube, operator: RunOperator, tmp_path: Path
+) -> None:
+    """The trainer writes its values and ends at once: the sidecar was ready before it started (its
+    startup probe passed) and reads the file to its end when the kubelet stops it."""
+    path = str(tmp_path / "metrics" / "metrics.json")
+
+    def trainer(pod: dict[str, Any]) -> PodScript:
+        where = pod_env(pod)["KUBETUNE_METRICS_FILE"]
+        lines = "".join(json.dumps({"step": step, "loss": 1.0 / step}) + "\n" for step in (1, 2, 3))
+        return PodScript([AppendFile(where, lines)])
+
+    cluster.behaviour = trainer
+    # One at a time: the emulated pods share this machine's filesystem, so the file is not their own.
+    manifest = task_manifest("instant", budget={"maxTrials": 2, "parallelTrials": 1})
+    manifest["spec"]["metricsCollector"] = {"source": "file", "path": path, "format": "json", "follow": True}
+    with operator():
+        cluster.create(manifest)
+        cluster.wait_for(lambda: phase(cluster, "instant") in DONE, timeout=60)
+    for trial in trials(cluster, "instant"):
+        assert trial["status"]["phase"] == "Succeeded", trial["status"]
+        assert [p["step"] for p in trial["status"]["metrics"][0]["points"]] == [1, 2, 3]
+    [sidecar] = cluster.get("jobs", "instant-0")["spec"]["template"]["spec"]["initContainers"]
+    assert sidecar["startupProbe"]["exec"]["command"] == ["kubetune", "follow-file", path, "--check-following"]
+
+
 def test_tensorflow_event_files_are_followed_in_the_primary_pod(
     cluster: Kube, operator: RunOperator, tmp_path: Path
 ) -> None:
@@ -522,7 +548,7 @@ def test_tensorflow_event_files_are_followed_in_the_primary_pod(
             writer[0].add_event(event_pb2.Event(step=step, wall_time=time.time(), summary=summary))
             writer[0].flush()
 
-        steps: list[Any] = [Sleep(1.0)]  # the follower starts first, as a native sidecar does
+        steps: list[Any] = []  # the follower is ready first: the sidecar's startup probe holds the trainer back
         for step in (1, 2, 3):
             steps += [Call(partial(write, step)), Sleep(0.1)]
 

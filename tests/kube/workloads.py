@@ -336,7 +336,31 @@ class Kubelet:
             )
             reader = asyncio.create_task(self._pump(process, uid, container["name"]))
             started.append((process, container["name"], reader))
+            # The kubelet starts the next container (and the main ones) only once a sidecar's startup
+            # probe has passed; an exec probe runs its command (a program on this machine) in the container.
+            await self._started(container, process, search)
         return started
+
+    async def _started(self, container: Obj, process: asyncio.subprocess.Process, search: str) -> None:
+        """Wait until ``container``'s exec startup probe passes (at once without one), as the kubelet does."""
+        probe = container.get("startupProbe") or {}
+        argv = list((probe.get("exec") or {}).get("command") or ())
+        program = shutil.which(argv[0], path=search) if argv else None
+        if program is None:
+            return
+        period, timeout = probe.get("periodSeconds", 10), probe.get("timeoutSeconds", 1)
+        await asyncio.sleep(probe.get("initialDelaySeconds", 0))
+        while process.returncode is None:
+            check = await asyncio.create_subprocess_exec(
+                program, *argv[1:], stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+            )
+            try:
+                if await asyncio.wait_for(check.wait(), timeout) == 0:
+                    return
+            except TimeoutError:  # a probe that times out has failed
+                check.kill()
+                await check.wait()
+            await asyncio.sleep(period)
 
     async def _pump(self, process: asyncio.subprocess.Process, uid: str, container: str) -> None:
         assert process.stdout is not None

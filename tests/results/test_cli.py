@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -14,9 +15,11 @@ import yaml
 
 from kubetune.api import TrialPhase
 from kubetune.cli import main
+from kubetune.engine import Event
 from kubetune.executors.state import StateDir
+from kubetune.report import PlainReporter
 
-from .conftest import PHASES, TASK, toy_trial, write_state
+from .conftest import PHASES, TASK, series, toy_trial, write_state
 
 
 def output(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
@@ -142,7 +145,10 @@ def test_delete_asks_first_and_yes_skips_the_question(
     # A task a `kubetune run` is working on is never pulled from under it.
     with toy_state:
         assert main(["delete", str(toy_state.root), "--yes"]) == 2
-    assert "another `kubetune run` is working on this task" in capsys.readouterr().err
+    assert (
+        "another kubetune command (`kubetune run` or `kubetune delete`) is working on this task"
+        in capsys.readouterr().err
+    )
     assert main(["delete", str(toy_state.root), "--yes"]) == 0
     assert not toy_state.root.exists()
     assert main(["delete", str(toy_state.root), "--yes"]) == 2  # gone: one line, not a traceback
@@ -191,3 +197,48 @@ def test_trials_list_every_metric_a_trial_printed_and_name_them_when_the_objecti
     trial = json.loads((tmp_path / "missing" / "trials" / "missing-0.json").read_text())
     assert trial["status"]["reason"] == "MetricsUnavailable"
     assert "the trial printed grad_norm, loss, tokens_per_s" in trial["status"]["message"]
+
+
+HOSTILE_NAME = "[link=https://evil.example]click[/link]"
+CONTROL = "\x1b]0;pwned\x07\x1b[2J"
+
+
+def hostile_trials() -> list[Any]:
+    """Toy trials whose trainer printed a metric named as rich markup, one named with escape sequences,
+    and whose last output (the message) holds escape sequences too."""
+    trials = []
+    for i in range(3):
+        trial = toy_trial(i, TrialPhase.SUCCEEDED)
+        assert trial.status is not None
+        metrics = [
+            *trial.status.metrics,
+            series(HOSTILE_NAME, [0.5 + i]),
+            series(f"acc{CONTROL}", [0.1 * i]),
+        ]
+        status = trial.status.model_copy(update={"metrics": metrics, "message": f"done{CONTROL}\nbye"})
+        trials.append(trial.model_copy(update={"status": status}))
+    return trials
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_trainer_text_reaches_the_terminal_as_text_never_as_markup_or_control(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    state = write_state(tmp_path / "s", hostile_trials())
+    capsys.readouterr()
+    assert main(["trials", "--state-dir", str(state.root), "--include-failed", "-o", fmt]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "pwned" in out  # shown, as escapes
+    # One metric per row: the markup is shown as the trainer printed it, not read as a hyperlink.
+    assert main(["trials", "--state-dir", str(state.root), "--trial", "toy-0", "--series", "-o", fmt]) == 0
+    out = capsys.readouterr().out
+    assert HOSTILE_NAME in out
+    assert "acc\\x1b]0;pwned\\x07\\x1b[2J" in out
+    assert "\x1b" not in out and "\x07" not in out
+
+
+def test_run_progress_lines_show_trainer_text_as_escapes() -> None:
+    out = io.StringIO()
+    PlainReporter(out).event(Event("TrialFailed", f"toy-0 failed: {CONTROL}", "Warning", "toy-0"))
+    assert out.getvalue().endswith("toy-0 failed: \\x1b]0;pwned\\x07\\x1b[2J\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -133,3 +134,90 @@ def test_one_dashboard_shows_several_tasks_one_study_each(toy_state: StateDir, t
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+def get(url: str, host: str) -> tuple[int, bytes]:
+    """GET ``url`` with the given Host header; the status and body."""
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
+
+
+def test_the_dashboard_answers_only_hosts_a_page_cannot_rebind(dashboard: str) -> None:
+    api = dashboard.removesuffix("/dashboard") + "/api/studies"
+    port = api.split(":")[2].split("/")[0]
+    for host in ("localhost", f"localhost:{port}", f"127.0.0.1:{port}", "[::1]:9000", "10.1.2.3"):
+        code, body = get(api, host)
+        assert code == 200 and b'"study_name": "toy"' in body, host
+    for host in (f"evil.example:{port}", "evil.example", "127.0.0.1.evil.example", "", "localhost.evil.example"):
+        code, body = get(api, host)
+        assert code == 403, host
+        assert b"toy" not in body and b"--allow-host" in body
+
+
+def test_a_name_given_with_allow_host_is_answered(toy_state: StateDir) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kubetune.cli",
+            "dashboard",
+            str(toy_state.root),
+            "--allow-host",
+            "dash.ml.example",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    try:
+        url = process.stdout.readline().split(" at ")[1].split()[0].replace("localhost", "127.0.0.1")
+        api = url.removesuffix("/dashboard") + "/api/studies"
+        assert get(api, "dash.ml.example")[0] == 200
+        assert get(api, "other.ml.example")[0] == 403
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        (["--port", "70000"], "must be a port from 0 to 65535"),
+        (["--refresh", "0"], "must be at least 0.1 seconds"),
+        (["--refresh", "nan"], "must be at least 0.1 seconds"),
+    ],
+)
+def test_a_bad_port_or_refresh_is_one_line(toy_state: StateDir, option: list[str], words: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kubetune.cli", "dashboard", str(toy_state.root), *option],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_one_line(toy_state: StateDir) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "kubetune.cli", "dashboard", str(toy_state.root), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"kubetune: cannot listen on 127.0.0.1:{port}: Address already in use"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import stat
 import subprocess
 import sys
@@ -10,11 +11,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, Request
 
-from kubetune.api import TrialPhase
+from kubetune.api import HPOTask, TrialPhase
 from kubetune.cli import main
 from kubetune.executors.state import StateDir
+from kubetune.results.html import sections
+from kubetune.results.study import to_study
 
-from .conftest import PHASES, screenshot, toy_trial, write_state
+from .conftest import PHASES, TASK, screenshot, series, toy_trial, write_state
 
 PLOTS = ["history", "parallel", "importance", "contour", "slice", "intermediate"]
 
@@ -112,3 +115,47 @@ def test_open_hands_the_report_to_the_users_browser(
     monkeypatch.chdir(tmp_path)
     assert main(["report", "toy", "--open"]) == 0
     assert opened.read_text().strip() == (tmp_path / "toy-report.html").as_uri()
+
+
+LINK = '<a href="https://evil.example/login">lr</a>'
+
+
+def strings(node: object) -> list[str]:
+    """Every string in a plotly figure's JSON."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for key, value in node.items() for s in (*strings(key), *strings(value))]
+    if isinstance(node, list | tuple):
+        return [s for item in node for s in strings(item)]
+    return []
+
+
+def test_names_and_values_from_trainers_are_plotly_text_not_markup() -> None:
+    manifest = copy.deepcopy(TASK)
+    manifest["spec"]["parameters"][2]["values"] = ["relu", LINK]
+    task = HPOTask.model_validate(manifest)
+    trials = []
+    for i in range(8):
+        trial = toy_trial(i, TrialPhase.SUCCEEDED)
+        assert trial.status is not None
+        parameters = {**trial.spec.parameters, "act": LINK if i % 2 else "relu"}
+        metrics = [*trial.status.metrics, series(f"<a href='https://evil.example'>m{i % 2}</a>", [0.5])]
+        trials.append(
+            trial.model_copy(
+                update={
+                    "spec": trial.spec.model_copy(update={"parameters": parameters}),
+                    "status": trial.status.model_copy(update={"metrics": metrics}),
+                }
+            )
+        )
+    shown = [
+        s for part in sections(task, trials) if part.figure is not None for s in strings(part.figure.to_plotly_json())
+    ]
+    assert not [s for s in shown if "<a " in s.lower()]
+    assert any("&lt;a href=" in s for s in shown)  # shown, as text
+    # Optuna's hover texts and Optuna Dashboard show what the study holds: its every name and value too.
+    study = to_study(task, trials)
+    held = strings([[t.params, t.user_attrs, str(t.distributions)] for t in study.trials])
+    assert not [s for s in held if "<a " in s.lower()]
+    assert "&lt;a href='https://evil.example'&gt;m1&lt;/a&gt;" in study.trials[1].user_attrs

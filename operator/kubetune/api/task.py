@@ -865,12 +865,12 @@ class HPOTaskSpec(ApiModel):
             for j, value in enumerate(when.in_):
                 if value not in (parent.values or []):
                     yield ("parameters", i, "when", "in", j), f"{value!r} is not one of {parent.values}"
-            seen, node = {parameter.name}, when.parameter
+            path, node = [parameter.name], when.parameter  # a list: the message follows the conditions in order
             while node in parents:
-                if node in seen:
-                    yield loc, f"makes a cycle of conditions: {' -> '.join([*seen, node])}"
+                if node in path:
+                    yield loc, f"makes a cycle of conditions: {' -> '.join([*path, node])}"
                     break
-                seen.add(node)
+                path.append(node)
                 node = parents[node]
 
     def _objective_problems(self) -> Iterator[tuple[Loc, str]]:

@@ -22,10 +22,11 @@ from typing import Any
 import yaml
 
 from .. import names
-from ..api import kinds
+from ..api import kinds, kubeyaml
 from ..api.task import MetricsFormat
 from ..errors import InvalidSpec, Problem
 from . import gjson
+from .experiment import Experiment, TrialSpec, check, check_containers
 
 Path = tuple[str | int, ...]
 """A place in the HPOTask being written, e.g. ``("spec", "budget", "maxFailedTrials")``."""
@@ -179,6 +180,7 @@ def convert(experiment: Any, configmaps: Sequence[Mapping[str, Any]] = ()) -> Co
         raise Refused("kind", f"must be a Katib Experiment, got {kind!r}")
     if not str(experiment.get("apiVersion", "")).startswith("kubeflow.org/"):
         raise Refused("apiVersion", f"must be kubeflow.org/v1beta1, got {experiment.get('apiVersion')!r}")
+    check(Experiment, experiment)  # every field read below has the type Katib gives it, or one line says not
     spec = experiment.get("spec")
     if not isinstance(spec, Mapping):
         raise Refused("spec", "is required")
@@ -451,6 +453,8 @@ class _Converter:
         if kind == "int":
             bounds = {k: int(v) if float(v).is_integer() else v for k, v in bounds.items()}
         low, high = bounds["min"], bounds["max"]
+        if high < low:
+            raise Refused(f"{where}.feasibleSpace.max", f"must be at least min ({low:g}), got {high:g}")
         distribution = space.get("distribution") or "uniform"
         if distribution in ("normal", "logNormal"):
             # Katib (hyperopt) centres the distribution in the range with 99.7% of it inside.
@@ -636,6 +640,8 @@ class _Converter:
             spec_where = f"{where}.trialSpec"
         if not isinstance(trial_spec, Mapping):
             raise Refused(f"{where}.trialSpec", "is required (or configMap)")
+        if spec_where != f"{where}.trialSpec":  # the Experiment's own trialSpec was checked with it
+            check(TrialSpec, trial_spec, spec_where)
         api_version, kind = str(trial_spec.get("apiVersion")), str(trial_spec.get("kind"))
         trial_kind = TRIAL_KINDS.get((api_version, kind))
         custom: dict[str, Any] = {}
@@ -644,6 +650,7 @@ class _Converter:
                 raise Refused(f"{spec_where}.apiVersion", "and kind are required: the trial's kind")
             custom = self._custom_kind(template, kind, api_version)
             trial_kind = TrialKind(_controller_containers, _job_spec, ("", ""))
+        check_containers(trial_spec, trial_kind.containers(trial_spec), spec_where)
         references = self._references(template.get("trialParameters") or [], trial_spec)
         self._check_used(template.get("trialParameters") or [], trial_spec)
         rendered = _Placeholders(references, spec_where, trial_kind.containers(trial_spec)).render(trial_spec)
@@ -743,12 +750,11 @@ class _Converter:
             if meta.get("name") != name or (namespace and meta.get("namespace", namespace) != namespace):
                 continue
             data = cm.get("data") or {}
-            if path not in data:
+            if not isinstance(data, Mapping) or path not in data:
                 raise Refused(f"{where}.templatePath", f"ConfigMap {name} holds no {path!r}")
-            try:
-                return yaml.safe_load(data[path])
-            except yaml.YAMLError as error:
-                raise Refused(f"{where}.templatePath", f"{path} in ConfigMap {name} is not YAML: {error}") from None
+            if not isinstance(data[path], str):
+                raise Refused(f"{where}.templatePath", f"{path} in ConfigMap {name} must be text (YAML)")
+            return _template_document(data[path], f"{where}.templatePath", f"{path} in ConfigMap {name}")
         raise Refused(
             where,
             f"the trial template is in ConfigMap {namespace or ''}{'/' if namespace else ''}{name}; "
@@ -868,6 +874,21 @@ class _Placeholders:
         if first or env:
             out["env"] = first + env
         return out
+
+
+def _template_document(text: str, where: str, what: str) -> Any:
+    """The one YAML document of a ConfigMap's trial template, read as kubectl reads a manifest: within
+    the same limits on size, nesting and aliases (the text comes from a file the user was given)."""
+    try:
+        documents = kubeyaml.load_documents(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise Refused(where, f"{what} is not valid YAML{at}: {problem}") from None
+    if len(documents) != 1:
+        raise Refused(where, f"{what} must hold one YAML document, holds {len(documents)}")
+    return documents[0].obj
 
 
 def _walk(node: Any, loc: Path, text: Callable[[str, Path], str]) -> Any:

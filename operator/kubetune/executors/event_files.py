@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,11 @@ class EventDirTail:
                     if number is not None:
                         lines.append(json.dumps({"step": event.step, f"{prefix}{value.tag}": number}) + "\n")
         return "".join(lines).encode()
+
+    def pieces(self, *, final: bool = False) -> Iterator[bytes]:
+        """:meth:`read` as the follower takes it (each new record is read once, whole)."""
+        if data := self.read(final=final):
+            yield data
 
     def _files(self) -> list[Path]:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import __version__, names
 from ..api import MetricsCollector, MetricsFormat
+from .file_tail import CHECK_FLAG
 
 FOLLOWER_VOLUME = "kubetune-metrics"
 """The emptyDir holding a followed metrics file's directory."""
@@ -20,9 +21,9 @@ def follower_image() -> str:
 
 
 def add_follower(pod: dict[str, Any], primary: dict[str, Any], collector: MetricsCollector) -> None:
-    """A native sidecar (Kubernetes 1.29+) that prints the metrics file's lines; it starts before the
-    primary container, and the kubelet stops it once the main containers ended, so the trial never waits
-    on it. The file's directory is the primary container's own volume if it mounts one there, else an
+    """A native sidecar (Kubernetes 1.29+) that prints the metrics file's lines; it is ready before the
+    primary container starts, and the kubelet stops it once the main containers ended, so the trial never
+    waits on it. The file's directory is the primary container's own volume if it mounts one there, else an
     emptyDir (which hides what the image has in that directory, as Katib's File collector does)."""
     path, directory = str(collector.path), str(collector.shared_directory())
     mounts = [m for m in primary.get("volumeMounts") or [] if isinstance(m, dict)]
@@ -44,6 +45,15 @@ def add_follower(pod: dict[str, Any], primary: dict[str, Any], collector: Metric
             *(["--format", collector.format.value] if collector.format is MetricsFormat.TFEVENT else []),
         ],
         "restartPolicy": "Always",
+        # The kubelet starts the main containers once this passes: when the follower is ready to read the
+        # file to its end on SIGTERM. Without it, a trainer that ends within a second could be over, and
+        # the follower stopped, before the follower (a Python process) had started, and its values lost.
+        "startupProbe": {
+            "exec": {"command": ["kubetune", "follow-file", path, CHECK_FLAG]},
+            "periodSeconds": 1,
+            "timeoutSeconds": 10,
+            "failureThreshold": 120,
+        },
         "volumeMounts": [{"name": mounted["name"], "mountPath": directory, "readOnly": True}],
         # Reading a file twice a second takes little; a request keeps it schedulable under a LimitRange.
         "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}},

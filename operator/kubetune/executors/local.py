@@ -186,6 +186,8 @@ class _Run:
     """When a stopped trial gets SIGKILL (monotonic seconds); None while it is not being stopped."""
     followed: list[FileTail | EventDirTail] = field(default_factory=list)
     """The metrics files read while the trial runs (the file source with ``follow``)."""
+    said: set[str] = field(default_factory=set)
+    """Problems of the followed files already told (each once)."""
     followed_at: float = 0.0
     """When they were last read (monotonic seconds)."""
 
@@ -442,12 +444,19 @@ class LocalExecutor:
 
     def _read_followed(self, run: _Run, *, final: bool) -> None:
         run.followed_at = time.monotonic()
-        found = b"".join(tail.read(final=final) for tail in run.followed)
-        if found:
-            with run.lock:
-                run.scanner.feed(found)
-            if not final:
-                self._wake.set()  # new values for the median rule
+        found = False
+        for tail in run.followed:
+            for piece in tail.pieces(final=final):  # bounded pieces, each fed before the next is read
+                found = True
+                with run.lock:
+                    run.scanner.feed(piece)
+            problem = tail.problem if isinstance(tail, FileTail) else None
+            if problem and problem not in run.said:  # once, in the trial's output as a problem of the file
+                run.said.add(problem)
+                with run.lock:
+                    run.scanner.feed(f"kubetune: {problem}\n".encode())
+        if found and not final:
+            self._wake.set()  # new values for the median rule
 
     def _record(self, run: _Run, chunk: bytes) -> None:
         if run.written < MAX_LOG_BYTES and run.log is not None:

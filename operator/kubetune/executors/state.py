@@ -10,7 +10,12 @@ Layout of ``.kubetune/<task>/``::
     params/<name>.json   the parameters file the trial reads
     runs/<name>.json     the process of a live run (pid, start time), to stop it after a crash
     stop.json            a stop asked for by ``kubetune stop`` (its policy), read by the runner at each step
-    .lock                held while a ``kubetune run`` works here
+
+and, beside it, ``.kubetune/.<task>.lock``: held while a ``kubetune run`` works on the task or a
+``kubetune delete`` removes it. It lives outside the directory so that removing the directory
+never removes the lock that guards it (a run that started mid-delete would otherwise take a fresh
+lock and carry on with half the files). A delete first renames the directory aside, so that no
+reader ever sees it half removed.
 
 Every file is written whole to a temporary name, flushed to disk, then renamed over the old one,
 so a crash at any moment leaves either the old or the new version, never half of one. A write
@@ -27,6 +32,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +42,7 @@ from typing import IO, Any, TypeVar
 import yaml
 from pydantic import ValidationError
 
-from ..api import HPOTask, HPOTaskSpec, HPOTaskStatus, Stop, Trial
+from ..api import HPOTask, HPOTaskSpec, HPOTaskStatus, Stop, Trial, kubeyaml
 from ..errors import StateError
 
 _T = TypeVar("_T")
@@ -88,18 +94,40 @@ class StateDir:
         """``.kubetune/<task>`` under ``base`` (default: the current directory)."""
         return cls((base or Path.cwd()) / STATE_ROOT / task_name)
 
+    @property
+    def lock_path(self) -> Path:
+        """The lock file, beside the directory it guards (never removed: a waiting process may hold it open)."""
+        return self.root.with_name(f".{self.root.name}.lock")
+
     def __enter__(self) -> StateDir:
-        self.root.mkdir(parents=True, exist_ok=True)
-        lock = (self.root / ".lock").open("a+", encoding="utf-8")
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.lock_path.open("a+", encoding="utf-8")
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.close()
-            raise StateError(f"{self.root}: another `kubetune run` is working on this task") from None
+            raise StateError(
+                f"{self.root}: another kubetune command (`kubetune run` or `kubetune delete`) is working on this task"
+            ) from None
         self._lock = lock
         for leftover in self.root.glob("**/.*.tmp"):  # a write cut short by a crash: its file is intact
             leftover.unlink(missing_ok=True)
+        (self.root / ".lock").unlink(missing_ok=True)  # where an older kubetune kept its lock
         return self
+
+    def remove(self) -> None:
+        """Delete the whole state directory (hold the lock): renamed aside first, so that it is never seen half gone."""
+        if not self.root.is_dir():
+            raise StateError(f"{self.root}: no such state directory (deleted already?)")
+        aside = self.root.with_name(f".{self.root.name}.deleting-{os.getpid()}")
+        self.root.rename(aside)
+        try:
+            shutil.rmtree(aside)
+        except OSError as error:
+            raise StateError(
+                f"{self.root}: deleted, but removing its files in {aside} failed ({error.strerror or error}); "
+                "remove that directory by hand"
+            ) from None
 
     def set_aside(self, now: datetime) -> Path:
         """Move the whole state directory away (for ``--restart``); return where it went."""
@@ -118,11 +146,11 @@ class StateDir:
         """Record ``task`` as this directory's task; refuse a directory that holds another task."""
         path = self.root / "task.yaml"
         if path.exists():
-            known: Any = self._read(path, yaml.safe_load)
+            known: Any = self._read(path, _manifest)
             name = known.get("metadata", {}).get("name") if isinstance(known, dict) else None
             if name != task.metadata.name:
                 raise StateError(f"{self.root}: holds task {name!r}, not {task.metadata.name!r}")
-        atomic_write(path, yaml.safe_dump(task.model_copy(update={"status": None}).to_manifest(), sort_keys=False))
+        atomic_write(path, kubeyaml.dump(task.model_copy(update={"status": None}).to_manifest()))
         atomic_write(self.root / "spec.sha256", spec_hash(task.spec) + "\n")
 
     def spec_changes(self, task: HPOTask) -> SpecChanges | None:
@@ -143,7 +171,7 @@ class StateDir:
                 f"{self.root}: not a kubetune state directory (no task.yaml); `kubetune run` keeps a task's state "
                 f"in {STATE_ROOT}/TASK under the directory it ran in: run from there, or give --state-dir DIR"
             )
-        task = self._read(path, lambda text: HPOTask.model_validate(yaml.safe_load(text)))
+        task = self._read(path, lambda text: HPOTask.model_validate(_manifest(text)))
         return task.model_copy(update={"status": self.load_status()})
 
     def load_status(self) -> HPOTaskStatus | None:
@@ -212,6 +240,12 @@ class StateDir:
         except (OSError, ValueError, ValidationError, yaml.YAMLError) as error:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise StateError(f"{path}: unreadable ({first}); move it away to start over") from None
+
+
+def _manifest(text: str) -> Any:
+    """The manifest in ``task.yaml``, read as every manifest is (kubectl's types, kubetune's limits)."""
+    documents = kubeyaml.load_documents(text)
+    return documents[0].obj if documents else None
 
 
 def _spec_document(spec: HPOTaskSpec) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from ..api import HPOTask, Trial
 from ..errors import MissingDependency
 from ..report import trial_rows
-from .study import early_stopped, objectives, quiet_optuna, to_study
+from .study import early_stopped, objectives, plotly_text, quiet_optuna, to_study
 
 MAX_CURVES = 200
 """Intermediate-value curves drawn at most (the best and the early-stopped first): more is a blur."""
@@ -60,7 +60,7 @@ def sections(task: HPOTask, trials: Sequence[Trial]) -> list[Section]:
     vis = optuna.visualization
     study = to_study(task, trials)
     metrics = objectives(task)
-    names = [m for m, _ in metrics]
+    names = [str(plotly_text(m)) for m, _ in metrics]
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     parts: list[Section] = []
     if not complete:

@@ -7,7 +7,6 @@ task on a cluster (``hpo/NAME``: its HPOTask and Trial objects, ``results.cluste
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -60,7 +59,7 @@ class LocalSource:
     def delete(self) -> None:
         """Remove the state directory; refuses while a ``kubetune run`` holds it."""
         with self.state:  # the lock: never pull the directory from under a running task
-            shutil.rmtree(self.state.root)
+            self.state.remove()
 
 
 def manifest_task(path: Path) -> HPOTask:
@@ -147,5 +146,7 @@ def open_source(
 def local_tasks(base: Path | None = None) -> list[LocalSource]:
     """Every local task's state directory under ``base/.kubetune``, by name."""
     root = (base or Path.cwd()) / STATE_ROOT
-    found = sorted(p for p in root.iterdir() if (p / "task.yaml").is_file()) if root.is_dir() else []
+    # A hidden directory is one being deleted (StateDir.remove), not a task.
+    entries = root.iterdir() if root.is_dir() else iter(())
+    found = sorted(p for p in entries if not p.name.startswith(".") and (p / "task.yaml").is_file())
     return [LocalSource(StateDir(path)) for path in found]

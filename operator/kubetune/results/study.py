@@ -4,10 +4,16 @@ The one place that maps kubetune's model onto Optuna's: parameters onto distribu
 phases onto trial states, the objective series onto intermediate values. The report and the
 dashboard both build their study here. A task with several objectives becomes a
 multi-objective study: :func:`objectives` is the only function that needs to learn about them.
+
+Both draw the study with plotly, which reads a subset of HTML in every label (``<a href>`` is a
+link, ``<br>`` a line break). So every text that is not kubetune's own (categorical values,
+metric names, which a trainer prints) enters the study as plotly text, ``<`` as ``&lt;``
+(:func:`plotly_text`): a name is shown as written and never becomes markup.
 """
 
 from __future__ import annotations
 
+import html
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +44,11 @@ PHASE_ATTR = "kubetune_phase"
 """User attribute holding the kubetune phase, which Optuna's states cannot all tell apart."""
 
 
+def plotly_text(value: object) -> object:
+    """A string as plotly shows it literally (it decodes entities, never writes tags); other values as they are."""
+    return html.escape(value, quote=False) if isinstance(value, str) else value
+
+
 def objectives(task: HPOTask) -> list[tuple[str, StudyDirection]]:
     """The task's objectives as (metric, Optuna direction), in order."""
     objective = task.spec.objective
@@ -52,7 +63,7 @@ def distribution(parameter: Parameter) -> BaseDistribution | None:
     if parameter.fixed:
         return None
     if parameter.type is ParameterType.CATEGORICAL:
-        return CategoricalDistribution(parameter.values or [])
+        return CategoricalDistribution([plotly_text(v) for v in parameter.values or []])  # type: ignore[misc]
     log = parameter.scale is Scale.LOG or parameter.base is not None
     # A power base's step applies to the exponent, which Optuna cannot express: no step then.
     step = None if log or parameter.base is not None else parameter.step
@@ -76,7 +87,7 @@ def frozen_trial(task: HPOTask, trial: Trial, number: int) -> FrozenTrial:
     dists: dict[str, BaseDistribution] = {}
     attrs: dict[str, object] = {"kubetune_trial": trial.metadata.name or "", PHASE_ATTR: phase.value}
     for parameter in task.spec.parameters:
-        value = trial.spec.parameters.get(parameter.name)
+        value = plotly_text(trial.spec.parameters.get(parameter.name))
         dist = distribution(parameter)
         if value is None or dist is None:
             continue
@@ -102,7 +113,7 @@ def frozen_trial(task: HPOTask, trial: Trial, number: int) -> FrozenTrial:
     intermediate = {p.step: p.value for p in first.points} if first else {}
     for name, found in series.items():
         if name not in main and (value := aggregate(found, task.spec.objective.aggregation_of(name))) is not None:
-            attrs[name] = value
+            attrs[str(plotly_text(name))] = value
     if status and status.reason:
         attrs["reason"] = status.reason
     start = status.start_time if status else None
@@ -147,7 +158,7 @@ def add_study(storage: BaseStorage, task: HPOTask, trials: Sequence[Trial]) -> o
         )
     with warnings.catch_warnings():  # set_metric_names is marked experimental; its storage format is stable
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([m for m, _ in metrics])
+        study.set_metric_names([str(plotly_text(m)) for m, _ in metrics])
     study.add_trials([frozen_trial(task, t, i) for i, t in enumerate(sorted(trials, key=lambda t: t.spec.index))])
     return study
 
