@@ -56,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--hostile", action="store_true", help="operator: trials flood their logs; peak memory")
     parser.add_argument("--keep-log", action="store_true", help="operator: keep the operator's log in --output")
+    parser.add_argument(
+        "--real-api-server",
+        action="store_true",
+        help="operator: against a real kube-apiserver with a fake node (tests/realcluster), not the emulator",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

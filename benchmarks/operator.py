@@ -581,10 +581,187 @@ def _report(results: Sequence[Result], rss_targets: Sequence[float]) -> str:
     return "\n".join(lines)
 
 
+OPERATOR_USER = "system:serviceaccount:kubetune-system:kubetune"
+"""Who the operator is on the real tier (the chart's ServiceAccount), whose requests the audit log counts."""
+REAL_NAMESPACE = "bench"
+
+
+def _real_tier() -> tuple[Any, Any]:
+    """tests/realcluster's control plane and cluster, by name (test code, like the emulator)."""
+    try:
+        return (
+            importlib.import_module("tests.realcluster.controlplane"),
+            importlib.import_module("tests.realcluster.cluster"),
+        )
+    except ModuleNotFoundError as error:
+        raise SystemExit(
+            "kubetune bench operator --real-api-server: run it in a checkout of kubetune (it uses tests/realcluster/)"
+        ) from error
+
+
+class JobTimes:
+    """When each task's Jobs were created and finished, as a watch on the real API server sees them."""
+
+    def __init__(self, cluster: Any, namespace: str) -> None:
+        self.created: dict[str, list[float]] = defaultdict(list)
+        self.finished: dict[str, list[float]] = defaultdict(list)
+        self._seen: set[str] = set()
+        self._done: set[str] = set()
+        self.stop = cluster.watch_jobs(namespace, self._saw)
+
+    def _saw(self, job: Mapping[str, Any]) -> None:
+        uid, task = job["metadata"]["uid"], job["metadata"]["labels"][names.LABEL_TASK]
+        now = time.monotonic()
+        if uid not in self._seen:
+            self._seen.add(uid)
+            self.created[task].append(now)
+        if uid not in self._done and _ended(job):
+            self._done.add(uid)
+            self.finished[task].append(now)
+
+
+def _audited_requests(path: Path, offset: int) -> tuple[Counter[tuple[str, str]], float]:
+    """The operator's requests after ``offset`` bytes of the audit log, by verb and resource, and the
+    time the API server took over them (watch streams excluded, as in the emulator's count)."""
+    from datetime import datetime  # noqa: PLC0415
+
+    counted: Counter[tuple[str, str]] = Counter()
+    seconds = 0.0
+    with path.open("rb") as log:
+        log.seek(offset)
+        for line in log:
+            event = json.loads(line)
+            if (event.get("user") or {}).get("username") != OPERATOR_USER or event.get("verb") == "watch":
+                continue
+            ref = event.get("objectRef") or {}
+            resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+            counted[(event["verb"], resource)] += 1
+            received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+            answered = datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00"))
+            seconds += (answered - received).total_seconds()
+    return counted, seconds
+
+
+def _wait_to_lead(cluster: Any, identity: str, seconds: float = 120.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cluster.lease_holder() == identity:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the operator did not take the Lease in {seconds:g} s")
+
+
+def _wait_real(cluster: Any, operator: Any, task_names: Sequence[str], deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        phases = [(cluster.task(REAL_NAMESPACE, n).get("status") or {}).get("phase") for n in task_names]
+        if all(p in ("Succeeded", "Failed") for p in phases):
+            return True
+        if not operator.alive():
+            raise SystemExit(f"the operator exited; see {operator.log}")
+        time.sleep(0.5)
+    return False
+
+
+def run_real_scenario(
+    *,
+    tasks: int,
+    trials: int,
+    parallel: int,
+    trial_seconds: float,
+    trial_spread: float,
+    workdir: Path,
+    timeout: float = 1800.0,
+) -> Result:
+    """The scenario of ``run_scenario`` against a real API server: the same figures, counted by the API
+    server's audit log (requests), a watch (Job times) and /proc (the operator's peak RSS)."""
+    controlplane, realcluster = _real_tier()
+    why = controlplane.missing()
+    if why:
+        raise SystemExit(f"kubetune bench operator --real-api-server: {why}")
+    from kubernetes import client  # noqa: PLC0415
+
+    plane = controlplane.ControlPlane(controlplane.versions()[-1], workdir / "plane", audited=(OPERATOR_USER,))
+    cluster = realcluster.Cluster(plane, workdir / "cluster")
+    fake = importlib.import_module("tests.realcluster.fake_node")
+
+    def trainer(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Any:
+        args = dict(str(a).lstrip("-").split("=", 1) for a in container.get("args") or [] if "=" in str(a))
+        loss = (float(args.get("x", 0.5)) - 0.3) ** 2 + (float(args.get("y", 0.5)) - 0.6) ** 2
+        trial = (pod["metadata"].get("labels") or {}).get(names.LABEL_TRIAL, "")
+        factor = random.Random(trial).uniform(1 - trial_spread, 1 + trial_spread)
+        return fake.Script(lines=(f"loss={loss:.6f}",), interval=trial_seconds * factor)
+
+    metrics_port = _free_port()
+    try:
+        plane.start()
+        cluster.start()
+        cluster.scripts[REAL_NAMESPACE] = trainer
+        cluster.core.create_namespace({"metadata": {"name": REAL_NAMESPACE}})
+        plane.wait_for_namespace_account(REAL_NAMESPACE)
+        times = JobTimes(cluster, REAL_NAMESPACE)
+        operator = cluster.start_operator(metrics_port=metrics_port)
+        _wait_to_lead(cluster, operator.name)
+        time.sleep(1.0)  # its indices filled and leadership taken, as in the emulator's run
+        offset = plane.audit_log.stat().st_size if plane.audit_log.exists() else 0
+        started = time.monotonic()
+        task_names = [f"bench-{i}" for i in range(tasks)]
+        for name in task_names:
+            cluster.custom.create_namespaced_custom_object(
+                names.GROUP, names.VERSION, REAL_NAMESPACE, names.TASK_PLURAL, task_manifest(name, trials, parallel)
+            )
+        finished = _wait_real(cluster, operator, task_names, started + timeout)
+        wall = time.monotonic() - started
+        peak = _peak_rss_mib(operator.process.pid)
+        buckets = _reconcile_buckets(metrics_port)
+        times.stop()
+        requests, served = _audited_requests(plane.audit_log, offset)
+        listed = {
+            kind: cluster.api.sanitize_for_serialization(items)
+            for kind, items in (
+                ("trials", cluster.custom.list_namespaced_custom_object(
+                    names.GROUP, names.VERSION, REAL_NAMESPACE, names.TRIAL_PLURAL)["items"]),
+                ("jobs", client.BatchV1Api(cluster.api).list_namespaced_job(REAL_NAMESPACE).items),
+                ("pods", cluster.core.list_namespaced_pod(REAL_NAMESPACE).items),
+            )
+        }  # fmt: skip
+    finally:
+        cluster.stop()
+        plane.stop()
+    total_trials = tasks * trials
+    counted = {f"{verb} {resource}": n for (verb, resource), n in sorted(requests.items())}
+    all_gaps = [g for t in times.created for g in gaps(sorted(times.created[t]), sorted(times.finished[t]), parallel)]
+    fractions = [running_fraction(sorted(times.created[t]), sorted(times.finished[t]), parallel) for t in times.created]
+    return Result(
+        scenario="real API server",
+        tasks=tasks,
+        trials=trials,
+        parallel=parallel,
+        trial_seconds=trial_seconds,
+        trial_spread=trial_spread,
+        wall_seconds=round(wall, 1),
+        finished=finished,
+        requests={k: round(v / total_trials, 3) for k, v in counted.items()},
+        requests_per_trial=round(sum(counted.values()) / total_trials, 2),
+        reconcile_p50=round(histogram_quantile(buckets, 0.5), 4),
+        reconcile_p90=round(histogram_quantile(buckets, 0.9), 4),
+        reconciles_per_trial=round((buckets[-1][1] if buckets else 0.0) / total_trials, 2),
+        gap_p50=round(_quantile(all_gaps, 0.5), 3),
+        gap_p90=round(_quantile(all_gaps, 0.9), 3),
+        running_fraction=round(statistics.fmean(fractions) if fractions else 0.0, 3),
+        peak_rss_mib=round(peak, 1),
+        object_bytes={k: round(statistics.fmean(len(json.dumps(i)) for i in v)) for k, v in listed.items() if v},
+        response_bytes={},
+        server_seconds=round(served, 2),
+        succeeded=sum(((t.get("status") or {}).get("phase") == "Succeeded") for t in listed["trials"]),
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """``kubetune bench operator``: the scenarios asked for, their figures, and whether the targets hold."""
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
+    if args.hostile and args.real_api_server:
+        raise SystemExit("kubetune bench operator: --hostile runs against the emulator only")
     if args.hostile:
         plans = [(args.tasks or 1, args.trials or 4, args.parallel or 4, args.trial_seconds, True, 300.0)]
     elif args.trials:
@@ -598,6 +775,18 @@ def run(args: argparse.Namespace) -> int:
     for tasks, trials, parallel, seconds, hostile, target in plans:
         with tempfile.TemporaryDirectory(prefix="kubetune-bench-operator-") as tmp:
             print(f"bench operator: {tasks} x ({trials}, {parallel}), trials of {seconds:g} s ...", flush=True)
+            if args.real_api_server:
+                result = run_real_scenario(
+                    tasks=tasks,
+                    trials=trials,
+                    parallel=parallel,
+                    trial_seconds=seconds,
+                    trial_spread=args.trial_spread,
+                    workdir=Path(tmp),
+                )
+                results.append(result)
+                targets.append(target)
+                continue
             result = run_scenario(
                 tasks=tasks,
                 trials=trials,
