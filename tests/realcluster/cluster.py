@@ -36,6 +36,21 @@ def documents(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
+POLICY_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+
+
+def for_release(path: Path, minor: int) -> str:
+    """A manifest file as it installs on release 1.``minor``: before 1.30 the admission policy's API is
+    ``v1beta1`` (the same fields; the tier turns its feature gate on), which the chart does not render."""
+    if minor >= 30:
+        return path.read_text()
+    docs = documents(path)
+    for doc in docs:
+        if doc["kind"] in POLICY_KINDS:
+            doc["apiVersion"] = "admissionregistration.k8s.io/v1beta1"
+    return yaml.safe_dump_all(docs)
+
+
 def deployment() -> dict[str, Any]:
     """The operator's Deployment as deploy/kubetune.yaml ships it."""
     return next(d for d in documents(DEPLOY) if d["kind"] == "Deployment")
@@ -111,7 +126,7 @@ class Cluster:
 
     def install(self) -> None:
         """deploy/kubetune.yaml, applied server-side; the operator's Deployment kept at 0 replicas."""
-        self.kubectl("apply", "--server-side", "-f", str(DEPLOY))
+        self.kubectl("apply", "--server-side", "-f", "-", input=for_release(DEPLOY, self.plane.minor))
         self.kubectl("wait", "--for=condition=Established", "crd/hpotasks.kubetune.io", "crd/trials.kubetune.io")
         self.kubectl("-n", RELEASE_NAMESPACE, "scale", "deployment/kubetune", "--replicas=0")
 
@@ -161,15 +176,16 @@ class Cluster:
         }
         environment |= dict(env or {})
         log = self.folder / f"{name}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kubetune.cli", *args],
-            env=environment,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=str(self.folder),
-        )
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "kubetune.cli", *args],
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=str(self.folder),
+            )
         operator = OperatorProcess(process, name, log, health)
         self.operators.append(operator)
         return operator

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import http.client
 import ipaddress
 import os
 import shutil
@@ -23,7 +24,6 @@ import socket
 import ssl
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,14 +240,28 @@ class ControlPlane:
         assert self.pki is not None
         return self.pki.ca
 
+    @property
+    def minor(self) -> int:
+        return _version_key(self.version)[1]
+
+    def _gates(self) -> list[str]:
+        """Before 1.30 the admission policy's API (v1beta1) and native sidecars (alpha in 1.28) are
+        off by default: turned on, so that an older release still judges what kubetune relies on."""
+        gates = []
+        if self.minor < 30:
+            gates.append("ValidatingAdmissionPolicy=true")
+        if self.minor < 29:
+            gates.append("SidecarContainers=true")
+        return [f"--feature-gates={','.join(gates)}"] if gates else []
+
     def log(self, component: str) -> Path:
         return self.folder / f"{component}.log"
 
     def _start(self, component: str, args: list[str]) -> None:
-        out = self.log(component).open("ab")
-        self.processes[component] = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+        with self.log(component).open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.processes[component] = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
 
     def start(self) -> None:
         pki = self.pki = Pki(self.folder / "pki")
@@ -302,6 +316,8 @@ class ControlPlane:
                 "--enable-priority-and-fairness=false",
                 f"--cert-dir={self.folder / 'apiserver-certs'}",
                 *self._audit_flags(),
+                *self._gates(),
+                *(["--runtime-config=admissionregistration.k8s.io/v1beta1=true"] if self.minor < 30 else []),
                 "--v=1",
             ],
         )
@@ -323,6 +339,7 @@ class ControlPlane:
                 "--leader-elect=false",
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle",
                 "--concurrent-job-syncs=10",
+                *self._gates(),
                 "--v=1",
             ],
         )
@@ -336,6 +353,7 @@ class ControlPlane:
                 "--bind-address=127.0.0.1",
                 f"--secure-port={free_port()}",
                 "--leader-elect=false",
+                *self._gates(),
                 "--v=1",
             ],
         )
@@ -367,8 +385,17 @@ class ControlPlane:
 
     def get(self, path: str, timeout: float = 5.0) -> bytes:
         """GET ``path`` as the admin (for readiness checks; tests use kubectl or the client)."""
-        with urllib.request.urlopen(self.server + path, context=self._context(), timeout=timeout) as response:
-            return bytes(response.read())
+        host, port = self.server.removeprefix("https://").split(":")
+        connection = http.client.HTTPSConnection(host, int(port), context=self._context(), timeout=timeout)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise OSError(f"GET {path}: {response.status} {body[:200]!r}")
+        return body
 
     def _wait_ready(self, seconds: float = 120.0) -> None:
         deadline = time.monotonic() + seconds

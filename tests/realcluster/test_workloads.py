@@ -75,7 +75,12 @@ def _install(cluster: Cluster, case: Case) -> None:
     if case.crds and not SHARED_CRDS.is_dir():
         pytest.skip(f"no {SHARED_CRDS}")
     for file in case.crds:
-        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(SHARED_CRDS / file))
+        applied = cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-f", str(SHARED_CRDS / file), check=False
+        )
+        if applied.returncode != 0 and cluster.plane.minor < 30:
+            pytest.skip(f"{file} does not install on {cluster.plane.version}: {applied.stderr.splitlines()[0][:200]}")
+        assert applied.returncode == 0, applied.stderr
     if case.crds:
         cluster.kubectl(
             "wait",
