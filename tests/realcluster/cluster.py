@@ -127,7 +127,7 @@ class Cluster:
     def install(self) -> None:
         """deploy/kubetune.yaml, applied server-side; the operator's Deployment kept at 0 replicas."""
         self.kubectl("apply", "--server-side", "-f", "-", input=for_release(DEPLOY, self.plane.minor))
-        self.kubectl("wait", "--for=condition=Established", "crd/hpotasks.kubetune.io", "crd/trials.kubetune.io")
+        self.plane.wait_established("hpotasks.kubetune.io", "trials.kubetune.io")
         self.kubectl("-n", RELEASE_NAMESPACE, "scale", "deployment/kubetune", "--replicas=0")
 
     def kubectl(

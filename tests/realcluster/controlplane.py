@@ -426,14 +426,36 @@ class ControlPlane:
         self, *args: str, kubeconfig_path: Path | None = None, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run kubectl against this control plane (as the admin unless another kubeconfig is given)."""
-        return subprocess.run(
+        result = subprocess.run(
             ["kubectl", f"--kubeconfig={kubeconfig_path or self.admin}", *args],
             input=input,
             capture_output=True,
             text=True,
-            check=check,
+            check=False,
             timeout=120,
         )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: exit {result.returncode}: {result.stderr.strip()}")
+        return result
+
+    def wait_established(self, *crds: str, seconds: float = 60.0) -> None:
+        """Wait until each CRD (``plural.group``) is served. (``kubectl wait`` errs on a CRD whose
+        status has no conditions yet, as right after its creation.)"""
+        deadline = time.monotonic() + seconds
+        for name in crds:
+            while True:
+                found = self.kubectl(
+                    "get",
+                    f"crd/{name}",
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+                    check=False,
+                )
+                if found.stdout.strip() == "True":
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"CRD {name} not established after {seconds:g} s: {found.stderr.strip()}")
+                time.sleep(0.2)
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):

@@ -28,10 +28,8 @@ def apply(plane: ControlPlane, path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def established(plane: ControlPlane, paths: list[Path]) -> None:
-    names = [
-        f"crd/{d['metadata']['name']}" for p in paths for d in documents(p) if d["kind"] == "CustomResourceDefinition"
-    ]
-    plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", *names)
+    names = [d["metadata"]["name"] for p in paths for d in documents(p) if d["kind"] == "CustomResourceDefinition"]
+    plane.wait_established(*names)
 
 
 @pytest.mark.parametrize("path", CRDS, ids=[p.name for p in CRDS])
@@ -128,7 +126,9 @@ BASE: dict[str, Any] = {
                 "template": {
                     "spec": {
                         "restartPolicy": "Never",
-                        "containers": [{"name": "t", "image": "busybox", "command": ["echo", "parameters come as env"]}],
+                        "containers": [
+                            {"name": "t", "image": "busybox", "command": ["echo", "parameters come as env"]}
+                        ],
                     }
                 }
             }

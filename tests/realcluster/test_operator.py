@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from tests.kube.harness import wait_for
 
@@ -219,7 +220,7 @@ def test_a_kind_installed_but_not_granted_is_never_watched(operator: Cluster, na
         "kubeflow.org_pytorchjobs.yaml",
     ):
         cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(SHARED_CRDS / name))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/tfjobs.kubeflow.org", "crd/mpijobs.kubeflow.org")
+    cluster.plane.wait_established("tfjobs.kubeflow.org", "mpijobs.kubeflow.org")
     replica = cluster.start_operator()
     create(cluster, namespace, task_manifest("plain", trials=2, parallel=2))
     tf = task_manifest("tf")

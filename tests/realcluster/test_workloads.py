@@ -81,13 +81,7 @@ def _install(cluster: Cluster, case: Case) -> None:
         if applied.returncode != 0 and cluster.plane.minor < 30:
             pytest.skip(f"{file} does not install on {cluster.plane.version}: {applied.stderr.splitlines()[0][:200]}")
         assert applied.returncode == 0, applied.stderr
-    if case.crds:
-        cluster.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            *(f"crd/{f.split('_')[1].removesuffix('.yaml')}.{f.split('_')[0]}" for f in case.crds),
-        )
+    cluster.plane.wait_established(*(f"{f.split('_')[1].removesuffix('.yaml')}.{f.split('_')[0]}" for f in case.crds))
 
 
 def missing_from(sent: Any, stored: Any, path: str = "") -> list[str]:
