@@ -681,7 +681,6 @@ def run_real_scenario(
     from kubernetes import client  # noqa: PLC0415
 
     plane = controlplane.ControlPlane(controlplane.versions()[-1], workdir / "plane", audited=(OPERATOR_USER,))
-    cluster = realcluster.Cluster(plane, workdir / "cluster")
     fake = importlib.import_module("tests.realcluster.fake_node")
 
     def trainer(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Any:
@@ -692,8 +691,10 @@ def run_real_scenario(
         return fake.Script(lines=(f"loss={loss:.6f}",), interval=trial_seconds * factor)
 
     metrics_port = _free_port()
+    cluster = None
     try:
         plane.start()
+        cluster = realcluster.Cluster(plane, workdir / "cluster")
         cluster.start()
         cluster.scripts[REAL_NAMESPACE] = trainer
         cluster.core.create_namespace({"metadata": {"name": REAL_NAMESPACE}})
@@ -725,7 +726,8 @@ def run_real_scenario(
             )
         }  # fmt: skip
     finally:
-        cluster.stop()
+        if cluster is not None:
+            cluster.stop()
         plane.stop()
     total_trials = tasks * trials
     counted = {f"{verb} {resource}": n for (verb, resource), n in sorted(requests.items())}
