@@ -1,7 +1,8 @@
 """The operator killed (SIGKILL) at random points of a 200-trial task: nothing duplicated, nothing orphaned.
 
 The operator runs as a real process (``kubetune operator``) against the emulator, so a kill stops it
-between any two requests, as an OOM kill or a node failure would.
+between any two requests, as an OOM kill or a node failure would. Its twin on a real API server, with the real Job and
+garbage-collection controllers: tests/realcluster/test_operator.py (kill -9 mid-task).
 """
 
 from __future__ import annotations

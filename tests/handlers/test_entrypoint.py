@@ -1,4 +1,8 @@
-"""``kubetune operator`` as a Deployment runs it: a process with health, metrics and a Lease."""
+"""``kubetune operator`` as a Deployment runs it: a process with health, metrics and a Lease.
+
+The Lease in the release namespace, taken with the chart's own RBAC, and a handover between two
+replicas have their twins on a real API server in tests/realcluster/test_operator.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""The operator under things going wrong: failing reconciles, conflicts, hand-deleted objects, no operator."""
+"""The operator under things going wrong: failing reconciles, conflicts, hand-deleted objects, no operator.
+
+The emulator is the place for these: it can inject the failures (a conflict at a chosen write, a
+server that answers 500) that a real API server gives only by chance. Deleting a task while no
+operator runs has its twin on a real API server in tests/realcluster/test_operator.py.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
 """Tasks written to hurt the shared operator run beside a normal one, which still finishes: a
 metric pattern that backtracks for hours in Python's re, CEL conditions too costly to evaluate
 (refused at validation, or stopped at the run-time budget), and an nsga2 whose first generation
-diverged. (How much the normal task slows down is measured by `kubetune bench operator --hostile`.)"""
+diverged. (How much the normal task slows down is measured by `kubetune bench operator --hostile`.)
+
+The emulator is enough here: what is judged is the operator's own process (its threads, memory and
+CEL workers), and the API server's part (serving a log, a custom object) is the same as in the
+real-API-server tier's tests."""
 
 from __future__ import annotations
 

@@ -1,6 +1,9 @@
 """A converted Katib Experiment run by the operator against the emulator: spaced metric names read
 by the converted filter, Katib's aggregations, the trial's name from the downward API, and a
-leftover Katib placeholder refused with the same line as `kubetune validate`."""
+leftover Katib placeholder refused with the same line as `kubetune validate`.
+
+The emulator is enough here: Argo and Tekton have no controller in the real-API-server tier, and what
+is judged is how kubetune reads the converted task, not the API server."""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The Kopf operator end to end: HPOTasks in, Trials and GPU Jobs out, status and Events back."""
+"""The Kopf operator end to end: HPOTasks in, Trials and GPU Jobs out, status and Events back.
+
+The lifecycle of a Job task, with metrics read through pods/log, its deletion and
+``retainWorkloads.keepFor`` have twins on a real API server in tests/realcluster/test_operator.py.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The operator against the emulator: several objectives, conditional parameters, warm start and ASHA."""
+"""The operator against the emulator: several objectives, conditional parameters, warm start and ASHA.
+
+The emulator is enough here: these differ from the lifecycle (tests/realcluster/test_operator.py)
+only in what the search and the engine decide, not in what they ask of the API server.
+"""
 
 from __future__ import annotations
 

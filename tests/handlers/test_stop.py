@@ -1,4 +1,8 @@
-"""Ending a task on a cluster, with the real operator: ``kubetune stop`` (spec.stop) and the deadline."""
+"""Ending a task on a cluster, with the real operator: ``kubetune stop`` (spec.stop) and the deadline.
+
+The emulator is enough here: a stop is a patch of the task's spec and deletions of Jobs, which the
+real-API-server tier exercises already (deletion, keepFor); what is judged is the engine's decisions.
+"""
 
 from __future__ import annotations
 

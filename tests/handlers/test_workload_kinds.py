@@ -5,6 +5,8 @@ TFJob, MPIJob and XGBoostJob beside the default PyTorchJob). The operator must n
 not end when a listed kind's watch is refused, and must follow a listed kind's CRD installed or removed
 while it runs. The emulator refuses as RBAC does (403 with the API server's Status) and serves a CRD's
 resource from its creation to its deletion, closing its watches a moment later as the API server does.
+Its twin on a real API server, with the chart's RBAC: tests/realcluster/test_operator.py (a kind
+installed but not granted).
 """
 
 from __future__ import annotations

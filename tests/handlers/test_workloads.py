@@ -3,6 +3,10 @@
 For each kind: the trial's metrics come from the primary pod only (the other replicas print a
 misleading loss), a failing primary fails the trial, an operator restart mid-trial creates no
 second workload, and deleting the task removes every workload and pod.
+
+On a real API server (tests/realcluster/test_workloads.py) each kind's workload is created by the
+operator and stored as sent, with nothing pruned; no controller of these kinds runs there, so what
+their controllers do with it is judged here.
 """
 
 from __future__ import annotations
