@@ -678,8 +678,6 @@ def run_real_scenario(
     why = controlplane.missing()
     if why:
         raise SystemExit(f"kubetune bench operator --real-api-server: {why}")
-    from kubernetes import client  # noqa: PLC0415
-
     plane = controlplane.ControlPlane(controlplane.versions()[-1], workdir / "plane", audited=(OPERATOR_USER,))
     fake = importlib.import_module("tests.realcluster.fake_node")
 
@@ -716,15 +714,7 @@ def run_real_scenario(
         buckets = _reconcile_buckets(metrics_port)
         times.stop()
         requests, served = _audited_requests(plane.audit_log, offset)
-        listed = {
-            kind: cluster.api.sanitize_for_serialization(items)
-            for kind, items in (
-                ("trials", cluster.custom.list_namespaced_custom_object(
-                    names.GROUP, names.VERSION, REAL_NAMESPACE, names.TRIAL_PLURAL)["items"]),
-                ("jobs", client.BatchV1Api(cluster.api).list_namespaced_job(REAL_NAMESPACE).items),
-                ("pods", cluster.core.list_namespaced_pod(REAL_NAMESPACE).items),
-            )
-        }  # fmt: skip
+        listed = cluster.objects(REAL_NAMESPACE)
     finally:
         if cluster is not None:
             cluster.stop()

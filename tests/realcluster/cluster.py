@@ -212,6 +212,17 @@ class Cluster:
             raise
         return lease.spec.holder_identity or None
 
+    def objects(self, namespace: str) -> dict[str, list[dict[str, Any]]]:
+        """The namespace's Trials, Jobs and Pods, as a list serves them (managedFields included)."""
+        trials = self.custom.list_namespaced_custom_object("kubetune.io", "v1alpha1", namespace, "trials")["items"]
+        jobs = client.BatchV1Api(self.api).list_namespaced_job(namespace).items
+        pods = self.core.list_namespaced_pod(namespace).items
+        return {
+            "trials": list(trials),
+            "jobs": self.api.sanitize_for_serialization(jobs),
+            "pods": self.api.sanitize_for_serialization(pods),
+        }
+
     def watch_jobs(self, namespace: str, seen: Any) -> Any:
         """Call ``seen(job)`` for every change of a trial's Job in ``namespace``; returns a function that stops."""
         stopped = threading.Event()
