@@ -96,15 +96,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load(paths: Sequence[str]) -> list[RunResult]:
+    """Runs from this module's JSON-lines files (plain or gzipped) and from full runs' results.json(.gz)."""
     runs: list[RunResult] = []
     for path in paths:
-        if path.endswith(".json.gz") or path.endswith(".json"):
-            opener = gzip.open if path.endswith(".gz") else open
-            with opener(path, "rt", encoding="utf-8") as file:
-                runs += [RunResult(**r) for r in json.load(file)["runs"]]
-        else:
-            text = Path(path).read_text(encoding="utf-8")
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as file:
+            text = file.read()
+        if ".jsonl" in path:
             runs += [RunResult(**json.loads(line)) for line in text.splitlines()]
+        else:
+            runs += [RunResult(**r) for r in json.loads(text)["runs"]]
     return runs
 
 
