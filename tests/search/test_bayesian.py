@@ -60,7 +60,7 @@ def test_running_trials_do_not_mislead_the_model() -> None:
     # Twelve finished trials and three running at random places, ten times over. The suggestions
     # made with the three running are as good as those made without them: a running trial claims
     # no result. (Told at the best value so far, a constant lie, they taught the GP length scales
-    # that the function does not have, and the suggestions were twice as far from the optimum.)
+    # that the function does not have: the sum of the suggestions' values was 1.8 times larger.)
     space = space_of(*(Parameter(name=f"x{i}", min=0, max=1) for i in range(4)))
     with_running, without = [], []
     for seed in range(10):
