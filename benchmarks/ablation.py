@@ -42,6 +42,17 @@ ABLATIONS: dict[str, dict[str, Any]] = {
         "GP_RESTARTS": 2,
     },
     "believer-noise": {"PENDING_STRATEGY": "believer", "NOISE": 1e-6},
+    "believer-reduced": {
+        "PENDING_STRATEGY": "believer",
+        "ACQ_OPTIMIZER": {"n_points": 2000, "n_restarts_optimizer": 2},
+        "GP_RESTARTS": 1,
+    },
+    "believer-effort-noise": {
+        "PENDING_STRATEGY": "believer",
+        "ACQ_OPTIMIZER": {"n_points": 10000, "n_restarts_optimizer": 5},
+        "GP_RESTARTS": 2,
+        "NOISE": 1e-6,
+    },
     "believer-ei-xi0": {
         "PENDING_STRATEGY": "believer",
         "ACQ_FUNC_KWARGS": {"xi": 1e-9},
@@ -51,14 +62,22 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 """Variant name -> module attributes of kubetune.search.bayesian to set (``settings``: the task's)."""
 
 
+_DEFAULTS: dict[str, Any] = {}
+"""The module's own values of every attribute a variant sets, read once per worker process: a
+worker runs several variants in turn, and each starts from these."""
+
+
 def _apply(variant: str) -> str:
-    """Set the variant's choices in this process; the optimizer name to run."""
+    """Set the variant's choices in this process (the others at the module's own values); the
+    optimizer name to run."""
     from kubetune.search import bayesian  # noqa: PLC0415
 
+    names = {name for spec in ABLATIONS.values() for name in spec if name != "settings"}
+    if not _DEFAULTS:
+        _DEFAULTS.update({name: getattr(bayesian, name) for name in names})
     spec = dict(ABLATIONS[variant])
     settings = spec.pop("settings", {})
-    for name, value in spec.items():
-        assert hasattr(bayesian, name), name
+    for name, value in {**_DEFAULTS, **spec}.items():
         setattr(bayesian, name, value)
     VARIANTS[f"ablation-{variant}"] = {"name": "bayesian", "settings": settings}
     return f"kubetune:ablation-{variant}"

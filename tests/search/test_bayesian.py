@@ -43,9 +43,10 @@ def test_a_backend_that_is_not_installed_is_one_line_naming_it(monkeypatch: pyte
 
 @pytest.mark.parametrize("backend", list(GPBackend))
 def test_the_gp_improves_on_its_random_start(backend: GPBackend) -> None:
-    history = optimize(Bayesian(SPACE, n_initial_points=4, backend=backend), SPACE, quadratic, trials=7, seed=2)
+    history = optimize(Bayesian(SPACE, n_initial_points=4, backend=backend), SPACE, quadratic, trials=12, seed=2)
     values = [o.value for o in history if o.value is not None]
-    # The model's points sit nearer the optimum than the random start, on average.
+    # The model's points sit nearer the optimum than the random start, on average. (Eight of
+    # them: with three, the mean was one draw of gp_hedge, which explores with LCB a third of the time.)
     assert sum(values[4:]) / len(values[4:]) < sum(values[:4]) / 4
 
 
