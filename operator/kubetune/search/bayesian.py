@@ -3,8 +3,9 @@
 The only module that imports scikit-optimize. Two backends, chosen by the ``backend`` setting
 and never by what happens to be installed (api/algorithms.py documents the default):
 
-- skopt (the default): scikit-optimize's GP (acquisition EI, PI, LCB or gp_hedge), with pending
-  trials told as constant lies (``cl_min``) and batches asked with the same strategy;
+- skopt (the default): scikit-optimize's GP (acquisition EI, PI, LCB or gp_hedge); running
+  trials and the earlier members of a batch enter as a kriging believer with the kernel fitted on
+  finished trials only (see :meth:`Bayesian._ask_believer`, and docs/search.md for the evidence);
 - optuna-gp: Optuna's GPSampler (log expected improvement, batches through its own handling of
   running trials), faster per suggestion; it needs torch, the ``gp`` extra.
 
@@ -21,9 +22,11 @@ suggestion at 500 trials. Failed trials and trials without a metric are left out
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from skopt import Optimizer
+from skopt.learning import GaussianProcessRegressor
+from skopt.learning.gaussian_process.kernels import Kernel, Sum, WhiteKernel
 from skopt.space import Categorical, Integer, Real
 from skopt.utils import cook_estimator
 
@@ -31,7 +34,7 @@ from ..api import Acquisition, GPBackend, ParamValue
 from ..api.algorithms import BayesianSettings
 from ..errors import SearchError
 from . import optuna_backend
-from .base import Proposal, SearchRequest, Suggestion
+from .base import Pending, Proposal, SearchRequest, Suggestion
 from .history import Point, assigned_keys, completed_points, window
 from .random_search import draw_distinct
 from .seeding import call_seed
@@ -41,12 +44,22 @@ _DEFAULTS = BayesianSettings()
 _RETRIES = 3
 """Asks per suggestion before a repeated assignment is replaced by a random distinct one."""
 
-_GP_RESTARTS = 1
-"""Restarts of the GP's hyperparameter fit: scikit-optimize's 2 cost a third more for no gain we
-could measure on the benchmark functions."""
-_ACQ_OPTIMIZER = {"n_points": 2000, "n_restarts_optimizer": 2}
-"""Candidates scored, and how many of the best are polished by L-BFGS: scikit-optimize's defaults
-(10000 and 5) dominate the time of a call and found no better points on the benchmark."""
+GP_RESTARTS = 2
+"""Restarts of the GP's hyperparameter fit: scikit-optimize's default."""
+ACQ_OPTIMIZER = {"n_points": 10000, "n_restarts_optimizer": 5}
+"""Candidates scored, and how many of the best are polished by L-BFGS: scikit-optimize's defaults.
+A cut to 2,000 and 2 (with 1 GP restart) halved the time of a suggestion and lost about a decade of
+regret at 50 evaluations on Branin and the mixed space (docs/search.md)."""
+ACQ_FUNC_KWARGS: dict[str, float] = {}
+"""scikit-optimize's acquisition parameters (xi of EI and PI, kappa of LCB): its defaults."""
+NOISE: str | float = "gaussian"
+"""The GP's noise model: scikit-optimize's "gaussian" estimates a noise level."""
+PENDING_STRATEGY = "believer"
+"""How running trials enter the model: "believer" (:meth:`Bayesian._ask_believer`), or a constant
+lie at the best, mean or worst finished value ("cl_min", "cl_mean", "cl_max") with the kernel refitted
+on the lies, as scikit-optimize's own batches do. Only the benchmark's ablation (benchmarks/ablation.py)
+sets another than "believer": the constant lies taught the GP length scales the objective does not
+have, and lost up to 1.6 decades of regret with 4 trials running (docs/search.md)."""
 
 
 def default_initial_points(space: SearchSpace) -> int:
@@ -114,32 +127,63 @@ class Bayesian:
         dims = [_skopt_dimension(d) for d in self.space.dimensions]
         x = [_skopt_point(self.space, p.coordinates) for p in kept]
         y = [p.value for p in kept]
-        # Pending trials are told as lies at the best value so far (cl_min), which keeps the
-        # batch from piling onto the acquisition maximum that a running trial already holds.
-        lie = min(y)
-        for trial in request.pending:
-            coordinates = self.space.encode(trial.params)
-            if coordinates is not None:
-                x.append(_skopt_point(self.space, coordinates))
-                y.append(lie)
-        acquisition = self.acquisition
-        estimator = cook_estimator("GP", space=dims, random_state=seed, n_restarts_optimizer=_GP_RESTARTS)
+        encoded = (self.space.encode(t.params) for t in request.pending)
+        running = [_skopt_point(self.space, c) for c in encoded if c is not None]
         with warnings.catch_warnings():
             # scikit-learn warns when a GP hyperparameter reaches its bound, and scikit-optimize
             # when a point is told twice (a discrete space, or a lie on a running trial's point):
             # both are expected here and change nothing about the answer.
             warnings.simplefilter("ignore")
-            optimizer = Optimizer(
-                dims,
-                base_estimator=estimator,
-                n_initial_points=0,
-                acq_func=str(acquisition),
-                acq_optimizer_kwargs=dict(_ACQ_OPTIMIZER),
-                random_state=seed,
+            if PENDING_STRATEGY == "believer":
+                return self._ask_believer(request, dims, x, y, running, seed)
+            lie = {"cl_min": min(y), "cl_max": max(y), "cl_mean": sum(y) / len(y)}[PENDING_STRATEGY]
+            optimizer = self._optimizer(dims, _estimator(dims, seed), seed)
+            optimizer.tell(x + running, y + [lie] * len(running))
+            asked = (
+                optimizer.ask(n_points=request.count, strategy=PENDING_STRATEGY)
+                if request.count > 1
+                else [optimizer.ask()]
             )
-            optimizer.tell(x, y)
-            asked = optimizer.ask(n_points=request.count, strategy="cl_min") if request.count > 1 else [optimizer.ask()]
             return self._distinct(request, optimizer, asked, lie)
+
+    def _optimizer(self, dims: list[Real | Integer | Categorical], estimator: object, seed: int) -> Optimizer:
+        return Optimizer(
+            dims,
+            base_estimator=estimator,
+            n_initial_points=0,
+            acq_func=str(self.acquisition),
+            acq_optimizer_kwargs=dict(ACQ_OPTIMIZER),
+            acq_func_kwargs=dict(ACQ_FUNC_KWARGS),
+            random_state=seed,
+        )
+
+    def _ask_believer(
+        self,
+        request: SearchRequest,
+        dims: list[Real | Integer | Categorical],
+        x: list[list[float | int]],
+        y: list[float],
+        running: list[list[float | int]],
+        seed: int,
+    ) -> list[dict[str, ParamValue]]:
+        """Kriging believer with the kernel fitted on completed trials only: a running trial is
+        told at the model's own prediction there, so it lowers the uncertainty around itself
+        without claiming a result, and the lies never bend the kernel's length scales."""
+        fitted = _estimator(dims, seed)
+        probe = self._optimizer(dims, fitted, seed)
+        fitted.fit(probe.space.transform(x), y)
+        kernel, noise = _without_noise(fitted.kernel_), fitted.noise_
+        out: list[dict[str, ParamValue]] = []
+        for _ in range(request.count):
+            told = running + [_skopt_point(self.space, self.space.encode(p) or ()) for p in out]
+            lies = list(fitted.predict(probe.space.transform(told))) if told else []
+            estimator = GaussianProcessRegressor(kernel=kernel, normalize_y=True, noise=noise or None, optimizer=None)
+            optimizer = self._optimizer(dims, estimator, seed)
+            optimizer.tell(x + told, y + [float(v) for v in lies])
+            chosen = [Pending(-1 - i, p) for i, p in enumerate(out)]
+            sub = replace(request, count=1, pending=[*request.pending, *chosen])
+            out += self._distinct(sub, optimizer, [optimizer.ask()], min(y))
+        return out
 
     def _distinct(
         self, request: SearchRequest, optimizer: Optimizer, asked: list[list[float]], lie: float
@@ -178,3 +222,14 @@ def _skopt_point(space: SearchSpace, coordinates: tuple[float, ...]) -> list[flo
     return [
         x if d.coordinate is Coordinate.REAL else int(x) for d, x in zip(space.dimensions, coordinates, strict=True)
     ]
+
+
+def _estimator(dims: list[Real | Integer | Categorical], seed: int) -> GaussianProcessRegressor:
+    return cook_estimator("GP", space=dims, random_state=seed, n_restarts_optimizer=GP_RESTARTS, noise=NOISE)
+
+
+def _without_noise(kernel: Kernel) -> Kernel:
+    """The fitted kernel less the white-noise term that scikit-optimize adds for the fit."""
+    if isinstance(kernel, Sum) and isinstance(kernel.k2, WhiteKernel):
+        return kernel.k1
+    return kernel
