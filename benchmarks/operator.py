@@ -345,12 +345,47 @@ def run_scenario(
             succeeded = sum(
                 ((t.get("status") or {}).get("phase") == "Succeeded") for t in cluster.list("trials", "default")
             )
-    total_trials = tasks * trials
     counted = {f"{verb} {resource}": n for (verb, resource), n in sorted(requests.items()) if verb != "watch"}
-    all_gaps = [g for t in timeline.created for g in gaps(timeline.created[t], timeline.finished[t], parallel)]
-    fractions = [running_fraction(timeline.created[t], timeline.finished[t], parallel) for t in timeline.created]
+    return _result(
+        "hostile" if hostile else "scale",
+        (tasks, trials, parallel, trial_seconds, trial_spread),
+        wall=wall,
+        finished=finished,
+        counted=counted,
+        buckets=buckets,
+        created=timeline.created,
+        ended=timeline.finished,
+        peak=peak,
+        sizes=sizes,
+        response_bytes={f"{v} {r}": n for (v, r), n in sorted(response_bytes.items())},
+        served=served,
+        succeeded=succeeded,
+    )
+
+
+def _result(
+    scenario: str,
+    plan: tuple[int, int, int, float, float],
+    *,
+    wall: float,
+    finished: bool,
+    counted: Mapping[str, int],
+    buckets: Sequence[tuple[float, float]],
+    created: Mapping[str, Sequence[float]],
+    ended: Mapping[str, Sequence[float]],
+    peak: float,
+    sizes: dict[str, float],
+    response_bytes: dict[str, int],
+    served: float,
+    succeeded: int,
+) -> Result:
+    """The figures of one run, from what was measured (by the emulator or by a real API server)."""
+    tasks, trials, parallel, trial_seconds, trial_spread = plan
+    total_trials = tasks * trials
+    all_gaps = [g for t in created for g in gaps(sorted(created[t]), sorted(ended[t]), parallel)]
+    fractions = [running_fraction(sorted(created[t]), sorted(ended[t]), parallel) for t in created]
     return Result(
-        scenario="hostile" if hostile else "scale",
+        scenario=scenario,
         tasks=tasks,
         trials=trials,
         parallel=parallel,
@@ -368,7 +403,7 @@ def run_scenario(
         running_fraction=round(statistics.fmean(fractions) if fractions else 0.0, 3),
         peak_rss_mib=round(peak, 1),
         object_bytes=sizes,
-        response_bytes={f"{v} {r}": n for (v, r), n in sorted(response_bytes.items())},
+        response_bytes=response_bytes,
         server_seconds=round(served, 2),
         succeeded=succeeded,
     )
@@ -719,31 +754,19 @@ def run_real_scenario(
         if cluster is not None:
             cluster.stop()
         plane.stop()
-    total_trials = tasks * trials
-    counted = {f"{verb} {resource}": n for (verb, resource), n in sorted(requests.items())}
-    all_gaps = [g for t in times.created for g in gaps(sorted(times.created[t]), sorted(times.finished[t]), parallel)]
-    fractions = [running_fraction(sorted(times.created[t]), sorted(times.finished[t]), parallel) for t in times.created]
-    return Result(
-        scenario="real API server",
-        tasks=tasks,
-        trials=trials,
-        parallel=parallel,
-        trial_seconds=trial_seconds,
-        trial_spread=trial_spread,
-        wall_seconds=round(wall, 1),
+    return _result(
+        "real API server",
+        (tasks, trials, parallel, trial_seconds, trial_spread),
+        wall=wall,
         finished=finished,
-        requests={k: round(v / total_trials, 3) for k, v in counted.items()},
-        requests_per_trial=round(sum(counted.values()) / total_trials, 2),
-        reconcile_p50=round(histogram_quantile(buckets, 0.5), 4),
-        reconcile_p90=round(histogram_quantile(buckets, 0.9), 4),
-        reconciles_per_trial=round((buckets[-1][1] if buckets else 0.0) / total_trials, 2),
-        gap_p50=round(_quantile(all_gaps, 0.5), 3),
-        gap_p90=round(_quantile(all_gaps, 0.9), 3),
-        running_fraction=round(statistics.fmean(fractions) if fractions else 0.0, 3),
-        peak_rss_mib=round(peak, 1),
-        object_bytes={k: round(statistics.fmean(len(json.dumps(i)) for i in v)) for k, v in listed.items() if v},
+        counted={f"{verb} {resource}": n for (verb, resource), n in sorted(requests.items())},
+        buckets=buckets,
+        created=times.created,
+        ended=times.finished,
+        peak=peak,
+        sizes={k: round(statistics.fmean(len(json.dumps(i)) for i in v)) for k, v in listed.items() if v},
         response_bytes={},
-        server_seconds=round(served, 2),
+        served=served,
         succeeded=sum(((t.get("status") or {}).get("phase") == "Succeeded") for t in listed["trials"]),
     )
 
