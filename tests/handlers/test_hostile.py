@@ -60,6 +60,7 @@ def test_a_normal_task_finishes_beside_hostile_ones(
     cluster: Kube, operator: RunOperator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("kubetune.handlers.operator.RESYNC_SECONDS", 0.5)  # the Sweep kind is not watched
+    monkeypatch.setenv("KUBETUNE_WORKLOAD_KINDS", "Job.batch,Sweep.example.com")  # the kinds the chart would grant
     cluster.install_crd(SWEEP_CRD)
     cluster.behaviour = _behave
     redos = task_manifest(
