@@ -371,9 +371,12 @@ class PodRunner:
     @staticmethod
     def _pump(run: Running) -> None:
         assert run.process is not None and run.process.stdout is not None
-        for line in iter(run.process.stdout.readline, b""):
-            run.log.append(line)
-        run.log.done.set()
+        try:
+            for line in iter(run.process.stdout.readline, b""):
+                run.log.append(line)
+        finally:
+            run.process.stdout.close()
+            run.log.done.set()
 
     def _replay(self, run: Running, script: Script) -> None:
         for line in script.lines:
@@ -431,6 +434,7 @@ class PodRunner:
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
     def _run(self) -> None:
         try:
