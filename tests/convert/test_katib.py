@@ -97,7 +97,7 @@ def test_a_job_experiment_converts_with_katib_defaults_written_out(
     assert any("spec.resumePolicy: LongRunning is dropped" in line for line in lines)
     assert any("spec.parameters[1].parameterType: discrete becomes categorical" in line for line in lines)
     # Katib's own defaults written out are comments only: they change nothing.
-    assert not any("parallelTrialCount" in line or "medianstop" in line for line in lines)
+    assert not any("parallelTrialCount" in line or "defaults written out" in line for line in lines)
 
 
 def test_hyperband_r_l_and_eta_become_the_resource_parameter_bounds(
@@ -245,7 +245,12 @@ def experiment(**spec: Any) -> dict[str, Any]:
         ({"algorithm": {"algorithmName": "pbt"}}, "spec.algorithm.algorithmName", "population-based training"),
         ({"nasConfig": {}}, "spec.nasConfig", "neural architecture search"),
         (
-            {"metricsCollectorSpec": {"collector": {"kind": "File"}}},
+            {
+                "metricsCollectorSpec": {
+                    "collector": {"kind": "File"},
+                    "source": {"fileSystemPath": {"path": "metrics.log"}},
+                }
+            },
             "spec.metricsCollectorSpec.source.fileSystemPath.path",
             "absolute file path",
         ),

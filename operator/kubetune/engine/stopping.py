@@ -71,7 +71,11 @@ def _series(spec: HPOTaskSpec, trial: Trial) -> MetricSeries | None:
 
 def median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdict | None:
     """The median rule: stop a running trial whose best value so far is worse than the median of
-    the completed trials' running averages at the same step (as Katib and Vizier do)."""
+    the completed trials' running averages at the same step (Vizier's median stopping rule).
+
+    Katib's medianstop differs (docs/migrating-from-katib.md): it checks once, at the trial's
+    start_step-th report, against the *mean* of succeeded trials' averages over their first
+    start_step reports, fixed when the trial was created."""
     rule = spec.early_stopping
     series = _series(spec, trial)
     if rule is None or rule.rule is not EarlyStoppingRule.MEDIAN:
