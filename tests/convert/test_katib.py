@@ -61,7 +61,7 @@ def test_a_job_experiment_converts_with_katib_defaults_written_out(
     assert objective["metricAggregations"] == {"train-loss": "min", "epoch-seconds": "last"}
     assert spec["algorithm"] == {"name": "tpe", "seed": 7, "settings": {"multivariate": True, "nInitialPoints": 5}}
     assert spec["budget"] == {"maxTrials": 100000, "parallelTrials": 3, "maxFailedTrials": 3}
-    assert spec["earlyStopping"] == {"rule": "median", "minTrials": 3, "startStep": 4}
+    assert spec["earlyStopping"] == {"rule": "katibMedian", "minTrials": 3, "startStep": 4}
     params = {p["name"]: p for p in spec["parameters"]}
     assert params["learning_rate"]["scale"] == "log"
     assert params["batch_size"] == {"name": "batch_size", "type": "categorical", "values": [16, 32, 64]}

@@ -75,9 +75,9 @@ class GridSettings(ApiModel):
     such a range needs a ``step``)."""
 
     order: GridOrder = GridOrder.SEQUENTIAL
-    """sequential: the last parameter varies fastest; random: a random order fixed by the task's
-    seed (as Katib's grid, Optuna's GridSampler, picks a random unvisited point), so that a budget
-    smaller than the grid samples all of it rather than its first rows."""
+    """The order the points are visited in: sequential (the last parameter varies fastest) or
+    random (an order fixed by the task's seed, as Katib's grid, Optuna's GridSampler, picks a
+    random unvisited point), so that a budget smaller than the grid samples all of it."""
 
 
 class SobolSettings(ApiModel):

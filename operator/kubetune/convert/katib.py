@@ -708,7 +708,7 @@ class _Converter:
             str(s.get("name")): s.get("value") for s in early.get("algorithmSettings") or [] if isinstance(s, Mapping)
         }
         out: dict[str, Any] = {
-            "rule": "median",
+            "rule": "katibMedian",
             "minTrials": KATIB_MEDIAN_MIN_TRIALS,
             "startStep": KATIB_MEDIAN_START_STEP,
         }
@@ -723,12 +723,11 @@ class _Converter:
         self.out.note(
             ("spec", "earlyStopping", "rule"),
             f"{where}.algorithmName",
-            "medianstop: Katib (pkg/earlystopping/v1beta1/medianstop/service.py and its metrics collector) "
-            "compares a trial once, at its start_step-th report, its best value so far with the mean of the "
-            "succeeded trials' averages over their first start_step reports, taken when the trial was created "
-            "(no rule if fewer than min_trials_required had succeeded then); kubetune's median rule compares, "
-            "at every step from startStep on, with the median of the succeeded trials' running averages at "
-            "that step",
+            "medianstop is kubetune's katibMedian rule, read in pkg/earlystopping/v1beta1/medianstop/service.py "
+            "and Katib's metrics collector: a trial is judged once on its first start_step reports, against the "
+            "mean of the succeeded trials' averages over theirs; those trials are the ones done when the trial "
+            "started (Katib: when it was created), and a stop comes at the operator's next step, not at the report",
+            changed=False,
         )
         missing = [k for k in ("min_trials_required", "start_step") if k not in settings]
         if missing:
