@@ -361,7 +361,7 @@ class _Converter:
         if name == "tpe":
             # hyperopt/base_service.py passes n_startup_jobs = current_request_number, the trials asked
             # for at once: the parallel count on the first call. Only the first batch is random.
-            kubetune_settings["nInitialPoints"] = self._parallel()
+            kubetune_settings["nInitialPoints"] = min(max(self._parallel(), 1), 1000)  # tpe's bounds
         if rule.explain:
             at: Path = ("spec", "algorithm", "name")
             self.out.note(at, "spec.algorithm.algorithmName", f"{name}: {rule.explain}", changed=False)
@@ -534,7 +534,6 @@ class _Converter:
         where = "spec.algorithm.algorithmSettings[sigma]"
         if self.cmaes_sigma is None:
             absolute, told = narrowest / 6, "unset: goptuna's sigma0 is min over the parameters of (max - min) / 6"
-            where = "spec.algorithm.algorithmSettings"
         else:
             absolute, told = _number(self.cmaes_sigma, where), f"{self.cmaes_sigma}: an absolute step"
         fraction = _tidy(min(max(absolute / narrowest, 1e-6), 1.0))
