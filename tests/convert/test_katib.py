@@ -123,7 +123,7 @@ def test_a_configmap_trial_template_is_inlined_from_the_configmap_file(
     assert task["spec"]["algorithm"] == {
         "name": "bayesian",
         "seed": 3,
-        "settings": {"nInitialPoints": 10, "acquisitionFunction": "EI"},
+        "settings": {"backend": "skopt", "nInitialPoints": 10, "acquisitionFunction": "EI"},
     }
 
 

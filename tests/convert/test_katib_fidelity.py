@@ -90,6 +90,7 @@ def test_bayesian_searches_every_double_log_uniform_and_ignores_step() -> None:
     )
     doc["spec"]["trialTemplate"]["trialParameters"].append({"name": "layers", "reference": "layers"})
     spec, conversion = converted(doc)
+    assert spec["algorithm"]["settings"]["backend"] == "skopt"  # scikit-optimize's GP, whatever the default
     lr, momentum, layers = spec["parameters"]
     assert lr == {"name": "lr", "type": "double", "min": 0.01, "max": 0.05, "scale": "log"}
     assert momentum["scale"] == "log"

@@ -1311,7 +1311,7 @@ _ALGORITHMS: Mapping[str, _Algorithm] = {
             "acq_func": ("acquisitionFunction", _acquisition),
             "base_estimator": ("", _estimator),
         },
-        {"nInitialPoints": 10},
+        {"backend": "skopt", "nInitialPoints": 10},
         {"acq_optimizer": "kubetune optimizes the acquisition its own way"},
         explain=f"Katib's bayesianoptimization is scikit-optimize's Optimizer ({_SKOPT}) with a GP, "
         "n_initial_points 10 and acq_func gp_hedge, as kubetune's bayesian (backend skopt)",
