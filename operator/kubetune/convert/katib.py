@@ -450,7 +450,6 @@ class _Converter:
             f"to each next rung and runs one bracket after another; kubetune promotes floor(n / eta^i) and starts "
             f"the next bracket while one waits: {kubetune_total} trials in all where Katib runs {katib_total} "
             f"(r_l={r_l:g}, eta={eta})",
-            changed=katib_total != kubetune_total,
         )
 
     def _algorithm_space(self, task: dict[str, Any]) -> None:
