@@ -312,3 +312,14 @@ def test_no_comment_claims_an_equivalence_with_katib_that_the_source_does_not_sh
         for n in converted(example(name))[1].notes
     )
     assert not re.search(r"in Katib searches with|as Katib does\b", text)
+
+
+@pytest.mark.parametrize("algorithm", ["cmaes", "sobol", "bayesianoptimization"])
+def test_a_normal_distribution_that_katibs_algorithm_never_reads_is_not_written(algorithm: str) -> None:
+    doc = example("hp-tuning/cma-es.yaml")
+    doc["spec"]["algorithm"] = {"algorithmName": algorithm}
+    doc["spec"]["parameters"][1]["feasibleSpace"]["distribution"] = "normal"
+    spec, conversion = converted(doc)
+    assert not {"distribution", "mean", "sigma"} & set(spec["parameters"][1])
+    [line] = [line for line in changes(conversion) if line.startswith("spec.parameters[1]")]
+    assert "ignored" in line

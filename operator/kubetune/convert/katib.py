@@ -641,6 +641,8 @@ class _Converter:
             else:
                 a, b = low, high
             out.update(distribution=distribution, mean=_tidy((a + b) / 2), sigma=_tidy((b - a) / 6), **bounds)
+            if self.spec["algorithm"]["algorithmName"] in _IGNORE_DISTRIBUTION:
+                return out  # written as the range the algorithm searches, with its own note (_algorithm_space)
             self.out.note(
                 ("spec", "parameters", i, "distribution"),
                 f"{where}.feasibleSpace.distribution",
@@ -1249,6 +1251,9 @@ _HYPEROPT = "pkg/suggestion/v1beta1/hyperopt"
 _OPTUNA = "pkg/suggestion/v1beta1/optuna/base_service.py"
 _SKOPT = "pkg/suggestion/v1beta1/skopt/base_service.py"
 _GOPTUNA = "pkg/suggestion/v1beta1/goptuna/converter.go"
+
+_IGNORE_DISTRIBUTION = frozenset({"bayesianoptimization", "cmaes", "sobol"})
+"""Katib algorithms that never read a parameter's distribution (skopt, goptuna)."""
 
 _ALGORITHMS: Mapping[str, _Algorithm] = {
     "random": _Algorithm(
