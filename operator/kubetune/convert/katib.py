@@ -633,23 +633,7 @@ class _Converter:
             raise Refused(f"{where}.feasibleSpace.max", f"must be at least min ({low:g}), got {high:g}")
         distribution = space.get("distribution") or "uniform"
         if distribution in ("normal", "logNormal"):
-            # Katib (hyperopt) centres the distribution in the range with 99.7% of it inside.
-            if distribution == "logNormal":
-                if low <= 0:
-                    raise Refused(f"{where}.feasibleSpace.min", "must be > 0 for the logNormal distribution")
-                a, b = math.log(low), math.log(high)
-            else:
-                a, b = low, high
-            out.update(distribution=distribution, mean=_tidy((a + b) / 2), sigma=_tidy((b - a) / 6), **bounds)
-            if self.spec["algorithm"]["algorithmName"] in _IGNORE_DISTRIBUTION:
-                return out  # written as the range the algorithm searches, with its own note (_algorithm_space)
-            self.out.note(
-                ("spec", "parameters", i, "distribution"),
-                f"{where}.feasibleSpace.distribution",
-                f"{distribution}: mean and sigma as Katib's hyperopt (tpe, random) derives them from min and max; "
-                "kubetune draws no value beyond min or max (the distribution truncated to them), Katib's may "
-                "fall outside",
-            )
+            self._normal(i, out, distribution, bounds)
         elif distribution == "logUniform":
             out.update(bounds, scale="log")
         elif distribution == "uniform":
@@ -657,6 +641,27 @@ class _Converter:
         else:
             raise Refused(f"{where}.feasibleSpace.distribution", f"unknown distribution {distribution!r}")
         return out
+
+    def _normal(self, i: int, out: dict[str, Any], distribution: str, bounds: Mapping[str, int | float]) -> None:
+        """A normal or logNormal range: Katib's hyperopt centres it in the range, 99.7% of it inside."""
+        where = f"spec.parameters[{i}]"
+        low, high = bounds["min"], bounds["max"]
+        if distribution == "logNormal":
+            if low <= 0:
+                raise Refused(f"{where}.feasibleSpace.min", "must be > 0 for the logNormal distribution")
+            a, b = math.log(low), math.log(high)
+        else:
+            a, b = low, high
+        out.update(distribution=distribution, mean=_tidy((a + b) / 2), sigma=_tidy((b - a) / 6), **bounds)
+        if self.spec["algorithm"]["algorithmName"] in _IGNORE_DISTRIBUTION:
+            return  # written as the range the algorithm searches, with its own note (_algorithm_space)
+        self.out.note(
+            ("spec", "parameters", i, "distribution"),
+            f"{where}.feasibleSpace.distribution",
+            f"{distribution}: mean and sigma as Katib's hyperopt (tpe, random) derives them from min and max; "
+            "kubetune draws no value beyond min or max (the distribution truncated to them), Katib's may "
+            "fall outside",
+        )
 
     # --- budget and early stopping ---
 
