@@ -151,6 +151,18 @@ def test_without_a_filter_only_katibs_name_equals_value_lines_are_read() -> None
     assert read("loss=1e-3,accuracy=0.5") == [("loss", 0.001), ("accuracy", 0.5)]
 
 
+def test_a_filter_whose_name_is_a_word_reads_whole_words_only_as_katibs_does() -> None:
+    # Katib matches its filter leftmost-first, then compares the name: val_loss is never loss.
+    doc = example("hp-tuning/random.yaml")
+    doc["spec"]["metricsCollectorSpec"] = {
+        "source": {"filter": {"metricsFormat": [r"(\w+)\s*:\s*((-?\d+)(\.\d+)?)"]}},
+        "collector": {"kind": "StdOut"},
+    }
+    task = HPOTaskSpec.model_validate(converted(doc)[0])
+    parser = line_parser(task.metrics_collector, frozenset({"loss"}))
+    assert [r.value for r in parser.parse("val_loss: 0.9 - loss: 0.3").reports] == [0.3]
+
+
 def test_a_metric_katibs_default_filter_cannot_read_is_said_on_stderr() -> None:
     doc = example("hp-tuning/random.yaml")
     doc["spec"]["objective"]["objectiveMetricName"] = "val.loss"

@@ -787,9 +787,7 @@ class _Converter:
                 f"{', '.join(map(repr, unreadable))}; kubetune's keyValue format is written instead",
             )
             return out
-        patterns = [
-            {"metric": m, "regex": "(?:^|[^\\w|-])" + _per_metric(KATIB_DEFAULT_FILTER, m, "filter")} for m in metrics
-        ]
+        patterns = [{"metric": m, "regex": _per_metric(KATIB_DEFAULT_FILTER, m, "filter")} for m in metrics]
         self.out.note(
             ("spec", "metricsCollector", "patterns"),
             "spec.metricsCollectorSpec.source.filter",
@@ -1217,7 +1215,17 @@ def _per_metric(regex: str, metric: str, where: str) -> str:
     inner = sorted((s for s, _, _ in _groups(value)), reverse=True)
     for start in inner:
         value = f"{value[:start]}(?:{value[start + 1 :]}"
-    return f"{regex[:name_start]}(?:{re.escape(metric)}){regex[name_end:value_start]}({value}){regex[value_end:]}"
+    # Katib matches the filter leftmost-first and then compares the name, so a name group of one
+    # character class takes the whole word: `val_loss=1` is never `loss`. The literal name needs the
+    # same left edge (RE2 has no lookbehind: the character before it is matched instead).
+    word = _WORD_GROUP.fullmatch(regex[name_start + 1 : name_end - 1])
+    edge = f"(?:^|[^{word[1] or word[2]}])" if word and name_start == 0 else ""
+    body = f"{regex[:name_start]}(?:{re.escape(metric)}){regex[name_end:value_start]}({value}){regex[value_end:]}"
+    return edge + body
+
+
+_WORD_GROUP = re.compile(r"\[([^\]\[^][^\]\[]*)\]\+|(\\w)\+")
+r"""A name group that is one character class repeated (``[\w|-]+``, ``\w+``): its inside, or ``\w``."""
 
 
 @dataclass(frozen=True)
