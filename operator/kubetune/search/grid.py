@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..api import ParamValue
 from ..api.algorithms import GridOrder
 from .base import Proposal, SearchRequest, Suggestion
 from .history import assigned_keys
@@ -30,13 +32,13 @@ class GridSearch:
         """The next unassigned grid points; exhausted once every point is assigned."""
         taken = assigned_keys(self.space, request)
         suggestions: list[Suggestion] = []
-        points = list(self.space.grid(self.points_per_dimension))
+        points: Iterable[dict[str, ParamValue]] = self.space.grid(self.points_per_dimension)
         if self.order is GridOrder.RANDOM:
             # One permutation per task (the seed alone, not the history), so every call walks the
             # same order and skips what is assigned: a random unvisited point each time, as
-            # Optuna's GridSampler picks, rebuilt from nothing.
-            permutation = fixed_rng(request.seed, _ORDER_SALT).permutation(len(points))
-            points = [points[i] for i in permutation]
+            # Optuna's GridSampler picks, rebuilt from nothing. (In order, the walk stops early.)
+            listed = list(points)
+            points = [listed[i] for i in fixed_rng(request.seed, _ORDER_SALT).permutation(len(listed))]
         for params in points:
             if self.space.key(params) in taken:
                 continue
