@@ -61,7 +61,7 @@ def test_a_job_experiment_converts_with_katib_defaults_written_out(
     assert objective["metricAggregations"] == {"train-loss": "min", "epoch-seconds": "last"}
     assert spec["algorithm"] == {"name": "tpe", "seed": 7, "settings": {"multivariate": True, "nInitialPoints": 5}}
     assert spec["budget"] == {"maxTrials": 100000, "parallelTrials": 3, "maxFailedTrials": 3}
-    assert spec["earlyStopping"] == {"rule": "median", "minTrials": 3, "startStep": 4}
+    assert spec["earlyStopping"] == {"rule": "katibMedian", "minTrials": 3, "startStep": 4}
     params = {p["name"]: p for p in spec["parameters"]}
     assert params["learning_rate"]["scale"] == "log"
     assert params["batch_size"] == {"name": "batch_size", "type": "categorical", "values": [16, 32, 64]}
@@ -97,7 +97,7 @@ def test_a_job_experiment_converts_with_katib_defaults_written_out(
     assert any("spec.resumePolicy: LongRunning is dropped" in line for line in lines)
     assert any("spec.parameters[1].parameterType: discrete becomes categorical" in line for line in lines)
     # Katib's own defaults written out are comments only: they change nothing.
-    assert not any("parallelTrialCount" in line or "medianstop" in line for line in lines)
+    assert not any("parallelTrialCount" in line or "defaults written out" in line for line in lines)
 
 
 def test_hyperband_r_l_and_eta_become_the_resource_parameter_bounds(
@@ -123,7 +123,7 @@ def test_a_configmap_trial_template_is_inlined_from_the_configmap_file(
     assert task["spec"]["algorithm"] == {
         "name": "bayesian",
         "seed": 3,
-        "settings": {"nInitialPoints": 10, "acquisitionFunction": "EI"},
+        "settings": {"backend": "skopt", "nInitialPoints": 10, "acquisitionFunction": "EI"},
     }
 
 
@@ -245,7 +245,12 @@ def experiment(**spec: Any) -> dict[str, Any]:
         ({"algorithm": {"algorithmName": "pbt"}}, "spec.algorithm.algorithmName", "population-based training"),
         ({"nasConfig": {}}, "spec.nasConfig", "neural architecture search"),
         (
-            {"metricsCollectorSpec": {"collector": {"kind": "File"}}},
+            {
+                "metricsCollectorSpec": {
+                    "collector": {"kind": "File"},
+                    "source": {"fileSystemPath": {"path": "metrics.log"}},
+                }
+            },
             "spec.metricsCollectorSpec.source.fileSystemPath.path",
             "absolute file path",
         ),

@@ -167,6 +167,46 @@ def test_the_median_rule_stops_a_clearly_bad_trial_only(make_task: MakeTask) -> 
     assert plan(task, [*done[:2], bad, good], T0).stop == []
 
 
+def test_katibs_median_rule_judges_the_first_reports_against_the_mean_of_trials_done_before(
+    make_task: MakeTask,
+) -> None:
+    # Katib's medianstop (pkg/earlystopping/v1beta1/medianstop/service.py): the mean over trials that
+    # succeeded before this one of their averages over the first startStep reports; the trial's best
+    # of its own first startStep reports is compared once.
+    task = make_task(
+        budget={"maxTrials": 10, "parallelTrials": 2},
+        earlyStopping={"rule": "katibMedian", "minTrials": 3, "startStep": 2},
+    )
+    averages = [[1.0, 0.6], [1.2, 0.8], [3.0, 2.2]]  # first-two averages 0.8, 1.0, 2.6: mean 1.4, median 1.0
+    done = [
+        with_status(
+            new_trial(task, i, {"lr": 0.1, "layers": 1}),
+            TrialPhase.SUCCEEDED,
+            [*values, 0.1],
+            started=T0,
+            finished=T0 + timedelta(minutes=i + 1),
+        )
+        for i, values in enumerate(averages)
+    ]
+    later = T0 + timedelta(minutes=10)
+    # Best of its first two reports 1.2: worse than Katib's mean 1.4? No. (Worse than the median 1.0.)
+    passes = with_status(
+        new_trial(task, 3, {"lr": 0.2, "layers": 2}), TrialPhase.RUNNING, [1.3, 1.2, 5.0], started=later
+    )
+    fails = with_status(new_trial(task, 4, {"lr": 0.9, "layers": 4}), TrialPhase.RUNNING, [1.6, 1.5], started=later)
+    step = plan(task, [*done, passes, fails], later)
+    assert [(v.name, v.phase, v.reason) for v in step.stop] == [("t1-4", TrialPhase.EARLY_STOPPED, "MedianStop")]
+    assert "the mean of 3 succeeded trials' averages over their first 2 reports" in step.stop[0].message
+    # A later report, however bad, changes nothing: the check is on the first two.
+    assert plan(task, [*done, passes], later).stop == []
+    # A trial that started before the third trial succeeded has no rule, as in Katib.
+    early = with_status(new_trial(task, 4, {"lr": 0.9, "layers": 4}), TrialPhase.RUNNING, [1.6, 1.5], started=T0)
+    assert plan(task, [*done, early], later).stop == []
+    # Too few reports yet: not judged.
+    young = with_status(new_trial(task, 4, {"lr": 0.9, "layers": 4}), TrialPhase.RUNNING, [9.0], started=later)
+    assert plan(task, [*done, young], later).stop == []
+
+
 def test_graceful_suspend_creates_nothing_and_lets_trials_finish(make_task: MakeTask) -> None:
     task = make_task(suspend=True)
     running = with_status(new_trial(task, 0, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING, [0.9])

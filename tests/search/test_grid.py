@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 
 from kubetune.api import Parameter
+from kubetune.api.algorithms import GridOrder
 from kubetune.search.base import Observation, Pending, TrialState
 from kubetune.search.grid import GridSearch
 from kubetune.search.space import SearchSpace
@@ -81,3 +82,39 @@ def test_grid_over_any_space_yields_distinct_valid_points(space: SearchSpace) ->
     keys = [space.key(s.params) for s in proposal.suggestions]
     assert len(keys) == len(set(keys)) == space.grid_size(3)
     assert all(space.contains(s.params) for s in proposal.suggestions)
+
+
+# Katib's grid is Optuna's GridSampler, which picks a random unvisited point for every trial
+# (pkg/suggestion/v1beta1/optuna/base_service.py): a budget smaller than the grid then samples all
+# of it. order: random does the same with a permutation fixed by the seed.
+BIG = space_of(
+    Parameter(name="lr", type="int", min=1, max=9),
+    Parameter(name="layers", type="int", min=1, max=5),
+)
+
+
+def run_grid(grid: GridSearch, space: SearchSpace, trials: int, batch: int, seed: int) -> list[tuple[int, int]]:
+    history: list[Observation] = []
+    while len(history) < trials:
+        proposal = grid.suggest(request(space, history, count=min(batch, trials - len(history)), seed=seed))
+        for s in proposal.suggestions:
+            history.append(Observation(len(history), s.params, TrialState.COMPLETE, 1.0))
+    return [(int(o.params["lr"]), int(o.params["layers"])) for o in history]
+
+
+def test_random_order_spreads_a_small_budget_over_the_whole_grid() -> None:
+    sequential = run_grid(GridSearch(BIG), BIG, 12, 3, seed=1)
+    shuffled = run_grid(GridSearch(BIG, order=GridOrder.RANDOM), BIG, 12, 3, seed=1)
+    assert {lr for lr, _ in sequential} == {1, 2, 3}  # the first rows only
+    assert len({lr for lr, _ in shuffled}) > 3
+    assert len(set(shuffled)) == 12
+
+
+def test_random_order_visits_every_point_once_and_the_same_order_for_the_same_seed() -> None:
+    first = run_grid(GridSearch(BIG, order=GridOrder.RANDOM), BIG, 45, 4, seed=5)
+    assert sorted(first) == sorted(run_grid(GridSearch(BIG), BIG, 45, 4, seed=5))
+    assert first == run_grid(GridSearch(BIG, order=GridOrder.RANDOM), BIG, 45, 7, seed=5)  # batches do not matter
+    assert first != run_grid(GridSearch(BIG, order=GridOrder.RANDOM), BIG, 45, 4, seed=6)
+    done = [Observation(i, {"lr": lr, "layers": n}, TrialState.COMPLETE, 1.0) for i, (lr, n) in enumerate(first)]
+    proposal = GridSearch(BIG, order=GridOrder.RANDOM).suggest(request(BIG, done))
+    assert proposal.suggestions == [] and proposal.exhausted

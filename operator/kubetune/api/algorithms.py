@@ -60,12 +60,24 @@ class RandomSettings(ApiModel):
     """Independent uniform draws, in each parameter's scale."""
 
 
+class GridOrder(StrEnum):
+    """The order grid search visits its points in."""
+
+    SEQUENTIAL = "sequential"
+    RANDOM = "random"
+
+
 class GridSettings(ApiModel):
     """Every combination of the parameters' values, each tried once."""
 
     points_per_dimension: Annotated[int | None, Field(ge=2, le=1000)] = None
     """How many evenly spaced points a double range without ``step`` is split into (without it,
     such a range needs a ``step``)."""
+
+    order: GridOrder = GridOrder.SEQUENTIAL
+    """The order the points are visited in: sequential (the last parameter varies fastest) or
+    random (an order fixed by the task's seed, as Katib's grid, Optuna's GridSampler, picks a
+    random unvisited point), so that a budget smaller than the grid samples all of it."""
 
 
 class SobolSettings(ApiModel):

@@ -291,6 +291,7 @@ class Budget(ApiModel):
 
 class EarlyStoppingRule(StrEnum):
     MEDIAN = "median"
+    KATIB_MEDIAN = "katibMedian"
     ASHA = "asha"
 
 
@@ -311,16 +312,21 @@ class EarlyStopping(ApiModel):
 
     rule: EarlyStoppingRule = EarlyStoppingRule.MEDIAN
     """median: stop a trial when its best value so far is worse than the median of the other
-    trials' running averages at the same step. asha: asynchronous successive halving (Optuna's
+    trials' running averages at the same step. katibMedian: Katib's medianstop, for migrated
+    Experiments: a trial is judged once, when it has reported startStep values, and stopped if its
+    best of them is worse than the mean of the averages over their first startStep values of the
+    trials that had succeeded when it started (at least minTrials; with fewer it is never stopped).
+    asha: asynchronous successive halving (Optuna's
     SuccessiveHalvingPruner): at steps minResource, minResource * reductionFactor, ... (the rungs),
     a trial goes on only while its value is in the best 1/reductionFactor of the values every
     trial had at that rung; no trial waits for a rung to fill. Single objective only."""
 
     min_trials: Annotated[int, Field(ge=1)] = 3
-    """median: completed trials needed before any trial is stopped."""
+    """median and katibMedian: completed trials needed before any trial is stopped."""
 
     start_step: Annotated[int, Field(ge=0)] = 1
-    """median: no trial is stopped before it reports this step."""
+    """median: no trial is stopped before it reports this step. katibMedian: how many of its first
+    values a trial is judged on (at least 1)."""
 
     min_resource: Annotated[int | None, Field(ge=1)] = None
     """asha: the step of the first rung (the step is the resource: an epoch, with

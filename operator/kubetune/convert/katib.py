@@ -35,6 +35,14 @@ MAX_TRIALS_UNLIMITED = 100000
 """kubetune's largest maxTrials: how a Katib Experiment without maxTrialCount is written."""
 
 KATIB_PARALLEL_TRIALS = 3
+KATIB_DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
+"""Katib's StdOut and File text filter when the Experiment gives none
+(pkg/metricscollector/v1beta1/common/const.go, DefaultFilter)."""
+_KATIB_NAME = re.compile(r"[\w|-]+")
+"""A metric name Katib's default filter can read: its name group, whole."""
+KATIB_METRICS_FILE = "/var/log/katib/metrics.log"
+KATIB_TFEVENT_DIR = "/var/log/katib/tfevent/"
+"""The File and TensorFlowEvent collectors' default paths (pkg/apis/controller/common/v1beta1/common_types.go)."""
 KATIB_MEDIAN_MIN_TRIALS = 3
 KATIB_MEDIAN_START_STEP = 4
 
@@ -178,8 +186,18 @@ def convert(experiment: Any, configmaps: Sequence[Mapping[str, Any]] = ()) -> Co
     if not isinstance(experiment, Mapping) or experiment.get("kind") != "Experiment":
         kind = experiment.get("kind") if isinstance(experiment, Mapping) else type(experiment).__name__
         raise Refused("kind", f"must be a Katib Experiment, got {kind!r}")
-    if not str(experiment.get("apiVersion", "")).startswith("kubeflow.org/"):
-        raise Refused("apiVersion", f"must be kubeflow.org/v1beta1, got {experiment.get('apiVersion')!r}")
+    api_version = experiment.get("apiVersion")
+    if api_version == "kubeflow.org/v1alpha3":
+        # Katib's v1alpha3 API (pkg/apis/controller/experiments/v1alpha3 in Katib before v0.11) writes
+        # the trial as a Go template (trialTemplate.goTemplate, with {{.HyperParameters}} loops),
+        # which has no one-to-one translation: refuse it, naming what Katib itself migrated.
+        raise Refused(
+            "apiVersion",
+            "kubeflow.org/v1alpha3 is Katib's older API: its trialTemplate.goTemplate (a Go template) does not "
+            "convert; rewrite the Experiment as kubeflow.org/v1beta1 (trialTemplate.trialSpec with trialParameters)",
+        )
+    if api_version != "kubeflow.org/v1beta1":
+        raise Refused("apiVersion", f"must be kubeflow.org/v1beta1 (a Katib Experiment), got {api_version!r}")
     check(Experiment, experiment)  # every field read below has the type Katib gives it, or one line says not
     spec = experiment.get("spec")
     if not isinstance(spec, Mapping):
@@ -199,6 +217,8 @@ class _Converter:
         """Hyperband's Katib settings, applied once the parameters are converted."""
         self.resource: str | None = None
         """The kubetune name of hyperband's resource parameter."""
+        self.cmaes_sigma: str | None = None
+        """Katib's cmaes ``sigma`` setting, applied once the parameters' ranges are known."""
 
     def run(self) -> Conversion:
         if "nasConfig" in self.spec:
@@ -213,6 +233,7 @@ class _Converter:
         task["algorithm"] = self._algorithm()
         task["parameters"] = self._parameters()
         self._hyperband_bounds(task)
+        self._algorithm_space(task)
         self._fix_single_values(task)
         task["budget"] = self._budget()
         if "earlyStopping" in self.spec:
@@ -221,8 +242,17 @@ class _Converter:
         if collector:
             task["metricsCollector"] = collector
         task["trialTemplate"] = self._trial_template()
-        if "resumePolicy" in self.spec:
-            policy = self.spec["resumePolicy"]
+        self._retain(task)
+        policy = self.spec.get("resumePolicy") or "Never"
+        if policy == "Never":
+            # Katib's default (experiment_defaults.go, DefaultResumePolicy): the Experiment cannot restart.
+            self.out.note(
+                ("spec", "budget", "maxTrials"),
+                "spec.resumePolicy",
+                f"Never{'' if 'resumePolicy' in self.spec else ' (Katib default)'}: a finished Katib Experiment "
+                "cannot be restarted, but a finished HPOTask resumes when maxTrials is raised",
+            )
+        else:
             self.out.note(
                 ("spec", "budget", "maxTrials"),
                 "spec.resumePolicy",
@@ -230,6 +260,27 @@ class _Converter:
                 "state lives in the API server",
             )
         return self.out
+
+    def _retain(self, task: dict[str, Any]) -> None:
+        """Katib deletes a finished trial's workload unless trialTemplate.retain is true."""
+        template = self.spec.get("trialTemplate")
+        retain = template.get("retain") if isinstance(template, Mapping) else None
+        if retain is True:
+            task["retainWorkloads"] = {"policy": "all"}
+            self.out.note(
+                ("spec", "retainWorkloads", "policy"),
+                "spec.trialTemplate.retain",
+                "true: every finished trial keeps its workload and pods, as in Katib",
+                changed=False,
+            )
+        else:
+            self.out.note(
+                ("spec", "trialTemplate"),
+                "spec.trialTemplate.retain",
+                "false (Katib default): Katib deletes each finished trial's workload; kubetune's default keeps the "
+                "3 best trials' workloads (retainWorkloads.policy best), and deletes the others",
+                changed=False,
+            )
 
     # --- metadata and objective ---
 
@@ -307,14 +358,20 @@ class _Converter:
             self.hyperband = settings  # its settings become the resource parameter's, once parameters exist
             return out
         kubetune_settings: dict[str, Any] = dict(rule.defaults)
-        if rule.defaults:
-            written = ", ".join(f"{k}: {json.dumps(v)}" for k, v in rule.defaults.items())
-            self.out.note(
-                ("spec", "algorithm", "name"),
-                "spec.algorithm.algorithmName",
-                f"{name} in Katib searches with {written} unless its settings say otherwise",
-                changed=False,
-            )
+        if name == "tpe":
+            # hyperopt/base_service.py passes n_startup_jobs = current_request_number, the trials asked
+            # for at once: the parallel count on the first call. Only the first batch is random.
+            kubetune_settings["nInitialPoints"] = min(max(self._parallel(), 1), 1000)  # tpe's bounds
+        if rule.explain:
+            at: Path = ("spec", "algorithm", "name")
+            self.out.note(at, "spec.algorithm.algorithmName", f"{name}: {rule.explain}", changed=False)
+        if rule.differs:
+            self.out.note(("spec", "algorithm", "name"), "spec.algorithm.algorithmName", f"{name}: {rule.differs}")
+        if name == "cmaes" and "sigma" in settings:
+            sigma = settings.pop("sigma")
+            # goptuna cmaes/sampler.go takes it only when > 0; else its own default.
+            if _number(sigma, "spec.algorithm.algorithmSettings[sigma]") > 0:
+                self.cmaes_sigma = sigma
         for key, raw in settings.items():
             where = f"spec.algorithm.algorithmSettings[{key}]"
             if key in rule.settings:
@@ -324,11 +381,18 @@ class _Converter:
                     kubetune_settings[target] = value
             elif key in rule.ignored:
                 self.out.note(("spec", "algorithm", "name"), where, f"{raw!r} is dropped: {rule.ignored[key]}")
+            elif key in rule.refused:
+                raise Refused(where, f"Katib's {name} refuses it too ({rule.refused[key]})")
             else:
                 raise Refused(where, f"is not a setting of Katib's {name} that kubetune knows")
         if kubetune_settings:
             out["settings"] = kubetune_settings
         return out
+
+    def _parallel(self) -> int:
+        """The Experiment's parallelTrialCount, or Katib's default."""
+        parallel = self.spec.get("parallelTrialCount")
+        return KATIB_PARALLEL_TRIALS if parallel is None else int(_number(parallel, "spec.parallelTrialCount"))
 
     def _hyperband_bounds(self, task: dict[str, Any]) -> None:
         settings = self.hyperband
@@ -377,6 +441,118 @@ class _Converter:
             f"whatever the feasibleSpace ({was}); kubetune reads them from the resource parameter's bounds",
             changed=False,
         )
+        katib_total = _hyperband_trials(s_max, eta, math.ceil)
+        kubetune_total = _hyperband_trials(s_max, eta, math.floor)
+        self.out.note(
+            ("spec", "algorithm", "settings"),
+            "spec.algorithm.algorithmName",
+            f"hyperband: Katib (pkg/suggestion/v1beta1/hyperband/service.py) promotes ceil(n_i / eta) trials "
+            f"to each next rung and runs one bracket after another; kubetune promotes floor(n / eta^i) and starts "
+            f"the next bracket while one waits: {kubetune_total} trials in all where Katib runs {katib_total} "
+            f"(r_l={r_l:g}, eta={eta})",
+        )
+
+    def _algorithm_space(self, task: dict[str, Any]) -> None:
+        """Each Katib algorithm reads a parameter's range its own way: write the range it searches."""
+        name = str(self.spec["algorithm"]["algorithmName"])
+        for i, parameter in enumerate(task["parameters"]):
+            if parameter.get("type") not in ("int", "double") or parameter.get("min") == parameter.get("max"):
+                continue
+            where = f"spec.parameters[{i}].feasibleSpace"
+            if name == "bayesianoptimization":
+                self._skopt_range(i, parameter, where)
+            elif name in ("cmaes", "sobol"):
+                self._goptuna_range(i, parameter, where, name)
+            elif name in ("multivariate-tpe", "grid") and parameter.get("distribution"):
+                self.out.note(
+                    ("spec", "parameters", i, "distribution"),
+                    f"{where}.distribution",
+                    f"Katib's {name} (Optuna, {_OPTUNA}) refuses {parameter['distribution']} and fails the "
+                    "Experiment; kubetune draws from it",
+                )
+        if name == "cmaes":
+            self._cmaes_sigma(task)
+
+    def _skopt_range(self, i: int, parameter: dict[str, Any], where: str) -> None:
+        """skopt/base_service.py: a double is Real(min, max, "log-uniform"), an int Integer(min, max):
+        Katib's distribution and step are ignored."""
+        dropped = [k for k in ("step", "distribution") if k in parameter]
+        was_log = parameter.get("scale") == "log"
+        for key in ("step", "scale", "distribution", "mean", "sigma"):
+            parameter.pop(key, None)
+        at: Path = ("spec", "parameters", i, "min")
+        if parameter["type"] == "double" and parameter["min"] > 0:
+            parameter["scale"] = "log"
+            at = ("spec", "parameters", i, "scale")
+            what = "every double is searched log-uniform"
+            if was_log and not dropped:
+                self.out.note(at, where, f"Katib's bayesianoptimization ({_SKOPT}): {what}", changed=False)
+                return
+        elif parameter["type"] == "double":
+            self.out.note(
+                at,
+                where,
+                f"Katib's bayesianoptimization ({_SKOPT}) searches every double log-uniform, which fails for a "
+                "range that holds 0 or less (the Experiment fails in Katib); kubetune searches it linearly",
+            )
+            return
+        else:
+            what = "an int is searched uniformly"
+            if not dropped and not was_log:
+                return
+        lost = f", its {' and '.join(dropped)} ignored" if dropped else ""
+        scale = ", its logUniform ignored" if was_log and parameter["type"] == "int" else ""
+        self.out.note(at, where, f"Katib's bayesianoptimization ({_SKOPT}): {what}{lost}{scale}; written so")
+
+    def _goptuna_range(self, i: int, parameter: dict[str, Any], where: str, name: str) -> None:
+        """goptuna/converter.go: a double or int is a uniform range (with its step); the distribution
+        (logUniform, normal, logNormal) is never read."""
+        distribution = "logUniform" if parameter.get("scale") == "log" else parameter.get("distribution")
+        if distribution is None:
+            return
+        for key in ("scale", "distribution", "mean", "sigma"):
+            parameter.pop(key, None)
+        self.out.note(
+            ("spec", "parameters", i, "min"),
+            f"{where}.distribution",
+            f"{distribution} is ignored by Katib's {name} ({_GOPTUNA} makes every range uniform): written as a "
+            "linear range, as Katib searches it",
+        )
+
+    def _cmaes_sigma(self, task: dict[str, Any]) -> None:
+        """goptuna cmaes/sampler.go: sigma0 is absolute, min over the parameters of (max - min) / 6,
+        or the ``sigma`` setting; kubetune's sigma0 is a fraction of every range (one number)."""
+        widths = [
+            float(p["max"]) - float(p["min"])
+            for p in task["parameters"]
+            if p.get("type") in ("int", "double") and "min" in p and p["max"] != p["min"]
+        ]
+        if not widths:
+            return
+        narrowest = min(widths)
+        where = "spec.algorithm.algorithmSettings[sigma]"
+        if self.cmaes_sigma is None:
+            absolute, told = narrowest / 6, "unset: goptuna's sigma0 is min over the parameters of (max - min) / 6"
+        else:
+            absolute, told = _number(self.cmaes_sigma, where), f"{self.cmaes_sigma}: an absolute step"
+        fraction = _tidy(min(max(absolute / narrowest, 1e-6), 1.0))
+        task["algorithm"].setdefault("settings", {})["sigma0"] = fraction
+        same = all(math.isclose(w, narrowest) for w in widths)
+        if same:
+            self.out.note(
+                ("spec", "algorithm", "settings", "sigma0"),
+                where,
+                f"{told}; every range has the same width, so kubetune's sigma0 (a fraction of each range) is "
+                f"{fraction:g}, the same step",
+                changed=False,
+            )
+        else:
+            self.out.note(
+                ("spec", "algorithm", "settings", "sigma0"),
+                where,
+                f"{told}; kubetune's sigma0 is a fraction of each range: {fraction:g} is Katib's step on the "
+                "narrowest parameter, and larger than Katib's, relative to the range, on the wider ones",
+            )
 
     def _fix_single_values(self, task: dict[str, Any]) -> None:
         """A range whose min equals its max has one value: kubetune writes that as a fixed value."""
@@ -457,20 +633,7 @@ class _Converter:
             raise Refused(f"{where}.feasibleSpace.max", f"must be at least min ({low:g}), got {high:g}")
         distribution = space.get("distribution") or "uniform"
         if distribution in ("normal", "logNormal"):
-            # Katib (hyperopt) centres the distribution in the range with 99.7% of it inside.
-            if distribution == "logNormal":
-                if low <= 0:
-                    raise Refused(f"{where}.feasibleSpace.min", "must be > 0 for the logNormal distribution")
-                a, b = math.log(low), math.log(high)
-            else:
-                a, b = low, high
-            out.update(distribution=distribution, mean=_tidy((a + b) / 2), sigma=_tidy((b - a) / 6), **bounds)
-            self.out.note(
-                ("spec", "parameters", i, "distribution"),
-                f"{where}.feasibleSpace.distribution",
-                f"{distribution}: mean and sigma as Katib derives them from min and max; kubetune draws "
-                "no value beyond min or max (the distribution truncated to them), Katib's may fall outside",
-            )
+            self._normal(i, out, distribution, bounds)
         elif distribution == "logUniform":
             out.update(bounds, scale="log")
         elif distribution == "uniform":
@@ -478,6 +641,27 @@ class _Converter:
         else:
             raise Refused(f"{where}.feasibleSpace.distribution", f"unknown distribution {distribution!r}")
         return out
+
+    def _normal(self, i: int, out: dict[str, Any], distribution: str, bounds: Mapping[str, int | float]) -> None:
+        """A normal or logNormal range: Katib's hyperopt centres it in the range, 99.7% of it inside."""
+        where = f"spec.parameters[{i}]"
+        low, high = bounds["min"], bounds["max"]
+        if distribution == "logNormal":
+            if low <= 0:
+                raise Refused(f"{where}.feasibleSpace.min", "must be > 0 for the logNormal distribution")
+            a, b = math.log(low), math.log(high)
+        else:
+            a, b = low, high
+        out.update(distribution=distribution, mean=_tidy((a + b) / 2), sigma=_tidy((b - a) / 6), **bounds)
+        if self.spec["algorithm"]["algorithmName"] in _IGNORE_DISTRIBUTION:
+            return  # written as the range the algorithm searches, with its own note (_algorithm_space)
+        self.out.note(
+            ("spec", "parameters", i, "distribution"),
+            f"{where}.feasibleSpace.distribution",
+            f"{distribution}: mean and sigma as Katib's hyperopt (tpe, random) derives them from min and max; "
+            "kubetune draws no value beyond min or max (the distribution truncated to them), Katib's may "
+            "fall outside",
+        )
 
     # --- budget and early stopping ---
 
@@ -529,7 +713,7 @@ class _Converter:
             str(s.get("name")): s.get("value") for s in early.get("algorithmSettings") or [] if isinstance(s, Mapping)
         }
         out: dict[str, Any] = {
-            "rule": "median",
+            "rule": "katibMedian",
             "minTrials": KATIB_MEDIAN_MIN_TRIALS,
             "startStep": KATIB_MEDIAN_START_STEP,
         }
@@ -541,6 +725,15 @@ class _Converter:
                 out["startStep"] = int(_number(value, at))
             else:
                 raise Refused(at, "is not a medianstop setting kubetune knows")
+        self.out.note(
+            ("spec", "earlyStopping", "rule"),
+            f"{where}.algorithmName",
+            "medianstop is kubetune's katibMedian rule, read in pkg/earlystopping/v1beta1/medianstop/service.py "
+            "and Katib's metrics collector: a trial is judged once on its first start_step reports, against the "
+            "mean of the succeeded trials' averages over theirs; those trials are the ones done when the trial "
+            "started (Katib: when it was created), and a stop comes at the operator's next step, not at the report",
+            changed=False,
+        )
         missing = [k for k in ("min_trials_required", "start_step") if k not in settings]
         if missing:
             self.out.note(
@@ -569,15 +762,40 @@ class _Converter:
             out = self._file_source(source)
             if out.get("format") == MetricsFormat.JSON.value:
                 return out
-        formats = (source.get("filter") or {}).get("metricsFormat") or []
-        if not formats:
-            return out
         metrics = [self.out.manifest["spec"]["objective"]["metric"]]
         metrics += self.out.manifest["spec"]["objective"].get("additionalMetrics", [])
+        formats = (source.get("filter") or {}).get("metricsFormat") or []
+        if not formats:
+            return self._default_filter(out, metrics)
         patterns = []
         for i, text in enumerate(formats):
             for metric in metrics:
                 patterns.append({"metric": metric, "regex": _per_metric(text, metric, f"{where}[{i}]")})
+        return {**out, "format": MetricsFormat.REGEX.value, "patterns": patterns}
+
+    def _default_filter(self, out: dict[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
+        """Katib's default filter, which reads ``name=value`` and nothing else: kubetune's keyValue format
+        also reads ``name: value``, so a Keras line (``loss: 0.29 - accuracy: 0.91``) would give values
+        that Katib never records."""
+        unreadable = [m for m in metrics if not _KATIB_NAME.fullmatch(m)]
+        if unreadable:
+            # Katib never records such a metric from text; the keyValue format is left for validate to judge.
+            self.out.note(
+                ("spec", "objective", "metric"),
+                "spec.metricsCollectorSpec.source.filter",
+                f"unset: Katib's default filter ({KATIB_DEFAULT_FILTER}) never reads a metric named "
+                f"{', '.join(map(repr, unreadable))}; kubetune's keyValue format is written instead",
+            )
+            return out
+        patterns = [{"metric": m, "regex": _per_metric(KATIB_DEFAULT_FILTER, m, "filter")} for m in metrics]
+        self.out.note(
+            ("spec", "metricsCollector", "patterns"),
+            "spec.metricsCollectorSpec.source.filter",
+            f"unset: Katib's default filter, {KATIB_DEFAULT_FILTER} (pkg/metricscollector/v1beta1/common/const.go), "
+            "written per metric: it reads name=value only, not the name: value that kubetune's keyValue "
+            "format also reads",
+            changed=False,
+        )
         return {**out, "format": MetricsFormat.REGEX.value, "patterns": patterns}
 
     def _event_files(self, source: Mapping[str, Any]) -> dict[str, Any]:
@@ -585,6 +803,14 @@ class _Converter:
         where = "spec.metricsCollectorSpec.source.fileSystemPath"
         file_path = source.get("fileSystemPath") or {}
         path = file_path.get("path") if isinstance(file_path, Mapping) else None
+        if path is None:
+            path = KATIB_TFEVENT_DIR
+            self.out.note(
+                ("spec", "metricsCollector", "path"),
+                f"{where}.path",
+                f"unset: Katib's default, {KATIB_TFEVENT_DIR} (common_types.go, DefaultTensorflowEventDirPath)",
+                changed=False,
+            )
         if not isinstance(path, str) or not path.startswith("/") or path.rstrip("/") == "":
             raise Refused(f"{where}.path", "the TensorFlowEvent collector needs the absolute path of a directory")
         self.out.note(
@@ -600,6 +826,14 @@ class _Converter:
         where = "spec.metricsCollectorSpec.source.fileSystemPath"
         file_path = source.get("fileSystemPath") or {}
         path = file_path.get("path") if isinstance(file_path, Mapping) else None
+        if path is None:
+            path = KATIB_METRICS_FILE
+            self.out.note(
+                ("spec", "metricsCollector", "path"),
+                f"{where}.path",
+                f"unset: Katib's default, {KATIB_METRICS_FILE} (common_types.go, DefaultFilePath)",
+                changed=False,
+            )
         if not isinstance(path, str) or not path.startswith("/"):
             raise Refused(f"{where}.path", "the File collector needs an absolute file path")
         out: dict[str, Any] = {"source": "file", "path": path}
@@ -651,6 +885,9 @@ class _Converter:
             custom = self._custom_kind(template, kind, api_version)
             trial_kind = TrialKind(_controller_containers, _job_spec, ("", ""))
         check_containers(trial_spec, trial_kind.containers(trial_spec), spec_where)
+        if template.get("trialParameters") is None:
+            # validator.go (pkg/webhook/v1beta1/experiment/validator) refuses this before anything else.
+            raise Refused(f"{where}.trialParameters", "is required (Katib's admission webhook refuses it missing too)")
         references = self._references(template.get("trialParameters") or [], trial_spec)
         self._check_used(template.get("trialParameters") or [], trial_spec)
         rendered = _Placeholders(references, spec_where, trial_kind.containers(trial_spec)).render(trial_spec)
@@ -767,7 +1004,9 @@ class _Converter:
             where = f"spec.trialTemplate.trialParameters[{i}]"
             if not isinstance(item, Mapping) or not item.get("name"):
                 raise Refused(f"{where}.name", "is required")
-            reference = str(item.get("reference") or item["name"])
+            if not item.get("reference"):
+                raise Refused(f"{where}.reference", "is required (Katib's admission webhook refuses it missing too)")
+            reference = str(item["reference"])
             if reference in self.param_names:
                 out[str(item["name"])] = _Reference(param=self.param_names[reference])
                 continue
@@ -908,6 +1147,19 @@ def _dotted(loc: Path) -> str:
     return out
 
 
+def _hyperband_trials(s_max: int, eta: int, rounding: Callable[[float], int]) -> int:
+    """Trials in all of hyperband's brackets when each rung keeps ``rounding(previous / eta)``:
+    ceil is Katib's rule (hyperband/service.py, _make_child_bracket), floor of n / eta^i kubetune's."""
+    total = 0
+    for s in range(s_max, -1, -1):
+        n = math.ceil((s_max + 1) * eta**s / (s + 1))
+        size = n
+        for i in range(s + 1):
+            total += size if rounding is math.ceil else n // eta**i
+            size = math.ceil(math.ceil(n * eta**-i) / eta)
+    return total
+
+
 def _tidy(value: float) -> float:
     """Twelve significant digits: (0.01 + 0.05) / 2 is 0.030000000000000002, noise to a reader."""
     return float(f"{value:.12g}")
@@ -963,7 +1215,17 @@ def _per_metric(regex: str, metric: str, where: str) -> str:
     inner = sorted((s for s, _, _ in _groups(value)), reverse=True)
     for start in inner:
         value = f"{value[:start]}(?:{value[start + 1 :]}"
-    return f"{regex[:name_start]}(?:{re.escape(metric)}){regex[name_end:value_start]}({value}){regex[value_end:]}"
+    # Katib matches the filter leftmost-first and then compares the name, so a name group of one
+    # character class takes the whole word: `val_loss=1` is never `loss`. The literal name needs the
+    # same left edge (RE2 has no lookbehind: the character before it is matched instead).
+    word = _WORD_GROUP.fullmatch(regex[name_start + 1 : name_end - 1])
+    edge = f"(?:^|[^{word[1] or word[2]}])" if word and name_start == 0 else ""
+    body = f"{regex[:name_start]}(?:{re.escape(metric)}){regex[name_end:value_start]}({value}){regex[value_end:]}"
+    return edge + body
+
+
+_WORD_GROUP = re.compile(r"\[([^\]\[^][^\]\[]*)\]\+|(\\w)\+")
+r"""A name group that is one character class repeated (``[\w|-]+``, ``\w+``): its inside, or ``\w``."""
 
 
 @dataclass(frozen=True)
@@ -975,6 +1237,12 @@ class _Algorithm:
     """Settings written even when the Experiment leaves them out, because Katib's default differs."""
     ignored: Mapping[str, str] = field(default_factory=dict)
     """Katib settings with no kubetune equivalent, and why that is acceptable."""
+    refused: Mapping[str, str] = field(default_factory=dict)
+    """Settings Katib's own validation refuses for the algorithm, and where it does."""
+    explain: str = ""
+    """What the written settings reproduce of Katib's algorithm, read in Katib's source (a comment)."""
+    differs: str = ""
+    """What still searches differently from Katib (a comment and a line on stderr)."""
 
 
 def _int(raw: str, where: str) -> int:
@@ -992,36 +1260,66 @@ def _estimator(raw: str, where: str) -> None:
         raise Refused(where, f"kubetune's bayesian is a Gaussian process (GP), got {raw!r}")
 
 
+_HYPEROPT = "pkg/suggestion/v1beta1/hyperopt"
+_OPTUNA = "pkg/suggestion/v1beta1/optuna/base_service.py"
+_SKOPT = "pkg/suggestion/v1beta1/skopt/base_service.py"
+_GOPTUNA = "pkg/suggestion/v1beta1/goptuna/converter.go"
+
+_IGNORE_DISTRIBUTION = frozenset({"bayesianoptimization", "cmaes", "sobol"})
+"""Katib algorithms that never read a parameter's distribution (skopt, goptuna)."""
+
 _ALGORITHMS: Mapping[str, _Algorithm] = {
-    "random": _Algorithm("random"),
-    "grid": _Algorithm("grid"),
-    "sobol": _Algorithm("sobol"),
-    # Katib's tpe is hyperopt's: one model per parameter, 20 random trials first.
+    "random": _Algorithm(
+        "random",
+        explain=f"Katib's random is hyperopt's rand.suggest ({_HYPEROPT}/base_service.py): independent draws "
+        "from each parameter's distribution, as kubetune's random makes",
+    ),
+    "grid": _Algorithm(
+        "grid",
+        defaults={"order": "random"},
+        explain=f"Katib's grid is Optuna's GridSampler ({_OPTUNA}), which picks a random unvisited grid point for "
+        "each trial; order random visits the grid in a random order fixed by the seed (the same kind of "
+        "order, not Optuna's sequence of it)",
+    ),
+    "sobol": _Algorithm(
+        "sobol",
+        defaults={"scramble": False},
+        explain=f"Katib's sobol is goptuna's ({_GOPTUNA}, goptuna sobol/sampler.go): an unscrambled Sobol' "
+        "sequence without a seed; kubetune's is scipy's, unscrambled too",
+    ),
     "tpe": _Algorithm(
         "tpe",
-        {"n_startup_jobs": ("nInitialPoints", _int), "n_startup_trials": ("nInitialPoints", _int)},
-        {"multivariate": False, "nInitialPoints": 20},
-        {
-            "gamma": "kubetune's tpe (Optuna's) chooses its own split of good and bad trials",
-            "prior_weight": "Optuna's prior weight is kept at its default",
-            "n_EI_candidates": "Optuna's candidate count is kept at its default",
+        defaults={"multivariate": False},
+        ignored={
+            "gamma": "kubetune's tpe (Optuna's) splits good from bad trials by its own rule",
+            "prior_weight": "Optuna's prior weight is kept at its default (1.0, as hyperopt's)",
+            "n_EI_candidates": "Optuna's candidate count is kept at its default (24, as hyperopt's)",
         },
+        refused={
+            "n_startup_jobs": f"{_HYPEROPT}/service.py: unknown setting; its random start is the parallel count",
+            "n_startup_trials": f"{_HYPEROPT}/service.py: unknown setting; its random start is the parallel count",
+        },
+        explain=f"Katib's tpe is hyperopt's ({_HYPEROPT}/base_service.py): one model per parameter, and "
+        "n_startup_jobs is the number of trials asked for at once, the parallel count, so only the first "
+        "parallel batch is random",
+        differs="kubetune's tpe is Optuna's TPESampler, not hyperopt's: its split of good and bad trials "
+        "(gamma) follows Optuna's rule (10% of trials, at most 25) where hyperopt's keeps 25%, and running "
+        "trials count as bad ones (constantLiar) where Katib's hyperopt ignores them",
     ),
-    # Katib's multivariate-tpe is Optuna's, as kubetune's tpe is.
     "multivariate-tpe": _Algorithm(
         "tpe",
         {"n_startup_trials": ("nInitialPoints", _int)},
         {"multivariate": True, "nInitialPoints": 10},
         {"n_ei_candidates": "Optuna's candidate count is kept at its default"},
+        explain=f"Katib's multivariate-tpe is Optuna's TPESampler ({_OPTUNA}) with multivariate and "
+        "constant_liar, as kubetune's tpe; Optuna's default n_startup_trials is 10",
     ),
     "cmaes": _Algorithm(
         "cmaes",
         {},
         {},
-        {
-            "sigma": "kubetune's sigma0 is a fraction of each range (default 0.2), not an absolute step",
-            "restart_strategy": "kubetune's cmaes does not restart with a larger population",
-        },
+        {"restart_strategy": "kubetune's cmaes does not restart with a larger population"},
+        explain=f"Katib's cmaes is goptuna's ({_GOPTUNA}): no random start (nInitialPoints 0, kubetune's default)",
     ),
     "bayesianoptimization": _Algorithm(
         "bayesian",
@@ -1030,8 +1328,10 @@ _ALGORITHMS: Mapping[str, _Algorithm] = {
             "acq_func": ("acquisitionFunction", _acquisition),
             "base_estimator": ("", _estimator),
         },
-        {"nInitialPoints": 10},
+        {"backend": "skopt", "nInitialPoints": 10},
         {"acq_optimizer": "kubetune optimizes the acquisition its own way"},
+        explain=f"Katib's bayesianoptimization is scikit-optimize's Optimizer ({_SKOPT}) with a GP, "
+        "n_initial_points 10 and acq_func gp_hedge, as kubetune's bayesian (backend skopt)",
     ),
     "hyperband": _Algorithm("hyperband", {}, {}, {}),
 }

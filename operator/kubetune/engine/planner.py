@@ -41,7 +41,17 @@ from .events import Event
 from .history import WarmSource, import_sources, observation, pareto_front
 from .naming import task_seed, trial_name
 from .observe import feasible
-from .stopping import Verdict, asha_stop, better, is_active, median_stop, phase_of, stopped_status, timed_out
+from .stopping import (
+    Verdict,
+    asha_stop,
+    better,
+    is_active,
+    katib_median_stop,
+    median_stop,
+    phase_of,
+    stopped_status,
+    timed_out,
+)
 
 MAX_TRIALS_LOWERED = "MaxTrialsLowered"
 """The reason of a trial stopped before it started because maxTrials was lowered below the trials created."""
@@ -218,7 +228,12 @@ def _warm(
 def _trial_verdicts(spec: HPOTaskSpec, trials: Sequence[Trial], now: datetime) -> list[Verdict]:
     verdicts = []
     for trial in trials:
-        verdict = timed_out(spec, trial, now) or median_stop(spec, trial, trials) or asha_stop(spec, trial, trials)
+        verdict = (
+            timed_out(spec, trial, now)
+            or median_stop(spec, trial, trials)
+            or katib_median_stop(spec, trial, trials)
+            or asha_stop(spec, trial, trials)
+        )
         if verdict is not None:
             verdicts.append(verdict)
     return verdicts

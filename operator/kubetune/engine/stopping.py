@@ -71,7 +71,11 @@ def _series(spec: HPOTaskSpec, trial: Trial) -> MetricSeries | None:
 
 def median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdict | None:
     """The median rule: stop a running trial whose best value so far is worse than the median of
-    the completed trials' running averages at the same step (as Katib and Vizier do)."""
+    the completed trials' running averages at the same step (Vizier's median stopping rule).
+
+    Katib's medianstop differs (docs/migrating-from-katib.md): it checks once, at the trial's
+    start_step-th report, against the *mean* of succeeded trials' averages over their first
+    start_step reports, fixed when the trial was created."""
     rule = spec.early_stopping
     series = _series(spec, trial)
     if rule is None or rule.rule is not EarlyStoppingRule.MEDIAN:
@@ -99,6 +103,52 @@ def median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Ver
     message = (
         f"Best {metric} {best:.6g} by step {step} is worse than the median {median:.6g} "
         f"of {len(averages)} completed trials' running averages at that step."
+    )
+    return Verdict(trial.metadata.name or "", TrialPhase.EARLY_STOPPED, "MedianStop", message)
+
+
+def katib_median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdict | None:
+    """Katib's medianstop (pkg/earlystopping/v1beta1/medianstop/service.py, applied by Katib's
+    metrics collector, cmd/metricscollector/v1beta1/file-metricscollector/main.go): once a running
+    trial has reported ``startStep`` values, stop it if the best of them is worse than the mean of
+    the averages over their first ``startStep`` values of the trials that had succeeded when it
+    started (Katib: when it was created), if there were at least ``minTrials`` of them.
+
+    The verdict reads only values that never change (a trial's first reports, trials finished
+    before it started), so judging it again at every step gives the same answer, as Katib's
+    single check does. A trial whose series was thinned before it was judged (over 100 reports)
+    is not judged; a succeeded trial's thinned series gives the average of its first kept points.
+    """
+    rule = spec.early_stopping
+    if rule is None or rule.rule is not EarlyStoppingRule.KATIB_MEDIAN:
+        return None
+    series = _series(spec, trial)
+    started = trial.status.start_time if trial.status else None
+    count = max(rule.start_step, 1)
+    if phase_of(trial) is not TrialPhase.RUNNING or series is None or started is None:
+        return None
+    if series.count < count or len(series.points) != series.count:
+        return None
+    averages = []
+    for other in trials:
+        other_series = _series(spec, other)
+        finished = other.status.completion_time if other.status else None
+        if phase_of(other) is not TrialPhase.SUCCEEDED or other_series is None or not other_series.points:
+            continue
+        if finished is not None and finished <= started:
+            averages.append(statistics.fmean(p.value for p in other_series.points[:count]))
+    if len(averages) < rule.min_trials:
+        return None
+    baseline = statistics.fmean(averages)
+    direction = spec.objective.primary_direction
+    values = [p.value for p in series.points[:count]]
+    best = min(values) if direction is Direction.MINIMIZE else max(values)
+    if not better(direction, baseline, best):
+        return None
+    metric = spec.objective.primary
+    message = (
+        f"Best {metric} {best:.6g} of its first {count} reports is worse than {baseline:.6g}, the mean of "
+        f"{len(averages)} succeeded trials' averages over their first {count} reports (Katib's medianstop)."
     )
     return Verdict(trial.metadata.name or "", TrialPhase.EARLY_STOPPED, "MedianStop", message)
 

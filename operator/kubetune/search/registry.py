@@ -82,7 +82,7 @@ class _Guarded:
 ENTRIES: dict[AlgorithmName, Entry[Any]] = {
     AlgorithmName.AUTO: Entry(a.AutoSettings, lambda s, space, _: Auto(space)),
     AlgorithmName.RANDOM: Entry(a.RandomSettings, lambda s, space, _: RandomSearch(space)),
-    AlgorithmName.GRID: Entry(a.GridSettings, lambda s, space, _: GridSearch(space, s.points_per_dimension)),
+    AlgorithmName.GRID: Entry(a.GridSettings, lambda s, space, _: GridSearch(space, s.points_per_dimension, s.order)),
     AlgorithmName.SOBOL: Entry(a.SobolSettings, lambda s, space, _: SobolSearch(space, s.scramble)),
     AlgorithmName.BAYESIAN: Entry(a.BayesianSettings, lambda s, space, _: Bayesian.from_settings(space, s)),
     AlgorithmName.TPE: Entry(
