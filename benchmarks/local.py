@@ -18,7 +18,7 @@ from typing import Any
 from kubetune.api import HPOTask, parse_task
 from kubetune.executors.local import LocalExecutor
 from kubetune.executors.state import StateDir
-from kubetune.report import PlainReporter
+from kubetune.display import PlainReporter
 
 TARGET_SECONDS = 0.2
 

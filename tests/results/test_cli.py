@@ -17,7 +17,7 @@ from kubetune.api import TrialPhase
 from kubetune.cli import main
 from kubetune.engine import Event
 from kubetune.executors.state import StateDir
-from kubetune.report import PlainReporter
+from kubetune.display import PlainReporter
 
 from .conftest import PHASES, TASK, series, toy_trial, write_state
 

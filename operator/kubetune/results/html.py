@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from ..api import HPOTask, Trial
 from ..errors import MissingDependency
-from ..report import trial_rows
+from ..display import trial_rows
 from .study import early_stopped, objectives, plotly_text, quiet_optuna, to_study
 
 MAX_CURVES = 200
