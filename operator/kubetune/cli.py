@@ -67,8 +67,8 @@ def _local(args: argparse.Namespace) -> LocalSource:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .executors.local import LocalExecutor  # noqa: PLC0415 - keeps `kubetune validate` fast
     from .display import LiveReporter, PlainReporter, best_document, printable  # noqa: PLC0415
+    from .executors.local import LocalExecutor  # noqa: PLC0415 - keeps `kubetune validate` fast
 
     try:
         task = _named_task(args.file)
@@ -310,8 +310,8 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int:
     """Leave the request for a running ``kubetune run``; with none running, end the task here and now."""
-    from .executors.local import LocalExecutor  # noqa: PLC0415
     from .display import PlainReporter, printable  # noqa: PLC0415
+    from .executors.local import LocalExecutor  # noqa: PLC0415
 
     state = source.state
     state.request_stop(stop)
