@@ -101,23 +101,31 @@ def _source(objective: Callable[..., Any]) -> str:
             ]
         )
     try:
-        return textwrap.dedent(inspect.getsource(objective))
+        source = textwrap.dedent(inspect.getsource(objective))
     except (OSError, TypeError) as error:
         raise InvalidSpec([Problem("objective", f"its source cannot be read ({error})")]) from None
+    # Annotations stay text: `x: np.ndarray` or `-> Any` need no import in the trial.
+    return "from __future__ import annotations\n\n" + source
 
 
 def _takes_dict(objective: Callable[..., Any], parameters: Sequence[str]) -> bool:
     """Whether the function takes the parameters as one dict (Katib's and Ray Tune's way) rather than by name."""
-    signature = inspect.signature(objective)
-    listed = signature.parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in listed.values()) or set(parameters) <= set(listed):
-        return not parameters and len(listed) == 1
-    positional = [p for p in listed.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if len(positional) == 1:
-        return True
-    missing = ", ".join(sorted(set(parameters) - set(listed)))
+    listed = inspect.signature(objective).parameters
+    given = set(parameters)
+    named = {n for n, p in listed.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    required = {n for n in named if listed[n].default is inspect.Parameter.empty}
+    any_name = any(p.kind is p.VAR_KEYWORD for p in listed.values())
+    if given and (given <= named or any_name) and required <= given:
+        return False  # def f(lr, layers=2) or def f(**params)
+    one_dict = (len(required) == 1 and not required & given) or (not required and len(named) == 1)
+    if one_dict:
+        return True  # def f(params), def f(config=None)
+    problems = [f"{', '.join(sorted(required - given))} not among the parameters"] if required - given else []
+    if not any_name and given - named:
+        problems.append(f"no argument for {', '.join(sorted(given - named))}")
+    detail = "; ".join(problems)
     raise InvalidSpec(
-        [Problem("objective", f"takes neither one dict of parameters nor the parameters by name (missing: {missing})")]
+        [Problem("objective", f"takes neither one dict of parameters nor the parameters by name ({detail})")]
     )
 
 
