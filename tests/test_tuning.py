@@ -16,6 +16,8 @@ import kubetune
 from kubetune import search
 from kubetune.cli import main
 from kubetune.errors import InvalidSpec, StateError
+from kubetune.executors.state import StateDir
+from kubetune.results.source import LocalSource
 
 SPACE = {"lr": search.loguniform(1e-4, 1e-1), "layers": search.int(1, 6), "act": search.categorical(["relu", "tanh"])}
 
@@ -180,3 +182,12 @@ def test_kubetune_imports_only_the_report_function_until_more_is_used() -> None:
     code = "import kubetune, sys; print(sorted(m for m in sys.modules if m.startswith(('kubetune', 'pydantic'))))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "['kubetune', 'kubetune.names', 'kubetune.trainer']"
+
+
+def test_the_python_api_example_runs_as_written(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "python_api.py"
+    done = subprocess.run([sys.executable, str(example)], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("best: {'name': 'train-")
+    trials = LocalSource(StateDir(tmp_path / ".kubetune" / "train")).load_trials()
+    assert [str(t.status.phase) for t in trials if t.status] == ["Succeeded"] * 12
