@@ -28,7 +28,7 @@ class Domain:
         return {"name": name, **self.fields}
 
 
-def double(min: Number, max: Number, *, step: Number | None = None, log: bool = False) -> Domain:
+def double(min: Number, max: Number, step: Number | None = None, *, log: bool = False) -> Domain:
     """A real number in [min, max] (Katib's ``search.double``); ``log``: equal weight per decade; ``step``: a grid."""
     fields: dict[str, Any] = {"type": "double", "min": min, "max": max}
     if log:
@@ -63,7 +63,7 @@ def normal(mean: float, sigma: float, *, low: Number | None = None, high: Number
     return Domain(fields)
 
 
-def integer(min: int, max: int, *, step: int | None = None, log: bool = False) -> Domain:
+def integer(min: int, max: int, step: int | None = None, *, log: bool = False) -> Domain:
     """A whole number in [min, max], both included (Katib's ``search.int``, Optuna's ``suggest_int``)."""
     fields: dict[str, Any] = {"type": "int", "min": min, "max": max}
     if log:
