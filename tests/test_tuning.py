@@ -191,3 +191,15 @@ def test_the_python_api_example_runs_as_written(tmp_path: Path) -> None:
     assert done.stdout.startswith("best: {'name': 'train-")
     trials = LocalSource(StateDir(tmp_path / ".kubetune" / "train")).load_trials()
     assert [str(t.status.phase) for t in trials if t.status] == ["Succeeded"] * 12
+
+
+def test_trials_are_a_pandas_data_frame_when_pandas_is_installed(tmp_path: Path) -> None:
+    pandas = pytest.importorskip("pandas")
+    result = kubetune.tune(
+        returns_a_number, {"x": search.uniform(-5, 5)}, max_trials=2, workdir=tmp_path, verbose=False
+    )
+    frame = result.trials
+    assert isinstance(frame, pandas.DataFrame)
+    assert list(frame.columns) == ["trial", "index", "phase", "objective", "params_x", "metrics_objective"]
+    assert list(frame["phase"]) == ["Succeeded", "Succeeded"]
+    assert frame["objective"].tolist() == pytest.approx(((frame["params_x"] - 2) ** 2).tolist())
