@@ -164,6 +164,7 @@ def closure_maker() -> Any:
         (returns_a_number, {"x": search.loguniform(0, 1)}, "spec.parameters[0].min: "),
         (returns_a_number, {"x": search.categorical([])}, "spec.parameters[0].values: "),
         ("no_colon", {"x": search.uniform(0, 1)}, "objective: must be a function or 'package.module:function'"),
+        ("os;x:y", {"x": search.uniform(0, 1)}, "objective: must be a function or 'package.module:function'"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_field(objective: Any, space: Any, message: str, tmp_path: Path) -> None:

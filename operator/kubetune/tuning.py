@@ -8,8 +8,8 @@ Parameters reach the function from the trial's parameters file, never from its c
 So the function must be self-contained: it imports what it uses in its body, and reads no variable
 of the notebook. In the trial image (on a cluster) there must be Python 3 and whatever the function
 imports; kubetune itself only if the function calls ``kubetune.report`` (returning the metrics
-needs nothing). A function given as ``"package.module:function"`` is imported instead: it must be
-importable in the image, or locally from the working directory.
+needs nothing). A function given as ``"package.module:function"`` is imported instead (and called
+with the parameters by name): it must be importable in the image, or locally from the working directory.
 
 Locally, the task is run by the same engine as ``kubetune run``, in the same state directory
 (``.kubetune/NAME``), so ``kubetune list``, ``trials NAME``, ``best NAME`` and ``report NAME`` work
@@ -68,7 +68,7 @@ def objective_script(objective: Callable[..., Any] | str, parameters: Sequence[s
     """The Python script a trial runs: the function (its source, or an import), then a call with the parameters."""
     if isinstance(objective, str):
         module, _, function = objective.partition(":")
-        if not module or not function.isidentifier():
+        if not all(part.isidentifier() for part in module.split(".")) or not function.isidentifier():
             raise InvalidSpec(
                 [Problem("objective", f"must be a function or 'package.module:function', got {objective!r}")]
             )
