@@ -23,6 +23,11 @@ from .results.source import manifest_task
 
 log = logging.getLogger(__name__)
 
+SERVER_SET = frozenset(
+    {"uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp", "managedFields", "selfLink"}
+)
+"""Metadata the API server writes: left out of a task to create, so that one read back can be created again."""
+
 WAIT_INTERVAL = 2.0
 """Seconds between two reads of a task that :meth:`Client.wait` waits for."""
 
@@ -51,7 +56,8 @@ class Client:
         if not isinstance(task, HPOTask):
             parse_task(body)  # raises InvalidSpec naming each problem's field
         body.pop("status", None)
-        meta = dict(body.get("metadata") or {})
+        # What the API server set on an object read back from it; it refuses a create that carries them.
+        meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in SERVER_SET}
         if not meta.get("name"):
             raise InvalidSpec([Problem("metadata.name", "is required to create an HPOTask")])
         meta["namespace"] = self.namespace

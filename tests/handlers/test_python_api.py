@@ -122,6 +122,8 @@ def test_the_client_refuses_in_one_line(cluster: Kube) -> None:
     client.create(task_manifest("taken"))
     with pytest.raises(StateError, match=r"^hpo/taken already exists in namespace default$"):
         client.create(task_manifest("taken"))
+    with pytest.raises(StateError, match=r"^hpo/taken already exists in namespace default$"):
+        client.create(client.get("taken"))  # read back: its uid and resourceVersion are not sent
     bad = task_manifest("bad")
     bad["spec"]["parameters"][0]["min"] = -1  # a log scale needs min > 0
     with pytest.raises(InvalidSpec, match=r"^spec.parameters\[0\].min: "):
