@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from kubetune.api import HPOTask, parse_task
+from kubetune.display import PlainReporter
 from kubetune.executors.local import LocalExecutor
 from kubetune.executors.state import StateDir
-from kubetune.report import PlainReporter
 
 TARGET_SECONDS = 0.2
 

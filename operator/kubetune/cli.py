@@ -67,8 +67,8 @@ def _local(args: argparse.Namespace) -> LocalSource:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .display import LiveReporter, PlainReporter, best_document, printable  # noqa: PLC0415
     from .executors.local import LocalExecutor  # noqa: PLC0415 - keeps `kubetune validate` fast
-    from .report import LiveReporter, PlainReporter, best_document, printable  # noqa: PLC0415
 
     try:
         task = _named_task(args.file)
@@ -184,7 +184,7 @@ def _interrupt(*_: object) -> None:
 
 
 def _trials(args: argparse.Namespace) -> int:
-    from .report import series_rows, trial_rows, write_trials  # noqa: PLC0415
+    from .display import series_rows, trial_rows, write_trials  # noqa: PLC0415
 
     source = _source(args)
     task, trials = source.load_task(), source.load_trials()
@@ -214,7 +214,7 @@ def _trials(args: argparse.Namespace) -> int:
 
 
 def _best(args: argparse.Namespace) -> int:
-    from .report import best_document, best_of_all  # noqa: PLC0415
+    from .display import best_document, best_of_all  # noqa: PLC0415
 
     source = _source(args)
     if args.include_stopped and source.load_task().spec.objective.multi:
@@ -262,7 +262,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .report import task_rows, write_trials  # noqa: PLC0415
+    from .display import task_rows, write_trials  # noqa: PLC0415
 
     base = Path(args.dir) if args.dir else None
     header, rows = task_rows([(source.load_task(), source.label) for source in local_tasks(base)])
@@ -310,8 +310,8 @@ def _stop(args: argparse.Namespace) -> int:
 
 def _stop_local(source: LocalSource, task: HPOTask, stop: Stop, how: str) -> int:
     """Leave the request for a running ``kubetune run``; with none running, end the task here and now."""
+    from .display import PlainReporter, printable  # noqa: PLC0415
     from .executors.local import LocalExecutor  # noqa: PLC0415
-    from .report import PlainReporter, printable  # noqa: PLC0415
 
     state = source.state
     state.request_stop(stop)

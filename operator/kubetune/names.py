@@ -39,5 +39,15 @@ ENV_FOLLOWER_IMAGE: Final = "KUBETUNE_FOLLOWER_IMAGE"
 FOLLOWER_CONTAINER: Final = "kubetune-metrics"
 """The name of that sidecar in a trial's primary pod: the operator reads the metrics from its log."""
 
+REPORT_PREFIX: Final = "@kubetune "
+"""How a line written by ``kubetune.report`` starts: ``@kubetune {"metrics": {"loss": 0.4}, "step": 3}``.
+Every reader of trial output takes such a line, whatever ``metricsCollector.format`` says."""
+ENV_POD_NAME: Final = "KUBETUNE_POD_NAME"
+"""Set from the downward API (``metadata.name``), it lets ``kubetune.report`` write its pod's metrics annotation."""
+ENV_POD_NAMESPACE: Final = "KUBETUNE_POD_NAMESPACE"
+"""The pod's namespace (``metadata.namespace``), for the same; default: the service account's."""
+ENV_METRICS_ANNOTATION: Final = "KUBETUNE_METRICS_ANNOTATION"
+"""The annotation ``kubetune.report`` writes on its pod, when not ``kubetune.io/metrics``."""
+
 # Plugins register search algorithms under this entry-point group.
 PLUGIN_ENTRY_POINTS: Final = "kubetune.algorithms"

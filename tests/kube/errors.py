@@ -24,9 +24,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         }
+        if self.reason:  # an error the API server did not classify (a 500) has none
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         return body
@@ -93,6 +94,11 @@ def unsupported_media_type(content_type: str) -> ApiError:
         "UnsupportedMediaType",
         f"the body of the request was in an unknown format - accepted media types include: {content_type}",
     )
+
+
+def unclassified(message: str) -> ApiError:
+    """An error the API server passes on as it is: code 500, no reason (apimachinery's ErrorToAPIStatus)."""
+    return ApiError(500, "", message)
 
 
 def gone(message: str) -> ApiError:

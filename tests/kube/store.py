@@ -220,6 +220,8 @@ class Store:
         name = meta["name"]
         strategies.validate_name(rt, name)
         strategies.validate_owner_references(rt, name, meta)
+        if meta.get("resourceVersion"):  # etcd3's store.Create, before it looks for the name
+            raise errors.unclassified("resourceVersion should not be set on objects to be created")
         if self.peek(rt, namespace, name) is not None:
             raise errors.already_exists(rt, name)
         for field in (

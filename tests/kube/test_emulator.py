@@ -227,6 +227,26 @@ def test_conflicts_and_not_found(kube: Kube, widgets: kubernetes.client.CustomOb
     )
 
 
+def test_creating_an_object_read_back_is_refused_for_its_resource_version(
+    kube: Kube, widgets: kubernetes.client.CustomObjectsApi
+) -> None:
+    """As kube-apiserver 1.28 answers it (seen in the real-API-server tier): a 500 without a reason,
+    before the name is looked up, so even a name that exists gets this answer, not AlreadyExists."""
+    args = ("test.kubetune.io", "v1", NS, "widgets")
+    stored = widgets.create_namespaced_custom_object(*args, widget("w2"))
+    with pytest.raises(ApiException) as refused:
+        widgets.create_namespaced_custom_object(*args, stored)
+    assert refused.value.status == 500
+    assert status_of(refused.value) == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "resourceVersion should not be set on objects to be created",
+        "code": 500,
+    }
+
+
 def test_patch_formats(kube: Kube, widgets: kubernetes.client.CustomObjectsApi) -> None:
     widgets.create_namespaced_custom_object("test.kubetune.io", "v1", NS, "widgets", widget("w1", 2))
     path = f"{kube.url}/apis/test.kubetune.io/v1/namespaces/{NS}/widgets/w1"

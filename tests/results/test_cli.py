@@ -15,9 +15,9 @@ import yaml
 
 from kubetune.api import TrialPhase
 from kubetune.cli import main
+from kubetune.display import PlainReporter
 from kubetune.engine import Event
 from kubetune.executors.state import StateDir
-from kubetune.report import PlainReporter
 
 from .conftest import PHASES, TASK, series, toy_trial, write_state
 

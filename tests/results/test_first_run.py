@@ -13,7 +13,7 @@ from rich.console import Console
 
 from kubetune.api import HPOTask, HPOTaskStatus, TaskPhase, TrialCounts
 from kubetune.cli import main
-from kubetune.report import LiveReporter
+from kubetune.display import LiveReporter
 
 from .conftest import START, TASK
 

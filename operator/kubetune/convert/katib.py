@@ -752,6 +752,8 @@ class _Converter:
         collector = collector_spec.get("collector") or {}
         kind = collector.get("kind", "StdOut")
         where = "spec.metricsCollectorSpec.collector.kind"
+        if kind == "Push":
+            return self._push(where)
         if kind not in ("StdOut", "File", "TensorFlowEvent"):
             raise Refused(where, _UNSUPPORTED_COLLECTORS.get(kind, f"{kind} has no kubetune equivalent"))
         source = collector_spec.get("source") or {}
@@ -797,6 +799,17 @@ class _Converter:
             changed=False,
         )
         return {**out, "format": MetricsFormat.REGEX.value, "patterns": patterns}
+
+    def _push(self, where: str) -> dict[str, Any]:
+        """Katib's Push collector (``katib.report_metrics``, what its Python SDK writes): ``kubetune.report``."""
+        self.out.note(
+            ("spec", "metricsCollector", "source"),
+            where,
+            "Push: kubetune has no metrics service to push to; in the trainer, replace "
+            "kubeflow.katib.report_metrics({...}) with kubetune.report(**{...}) (pip install kubetune in the image): "
+            "it prints a line that every metrics collector reads",
+        )
+        return {"source": "logs"}
 
     def _event_files(self, source: Mapping[str, Any]) -> dict[str, Any]:
         """Katib's TensorFlowEvent collector: a followed directory of event files."""
@@ -1362,6 +1375,5 @@ _UNSUPPORTED_ALGORITHMS = {
 _UNSUPPORTED_COLLECTORS = {
     "PrometheusMetric": "PrometheusMetric: kubetune does not scrape trials; print the metrics instead",
     "Custom": "Custom: kubetune runs no collector sidecar; print the metrics instead",
-    "Push": "Push: kubetune has no push API; print the metrics, or write them to the kubetune.io/metrics annotation",
     "None": "None: kubetune needs the metrics; print them",
 }

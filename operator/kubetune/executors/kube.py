@@ -166,6 +166,51 @@ class Kube:
             raise
         return _obj(body)
 
+    def list_tasks(self, namespace: str, page_size: int = PAGE_SIZE) -> list[dict[str, Any]]:
+        """Every HPOTask of the namespace as stored, read in pages of ``page_size`` (``kubetune.Client.list``)."""
+        tasks: list[dict[str, Any]] = []
+        token = None
+        while True:
+            page = _obj(
+                self.custom.list_namespaced_custom_object(
+                    names.GROUP, names.VERSION, namespace, names.TASK_PLURAL, limit=page_size, _continue=token
+                )
+            )
+            tasks += [_obj(item) for item in page.get("items", [])]
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return tasks
+
+    def create_task(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an HPOTask (``kubetune.Client.create``); the API server's answer, uid included.
+
+        A refusal is one line: the name taken (409), or what the API server's validation said (422).
+        """
+        try:
+            created = self.custom.create_namespaced_custom_object(
+                names.GROUP, names.VERSION, namespace, names.TASK_PLURAL, dict(body), field_manager=FIELD_MANAGER
+            )
+        except ApiException as error:
+            name = body.get("metadata", {}).get("name")
+            if error.status == 409:
+                raise StateError(f"hpo/{name} already exists in namespace {namespace}") from None
+            if error.status in (400, 403, 404, 422):
+                raise StateError(f"hpo/{name}: the API server refused it: {_reason(error)}") from None
+            raise
+        return _obj(created)
+
+    def delete_task(self, namespace: str, name: str) -> bool:
+        """Delete an HPOTask, its Trials and workloads going with it (garbage collection); False if it was gone."""
+        try:
+            self.custom.delete_namespaced_custom_object(
+                names.GROUP, names.VERSION, namespace, names.TASK_PLURAL, name, propagation_policy="Background"
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
     def list_trials(self, namespace: str, task: str, task_uid: str, page_size: int = PAGE_SIZE) -> list[Trial]:
         """Every Trial of a task in index order, read in pages of ``page_size`` (``limit``/``continue``),
         so that thousands of trials are a few bounded answers rather than one huge one."""
@@ -551,6 +596,15 @@ class Kube:
         code = str(error.status) if isinstance(error, ApiException) else "unreachable"
         log.info("status patch failed (%s), retrying in %.2f s", code, seconds)
         self.on_retry(code, seconds)
+
+
+def _reason(error: ApiException) -> str:
+    """The message of an API server's Status answer, else its HTTP reason."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or error.reason or error.status)
 
 
 def _retryable(error: BaseException) -> bool:

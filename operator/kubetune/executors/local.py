@@ -354,6 +354,11 @@ class LocalExecutor:
             shutil.rmtree(own)
         else:
             own.unlink(missing_ok=True)
+        collector = self.task.spec.metrics_collector
+        if collector.source is MetricsSource.FILE and collector.format is MetricsFormat.TFEVENT:
+            # Made before the trainer starts, as its emptyDir is on a cluster: a directory, so that
+            # kubetune.report leaves it to the event files rather than appending its lines there.
+            own.mkdir(parents=True)
         log_path = self.state.log_path(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = log_path.open("wb", buffering=0)  # a restarted trial starts a fresh log; unbuffered: each write is one

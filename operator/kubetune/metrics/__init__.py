@@ -14,6 +14,7 @@ Typical use::
 from .annotation import ParsedAnnotation, parse_annotation, read_annotation
 from .base import LineParser, MetricsReading, ParsedLine, ParserFactory, Report, wanted_metrics
 from .parsing import FORMATS, line_parser
+from .report_line import parse_report_line
 from .scanner import MAX_LINE_LENGTH, LogScanner, read_log
 from .series import SeriesAccumulator, aggregate, best_so_far, running_average
 
@@ -32,6 +33,7 @@ __all__ = [
     "best_so_far",
     "line_parser",
     "parse_annotation",
+    "parse_report_line",
     "read_annotation",
     "read_log",
     "running_average",

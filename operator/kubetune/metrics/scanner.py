@@ -17,6 +17,7 @@ from ..api import MetricsCollector
 from ..api.trial import MAX_SERIES_POINTS
 from .base import MetricsReading, Report, step_keys
 from .parsing import line_parser
+from .report_line import parse_report_line
 from .series import SeriesAccumulator
 
 MAX_LINE_LENGTH = 64 * 1024
@@ -117,7 +118,9 @@ class LogScanner:
         self._overlong = False
 
     def _parse(self, line: str) -> None:
-        parsed = self._parser.parse(line)
+        parsed = parse_report_line(line, self._wanted)
+        if parsed is None:
+            parsed = self._parser.parse(line)
         self.ignored += parsed.ignored
         for report in parsed.reports:
             self._add(report)

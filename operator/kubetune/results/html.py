@@ -18,8 +18,8 @@ from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 from optuna.trial import TrialState
 
 from ..api import HPOTask, Trial
+from ..display import trial_rows
 from ..errors import MissingDependency
-from ..report import trial_rows
 from .study import early_stopped, objectives, plotly_text, quiet_optuna, to_study
 
 MAX_CURVES = 200
