@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from ..api import (
+    AlgorithmName,
     BestTrial,
     Condition,
     ConditionStatus,
@@ -33,7 +34,7 @@ from ..api.base import format_duration
 from ..api.task import ObjectMeta
 from ..errors import SearchError
 from ..metrics import aggregate
-from ..search import registry
+from ..search import experiments, registry
 from ..search.base import Observation, Pending, SearchRequest
 from ..search.space import SearchSpace
 from . import compute
@@ -382,7 +383,7 @@ def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked, warm: Se
         # A trial outside the space (kept by --allow-changes after the space changed): no model learns from it.
         history=[
             *_warm(spec, task.status or HPOTaskStatus(), warm)[0],
-            *(observation(spec, t) for t in trials if not is_active(t) and space.contains(t.spec.parameters)),
+            *(observation(spec, t) for t in trials if not is_active(t) and _in_history(spec, space, t)),
         ],
         pending=[
             Pending(index=t.spec.index, params=t.spec.parameters, resource=t.spec.resource, tags=t.spec.search_tags)
@@ -401,6 +402,15 @@ def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked, warm: Se
     ]
     waiting = proposal.reason if len(proposal.suggestions) < room else ""
     return _Asked(created, proposal.exhausted, proposal.ran or str(spec.algorithm.name), waiting)
+
+
+def _in_history(spec: HPOTaskSpec, space: SearchSpace, trial: Trial) -> bool:
+    """Whether the algorithm learns of a finished trial: one in the search space; for the experiments
+    algorithm, one it assigned (its tag holds the experiment's place in the list), since an experiments
+    task may declare no parameters, the experiments' keys being the parameters."""
+    if spec.algorithm.name is AlgorithmName.EXPERIMENTS:
+        return isinstance(trial.spec.search_tags.get(experiments.TAG), int)
+    return space.contains(trial.spec.parameters)
 
 
 def new_trial(
