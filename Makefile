@@ -13,8 +13,12 @@ DEV_STAMP := $(VENV)/.installed-dev
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# uv installs the same packages several times faster than pip (about 15 s instead of 2 minutes here);
+# pip does it where uv cannot be had. The test extra keeps pip, which reads this machine's pip
+# configuration (the CPU build of torch).
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	($(BIN)/pip install --quiet uv && $(BIN)/uv pip install --quiet --python $(BIN)/python -e .) \
+		|| $(BIN)/pip install --quiet -e .
 	touch $(RUN_STAMP)
 
 # The test extra: pytest, playwright, mypy, ruff, the Helm SDK, and the gp, report and tfevent extras.
