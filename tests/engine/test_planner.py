@@ -131,8 +131,9 @@ def test_max_duration_stops_everything(make_task: MakeTask) -> None:
     assert step.status.phase is TaskPhase.SUCCEEDED
     assert step.status.reason == "MaxDurationReached"
     assert [(v.name, v.phase) for v in step.stop] == [("t1-1", TrialPhase.STOPPED)]
-    # Without any success, running out of time is a failure.
-    alone = plan(task, [running], T0 + timedelta(hours=1))
+    # Running out of time before any trial reported a value is a failure.
+    silent = with_status(new_trial(task, 1, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING)
+    alone = plan(task, [silent], T0 + timedelta(hours=1))
     assert (alone.status.phase, alone.status.reason) == (TaskPhase.FAILED, "NoTrialSucceeded")
 
 
