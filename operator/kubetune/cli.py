@@ -197,9 +197,10 @@ def _trials(args: argparse.Namespace) -> int:
         trials = found
         if args.series:
             header, rows = series_rows(found[0])
-            write_trials(args.output, header, rows, len(rows), 0, None, sys.stdout, title="values")
+            title = f"{len(rows)} values of {found[0].metadata.name}"
+            write_trials(args.output, header, rows, len(rows), 0, None, sys.stdout, title=title, wide=args.wide)
             return 0
-    header, rows, total = trial_rows(
+    table = trial_rows(
         task,
         trials,
         include_failed=args.include_failed or bool(args.trial),
@@ -209,7 +210,20 @@ def _trials(args: argparse.Namespace) -> int:
         sort_by=args.sort_by,
         reverse=args.reverse,
     )
-    write_trials(args.output, header, rows, total, args.offset, args.limit, sys.stdout)
+    write_trials(
+        args.output,
+        table.header,
+        table.rows,
+        table.total,
+        args.offset,
+        args.limit,
+        sys.stdout,
+        title=table.title(),
+        extra={"trials": table.trials, "hidden": table.hidden},
+        keep=table.keep,
+        drop_order=table.drop_order,
+        wide=args.wide,
+    )
     return 0
 
 
@@ -217,17 +231,28 @@ def _best(args: argparse.Namespace) -> int:
     from .report import best_document, best_of_all  # noqa: PLC0415
 
     source = _source(args)
-    if args.include_stopped and source.load_task().spec.objective.multi:
-        raise UsageError("--include-stopped applies to a single objective; with several, best prints the Pareto front")
-    if args.include_stopped:
-        best = best_of_all(source.load_task(), source.load_trials())
+    task = source.load_task()
+    wider = args.include_stopped or args.include_failed
+    if wider and task.spec.objective.multi:
+        raise UsageError(
+            "--include-stopped and --include-failed apply to a single objective; with several, best prints the "
+            "Pareto front"
+        )
+    best = None if wider else best_document(task.status)
+    if best is None and not task.spec.objective.multi:
+        # With no trial succeeded (a time limit stopped them all, say), the trials that reported values answer.
+        best = best_of_all(task, source.load_trials(), include_failed=args.include_failed)
         if best is not None:
-            kind = {"Succeeded": "a succeeded", "EarlyStopped": "an early-stopped", "Stopped": "a stopped"}
-            print(f"kubetune: the best is {kind.get(best['phase'], 'a')} trial, {best['name']}", file=sys.stderr)
-    else:
-        best = best_document(source.load_task().status)
+            kind = {
+                "Succeeded": "a succeeded",
+                "EarlyStopped": "an early-stopped",
+                "Stopped": "a stopped",
+                "Failed": "a failed",
+            }
+            note = "" if wider else " (no trial succeeded; this one reported the objective before it was stopped)"
+            print(f"kubetune: the best is {kind.get(best['phase'], 'a')} trial, {best['name']}{note}", file=sys.stderr)
     if best is None:
-        what = "reported the objective" if args.include_stopped else "succeeded"
+        what = "reported the objective" if wider else "succeeded"
         print(f"kubetune: no trial has {what} yet", file=sys.stderr)
         return 1
     print(json.dumps(best, indent=2))
@@ -682,7 +707,16 @@ def _add_result_commands(sub: Any) -> None:
     trials.add_argument("--top", type=_count, metavar="K", help="only the K best")
     trials.add_argument("--limit", type=_count, help="page size")
     trials.add_argument("--offset", type=_count, default=0, help="rows to skip")
-    trials.add_argument("--include-failed", action="store_true", help="also unfinished, failed, stopped")
+    trials.add_argument(
+        "--all",
+        "--include-failed",
+        dest="include_failed",
+        action="store_true",
+        help="every trial: also running, failed, early-stopped and stopped ones (by default, only succeeded)",
+    )
+    trials.add_argument(
+        "--wide", action="store_true", help="show every column, however wide (by default the table fits the terminal)"
+    )
     trials.add_argument(
         "--sort-by", metavar="KEY", help="a metric (its aggregated value), a parameter, or start (default: objective)"
     )
@@ -694,6 +728,12 @@ def _add_result_commands(sub: Any) -> None:
         "--include-stopped",
         action="store_true",
         help="also consider early-stopped and stopped trials that reported the objective; say which kind won",
+    )
+    best.add_argument(
+        "--include-failed",
+        action="store_true",
+        help="also consider failed trials that reported the objective before failing (and stopped ones); say "
+        "which kind won",
     )
     report.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: TASKNAME-report.html)")
     report.add_argument("--open", action="store_true", help="open it in the web browser")

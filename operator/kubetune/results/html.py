@@ -126,9 +126,9 @@ def _intermediate(study: optuna.Study) -> Any:
 
 
 def _table(task: HPOTask, trials: Sequence[Trial]) -> str:
-    header, rows, _ = trial_rows(task, trials, include_failed=True)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows)
+    table = trial_rows(task, trials, include_failed=True)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in table.rows)
     return f'<div class="table"><table id="trials"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
