@@ -1,6 +1,7 @@
 # The two commands a new machine needs: `make demo` and `make test`. Both set up .venv first:
-# `make demo` installs only what running a task needs (kubetune and its runtime dependencies, no torch,
-# no browser, no test tools); `make test` and `make dev` add the test extra (the whole toolchain).
+# `make demo` installs only what running a task and looking at it needs (kubetune, its runtime
+# dependencies and the report extra: no torch, no browser, no test tools); `make test` and `make dev`
+# add the test extra (the whole toolchain).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,8 +18,8 @@ $(BIN)/python:
 # pip does it where uv cannot be had. The test extra keeps pip, which reads this machine's pip
 # configuration (the CPU build of torch).
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	($(BIN)/pip install --quiet uv && $(BIN)/uv pip install --quiet --python $(BIN)/python -e .) \
-		|| $(BIN)/pip install --quiet -e .
+	($(BIN)/pip install --quiet uv && $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[report]') \
+		|| $(BIN)/pip install --quiet -e '.[report]'
 	touch $(RUN_STAMP)
 
 # The test extra: pytest, playwright, mypy, ruff, the Helm SDK, and the gp, report and tfevent extras.
