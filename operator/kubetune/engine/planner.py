@@ -128,7 +128,7 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[W
             names = ", ".join(t.metadata.name or "" for t in created)
             events.append(Event("TrialsCreated", f"Created {names} ({total}/{spec.budget.max_trials})."))
         if exhausted and not any(is_active(t) for t in [*trials, *created]):
-            ending = _Ending("SearchSpaceExhausted", "Every assignment of the search space was tried.")
+            ending = _exhausted(asked)
 
     everything = [*trials, *created]
     succeeded = any(t.status and t.status.phase is TrialPhase.SUCCEEDED for t in everything)
@@ -181,6 +181,13 @@ def _unfinished_ending(spec: HPOTaskSpec, trials: Sequence[Trial], ending: _Endi
         f"{ending.message} No trial ran to its end; {len(reported)} stopped trials reported "
         f"{spec.objective.primary} (the best: {best.metadata.name} ({value:.6g}); kubetune best answers from them).",
     )
+
+
+def _exhausted(asked: _Asked) -> _Ending:
+    """The ending of a search that has nothing more to try, in the algorithm's own words where it has
+    them (hyperband: its brackets are assigned; grid: every point)."""
+    said = asked.waiting or "The search algorithm has no new assignment to try: every one was tried."
+    return _Ending("SearchSpaceExhausted", said)
 
 
 def _stop_active(trials: Sequence[Trial], why: str) -> list[Verdict]:
