@@ -258,12 +258,27 @@ def trial_rows(
     )
 
 
-def series_rows(trial: Trial) -> tuple[list[str], list[list[Any]]]:
-    """Every value a trial reported (as kept: at most 100 points per metric), one row per metric and step."""
+def series_rows(trial: Trial, metric: str | None = None) -> tuple[list[str], list[list[Any]]]:
+    """Every value a trial reported (as kept: at most 100 points per metric), one row per metric and
+    step; only ``metric``'s when given."""
     header = ["metric", "step", "value"]
     rows: list[list[Any]] = [
         [series.name, point.step, point.value]
         for series in (trial.status.metrics if trial.status else [])
+        if metric is None or series.name == metric
+        for point in series.points
+    ]
+    return header, rows
+
+
+def all_series_rows(trials: Sequence[Trial], metric: str) -> tuple[list[str], list[list[Any]]]:
+    """Every trial's values of one metric, step by step (``trials --series`` without ``--trial``),
+    in trial order: what a plot of the learning curves of the whole task is drawn from."""
+    header = ["trial", "step", metric]
+    rows: list[list[Any]] = [
+        [trial.metadata.name, point.step, point.value]
+        for trial in sorted(trials, key=lambda t: t.spec.index)
+        if (series := _series(trial).get(metric)) is not None
         for point in series.points
     ]
     return header, rows
@@ -406,9 +421,31 @@ def best_of_all(task: HPOTask, trials: Sequence[Trial], *, include_failed: bool 
     }
 
 
-def task_rows(tasks: Sequence[tuple[HPOTask, str]]) -> tuple[list[str], list[list[Any]]]:
-    """``kubetune list``: one row per task (with its status) and where it is kept."""
-    header = ["task", "phase", "trials", "running", "best", "best_trial", "state"]
+def task_times(task: HPOTask, now: datetime) -> tuple[str, str, str]:
+    """When the task started, how long it ran (so far, or until it ended), and what its time limit
+    (maxDuration, deadline) leaves, as ``list`` and ``best`` show them; ``-`` where there is none."""
+    status = task.status
+    start = status.start_time if status else None
+    if start is None:
+        return "-", "-", "-"
+    end = status.completion_time if status else None
+    ran = _clock((end or now) - start)
+    budget = task.spec.budget
+    limits = [start + budget.max_duration] if budget.max_duration is not None else []
+    limits += [budget.deadline] if budget.deadline is not None else []
+    if not limits:
+        left = "-"
+    elif end is not None:
+        left = "ended"
+    else:
+        left = _clock(max(min(limits) - now, timedelta(0)))
+    return f"{start.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z", ran, left
+
+
+def task_rows(tasks: Sequence[tuple[HPOTask, str]], now: datetime | None = None) -> tuple[list[str], list[list[Any]]]:
+    """``kubetune list``: one row per task (with its status and times) and where it is kept."""
+    now = now or _utc_now()
+    header = ["task", "phase", "trials", "running", "best", "best_trial", "started", "ran", "time_left", "state"]
     rows: list[list[Any]] = []
     for task, where in tasks:
         status = task.status
@@ -422,6 +459,7 @@ def task_rows(tasks: Sequence[tuple[HPOTask, str]]) -> tuple[list[str], list[lis
                 counts.running if counts else 0,
                 best.objective if best else None,
                 best.name if best else None,
+                *task_times(task, now),
                 where,
             ]
         )

@@ -62,6 +62,10 @@ class LocalSource:
             self.state.remove()
 
 
+UNNAMED = "is required (it names the state directory and the trials)"
+"""Why a task needs ``metadata.name``, which ``run`` and ``validate`` both say."""
+
+
 def manifest_task(path: Path) -> HPOTask:
     """A manifest's task, which must be named (the name is the state directory's)."""
     try:
@@ -71,9 +75,7 @@ def manifest_task(path: Path) -> HPOTask:
             [Problem(f"{path}: {p.path}" if p.path else str(path), p.message) for p in error.problems]
         ) from None
     if not task.metadata.name:
-        raise InvalidSpec(
-            [Problem(f"{path}: metadata.name", "is required (it names the state directory and the trials)")]
-        )
+        raise InvalidSpec([Problem(f"{path}: metadata.name", UNNAMED)])
     return task
 
 
@@ -146,7 +148,10 @@ def open_source(
 def local_tasks(base: Path | None = None) -> list[LocalSource]:
     """Every local task's state directory under ``base/.kubetune``, by name."""
     root = (base or Path.cwd()) / STATE_ROOT
-    # A hidden directory is one being deleted (StateDir.remove), not a task.
+    # A hidden directory is one being deleted (StateDir.remove), and TASK.replaced-TIME the old state
+    # that `run --restart` set aside: neither is a task.
     entries = root.iterdir() if root.is_dir() else iter(())
-    found = sorted(p for p in entries if not p.name.startswith(".") and (p / "task.yaml").is_file())
+    found = sorted(
+        p for p in entries if not p.name.startswith(".") and ".replaced-" not in p.name and (p / "task.yaml").is_file()
+    )
     return [LocalSource(StateDir(path)) for path in found]
