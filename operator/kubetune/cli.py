@@ -367,6 +367,26 @@ def _wait(args: argparse.Namespace) -> int:
         time.sleep(args.poll if left is None else min(args.poll, left))
 
 
+def _archive(args: argparse.Namespace) -> int:
+    named = list(args.tasks) or [None]
+    for name in named:
+        if cluster_task_name(name, bare=args.plugin) is not None:
+            raise UsageError(
+                f"{name}: archive works on local tasks only (on a cluster, spec.retainWorkloads decides which "
+                "finished trials keep their workloads; the Trial objects keep the results)"
+            )
+    sources = [LocalSource(local_state(name, args.state_dir)) for name in named]
+    for source in sources:  # all checked first: an unfinished one archives nothing
+        status = source.load_task().status
+        if status is None or not status.phase.finished:
+            phase = status.phase if status is not None else "Pending"
+            raise UsageError(f"{source.label} is {phase}, not finished: archive it once it has ended")
+    for source in sources:
+        freed = source.archive()
+        print(f"archived {source.label}: its trials' logs are removed ({freed / 1e6:.1f} MB), its results kept")
+    return 0
+
+
 def _stop(args: argparse.Namespace) -> int:
     source = _source(args)
     task = source.load_task()
@@ -779,37 +799,7 @@ def _add_result_commands(sub: Any) -> None:
         command.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
         _cluster_options(command)
         command.set_defaults(handler=handler)
-    wait = sub.add_parser(
-        "wait",
-        help="wait until a task ends; its phase is the exit code",
-        description=(
-            "Wait until the task ends (or is suspended), print its phase, reason and message, and exit with a "
-            "code that says which: 0 Succeeded, 1 Failed, 3 Stopped, 4 Suspended, 124 when --timeout passed "
-            "first, 2 for a task that cannot be read."
-        ),
-    )
-    wait.add_argument("file", metavar="TASK", nargs="?", help=task_help)
-    wait.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
-    _cluster_options(wait)
-    wait.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up after this long (exit code 124)")
-    wait.add_argument(
-        "--poll", type=_refresh, default=1.0, metavar="SECONDS", help="seconds between reads (default: 1)"
-    )
-    wait.set_defaults(handler=_wait)
-    text = "delete local tasks' state directories: their trials, logs and results"
-    delete = sub.add_parser(
-        "delete",
-        help=text,
-        description=text[0].upper() + text[1:] + ". A task on a cluster is deleted with kubectl delete hpo/NAME.",
-    )
-    delete.add_argument(
-        "tasks",
-        metavar="TASK",
-        nargs="*",
-        help="a manifest, a state directory, or the name of a local task (see: kubetune list); several at once",
-    )
-    delete.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
-    delete.set_defaults(handler=_delete, plugin=False)
+    _add_task_commands(sub, task_help)
     trials, best, report, stop = (sub.choices[n] for n in ("trials", "best", "report", "stop"))
     stop.add_argument("--force", action="store_true", help="stop running trials now (default: let them finish)")
     trials.add_argument("--top", type=_count, metavar="K", help="only the K best")
@@ -851,7 +841,6 @@ def _add_result_commands(sub: Any) -> None:
     )
     report.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: TASKNAME-report.html)")
     report.add_argument("--open", action="store_true", help="open it in the web browser")
-    delete.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
     dash = sub.add_parser(
         "dashboard",
@@ -894,6 +883,60 @@ def _add_result_commands(sub: Any) -> None:
     listing.add_argument("--dir", help="the directory holding .kubetune/ (default: the current one)")
     listing.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
     listing.set_defaults(handler=_list)
+
+
+def _add_task_commands(sub: Any, task_help: str) -> None:
+    """The commands that wait for, archive or delete tasks."""
+    wait = sub.add_parser(
+        "wait",
+        help="wait until a task ends; its phase is the exit code",
+        description=(
+            "Wait until the task ends (or is suspended), print its phase, reason and message, and exit with a "
+            "code that says which: 0 Succeeded, 1 Failed, 3 Stopped, 4 Suspended, 124 when --timeout passed "
+            "first, 2 for a task that cannot be read."
+        ),
+    )
+    wait.add_argument("file", metavar="TASK", nargs="?", help=task_help)
+    wait.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
+    _cluster_options(wait)
+    wait.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up after this long (exit code 124)")
+    wait.add_argument(
+        "--poll", type=_refresh, default=1.0, metavar="SECONDS", help="seconds between reads (default: 1)"
+    )
+    wait.set_defaults(handler=_wait)
+    archive = sub.add_parser(
+        "archive",
+        help="keep finished local tasks' results, drop their trials' logs",
+        description=(
+            "Keep finished local tasks' results (the task, its status, every trial's parameters and metrics: "
+            "trials, best, report and dashboard still work) and remove what only a running or debugged task "
+            "needs: the trials' logs and parameter files. On a cluster, spec.retainWorkloads decides which "
+            "finished trials keep their workloads."
+        ),
+    )
+    archive.add_argument(
+        "tasks",
+        metavar="TASK",
+        nargs="*",
+        help="a manifest, a state directory, or a local task's name; several at once",
+    )
+    archive.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
+    archive.set_defaults(handler=_archive)
+    text = "delete local tasks' state directories: their trials, logs and results"
+    delete = sub.add_parser(
+        "delete",
+        help=text,
+        description=text[0].upper() + text[1:] + ". A task on a cluster is deleted with kubectl delete hpo/NAME.",
+    )
+    delete.add_argument(
+        "tasks",
+        metavar="TASK",
+        nargs="*",
+        help="a manifest, a state directory, or the name of a local task (see: kubetune list); several at once",
+    )
+    delete.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
+    delete.set_defaults(handler=_delete, plugin=False)
+    delete.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
 
 def _cluster_options(command: argparse.ArgumentParser) -> None:

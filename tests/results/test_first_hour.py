@@ -134,3 +134,20 @@ def test_best_says_when_the_task_started_and_how_long_it_ran(
 ) -> None:
     assert main(["best", str(toy_state.root)]) == 0
     assert "kubetune: toy: Running, started 2026-01-05 09:00:00Z, ran " in capsys.readouterr().err
+
+
+def test_archive_keeps_the_results_and_drops_the_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    running = write_state(tmp_path / "running", [toy_trial(0, TrialPhase.RUNNING)])
+    assert main(["archive", str(running.root)]) == 2
+    assert "not finished" in capsys.readouterr().err
+    done = write_state(tmp_path / "done", [toy_trial(i, p) for i, p in enumerate(PHASES)], phase=TaskPhase.SUCCEEDED)
+    (done.root / "logs").mkdir()
+    (done.root / "logs" / "toy-0.log").write_text("epoch=1 loss=0.5\n" * 1000)
+    capsys.readouterr()
+    assert main(["trials", str(done.root), "-o", "json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert main(["archive", str(done.root)]) == 0
+    assert "archived" in capsys.readouterr().out
+    assert not (done.root / "logs").exists()
+    assert main(["trials", str(done.root), "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == before, "every result is kept"

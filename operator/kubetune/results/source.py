@@ -7,6 +7,7 @@ task on a cluster (``hpo/NAME``: its HPOTask and Trial objects, ``results.cluste
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -37,6 +38,10 @@ class TrialSource(Protocol):
         ...
 
 
+ARCHIVED = ("logs", "params")
+"""What ``kubetune archive`` removes from a local task's state directory."""
+
+
 @dataclass(frozen=True)
 class LocalSource:
     """A task run by ``kubetune run``: its state directory."""
@@ -60,6 +65,19 @@ class LocalSource:
         """Remove the state directory; refuses while a ``kubetune run`` holds it."""
         with self.state:  # the lock: never pull the directory from under a running task
             self.state.remove()
+
+    def archive(self) -> int:
+        """Drop what only a running or debugged task needs (the trials' logs and parameter files),
+        keeping the task, its status and every trial's parameters and metrics; return the bytes freed.
+        Refuses while a ``kubetune run`` holds the task."""
+        freed = 0
+        with self.state:
+            for name in ARCHIVED:
+                folder = self.state.root / name
+                if folder.is_dir():
+                    freed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+                    shutil.rmtree(folder)
+        return freed
 
 
 UNNAMED = "is required (it names the state directory and the trials)"
