@@ -244,7 +244,8 @@ def _best(args: argparse.Namespace) -> int:
             "Pareto front"
         )
     started, ran, left = task_times(task, datetime.now(UTC))
-    if task.status is not None and started != "-":
+    # For a person at a terminal: a script reading the JSON gets nothing else (`best | jq` stays quiet).
+    if task.status is not None and started != "-" and sys.stderr.isatty():
         limit = "" if left == "-" else f", time limit: {left}" + ("" if left == "ended" else " left")
         print(
             f"kubetune: {task.metadata.name}: {task.status.phase}, started {started}, ran {ran}{limit}", file=sys.stderr

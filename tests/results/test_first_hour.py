@@ -129,11 +129,23 @@ def test_series_of_one_metric_for_every_trial_at_once(toy_state: StateDir, capsy
     assert [row[1] for row in page["rows"] if row[0] == "toy-0"] == [1, 2, 3, 4, 5, 6]
 
 
-def test_best_says_when_the_task_started_and_how_long_it_ran(
-    toy_state: StateDir, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["best", str(toy_state.root)]) == 0
-    assert "kubetune: toy: Running, started 2026-01-05 09:00:00Z, ran " in capsys.readouterr().err
+def test_best_tells_a_person_when_the_task_started_and_how_long_it_ran(toy_state: StateDir) -> None:
+    leader, follower = os.openpty()  # standard error is a terminal, as for a person typing the command
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "kubetune.cli", "best", str(toy_state.root)],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    os.close(follower)
+    said = os.read(leader, 4096).decode()
+    os.close(leader)
+    assert result.returncode == 0
+    assert "kubetune: toy: Running, started 2026-01-05 09:00:00Z, ran " in said
+    assert json.loads(result.stdout)["name"] == "toy-7", "the JSON alone on standard output"
 
 
 def test_archive_keeps_the_results_and_drops_the_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
