@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,20 +14,20 @@ import pytest
 from kubetune.cli import main
 
 from .test_local import manifest, status_of, trials_of, write
-from .test_local_stop import wait_running
 
 
-def wait_status_reason(state: Path, runner: subprocess.Popen[str], reason: str) -> None:
-    """Until the runner has recorded the task's status with ``reason`` (bounded: a hang fails with a name)."""
+def wait_until(runner: subprocess.Popen[str], what: str, condition: Callable[[], bool]) -> None:
+    """Until ``condition`` holds, read from the state directory (bounded: a hang fails with a name);
+    a file caught mid-write reads as not yet."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and runner.poll() is None:
         try:
-            if status_of(state).get("reason") == reason:
+            if condition():
                 return
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.05)
-    raise AssertionError(f"the runner never recorded the reason {reason}")
+    raise AssertionError(f"the runner never got to: {what}")
 
 
 def test_a_forced_stop_after_a_graceful_one_stops_the_running_trials(
@@ -39,9 +40,10 @@ def test_a_forced_stop_after_a_graceful_one_stops_the_running_trials(
     state = tmp_path / ".kubetune" / "escalated"
     runner = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_running(state, runner)
+        running = lambda: sum(t["status"]["phase"] == "Running" for t in trials_of(state)) == 2  # noqa: E731
+        wait_until(runner, "two trials running", running)
         assert main(["stop", "--state-dir", str(state)]) == 0
-        wait_status_reason(state, runner, "Stopping")
+        wait_until(runner, "a graceful stop recorded", lambda: status_of(state).get("reason") == "Stopping")
         capsys.readouterr()
         assert main(["list", "--dir", str(tmp_path), "-o", "json"]) == 0
         (row,) = json.loads(capsys.readouterr().out)["rows"]
