@@ -12,6 +12,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 import webbrowser
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -26,7 +27,16 @@ from .api.loader import load_objects, parse_task, read_documents
 from .errors import InvalidSpec, KubetuneError, Problem, StateError, UsageError
 from .executors import event_files, file_tail
 from .executors.state import STATE_ROOT, StateDir
-from .results.source import LocalSource, TrialSource, cluster_task_name, local_tasks, manifest_task, open_source
+from .results.source import (
+    UNNAMED,
+    LocalSource,
+    TrialSource,
+    cluster_task_name,
+    local_state,
+    local_tasks,
+    manifest_task,
+    open_source,
+)
 
 EXIT_BAD_INPUT = 2
 DESCRIPTION = (
@@ -53,17 +63,6 @@ def _source(args: argparse.Namespace, task: str | None = None) -> TrialSource:
         context=getattr(args, "context", None),
         cluster=getattr(args, "plugin", False),
     )
-
-
-def _local(args: argparse.Namespace) -> LocalSource:
-    """The local task TASK (or --state-dir) names, for the commands that change local state only."""
-    if cluster_task_name(args.file, bare=args.plugin) is not None:
-        raise UsageError(
-            f"{args.file}: {args.command} works on local tasks only (on a cluster: kubectl delete hpo/NAME)"
-        )
-    source = _source(args)
-    assert isinstance(source, LocalSource)  # no cluster option: a local task
-    return source
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -184,22 +183,29 @@ def _interrupt(*_: object) -> None:
 
 
 def _trials(args: argparse.Namespace) -> int:
-    from .display import series_rows, trial_rows, write_trials  # noqa: PLC0415
+    from .display import all_series_rows, series_rows, trial_rows, write_trials  # noqa: PLC0415
 
     source = _source(args)
     task, trials = source.load_task(), source.load_trials()
-    if args.series and not args.trial:
-        raise UsageError("--series needs --trial NAME (the trial whose series to print)")
+    if args.metric and not args.series:
+        raise UsageError("--metric goes with --series (the metric whose values to print)")
+    if args.series and not args.trial:  # one metric, every trial: a table of trial, step, value
+        metric = args.metric or task.spec.objective.primary
+        header, rows = all_series_rows(trials, metric)
+        title = f"{len(rows)} values of {metric} from {len({r[0] for r in rows})} trials"
+        write_trials(args.output, header, rows, len(rows), 0, None, sys.stdout, title=title, keep=header)
+        return 0
     if args.trial:
         found = [t for t in trials if t.metadata.name == args.trial or str(t.spec.index) == args.trial]
         if not found:
             raise UsageError(f"--trial {args.trial}: no such trial in {source.label} ({len(trials)} trials)")
         trials = found
         if args.series:
-            header, rows = series_rows(found[0])
-            write_trials(args.output, header, rows, len(rows), 0, None, sys.stdout, title="values")
+            header, rows = series_rows(found[0], args.metric)
+            title = f"{len(rows)} values of {found[0].metadata.name}"
+            write_trials(args.output, header, rows, len(rows), 0, None, sys.stdout, title=title, wide=args.wide)
             return 0
-    header, rows, total = trial_rows(
+    table = trial_rows(
         task,
         trials,
         include_failed=args.include_failed or bool(args.trial),
@@ -209,25 +215,56 @@ def _trials(args: argparse.Namespace) -> int:
         sort_by=args.sort_by,
         reverse=args.reverse,
     )
-    write_trials(args.output, header, rows, total, args.offset, args.limit, sys.stdout)
+    write_trials(
+        args.output,
+        table.header,
+        table.rows,
+        table.total,
+        args.offset,
+        args.limit,
+        sys.stdout,
+        title=table.title(),
+        extra={"trials": table.trials, "hidden": table.hidden},
+        keep=table.keep,
+        drop_order=table.drop_order,
+        wide=args.wide,
+    )
     return 0
 
 
 def _best(args: argparse.Namespace) -> int:
-    from .display import best_document, best_of_all  # noqa: PLC0415
+    from .display import best_document, best_of_all, task_times  # noqa: PLC0415
 
     source = _source(args)
-    if args.include_stopped and source.load_task().spec.objective.multi:
-        raise UsageError("--include-stopped applies to a single objective; with several, best prints the Pareto front")
-    if args.include_stopped:
-        best = best_of_all(source.load_task(), source.load_trials())
+    task = source.load_task()
+    wider = args.include_stopped or args.include_failed
+    if wider and task.spec.objective.multi:
+        raise UsageError(
+            "--include-stopped and --include-failed apply to a single objective; with several, best prints the "
+            "Pareto front"
+        )
+    started, ran, left = task_times(task, datetime.now(UTC))
+    # For a person at a terminal: a script reading the JSON gets nothing else (`best | jq` stays quiet).
+    if task.status is not None and started != "-" and sys.stderr.isatty():
+        limit = "" if left == "-" else f", time limit: {left}" + ("" if left == "ended" else " left")
+        print(
+            f"kubetune: {task.metadata.name}: {task.status.phase}, started {started}, ran {ran}{limit}", file=sys.stderr
+        )
+    best = None if wider else best_document(task.status)
+    if best is None and not task.spec.objective.multi:
+        # With no trial succeeded (a time limit stopped them all, say), the trials that reported values answer.
+        best = best_of_all(task, source.load_trials(), include_failed=args.include_failed)
         if best is not None:
-            kind = {"Succeeded": "a succeeded", "EarlyStopped": "an early-stopped", "Stopped": "a stopped"}
-            print(f"kubetune: the best is {kind.get(best['phase'], 'a')} trial, {best['name']}", file=sys.stderr)
-    else:
-        best = best_document(source.load_task().status)
+            kind = {
+                "Succeeded": "a succeeded",
+                "EarlyStopped": "an early-stopped",
+                "Stopped": "a stopped",
+                "Failed": "a failed",
+            }
+            note = "" if wider else " (no trial succeeded; this one reported the objective before it was stopped)"
+            print(f"kubetune: the best is {kind.get(best['phase'], 'a')} trial, {best['name']}{note}", file=sys.stderr)
     if best is None:
-        what = "reported the objective" if args.include_stopped else "succeeded"
+        what = "reported the objective" if wider else "succeeded"
         print(f"kubetune: no trial has {what} yet", file=sys.stderr)
         return 1
     print(json.dumps(best, indent=2))
@@ -242,8 +279,8 @@ def _report(args: argparse.Namespace) -> int:
     out = Path(args.output or f"{task.metadata.name}-report.html")
     out.write_text(render(task, trials), encoding="utf-8")
     print(f"wrote {out} ({len(trials)} trials of {task.metadata.name})")
-    if args.open:
-        webbrowser.open(out.resolve().as_uri())
+    if args.open and not webbrowser.open(out.resolve().as_uri()):
+        print(f"kubetune: no web browser was found here to open it; open {out} in one (or set $BROWSER)")
     return 0
 
 
@@ -269,23 +306,85 @@ def _list(args: argparse.Namespace) -> int:
     if not rows and args.output == "table":
         print(f"kubetune: no local tasks under {(base or Path.cwd()) / STATE_ROOT}", file=sys.stderr)
         return 0
-    write_trials(args.output, header, rows, len(rows), 0, None, sys.stdout, title="local tasks")
+    write_trials(
+        args.output,
+        header,
+        rows,
+        len(rows),
+        0,
+        None,
+        sys.stdout,
+        title=f"{len(rows)} local tasks",
+        keep=("task", "phase", "best"),
+        drop_order=("state", "started", "running", "time_left", "ran", "best_trial"),
+    )
     return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
-    source = _local(args)
-    count = len(source.load_trials())
-    where = source.label
+    named = list(args.tasks) or [None]  # no TASK: --state-dir names it
+    for name in named:
+        if cluster_task_name(name, bare=args.plugin) is not None:
+            raise UsageError(f"{name}: delete works on local tasks only (on a cluster: kubectl delete hpo/NAME)")
+    # Every name is checked before anything is deleted: a typo in the third does not leave two deleted.
+    sources = [LocalSource(local_state(name, args.state_dir)) for name in named]
+    for source in sources:
+        source.load_task()
+    counts = [len(source.load_trials()) for source in sources]
+    listed = ", ".join(f"{source.label} ({count} trials)" for source, count in zip(sources, counts, strict=True))
     if not args.yes:
         if not sys.stdin.isatty():
-            raise UsageError(f"not deleting {where} without --yes (there is no terminal to ask)")
-        answer = input(f"delete {where} ({count} trials, their logs and results)? [y/N] ")
+            raise UsageError(f"not deleting {listed} without --yes (there is no terminal to ask)")
+        answer = input(f"delete {listed}, their logs and results? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("kubetune: nothing deleted")
             return 1
-    source.delete()
-    print(f"deleted {where} ({count} trials)")
+    for source, count in zip(sources, counts, strict=True):
+        source.delete()
+        print(f"deleted {source.label} ({count} trials)")
+    return 0
+
+
+WAIT_CODES = {TaskPhase.SUCCEEDED: 0, TaskPhase.FAILED: 1, TaskPhase.STOPPED: 3, TaskPhase.SUSPENDED: 4}
+"""``kubetune wait``'s exit code for the phase the task ended in (124: the --timeout passed first)."""
+WAIT_TIMED_OUT = 124
+
+
+def _wait(args: argparse.Namespace) -> int:
+    source = _source(args)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    while True:
+        task = source.load_task()
+        status = task.status
+        # Suspended ends the wait too: nothing changes until someone resumes the task.
+        if status is not None and status.phase in WAIT_CODES:
+            print(f"{task.metadata.name}: {status.phase} ({status.reason}): {status.message or ''}")
+            return WAIT_CODES[status.phase]
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            phase = status.phase if status else "Pending"
+            print(f"kubetune: {task.metadata.name} is still {phase} after {args.timeout:g} s", file=sys.stderr)
+            return WAIT_TIMED_OUT
+        time.sleep(args.poll if left is None else min(args.poll, left))
+
+
+def _archive(args: argparse.Namespace) -> int:
+    named = list(args.tasks) or [None]
+    for name in named:
+        if cluster_task_name(name, bare=args.plugin) is not None:
+            raise UsageError(
+                f"{name}: archive works on local tasks only (on a cluster, spec.retainWorkloads decides which "
+                "finished trials keep their workloads; the Trial objects keep the results)"
+            )
+    sources = [LocalSource(local_state(name, args.state_dir)) for name in named]
+    for source in sources:  # all checked first: an unfinished one archives nothing
+        status = source.load_task().status
+        if status is None or not status.phase.finished:
+            phase = status.phase if status is not None else "Pending"
+            raise UsageError(f"{source.label} is {phase}, not finished: archive it once it has ended")
+    for source in sources:
+        freed = source.archive()
+        print(f"archived {source.label}: its trials' logs are removed ({freed / 1e6:.1f} MB), its results kept")
     return 0
 
 
@@ -424,6 +523,13 @@ def _validate(args: argparse.Namespace) -> int:
         finally:
             for note in notes:
                 print(f"{path}: note: {note}", file=sys.stderr)
+        unnamed = [o for o in objects if isinstance(o, HPOTask) and not o.metadata.name]
+        if unnamed:  # as `kubetune run` refuses it: a task's name is its state directory's and its trials'
+            failed += 1
+            extra = unnamed[0].metadata.model_extra or {}
+            generated = "; metadata.generateName alone serves kubectl create only" if "generateName" in extra else ""
+            print(f"{path}: metadata.name: {UNNAMED}{generated}", file=sys.stderr)
+            continue
         if not args.quiet:
             described = ", ".join(f"{o.kind} {o.metadata.name or '(unnamed)'}" for o in objects)
             print(f"{path}: valid ({described})")
@@ -529,6 +635,17 @@ def _refresh(text: str) -> float:
     return seconds
 
 
+def _seconds(text: str) -> float:
+    """A number of seconds >= 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not seconds >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text!r}")
+    return seconds
+
+
 def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
@@ -540,7 +657,15 @@ def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
     validate.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     validate.set_defaults(handler=_validate)
 
-    convert = sub.add_parser("convert", help="write a Katib Experiment as an HPOTask; changes noted as comments")
+    convert = sub.add_parser(
+        "convert",
+        help="write a Katib Experiment as an HPOTask; changes noted as comments",
+        description=(
+            "Read a Katib Experiment (YAML, with its trial template's ConfigMap if it uses one) and write the "
+            "HPOTask that runs the same search. Whatever kubetune does differently is said in a comment at the "
+            "field it concerns; check the result with kubetune validate."
+        ),
+    )
     convert.add_argument("file", metavar="EXPERIMENT")
     convert.add_argument("-o", "--output", metavar="FILE", help="write the HPOTask here (default: stdout)")
     convert.add_argument(
@@ -669,35 +794,54 @@ def _add_result_commands(sub: Any) -> None:
         ("best", _best, "print a task's best trial (with several objectives, its Pareto front) as JSON"),
         ("report", _report, "write one HTML file of plots and the trial table (opens offline)"),
         ("stop", _stop, "stop a task for good, keeping its trials and results (unlike suspend, final)"),
-        ("delete", _delete, "delete a local task's state directory: its trials, logs and results"),
     ):
         command = sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
         command.add_argument("file", metavar="TASK", nargs="?", help=task_help)
         command.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
-        if name != "delete":
-            _cluster_options(command)
+        _cluster_options(command)
         command.set_defaults(handler=handler)
-    trials, best, report, stop, delete = (sub.choices[n] for n in ("trials", "best", "report", "stop", "delete"))
+    _add_task_commands(sub, task_help)
+    trials, best, report, stop = (sub.choices[n] for n in ("trials", "best", "report", "stop"))
     stop.add_argument("--force", action="store_true", help="stop running trials now (default: let them finish)")
     trials.add_argument("--top", type=_count, metavar="K", help="only the K best")
     trials.add_argument("--limit", type=_count, help="page size")
     trials.add_argument("--offset", type=_count, default=0, help="rows to skip")
-    trials.add_argument("--include-failed", action="store_true", help="also unfinished, failed, stopped")
+    trials.add_argument(
+        "--all",
+        "--include-failed",
+        dest="include_failed",
+        action="store_true",
+        help="every trial: also running, failed, early-stopped and stopped ones (by default, only succeeded)",
+    )
+    trials.add_argument(
+        "--wide", action="store_true", help="show every column, however wide (by default the table fits the terminal)"
+    )
     trials.add_argument(
         "--sort-by", metavar="KEY", help="a metric (its aggregated value), a parameter, or start (default: objective)"
     )
     trials.add_argument("--reverse", action="store_true", help="reverse the order (trials without the value stay last)")
     trials.add_argument("--trial", metavar="NAME", help="only this trial (its name or index)")
-    trials.add_argument("--series", action="store_true", help="with --trial: every value it reported, step by step")
+    trials.add_argument(
+        "--series",
+        action="store_true",
+        help="every value reported, step by step: with --trial, that trial's; else every trial's values of one "
+        "metric (--metric, default: the objective)",
+    )
+    trials.add_argument("--metric", metavar="NAME", help="with --series: only this metric")
     trials.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
     best.add_argument(
         "--include-stopped",
         action="store_true",
         help="also consider early-stopped and stopped trials that reported the objective; say which kind won",
     )
+    best.add_argument(
+        "--include-failed",
+        action="store_true",
+        help="also consider failed trials that reported the objective before failing (and stopped ones); say "
+        "which kind won",
+    )
     report.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: TASKNAME-report.html)")
     report.add_argument("--open", action="store_true", help="open it in the web browser")
-    delete.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
     dash = sub.add_parser(
         "dashboard",
@@ -727,10 +871,73 @@ def _add_result_commands(sub: Any) -> None:
     )
     dash.set_defaults(handler=_dashboard)
 
-    listing = sub.add_parser("list", help="list the local tasks (under .kubetune/) with their phase and best value")
+    listing = sub.add_parser(
+        "list",
+        help="list the local tasks (under .kubetune/) with their phase and best value",
+        description=(
+            "List the tasks that kubetune run keeps under .kubetune/ in this directory (or --dir): each one's "
+            "phase (Stopping while a graceful stop waits for running trials), trials finished of maxTrials, "
+            "running trials, best value and trial, when it started, how long it ran, the time its limit leaves, "
+            "and where its state is."
+        ),
+    )
     listing.add_argument("--dir", help="the directory holding .kubetune/ (default: the current one)")
     listing.add_argument("-o", "--output", choices=["table", "json", "csv"], default="table")
     listing.set_defaults(handler=_list)
+
+
+def _add_task_commands(sub: Any, task_help: str) -> None:
+    """The commands that wait for, archive or delete tasks."""
+    wait = sub.add_parser(
+        "wait",
+        help="wait until a task ends; its phase is the exit code",
+        description=(
+            "Wait until the task ends (or is suspended), print its phase, reason and message, and exit with a "
+            "code that says which: 0 Succeeded, 1 Failed, 3 Stopped, 4 Suspended, 124 when --timeout passed "
+            "first, 2 for a task that cannot be read."
+        ),
+    )
+    wait.add_argument("file", metavar="TASK", nargs="?", help=task_help)
+    wait.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
+    _cluster_options(wait)
+    wait.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up after this long (exit code 124)")
+    wait.add_argument(
+        "--poll", type=_refresh, default=1.0, metavar="SECONDS", help="seconds between reads (default: 1)"
+    )
+    wait.set_defaults(handler=_wait)
+    archive = sub.add_parser(
+        "archive",
+        help="keep finished local tasks' results, drop their trials' logs",
+        description=(
+            "Keep finished local tasks' results (the task, its status, every trial's parameters and metrics: "
+            "trials, best, report and dashboard still work) and remove what only a running or debugged task "
+            "needs: the trials' logs and parameter files. On a cluster, spec.retainWorkloads decides which "
+            "finished trials keep their workloads."
+        ),
+    )
+    archive.add_argument(
+        "tasks",
+        metavar="TASK",
+        nargs="*",
+        help="a manifest, a state directory, or a local task's name; several at once",
+    )
+    archive.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
+    archive.set_defaults(handler=_archive)
+    text = "delete local tasks' state directories: their trials, logs and results"
+    delete = sub.add_parser(
+        "delete",
+        help=text,
+        description=text[0].upper() + text[1:] + ". A task on a cluster is deleted with kubectl delete hpo/NAME.",
+    )
+    delete.add_argument(
+        "tasks",
+        metavar="TASK",
+        nargs="*",
+        help="a manifest, a state directory, or the name of a local task (see: kubetune list); several at once",
+    )
+    delete.add_argument("--state-dir", help="the task's state directory (default: .kubetune/TASK)")
+    delete.set_defaults(handler=_delete, plugin=False)
+    delete.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
 
 def _cluster_options(command: argparse.ArgumentParser) -> None:

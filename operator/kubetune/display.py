@@ -8,6 +8,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
@@ -17,7 +18,17 @@ from rich.table import Table
 from rich.text import Text
 
 from . import engine
-from .api import Aggregation, Direction, HPOTask, HPOTaskStatus, MetricSeries, ParamValue, Trial, TrialPhase
+from .api import (
+    Aggregation,
+    Direction,
+    HPOTask,
+    HPOTaskStatus,
+    MetricSeries,
+    ParamValue,
+    TaskPhase,
+    Trial,
+    TrialPhase,
+)
 from .errors import UsageError
 from .metrics import aggregate
 
@@ -109,6 +120,54 @@ def last_step(task: HPOTask, trial: Trial) -> int | None:
     return series.points[-1].step if series is not None and series.points else None
 
 
+BUILT_IN_COLUMNS = ("trial", "front", "phase", "last_step", "best_intermediate", "duration", "reason", "message")
+"""The trial table's own columns; a metric printed under one of these names is shown as ``metric:NAME``."""
+
+PHASE_WORDS = {
+    TrialPhase.EARLY_STOPPED: "early-stopped",
+    TrialPhase.STOPPED: "stopped",
+    TrialPhase.FAILED: "failed",
+    TrialPhase.RUNNING: "running",
+    TrialPhase.PENDING: "pending",
+    TrialPhase.QUEUED: "queued",
+}
+
+
+@dataclass
+class TrialTable:
+    """``kubetune trials``: the header and rows of one page, and the figures that say what it shows."""
+
+    header: list[str]
+    rows: list[list[Any]]
+    total: int
+    """Rows that matched (the phase filter, then --top) before paging: the JSON ``total``."""
+    trials: int
+    """Every trial of the task."""
+    hidden: dict[str, int]
+    """Trials the phase filter left out, by phase."""
+    keep: tuple[str, ...]
+    """Columns never left out nor cut: the trial's name and the objective (the Pareto front mark, and
+    the phase where trials of several phases are listed)."""
+    drop_order: tuple[str, ...]
+    """The other columns, the least important first: left out first when the terminal is narrow."""
+    top: int | None = None
+    offset: int = 0
+    limit: int | None = None
+
+    def title(self) -> str:
+        """What the table shows of the task's trials, honestly counted: ``12 shown of 16 trials (...)``."""
+        notes = []
+        if self.top is not None:
+            notes.append(f"the top {self.top}")
+        if self.offset or (self.limit is not None and self.limit < self.total):
+            first = min(self.offset + 1, self.total)
+            notes.append(f"rows {first}-{self.offset + len(self.rows)} of {self.total}")
+        if self.hidden:
+            left_out = ", ".join(f"{n} {word}" for word, n in self.hidden.items())
+            notes.append(f"{left_out}: --all")
+        return f"{len(self.rows)} shown of {self.trials} trials" + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def trial_rows(
     task: HPOTask,
     trials: Sequence[Trial],
@@ -119,29 +178,48 @@ def trial_rows(
     limit: int | None = None,
     sort_by: str | None = None,
     reverse: bool = False,
-) -> tuple[list[str], list[list[Any]], int]:
+) -> TrialTable:
     """The header, the rows sorted (best first by default), and how many rows matched before paging."""
     spec = task.spec
     params = [p.name for p in spec.parameters] or sorted({k for t in trials for k in t.spec.parameters})
     chosen = [t for t in trials if include_failed or (t.status is not None and t.status.phase is TrialPhase.SUCCEEDED)]
+    left_out = Counter(
+        PHASE_WORDS.get(t.status.phase if t.status else TrialPhase.PENDING, "other")
+        for t in trials
+        if not include_failed and not (t.status is not None and t.status.phase is TrialPhase.SUCCEEDED)
+    )
     extra = metric_columns(task, chosen)
+    declared = set(metric_columns(task, []))
     multi = spec.objective.multi
     front = engine.front_names(spec, trials) if multi else set()
-    fixed = {"trial", "front", "phase", "last_step", "best_intermediate", "seconds", "reason", "message", *params}
+    fixed = {*BUILT_IN_COLUMNS, *params}
+    shown_metrics = [f"metric:{m}" if m in fixed else m for m in extra]
     header = [
         "trial",
         *(["front"] if multi else []),
         "phase",
         spec.objective.primary,
         *params,
-        # A metric named like another column (a trainer printing ``seconds=``) is told apart from it.
-        *(f"metric:{m}" if m in fixed else m for m in extra),
+        # A metric named like another column (a trainer printing ``duration=``) is told apart from it.
+        *shown_metrics,
         "last_step",
         "best_intermediate",
-        "seconds",
+        "duration",
         "reason",
         "message",
     ]
+    others = [c for m, c in zip(extra, shown_metrics, strict=True) if m not in declared]
+    drop_order = (
+        "message",
+        "reason",
+        "best_intermediate",
+        "last_step",
+        *others[::-1],
+        "duration",
+        *([] if include_failed else ["phase"]),  # by default every trial shown succeeded
+        *[c for m, c in zip(extra, shown_metrics, strict=True) if m in declared][::-1],
+        *params[::-1],
+    )
     key = sort_key(task, chosen, sort_by)
     chosen.sort(key=key)
     if reverse:  # reversed, but trials lacking the value still come last
@@ -156,9 +234,9 @@ def trial_rows(
         status = trial.status
         series = _series(trial)
         metrics = [_aggregate(series.get(m), spec.objective.aggregation_of(m)) for m in extra]
-        seconds = None
+        duration = None
         if status and status.start_time and status.completion_time:
-            seconds = round((status.completion_time - status.start_time).total_seconds(), 1)
+            duration = round((status.completion_time - status.start_time).total_seconds(), 1)
         rows.append(
             [
                 trial.metadata.name,
@@ -169,20 +247,38 @@ def trial_rows(
                 *metrics,
                 last_step(task, trial),
                 best_intermediate(task, trial),
-                seconds,
+                duration,
                 (status.reason or "") if status else "",
                 status.message if status else None,  # a failed trial's exit code, last output and log's path
             ]
         )
-    return header, rows, total
+    keep = ("trial", *(["front"] if multi else []), *(["phase"] if include_failed else []), spec.objective.primary)
+    return TrialTable(
+        header, rows, total, len(trials), dict(left_out), keep, drop_order, top=top, offset=offset, limit=limit
+    )
 
 
-def series_rows(trial: Trial) -> tuple[list[str], list[list[Any]]]:
-    """Every value a trial reported (as kept: at most 100 points per metric), one row per metric and step."""
+def series_rows(trial: Trial, metric: str | None = None) -> tuple[list[str], list[list[Any]]]:
+    """Every value a trial reported (as kept: at most 100 points per metric), one row per metric and
+    step; only ``metric``'s when given."""
     header = ["metric", "step", "value"]
     rows: list[list[Any]] = [
         [series.name, point.step, point.value]
         for series in (trial.status.metrics if trial.status else [])
+        if metric is None or series.name == metric
+        for point in series.points
+    ]
+    return header, rows
+
+
+def all_series_rows(trials: Sequence[Trial], metric: str) -> tuple[list[str], list[list[Any]]]:
+    """Every trial's values of one metric, step by step (``trials --series`` without ``--trial``),
+    in trial order: what a plot of the learning curves of the whole task is drawn from."""
+    header = ["trial", "step", metric]
+    rows: list[list[Any]] = [
+        [trial.metadata.name, point.step, point.value]
+        for trial in sorted(trials, key=lambda t: t.spec.index)
+        if (series := _series(trial).get(metric)) is not None
         for point in series.points
     ]
     return header, rows
@@ -198,14 +294,25 @@ def write_trials(
     out: TextIO,
     *,
     title: str = "trials",
+    extra: dict[str, Any] | None = None,
+    keep: Sequence[str] = (),
+    drop_order: Sequence[str] = (),
+    wide: bool = False,
+    width: int | None = None,
 ) -> None:
-    """Print the trials as a table, JSON (header + rows, with paging figures) or CSV."""
+    """Print rows as a table, JSON (header + rows, with paging figures) or CSV.
+
+    The table fits the terminal (``width``, else the terminal's or $COLUMNS, else 80): the columns
+    in ``drop_order`` are left out, the first first, until the rest fit, and the caption names
+    them; the ``keep`` columns are never cut. ``wide`` shows every column, however wide.
+    """
     if fmt == "json":
         document = {
             "total": total,
             "count": len(rows),
             "offset": offset,
             "limit": limit,
+            **(extra or {}),
             "header": header,
             "rows": rows,
         }
@@ -217,13 +324,44 @@ def write_trials(
         writer.writerows([["" if v is None else _csv_cell(v) for v in row] for row in rows])
         out.write(buffer.getvalue())
     else:
+        cells = [[printable(_cell(v), keep="\n") for v in row] for row in rows]
+        names = [printable(h) for h in header]
+        natural = [max([len(n), *(_line_width(row[i]) for row in cells)]) for i, n in enumerate(names)]
+        console = Console(file=out, width=width)
+        if wide:
+            console = Console(file=out, width=max(console.width, sum(n + 3 for n in natural) + 1))
+        shown = _fitting(header, natural, console.width, drop_order if not wide else ())
+        left_out = [h for i, h in enumerate(header) if i not in shown]
+        caption = f"not shown: {', '.join(left_out)} (--wide shows every column)" if left_out else None
         # Text, not str: rich would read [link=...] in a metric name as markup, a real hyperlink.
-        table = Table(title=f"{len(rows)} of {total} {title}")
-        for name in header:
-            table.add_column(Text(printable(name)))
-        for row in rows:
-            table.add_row(*[Text(printable(_cell(v), keep="\n")) for v in row])
-        Console(file=out, width=200 if not out.isatty() else None).print(table)
+        table = Table(title=title, caption=caption)
+        for i in shown:
+            if header[i] in keep:
+                table.add_column(Text(names[i]), no_wrap=True, min_width=natural[i])
+            else:
+                table.add_column(Text(names[i]), overflow="fold")
+        for row in cells:
+            table.add_row(*[Text(row[i]) for i in shown])
+        console.print(table)
+
+
+def _line_width(text: str) -> int:
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def _fitting(header: Sequence[str], natural: Sequence[int], width: int, drop_order: Sequence[str]) -> list[int]:
+    """The indices of the columns to show: all but the first of ``drop_order`` that must go for the
+    table (each column padded and bordered: 3 characters, and one closing border) to fit ``width``."""
+    shown = set(range(len(header)))
+    needed = sum(n + 3 for n in natural) + 1
+    for name in drop_order:
+        if needed <= width:
+            break
+        if name in header:
+            i = header.index(name)
+            shown.discard(i)
+            needed -= natural[i] + 3
+    return sorted(shown)
 
 
 def _cell(value: Any) -> str:
@@ -249,13 +387,24 @@ def best_document(status: HPOTaskStatus | None) -> dict[str, Any] | None:
     return status.best_trial.to_manifest()
 
 
-def best_of_all(task: HPOTask, trials: Sequence[Trial]) -> dict[str, Any] | None:
-    """The best trial that reported the objective, early-stopped and stopped ones included, with its phase."""
-    eligible = (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED, TrialPhase.STOPPED)
-    scored = [t for t in trials if t.status and t.status.phase in eligible and t.status.objective is not None]
+def best_of_all(task: HPOTask, trials: Sequence[Trial], *, include_failed: bool = False) -> dict[str, Any] | None:
+    """The best trial that reported the objective, early-stopped and stopped ones included (failed
+    ones too with ``include_failed``: the values they reported before failing), with its phase."""
+    eligible = {TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED, TrialPhase.STOPPED}
+    if include_failed:
+        eligible.add(TrialPhase.FAILED)
+    scored = []
+    for trial in trials:
+        if trial.status is None or trial.status.phase not in eligible:
+            continue
+        value = trial.status.objective
+        if value is None:  # a failed trial has no objective of record: the value its series gives
+            value = engine.objective_of(task.spec, _series(trial))
+        if value is not None:
+            scored.append((value if _minimizing(task) else -value, trial.spec.index, value, trial))
     if not scored:
         return None
-    best = min(scored, key=lambda t: best_first(task, t))
+    _, _, objective, best = min(scored, key=lambda s: (s[0], s[1]))
     assert best.status is not None
     metrics = {
         name: value
@@ -266,15 +415,37 @@ def best_of_all(task: HPOTask, trials: Sequence[Trial]) -> dict[str, Any] | None
     return {
         "name": best.metadata.name,
         "phase": best.status.phase.value,
-        "objective": best.status.objective,
+        "objective": objective,
         "parameters": best.spec.parameters,
         "metrics": metrics,
     }
 
 
-def task_rows(tasks: Sequence[tuple[HPOTask, str]]) -> tuple[list[str], list[list[Any]]]:
-    """``kubetune list``: one row per task (with its status) and where it is kept."""
-    header = ["task", "phase", "trials", "running", "best", "best_trial", "state"]
+def task_times(task: HPOTask, now: datetime) -> tuple[str, str, str]:
+    """When the task started, how long it ran (so far, or until it ended), and what its time limit
+    (maxDuration, deadline) leaves, as ``list`` and ``best`` show them; ``-`` where there is none."""
+    status = task.status
+    start = status.start_time if status else None
+    if start is None:
+        return "-", "-", "-"
+    end = status.completion_time if status else None
+    ran = _clock((end or now) - start)
+    budget = task.spec.budget
+    limits = [start + budget.max_duration] if budget.max_duration is not None else []
+    limits += [budget.deadline] if budget.deadline is not None else []
+    if not limits:
+        left = "-"
+    elif end is not None:
+        left = "ended"
+    else:
+        left = _clock(max(min(limits) - now, timedelta(0)))
+    return f"{start.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z", ran, left
+
+
+def task_rows(tasks: Sequence[tuple[HPOTask, str]], now: datetime | None = None) -> tuple[list[str], list[list[Any]]]:
+    """``kubetune list``: one row per task (with its status and times) and where it is kept."""
+    now = now or _utc_now()
+    header = ["task", "phase", "trials", "running", "best", "best_trial", "started", "ran", "time_left", "state"]
     rows: list[list[Any]] = []
     for task, where in tasks:
         status = task.status
@@ -283,15 +454,23 @@ def task_rows(tasks: Sequence[tuple[HPOTask, str]]) -> tuple[list[str], list[lis
         rows.append(
             [
                 task.metadata.name,
-                (status.phase.value if status else "Pending"),
+                _phase_shown(status),
                 f"{counts.total - counts.pending - counts.running if counts else 0}/{task.spec.budget.max_trials}",
                 counts.running if counts else 0,
                 best.objective if best else None,
                 best.name if best else None,
+                *task_times(task, now),
                 where,
             ]
         )
     return header, rows
+
+
+def _phase_shown(status: HPOTaskStatus | None) -> str:
+    """The task's phase as ``list`` shows it: a task stopping gracefully is Stopping, not merely Running."""
+    if status is None:
+        return "Pending"
+    return "Stopping" if status.phase is TaskPhase.RUNNING and status.reason == "Stopping" else status.phase.value
 
 
 class PlainReporter:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kubetune.api import TaskPhase, TrialPhase
+from kubetune.api import TaskPhase, Trial, TrialPhase
 from kubetune.engine import RunFact, RunState, new_trial, observe, plan, stopped_status
 
 from .conftest import T0, MakeTask, finished_trials, series, with_status
@@ -131,8 +131,9 @@ def test_max_duration_stops_everything(make_task: MakeTask) -> None:
     assert step.status.phase is TaskPhase.SUCCEEDED
     assert step.status.reason == "MaxDurationReached"
     assert [(v.name, v.phase) for v in step.stop] == [("t1-1", TrialPhase.STOPPED)]
-    # Without any success, running out of time is a failure.
-    alone = plan(task, [running], T0 + timedelta(hours=1))
+    # Running out of time before any trial reported a value is a failure.
+    silent = with_status(new_trial(task, 1, {"lr": 0.1, "layers": 2}), TrialPhase.RUNNING)
+    alone = plan(task, [silent], T0 + timedelta(hours=1))
     assert (alone.status.phase, alone.status.reason) == (TaskPhase.FAILED, "NoTrialSucceeded")
 
 
@@ -412,3 +413,21 @@ def test_lowering_max_trials_to_what_is_running_stops_nothing(make_task: MakeTas
     running = [with_status(new_trial(task, i, {"lr": 0.1, "layers": 1}), TrialPhase.RUNNING) for i in (0, 1, 2)]
     step = plan(make_task(budget={"maxTrials": 1, "parallelTrials": 2}), running, T0)
     assert step.stop == [] and step.create == []
+
+
+def test_an_experiments_task_without_parameters_runs_each_listed_experiment_once(make_task: MakeTask) -> None:
+    # IBM-style experiment lists declare no parameters: the experiments' keys are the parameters.
+    task = make_task(
+        algorithm={"name": "experiments", "experiments": [{"x": 1}, {"x": 2}, {"x": 3}]},
+        parameters=[],
+        budget={"maxTrials": 5, "parallelTrials": 1},
+    )
+    done: list[Trial] = []
+    while True:
+        step = plan(task.model_copy(update={"status": task.status}), done, T0)
+        if not step.create:
+            break
+        task = task.model_copy(update={"status": step.status})
+        done += [with_status(t, TrialPhase.SUCCEEDED, [float(t.spec.index)]) for t in step.create]
+    assert [t.spec.parameters for t in done] == [{"x": 1}, {"x": 2}, {"x": 3}]
+    assert step.status.phase is TaskPhase.SUCCEEDED

@@ -132,9 +132,9 @@ def test_gpu_hours_count_each_trials_requested_gpus(make_task: MakeTask) -> None
     assert (later.status.message or "").endswith(" 9.9 of 10 GPU-hours used."), "the status says what is spent"
     ended = plan(task, trials, T0 + timedelta(minutes=75))
     assert len(ended.stop) == 2
-    # Like any other limit reached before a trial succeeded: failed, saying why.
-    assert ended.status.phase is TaskPhase.FAILED and ended.status.reason == "NoTrialSucceeded"
-    assert ended.status.message == "Trials used 10 GPU-hours, maxGPUHours is 10. No trial succeeded."
+    # Like any other limit: the values the stopped trials reported are the results, not a failure.
+    assert ended.status.phase is TaskPhase.SUCCEEDED and ended.status.reason == "GPUHoursSpent"
+    assert (ended.status.message or "").startswith("Trials used 10 GPU-hours, maxGPUHours is 10. No trial ran to")
 
 
 def test_a_task_without_gpus_spends_no_gpu_hours(make_task: MakeTask) -> None:
@@ -170,3 +170,25 @@ def test_usage_takes_the_gpus_per_trial_from_its_caller(make_task: MakeTask) -> 
     ]
     spent = usage(trials, T0 + timedelta(hours=5), lambda t: float(t.spec.index))
     assert (spent.trial_hours, spent.gpu_hours) == (3.0, 0.0 + 1.0 + 2.0)
+
+
+@pytest.mark.parametrize(
+    ("budget", "reason"),
+    [
+        ({"maxDuration": "1h"}, "MaxDurationReached"),
+        ({"deadline": "2026-01-01T01:00:00Z"}, "DeadlineReached"),
+        ({"maxTrialHours": 2}, "TrialHoursSpent"),
+    ],
+)
+def test_a_time_limit_is_no_failure_when_the_stopped_trials_reported_values(
+    make_task: MakeTask, budget: dict[str, Any], reason: str
+) -> None:
+    task = make_task(budget={"maxTrials": 10, "parallelTrials": 2, **budget})
+    task = task.model_copy(update={"status": plan(task, [], T0).status})
+    trials = [running(task, 0), with_status(new_trial(task, 1, {"lr": 0.2, "layers": 1}), TrialPhase.RUNNING, [0.3])]
+    step = plan(task, trials, T0 + timedelta(hours=1))
+    assert [v.phase for v in step.stop] == [TrialPhase.STOPPED, TrialPhase.STOPPED]
+    assert (step.status.phase, step.status.reason) == (TaskPhase.SUCCEEDED, reason)
+    # The message says that no trial ran to its end, and which stopped trial is the best so far.
+    assert "2 stopped trials reported loss" in (step.status.message or "")
+    assert "t1-1 (0.3)" in (step.status.message or "")

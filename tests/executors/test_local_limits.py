@@ -29,8 +29,10 @@ def test_a_spent_budget_stops_the_running_trials(tmp_path: Path, budget: dict[st
     began = time.monotonic()
     code, state = run(tmp_path, obj)
     took = time.monotonic() - began
-    assert code == 1  # no trial succeeded before the limit: the task failed, saying why
+    # The limit stopped trials that had reported values: those are the results, not a failure.
+    assert code == 0
     status = status_of(state)
-    assert status["reason"] == "NoTrialSucceeded" and message in status["message"]
+    assert status["phase"] == "Succeeded" and message in status["message"]
+    assert "2 stopped trials reported loss" in status["message"]
     assert [t["status"]["phase"] for t in trials_of(state)] == ["Stopped", "Stopped"]
     assert took < 20, "the runner woke when the budget ran out, not after the 30-second trials"

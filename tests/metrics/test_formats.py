@@ -163,3 +163,8 @@ def test_regex_patterns_of_unwanted_metrics_give_other_values_only() -> None:
 def test_a_bad_pattern_is_an_invalid_spec_with_its_path(regex: str, message: str) -> None:
     with pytest.raises(InvalidSpec, match=r"patterns\[0\]\.regex: .*" + message):
         line_parser(regex_collector(("loss", regex)), LOSS_ACC)
+
+
+def test_key_value_reads_a_pytorch_tensor_as_printed() -> None:
+    line = "epoch=3 loss=tensor(0.0712, device='cuda:0') val_accuracy=tensor(0.91)"
+    assert parse(line) == [Report("loss", 0.0712, 3), Report("val_accuracy", 0.91, 3)]

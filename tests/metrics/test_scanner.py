@@ -100,7 +100,7 @@ def test_json_format_through_the_scanner() -> None:
 def test_no_wanted_metric_gives_an_empty_reading() -> None:
     reading = read_log("hello\nworld\n", MetricsCollector(), LOSS)
     assert reading.series == {}
-    assert reading.summary() == "Read 0 values of no wanted metric from 2 lines."
+    assert reading.summary() == "No value of loss was found in 2 lines of output."
 
 
 def test_metrics_the_task_did_not_ask_for_are_kept_but_not_the_step_key() -> None:
@@ -123,4 +123,4 @@ def test_other_metrics_are_bounded_in_names_and_points() -> None:
 def test_a_missing_metric_is_reported_with_the_names_the_trial_printed() -> None:
     reading = read_log("epoch=1 val_loss=0.5 accuracy=0.9\n", MetricsCollector(), LOSS)
     assert "loss" not in reading.series
-    assert reading.summary() == "Read 0 values of no wanted metric from 1 line; the trial printed accuracy, val_loss."
+    assert reading.summary() == "No value of loss was found in 1 line of output; the trial printed accuracy, val_loss."

@@ -159,3 +159,23 @@ def test_names_and_values_from_trainers_are_plotly_text_not_markup() -> None:
     held = strings([[t.params, t.user_attrs, str(t.distributions)] for t in study.trials])
     assert not [s for s in held if "<a " in s.lower()]
     assert "&lt;a href='https://evil.example'&gt;m1&lt;/a&gt;" in study.trials[1].user_attrs
+
+
+def test_a_time_limited_task_reports_what_its_stopped_trials_reached(tmp_path: Path) -> None:
+    # maxDuration stopped every trial after it reported its losses: none ran to its end.
+    trials = []
+    for i in range(4):
+        trial = toy_trial(i, TrialPhase.RUNNING)
+        assert trial.status is not None
+        status = trial.status.model_copy(update={"phase": TrialPhase.STOPPED, "reason": "TaskStopped"})
+        trials.append(trial.model_copy(update={"status": status}))
+    parts = {part.id: part for part in sections(HPOTask.model_validate(TASK), trials)}
+    assert parts["history"].figure is not None and "of stopped trials" in parts["history"].title
+    curves = {trace.name: len(trace.x) for trace in parts["intermediate"].figure.data}
+    assert curves == {f"toy-{i} (stopped)": 6 for i in range(4)}
+
+
+def test_a_contour_of_one_finished_trial_says_why_it_is_not_drawn() -> None:
+    parts = {part.id: part for part in sections(HPOTask.model_validate(TASK), [toy_trial(0, TrialPhase.SUCCEEDED)])}
+    assert parts["contour"].figure is None
+    assert "needs at least two finished trials" in parts["contour"].note

@@ -123,3 +123,30 @@ def test_hyperband_rejects_a_categorical_resource() -> None:
     space = space_of(Parameter(name="c", type="categorical", values=[1, 2]))
     with pytest.raises(Exception, match="resource"):
         Hyperband(space, "c").suggest(request(space))
+
+
+def test_eta_need_not_be_whole_as_in_ibms_experiments() -> None:
+    brackets = plan(1, 27, 2.027)
+    assert [r.size for r in brackets[0]] == [17, 8, 4, 2, 1]  # ceil(5 / 5 * 2.027**4), then each / eta
+    assert brackets[0][0].resource == pytest.approx(27 / 2.027**4) and brackets[0][-1].resource == 27
+    assert [rungs[-1].resource for rungs in brackets] == [27] * 5
+    history, _ = run(Hyperband(SPACE, "epochs", 2.027), workers=3)
+    assert len(history) == sum(r.size for rungs in brackets for r in rungs)
+
+
+def test_a_task_takes_a_fractional_eta() -> None:
+    from kubetune.api import AlgorithmName, parse_task  # noqa: PLC0415
+    from kubetune.api.algorithms import HyperbandSettings  # noqa: PLC0415
+
+    from ..engine.conftest import task_manifest  # noqa: PLC0415
+
+    manifest = task_manifest(
+        algorithm={"name": "hyperband", "settings": {"resourceParameter": "layers", "eta": 2.027}},
+        parameters=[
+            {"name": "lr", "type": "double", "min": 0.01, "max": 1},
+            {"name": "layers", "type": "int", "min": 1, "max": 27},
+        ],
+    )
+    task = parse_task(manifest)
+    assert task.spec.algorithm.name is AlgorithmName.HYPERBAND
+    assert task.spec.algorithm.settings_as(HyperbandSettings).eta == 2.027

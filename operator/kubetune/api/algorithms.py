@@ -148,8 +148,9 @@ class HyperbandSettings(ApiModel):
     """Required: the int or double parameter that is the trial's budget, e.g. ``epochs``; its min
     and max are the smallest and the largest budget a trial gets."""
 
-    eta: Annotated[int, Field(ge=2, le=10)] = 3
-    """Keep the best 1/eta of each rung and give them eta times the budget."""
+    eta: Annotated[float, Field(ge=2, le=10)] = 3
+    """Keep the best 1/eta of each rung and give them eta times the budget; need not be whole
+    (IBM's experiments use 2.027)."""
 
 
 class NSGA2Settings(ApiModel):

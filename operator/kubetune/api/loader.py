@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from .. import names
 from ..errors import InvalidSpec, Problem
 from .kubeyaml import Document, load_documents
-from .task import HPOTask
+from .task import HPOTask, TrialTemplate
 from .trial import Trial
 
 MAX_OBJECT_BYTES = 1536 * 1024
@@ -115,7 +115,37 @@ def _parse(model: type[_M], obj: Any, *, as_sent: bool = False) -> _M:
             return model.model_validate_json(json.dumps(obj), strict=True)
         return model.model_validate(obj)
     except ValidationError as error:
-        raise InvalidSpec(problems_of(error, model)) from None
+        found: list[Problem] = problems_of(error, model)
+        # The placeholder checks run on a valid spec only: run them here too, unless the parameters'
+        # names are in doubt themselves (a misspelt name would be reported twice).
+        doubtful = any(p.path.startswith(("spec.parameters", "spec.algorithm.experiments")) for p in found)
+        if model is HPOTask and not doubtful:
+            found = _dedupe([*found, *_placeholder_problems(obj)])
+        raise InvalidSpec(found) from None
+
+
+def _placeholder_problems(obj: Mapping[str, Any]) -> list[Problem]:
+    """``${params.NAME}`` placeholders that name no parameter, in a manifest whose spec has other
+    problems (the spec's own check, which says this, runs only on an otherwise valid spec): so that
+    one ``validate`` names every problem at once."""
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        return []
+    try:
+        template = TrialTemplate.model_validate(spec.get("trialTemplate"))
+    except ValidationError:  # already reported
+        return []
+    parameters = spec.get("parameters")
+    known = {p.get("name") for p in parameters if isinstance(p, Mapping)} if isinstance(parameters, list) else set()
+    algorithm = spec.get("algorithm")
+    experiments = algorithm.get("experiments") if isinstance(algorithm, Mapping) else None
+    if isinstance(experiments, list):  # an experiments task may name its parameters in the list only
+        known |= {key for e in experiments if isinstance(e, Mapping) for key in e}
+    return [
+        Problem(format_loc(("spec", *loc)), f"${{params.{name}}} names no parameter")
+        for loc, name in template.placeholders()
+        if name not in known
+    ]
 
 
 def read_documents(path: Path) -> Iterator[tuple[int, Document]]:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from ..api import (
+    AlgorithmName,
     BestTrial,
     Condition,
     ConditionStatus,
@@ -33,14 +34,14 @@ from ..api.base import format_duration
 from ..api.task import ObjectMeta
 from ..errors import SearchError
 from ..metrics import aggregate
-from ..search import registry
+from ..search import experiments, registry
 from ..search.base import Observation, Pending, SearchRequest
 from ..search.space import SearchSpace
 from . import compute
 from .events import Event
 from .history import WarmSource, import_sources, observation, pareto_front
 from .naming import task_seed, trial_name
-from .observe import feasible
+from .observe import feasible, objective_of
 from .stopping import (
     Verdict,
     asha_stop,
@@ -84,6 +85,9 @@ class _Ending:
     failed: bool = False
     stopped: bool = False
     """Ended by the user (``spec.stop``): phase Stopped, whatever the trials achieved."""
+    limit: bool = False
+    """Ended by a time or compute limit (maxDuration, deadline, trial- or GPU-hours): the trials it
+    stopped may have reported values, which are results, not a failure."""
 
 
 def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[WarmSource] | None = ()) -> Plan:
@@ -134,12 +138,12 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[W
             names = ", ".join(t.metadata.name or "" for t in created)
             events.append(Event("TrialsCreated", f"Created {names} ({total}/{spec.budget.max_trials})."))
         if exhausted and not any(is_active(t) for t in [*trials, *created]):
-            ending = _Ending("SearchSpaceExhausted", "Every assignment of the search space was tried.")
+            ending = _exhausted(asked)
 
     everything = [*trials, *created]
     succeeded = any(t.status and t.status.phase is TrialPhase.SUCCEEDED for t in everything)
     if ending is not None and not ending.failed and not ending.stopped and not succeeded:
-        ending = _Ending("NoTrialSucceeded", f"{ending.message} No trial succeeded.", failed=True)
+        ending = _unfinished_ending(spec, everything, ending)
 
     for verdict in verdicts:
         kind: Literal["Normal", "Warning"] = "Warning" if verdict.phase is TrialPhase.FAILED else "Normal"
@@ -161,6 +165,39 @@ def plan(task: HPOTask, trials: Sequence[Trial], now: datetime, warm: Sequence[W
         kind = "Warning" if ending.failed else "Normal"
         events.append(Event(ending.reason, _summary(spec, status, ending), kind))
     return Plan(created, verdicts, status, events, _wake_after(spec, everything, start, now, status))
+
+
+def _unfinished_ending(spec: HPOTaskSpec, trials: Sequence[Trial], ending: _Ending) -> _Ending:
+    """How a task ends when no trial succeeded: a failure, unless a time or compute limit stopped
+    trials that had reported the objective (single objective), whose values are the results."""
+    reported: list[tuple[Trial, float]] = []
+    for trial in trials:
+        status = trial.status
+        if status is None or status.phase not in (TrialPhase.STOPPED, TrialPhase.EARLY_STOPPED):
+            continue
+        value = status.objective
+        if value is None:  # stopped by this very step: its objective is read from what it reported
+            value = objective_of(spec, {s.name: s for s in status.metrics})
+        if value is not None:
+            reported.append((trial, value))
+    if not ending.limit or not reported or spec.objective.multi:
+        return _Ending("NoTrialSucceeded", f"{ending.message} No trial succeeded.", failed=True)
+    best, value = reported[0]
+    for trial, candidate in reported[1:]:
+        if better(spec.objective.primary_direction, candidate, value):
+            best, value = trial, candidate
+    return _Ending(
+        ending.reason,
+        f"{ending.message} No trial ran to its end; {len(reported)} stopped trials reported "
+        f"{spec.objective.primary} (the best: {best.metadata.name} ({value:.6g}); kubetune best answers from them).",
+    )
+
+
+def _exhausted(asked: _Asked) -> _Ending:
+    """The ending of a search that has nothing more to try, in the algorithm's own words where it has
+    them (hyperband: its brackets are assigned; grid: every point)."""
+    said = asked.waiting or "The search algorithm has no new assignment to try: every one was tried."
+    return _Ending("SearchSpaceExhausted", said)
 
 
 def _stop_active(trials: Sequence[Trial], why: str) -> list[Verdict]:
@@ -312,18 +349,23 @@ def _ending(
         if value == goal or better(spec.objective.primary_direction, value, goal):
             return _Ending("GoalReached", f"{trial.metadata.name} reached the goal {goal:g} ({value:.6g}).")
     if budget.max_duration is not None and start is not None and now - start >= budget.max_duration:
-        return _Ending("MaxDurationReached", f"The task ran for maxDuration ({format_duration(budget.max_duration)}).")
+        return _Ending(
+            "MaxDurationReached", f"The task ran for maxDuration ({format_duration(budget.max_duration)}).", limit=True
+        )
     if budget.deadline is not None and now >= budget.deadline:
-        return _Ending("DeadlineReached", f"The deadline {budget.deadline.isoformat()} has passed.")
+        return _Ending("DeadlineReached", f"The deadline {budget.deadline.isoformat()} has passed.", limit=True)
     spent = compute.usage(trials, now, compute.template_gpus(spec))
     if budget.max_trial_hours is not None and spent.trial_hours >= budget.max_trial_hours:
         return _Ending(
             "TrialHoursSpent",
             f"Trials ran {spent.trial_hours:.3g} hours in all, maxTrialHours is {budget.max_trial_hours:g}.",
+            limit=True,
         )
     if budget.max_gpu_hours is not None and spent.gpu_hours >= budget.max_gpu_hours:
         return _Ending(
-            "GPUHoursSpent", f"Trials used {spent.gpu_hours:.3g} GPU-hours, maxGPUHours is {budget.max_gpu_hours:g}."
+            "GPUHoursSpent",
+            f"Trials used {spent.gpu_hours:.3g} GPU-hours, maxGPUHours is {budget.max_gpu_hours:g}.",
+            limit=True,
         )
     if budget.patience is not None and _stalled(spec, trials) >= budget.patience:
         return _Ending("NoImprovement", f"{budget.patience} trials in a row completed without improving the best.")
@@ -397,7 +439,7 @@ def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked, warm: Se
         # A trial outside the space (kept by --allow-changes after the space changed): no model learns from it.
         history=[
             *_warm(spec, task.status or HPOTaskStatus(), warm)[0],
-            *(observation(spec, t) for t in trials if not is_active(t) and space.contains(t.spec.parameters)),
+            *(observation(spec, t) for t in trials if not is_active(t) and _in_history(spec, space, t)),
         ],
         pending=[
             Pending(index=t.spec.index, params=t.spec.parameters, resource=t.spec.resource, tags=t.spec.search_tags)
@@ -416,6 +458,15 @@ def _new_trials(task: HPOTask, trials: Sequence[Trial], before: _Asked, warm: Se
     ]
     waiting = proposal.reason if len(proposal.suggestions) < room else ""
     return _Asked(created, proposal.exhausted, proposal.ran or str(spec.algorithm.name), waiting)
+
+
+def _in_history(spec: HPOTaskSpec, space: SearchSpace, trial: Trial) -> bool:
+    """Whether the algorithm learns of a finished trial: one in the search space; for the experiments
+    algorithm, one it assigned (its tag holds the experiment's place in the list), since an experiments
+    task may declare no parameters, the experiments' keys being the parameters."""
+    if spec.algorithm.name is AlgorithmName.EXPERIMENTS:
+        return isinstance(trial.spec.search_tags.get(experiments.TAG), int)
+    return space.contains(trial.spec.parameters)
 
 
 def new_trial(

@@ -26,7 +26,17 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from .. import engine, names
-from ..api import HPOTask, HPOTaskStatus, MetricsFormat, MetricsSource, TaskPhase, Trial, TrialTemplate, kinds
+from ..api import (
+    HPOTask,
+    HPOTaskStatus,
+    MetricsFormat,
+    MetricsSource,
+    SuspendPolicy,
+    TaskPhase,
+    Trial,
+    TrialTemplate,
+    kinds,
+)
 from ..api.loader import format_loc
 from ..errors import InvalidSpec, KubetuneError, Problem
 from ..metrics import LogScanner, wanted_metrics
@@ -284,9 +294,20 @@ class LocalExecutor:
             self._stop_all()
 
     def _take_stop_request(self) -> None:
-        """Honour ``kubetune stop``: it leaves its request in the state directory, as this run holds the lock."""
-        if self.task.spec.stop is None and (stop := self.state.stop_request()) is not None:
-            self.task = self.task.model_copy(update={"spec": self.task.spec.model_copy(update={"stop": stop})})
+        """Honour ``kubetune stop``: it leaves its request in the state directory, as this run holds the lock.
+
+        A later, stronger request wins: ``stop --force`` after a graceful ``stop`` stops the running
+        trials at once. A weaker one (graceful after force) changes nothing."""
+        stop, current = self.state.stop_request(), self.task.spec.stop
+        if stop is None or (current is not None and (current.policy is SuspendPolicy.FORCE or stop == current)):
+            return
+        self.task = self.task.model_copy(update={"spec": self.task.spec.model_copy(update={"stop": stop})})
+        how = (
+            "stopping the running trials now"
+            if stop.policy is SuspendPolicy.FORCE
+            else "running trials finish, no new trial starts (kubetune stop --force stops them now)"
+        )
+        self.reporter.event(engine.Event("StopRequested", f"kubetune stop ({stop.policy}): {how}."))
 
     # --- the executor, as engine.step uses it -----------------------------------------------
 

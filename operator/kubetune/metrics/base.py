@@ -71,10 +71,12 @@ class MetricsReading:
         wanted = self.wanted if self.wanted is not None else frozenset(self.series)
         found = sorted(name for name in self.series if name in wanted)
         values = sum(self.series[name].count for name in found)
-        names = ", ".join(found) or "no wanted metric"
-        parts = [f"Read {values} value{_s(values)} of {names}"]
-        if self.lines:
-            parts[0] += f" from {self.lines} line{_s(self.lines)}"
+        lines = f" {self.lines} line{_s(self.lines)}" if self.lines else ""
+        if values:
+            parts = [f"Read {values} value{_s(values)} of {', '.join(found)}" + (f" from{lines}" if lines else "")]
+        else:  # say what was looked for, not "0 values of no wanted metric"
+            looked_for = ", ".join(sorted(wanted)) or "the wanted metrics"
+            parts = [f"No value of {looked_for} was found" + (f" in{lines} of output" if lines else "")]
         others = sorted(name for name in self.series if name not in wanted)
         if others:
             parts.append(f"the trial printed {', '.join(others)}")

@@ -4,7 +4,8 @@
 (``loss: 0.4123 - accuracy: 0.8712``), and a quote after the name is allowed so that a flat
 JSON line also reads. A value is a decimal number (``3``, ``-0.5``, ``1e-3``, ``.5``) or a
 spelled NaN/infinity, which is counted and dropped. A value glued to letters (``3s``,
-``0x1f``) is not a number and is skipped.
+``0x1f``) is not a number and is skipped. A scalar PyTorch tensor, as ``print`` shows it
+(``loss=tensor(0.0712, device='cuda:0')``), reads as its number.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ _NUMBER = r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?|nan|inf(?:inity)?)"
 PAIR = re.compile(
     # The look-behind keeps ``loss`` from matching inside ``val_loss``; the look-ahead rejects
     # ``3s`` and ``0.3.4`` but accepts a sentence's final period (``loss=0.3.``).
-    rf"(?<![A-Za-z0-9_./-])({_NAME})[\"']?[ \t]*[=:][ \t]*({_NUMBER})(?![A-Za-z0-9_]|\.\d)",
+    # A PyTorch tensor printed as is (``loss=tensor(0.0712, device='cuda:0')``) reads as its number.
+    rf"(?<![A-Za-z0-9_./-])({_NAME})[\"']?[ \t]*[=:][ \t]*(?:tensor\([ \t]*)?({_NUMBER})(?![A-Za-z0-9_]|\.\d)",
     re.IGNORECASE,
 )
 """One ``name=value`` pair: group 1 is the name, group 2 the value as written."""

@@ -7,6 +7,7 @@ trials, and lays the figures out with plotly.js embedded once.
 
 from __future__ import annotations
 
+import copy
 import html
 import warnings
 from collections.abc import Sequence
@@ -14,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.importance import FanovaImportanceEvaluator, get_param_importances
-from optuna.trial import TrialState
+from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+from optuna.trial import FrozenTrial, TrialState
 
-from ..api import HPOTask, Trial
+from ..api import HPOTask, Trial, TrialPhase
 from ..display import trial_rows
+from ..engine import objective_of
 from ..errors import MissingDependency
-from .study import early_stopped, objectives, plotly_text, quiet_optuna, to_study
+from .study import PHASE_ATTR, early_stopped, objectives, plotly_text, quiet_optuna, to_study
 
 MAX_CURVES = 200
 """Intermediate-value curves drawn at most (the best and the early-stopped first): more is a blur."""
@@ -44,15 +46,39 @@ def _quietly(build: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def importances(study: optuna.Study) -> dict[str, float]:
-    """Parameter importances (fANOVA, seeded); empty when too few trials finished to say."""
+    """Parameter importances, computed as Optuna Dashboard computes them (PED-ANOVA), so that the
+    report and the dashboard rank the parameters alike; empty when too few trials finished to say."""
     finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if len(finished) < 2 or len(study.directions) > 1:
         return {}
     try:
-        ranked: dict[str, float] = _quietly(get_param_importances, study, evaluator=FanovaImportanceEvaluator(seed=0))
-        return ranked
+        ranked: dict[str, float] = _quietly(get_param_importances, study, evaluator=_evaluator())
     except (RuntimeError, ValueError):  # e.g. a single distinct value of every parameter
         return {}
+    return ranked if any(v > 0 for v in ranked.values()) else {}
+
+
+def _evaluator() -> PedAnovaImportanceEvaluator:
+    # Optuna Dashboard's own choice (optuna_dashboard/_importance.py); it warns about few trials.
+    return PedAnovaImportanceEvaluator()
+
+
+def _values_of_stopped(task: HPOTask, trials: Sequence[Trial]) -> list[Trial]:
+    """The trials as the plots take them when none ran to its end (a time limit stopped them all):
+    those stopped or early-stopped after reporting the objective count as finished at that value."""
+    counted = []
+    for trial in trials:
+        status = trial.status
+        if status is None or status.phase not in (TrialPhase.STOPPED, TrialPhase.EARLY_STOPPED):
+            continue
+        value = objective_of(task.spec, {m.name: m for m in status.metrics})
+        if value is not None:
+            counted.append(
+                trial.model_copy(
+                    update={"status": status.model_copy(update={"phase": TrialPhase.SUCCEEDED, "objective": value})}
+                )
+            )
+    return counted
 
 
 def sections(task: HPOTask, trials: Sequence[Trial]) -> list[Section]:
@@ -63,30 +89,47 @@ def sections(task: HPOTask, trials: Sequence[Trial]) -> list[Section]:
     names = [str(plotly_text(m)) for m, _ in metrics]
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     parts: list[Section] = []
+    of_stopped = "" if complete else " (of stopped trials: none ran to its end)"
+    if not complete and (counted := _values_of_stopped(task, trials)):
+        study = to_study(task, counted)  # the plots below show what the stopped trials reached
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         parts.append(Section("history", "Optimization history", note="No trial has finished with an objective yet."))
     elif len(metrics) == 1:
-        parts.append(Section("history", "Optimization history", _quietly(vis.plot_optimization_history, study)))
+        history = _quietly(vis.plot_optimization_history, study)
+        parts.append(Section("history", f"Optimization history{of_stopped}", history))
     else:
         parts.append(Section("pareto", "Pareto front", _quietly(vis.plot_pareto_front, study, target_names=names)))
     if complete and len(metrics) == 1:
-        parts.append(Section("parallel", "Parallel coordinates", _quietly(vis.plot_parallel_coordinate, study)))
+        parallel = _quietly(vis.plot_parallel_coordinate, study)
+        parts.append(Section("parallel", f"Parallel coordinates{of_stopped}", parallel))
         ranked = importances(study)
         if ranked:
-            figure = _quietly(
-                vis.plot_param_importances, study, evaluator=FanovaImportanceEvaluator(seed=0), target_name=names[0]
-            )
-            parts.append(Section("importance", "Parameter importance (fANOVA)", figure))
+            figure = _quietly(vis.plot_param_importances, study, evaluator=_evaluator(), target_name=names[0])
+            title = "Parameter importance (PED-ANOVA, as Optuna Dashboard computes it)"
+            parts.append(Section("importance", title, figure))
         top = list(ranked)[:2] or sorted(study.best_trial.params)[:2]
-        if len(top) == 2:
+        if len(top) == 2 and len(complete) < 2:
+            note = (
+                f"A contour needs at least two finished trials with an objective; there is {len(complete)}, "
+                "so there is nothing to draw between."
+            )
+            parts.append(Section("contour", f"Contour of {top[0]} and {top[1]}", note=note))
+        elif len(top) == 2:
             parts.append(
                 Section("contour", f"Contour of {top[0]} and {top[1]}", _quietly(vis.plot_contour, study, top))
             )
         if top:
             parts.append(Section("slice", f"Slice of {', '.join(top)}", _quietly(vis.plot_slice, study, top)))
-    curves = _intermediate(study)
+    curves = _intermediate(to_study(task, trials))
     if curves is not None:
-        parts.append(Section("intermediate", "Intermediate values (early-stopped trials dashed, ending in x)", curves))
+        parts.append(
+            Section(
+                "intermediate",
+                "Intermediate values (early-stopped trials dashed, ending in x; stopped ones marked)",
+                curves,
+            )
+        )
     return parts
 
 
@@ -102,6 +145,10 @@ def _intermediate(study: optuna.Study) -> Any:
     # plot_intermediate_values takes a study, so give it one holding only the chosen trials; that
     # study numbers them afresh, so traces are matched by position and renamed after the kubetune trial.
     with_values.sort(key=lambda t: t.number)
+    # It draws no failed trial: a stopped one (by a person or a time limit) is one to Optuna. Its
+    # values are as real as any, so it is handed over as pruned (ended early) and labelled stopped.
+    halted = {t.number for t in with_values if t.user_attrs.get(PHASE_ATTR) == TrialPhase.STOPPED}
+    with_values = [_as_pruned(t) if t.number in halted else t for t in with_values]
     with quiet_optuna():
         chosen = optuna.create_study(directions=study.directions)
     chosen.add_trials(with_values)
@@ -112,6 +159,9 @@ def _intermediate(study: optuna.Study) -> Any:
         if trial is None:
             continue
         label = str(trial.user_attrs.get("kubetune_trial") or f"Trial{trial.number}")
+        if trial.number in halted:
+            trace.update(name=f"{label} (stopped)")
+            continue
         if trial.number not in stopped:
             trace.update(name=label)
             continue
@@ -125,10 +175,16 @@ def _intermediate(study: optuna.Study) -> Any:
     return figure
 
 
+def _as_pruned(trial: FrozenTrial) -> FrozenTrial:
+    copied = copy.copy(trial)
+    copied.state = TrialState.PRUNED
+    return copied
+
+
 def _table(task: HPOTask, trials: Sequence[Trial]) -> str:
-    header, rows, _ = trial_rows(task, trials, include_failed=True)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in rows)
+    table = trial_rows(task, trials, include_failed=True)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>" for row in table.rows)
     return f'<div class="table"><table id="trials"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 

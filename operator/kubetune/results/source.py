@@ -7,6 +7,7 @@ task on a cluster (``hpo/NAME``: its HPOTask and Trial objects, ``results.cluste
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -37,6 +38,10 @@ class TrialSource(Protocol):
         ...
 
 
+ARCHIVED = ("logs", "params")
+"""What ``kubetune archive`` removes from a local task's state directory."""
+
+
 @dataclass(frozen=True)
 class LocalSource:
     """A task run by ``kubetune run``: its state directory."""
@@ -61,6 +66,23 @@ class LocalSource:
         with self.state:  # the lock: never pull the directory from under a running task
             self.state.remove()
 
+    def archive(self) -> int:
+        """Drop what only a running or debugged task needs (the trials' logs and parameter files),
+        keeping the task, its status and every trial's parameters and metrics; return the bytes freed.
+        Refuses while a ``kubetune run`` holds the task."""
+        freed = 0
+        with self.state:
+            for name in ARCHIVED:
+                folder = self.state.root / name
+                if folder.is_dir():
+                    freed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+                    shutil.rmtree(folder)
+        return freed
+
+
+UNNAMED = "is required (it names the state directory and the trials)"
+"""Why a task needs ``metadata.name``, which ``run`` and ``validate`` both say."""
+
 
 def manifest_task(path: Path) -> HPOTask:
     """A manifest's task, which must be named (the name is the state directory's)."""
@@ -71,9 +93,7 @@ def manifest_task(path: Path) -> HPOTask:
             [Problem(f"{path}: {p.path}" if p.path else str(path), p.message) for p in error.problems]
         ) from None
     if not task.metadata.name:
-        raise InvalidSpec(
-            [Problem(f"{path}: metadata.name", "is required (it names the state directory and the trials)")]
-        )
+        raise InvalidSpec([Problem(f"{path}: metadata.name", UNNAMED)])
     return task
 
 
@@ -146,7 +166,10 @@ def open_source(
 def local_tasks(base: Path | None = None) -> list[LocalSource]:
     """Every local task's state directory under ``base/.kubetune``, by name."""
     root = (base or Path.cwd()) / STATE_ROOT
-    # A hidden directory is one being deleted (StateDir.remove), not a task.
+    # A hidden directory is one being deleted (StateDir.remove), and TASK.replaced-TIME the old state
+    # that `run --restart` set aside: neither is a task.
     entries = root.iterdir() if root.is_dir() else iter(())
-    found = sorted(p for p in entries if not p.name.startswith(".") and (p / "task.yaml").is_file())
+    found = sorted(
+        p for p in entries if not p.name.startswith(".") and ".replaced-" not in p.name and (p / "task.yaml").is_file()
+    )
     return [LocalSource(StateDir(path)) for path in found]

@@ -44,14 +44,21 @@ class Rung:
     resource: float
 
 
-def plan(min_resource: float, max_resource: float, eta: int) -> list[list[Rung]]:
-    """Hyperband's brackets, most exploratory first, each a list of rungs."""
+def plan(min_resource: float, max_resource: float, eta: float) -> list[list[Rung]]:
+    """Hyperband's brackets, most exploratory first, each a list of rungs. ``eta`` need not be
+    whole (IBM's experiments use 2.027); a whole one is computed in exact integers."""
     # The tolerance keeps log(27) / log(3) = 3.0000000000000004 from losing a bracket.
     s_max = math.floor(math.log(max_resource / min_resource) / math.log(eta) + 1e-9)
     brackets = []
     for s in range(s_max, -1, -1):
-        n = -(-(s_max + 1) * eta**s // (s + 1))  # integer ceil, exact for any eta and s
-        brackets.append([Rung(s, i, n // eta**i, max_resource * float(eta) ** (i - s)) for i in range(s + 1)])
+        if float(eta).is_integer():
+            whole = int(eta)
+            n = -(-(s_max + 1) * whole**s // (s + 1))  # integer ceil, exact for any eta and s
+            sizes = [n // whole**i for i in range(s + 1)]
+        else:  # the same formulas in floating point, with a tolerance against rounding noise
+            n = math.ceil((s_max + 1) * eta**s / (s + 1) - 1e-9)
+            sizes = [math.floor(n / eta**i + 1e-9) for i in range(s + 1)]
+        brackets.append([Rung(s, i, sizes[i], max_resource * float(eta) ** (i - s)) for i in range(s + 1)])
     return brackets
 
 
@@ -64,7 +71,7 @@ class Hyperband:
 
     space: SearchSpace
     resource_parameter: str
-    eta: int = DEFAULT_ETA
+    eta: float = DEFAULT_ETA
 
     def _resource_dimension(self) -> NumericDimension:
         dimension = self.space.dimension(self.resource_parameter)
