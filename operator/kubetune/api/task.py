@@ -1161,7 +1161,16 @@ class TaskPhase(StrEnum):
     @property
     def finished(self) -> bool:
         """Whether the task is over: nothing will ever be created or run again."""
-        return self in (TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.STOPPED)
+        return self in FINISHED_TASK_PHASES
+
+    @classmethod
+    def ended(cls, phase: object) -> bool:
+        """Whether a phase as the API server returns it (a string, or absent) is a finished one."""
+        return phase in FINISHED_TASK_PHASES
+
+
+FINISHED_TASK_PHASES = frozenset({TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.STOPPED})
+"""The phases a task never leaves by itself (only a spec change starts it again): the one list of them."""
 
 
 class ConditionStatus(StrEnum):

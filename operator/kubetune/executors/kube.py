@@ -33,7 +33,6 @@ from ..api import (
     MetricsCollector,
     MetricsSource,
     Stop,
-    TaskPhase,
     Trial,
     TrialPhase,
     TrialStatus,
@@ -641,9 +640,6 @@ def _obj(value: object) -> dict[str, Any]:
     return value
 
 
-_DONE = (TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.STOPPED)
-
-
 def _owned_by(obj: Mapping[str, Any], uids: set[str]) -> bool:
     """Whether one of ``obj``'s owners is among ``uids``."""
     return any(ref.get("uid") in uids for ref in obj.get("metadata", {}).get("ownerReferences") or [])
@@ -784,7 +780,7 @@ class KubeExecutor:
         spec = self.task.spec
         if not spec.warm_start or not spec.warm_start.tasks:
             return []
-        if self.task.status is not None and self.task.status.phase in _DONE:
+        if self.task.status is not None and self.task.status.phase.finished:
             return None
         return self.kube.read_tasks(self.namespace, spec.warm_start.tasks)
 

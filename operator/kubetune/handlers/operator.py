@@ -318,8 +318,9 @@ def needs_reconciling(body: kopf.Body, **_: Any) -> bool:
     A spec change (a larger ``maxTrials``) makes it match again, and its daemon starts anew.
     """
     status = body.get("status") or {}
-    finished = status.get("phase") in (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
-    return not finished or status.get("observedGeneration") != body.get("metadata", {}).get("generation")
+    return not TaskPhase.ended(status.get("phase")) or status.get("observedGeneration") != body.get("metadata", {}).get(
+        "generation"
+    )
 
 
 @kopf.daemon(
