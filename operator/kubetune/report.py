@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from . import engine
-from .api import Aggregation, Direction, HPOTask, HPOTaskStatus, MetricSeries, ParamValue, Trial, TrialPhase
+from .api import Aggregation, HPOTask, HPOTaskStatus, MetricSeries, ParamValue, Trial, TrialPhase
+from .engine import ranking
 from .errors import UsageError
 from .metrics import aggregate
 
@@ -35,17 +36,9 @@ def printable(text: str, *, keep: str = "") -> str:
     return "".join(c if c.isprintable() or c in keep else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def _minimizing(task: HPOTask) -> bool:
-    return task.spec.objective.primary_direction is Direction.MINIMIZE
-
-
 def best_first(task: HPOTask, trial: Trial) -> tuple[int, float, int]:
     """Sort key: trials with an objective, best first, then the others by index."""
-    status = trial.status
-    value = status.objective if status else None
-    if value is None:
-        return 1, 0.0, trial.spec.index
-    return 0, value if _minimizing(task) else -value, trial.spec.index
+    return ranking.sort_key(task.spec, trial)
 
 
 def _series(trial: Trial) -> dict[str, MetricSeries]:
@@ -100,7 +93,8 @@ def best_intermediate(task: HPOTask, trial: Trial) -> float | None:
     series = _series(trial).get(task.spec.objective.primary)
     if series is None:
         return None
-    return series.min if _minimizing(task) else series.max
+    extremes = [v for v in (series.min, series.max) if v is not None]
+    return task.spec.objective.primary_direction.best(extremes) if extremes else None
 
 
 def last_step(task: HPOTask, trial: Trial) -> int | None:
@@ -251,18 +245,12 @@ def best_document(status: HPOTaskStatus | None) -> dict[str, Any] | None:
 
 def best_of_all(task: HPOTask, trials: Sequence[Trial]) -> dict[str, Any] | None:
     """The best trial that reported the objective, early-stopped and stopped ones included, with its phase."""
-    eligible = (TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED, TrialPhase.STOPPED)
-    scored = [t for t in trials if t.status and t.status.phase in eligible and t.status.objective is not None]
+    scored = ranking.ranked(task.spec, trials, ranking.REPORTED, feasible_only=False)
     if not scored:
         return None
-    best = min(scored, key=lambda t: best_first(task, t))
+    best = scored[0]
     assert best.status is not None
-    metrics = {
-        name: value
-        for name, series in _series(best).items()
-        if name != task.spec.objective.primary
-        and (value := aggregate(series, task.spec.objective.aggregation_of(name))) is not None
-    }
+    metrics = engine.other_metrics(task.spec, best, [task.spec.objective.primary])
     return {
         "name": best.metadata.name,
         "phase": best.status.phase.value,

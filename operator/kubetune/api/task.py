@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import PurePosixPath
@@ -53,6 +53,18 @@ no dot, so it is a leftover that the trainer would get as literal text."""
 class Direction(StrEnum):
     MINIMIZE = "minimize"
     MAXIMIZE = "maximize"
+
+    def loss(self, value: float) -> float:
+        """``value`` as a loss (lower is better): the one place where a direction is decided."""
+        return value if self is Direction.MINIMIZE else -value
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return self.loss(a) < self.loss(b)
+
+    def best(self, values: Iterable[float]) -> float:
+        """The best of ``values`` (at least one)."""
+        return min(values, key=self.loss)
 
 
 class Aggregation(StrEnum):
@@ -189,6 +201,14 @@ class Objective(ApiModel):
     def multi(self) -> bool:
         """True for a multi-objective task."""
         return bool(self.metrics)
+
+    def loss(self, value: float) -> float:
+        """The primary objective's ``value`` as a loss: lower is better, whatever the direction."""
+        return self.primary_direction.loss(value)
+
+    def losses(self, values: Sequence[float | None]) -> tuple[float | None, ...]:
+        """Each objective's value (None: not reported) as a loss, in the order of :attr:`names`."""
+        return tuple(None if v is None else d.loss(v) for v, d in zip(values, self.directions, strict=True))
 
     def aggregation_of(self, metric: str) -> Aggregation:
         """How the series of ``metric`` (an objective, a constraint or an additional metric) is aggregated."""
