@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from .. import names
-from . import cel, kinds, regexp, rules
+from . import cel, gpus, kinds, regexp, rules
 from .algorithms import (
     SETTINGS,
     AlgorithmName,
@@ -32,8 +32,6 @@ S = TypeVar("S", bound=ApiModel)
 METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./'-]*( [A-Za-z0-9_./'-]+)*$"
 """A metric name as trainers print it: words of letters, digits and ``_./'-``, single spaces
 between them (LightGBM's ``valid_1 auc``, ``training's binary_logloss``)."""
-GPU_RESOURCE = "nvidia.com/gpu"
-"""The extended resource whose requests ``budget.maxGPUHours`` counts."""
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
 """A name the keyValue format can read: no spaces."""
 TASK_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -305,8 +303,10 @@ class Budget(ApiModel):
 
     max_gpu_hours: Annotated[float | None, Field(gt=0, alias="maxGPUHours")] = None
     """Finish the task when its trials have used this many GPU-hours: each trial's run time
-    times the GPUs it requests (``nvidia.com/gpu`` in the trial template's containers' limits,
-    else requests), summed over trials; running trials are stopped then."""
+    times the GPUs it requests, summed over trials; running trials are stopped then. GPUs are
+    counted as a quota counts them: every ``VENDOR/gpu`` request (else limit) of each pod (the
+    larger of its containers' sum and its largest init container), times the pods the workload
+    runs (a Job's parallelism, at most its completions; each replica of other kinds)."""
 
 
 class EarlyStoppingRule(StrEnum):
@@ -543,17 +543,8 @@ class TrialTemplate(ApiModel):
         return [c for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
 
     def requested_gpus(self) -> int:
-        """GPUs one trial requests. A Job's pod: counted as the scheduler does, the containers' sum, or
-        the largest init container's if that is more (limits, else requests, of ``nvidia.com/gpu``).
-        Another kind: summed over every replica's pods (``api.kinds.gpus``)."""
-        known = self.known()
-        if known is not kinds.JOB:
-            return kinds.gpus(known, self.spec)
-        template = self.spec.get("template")
-        pod = template.get("spec") if isinstance(template, dict) else None
-        init = pod.get("initContainers") if isinstance(pod, dict) else None
-        inits = [_gpus(c) for c in init if isinstance(c, dict)] if isinstance(init, list) else []
-        return max(sum(_gpus(c) for c in self.containers()), *inits, 0)
+        """GPUs one trial requests, as a quota counts them (the rule is ``api.gpus``'s)."""
+        return gpus.requested(self.known(), self.spec)
 
     def container_objects(self) -> kinds.PodSpecs:
         """For a kind kubetune does not know, its containers outside any PodSpec (``kinds.container_objects``)."""
@@ -682,20 +673,6 @@ class TrialTemplate(ApiModel):
         for loc, text in _strings(self.spec, ("trialTemplate", "spec")):
             for name in PLACEHOLDER.findall(text):
                 yield loc, name
-
-
-def _gpus(container: dict[str, Any]) -> int:
-    """``nvidia.com/gpu`` of one container: its limit, else its request (the two must be equal when both are set)."""
-    resources = container.get("resources")
-    for key in ("limits", "requests"):
-        amounts = resources.get(key) if isinstance(resources, dict) else None
-        value = amounts.get(GPU_RESOURCE) if isinstance(amounts, dict) else None
-        if value is not None:
-            try:
-                return max(int(str(value)), 0)
-            except ValueError:  # not a whole number: the API server refuses it for an extended resource
-                return 0
-    return 0
 
 
 def _strings(node: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
