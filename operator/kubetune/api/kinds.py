@@ -85,6 +85,9 @@ class Kind:
     """The place of the primary replica's PodSpec in the spec (None: the kind has none)."""
     replicas: Callable[[Mapping[str, Any]], list[tuple[Loc, int]]]
     """Each PodSpec's place and how many pods run from it at once."""
+    conditions: tuple[str, str] | None = None
+    """The status condition types that say it succeeded and that it failed (true when so); None for a
+    kind whose status says it otherwise (RayJob's ``jobDeploymentStatus``)."""
     suspend: tuple[str, ...] | None = ("suspend",)
     """Where the spec's ``suspend`` flag lives (Kueue admits a workload by clearing it)."""
     deadline: tuple[str, ...] | None = ("activeDeadlineSeconds",)
@@ -137,6 +140,7 @@ JOB = Kind(
     "jobs",
     lambda spec: ("template", "spec"),
     _job_replicas,
+    conditions=("Complete", "Failed"),
     pods_of_jobs=True,
     pod_templates=("template.spec",),
 )
@@ -161,6 +165,7 @@ JOBSET = Kind(
     "jobsets",
     lambda spec: ("replicatedJobs", 0, "template", "spec", "template", "spec") if spec.get("replicatedJobs") else None,
     _jobset_replicas,
+    conditions=("Completed", "Failed"),
     deadline=None,  # a JobSet has none of its own; trialTimeout still stops it
     pods_of_jobs=True,
     one_node_env={"JOB_COMPLETION_INDEX": "0"},  # an Indexed Job's pod 0
@@ -198,6 +203,7 @@ def _training_operator(
         plural,
         primary,
         counts,
+        conditions=("Succeeded", "Failed"),  # pkg/apis/kubeflow.org/v1/common_types.go
         suspend=("runPolicy", "suspend"),
         deadline=("runPolicy", "activeDeadlineSeconds"),
         ttl=("runPolicy", "ttlSecondsAfterFinished"),
@@ -250,6 +256,7 @@ TRAINJOB = Kind(
     "trainjobs",
     lambda spec: None,
     _trainjob_replicas,
+    conditions=("Complete", "Failed"),
     ttl=None,
     extra_containers=(("trainer",),),
     # The runtime (an admin's TrainingRuntime) holds the pods; a TrainJob may patch their pod specs

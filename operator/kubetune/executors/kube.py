@@ -530,7 +530,7 @@ class Kube:
         only when the retries run out does the whole step fail (and the operator backs off).
         """
         retrying = Retrying(
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(transient),
             wait=wait_exponential_jitter(multiplier=PATCH_RETRY_SECONDS, max=1.0, jitter=PATCH_RETRY_SECONDS),
             stop=stop_after_attempt(PATCH_ATTEMPTS),
             before_sleep=self._retried,
@@ -552,29 +552,74 @@ class Kube:
         self.on_retry(code, seconds)
 
 
-def _retryable(error: BaseException) -> bool:
-    """A failure that repeating the same request may cure: a conflict, a busy or failing server."""
+def transient(error: BaseException) -> bool:
+    """Whether an error is one that a moment's wait usually cures, so that repeating the same
+    request may succeed: a conflict, a busy or failing server, a server that cannot be reached."""
     if isinstance(error, ApiException):
         return error.status in RETRIED_STATUSES
     return isinstance(error, urllib3.exceptions.HTTPError)
 
 
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+"""Where a pod reads its own namespace (the kubelet mounts it with the service account's token)."""
+
+
+def service_account_namespace() -> str | None:
+    """The namespace of the pod this process runs in; None outside a pod."""
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _kubeconfig() -> str | None:
+    """KUBECONFIG, read now: the client reads it once, when it is imported (None: ~/.kube/config)."""
+    return os.environ.get("KUBECONFIG") or None
+
+
+def kubeconfig_namespace(context: str | None = None) -> str | None:
+    """The namespace a kubeconfig context names (``context`` None: the current one); None if it names
+    none. Raises ``config.ConfigException`` or ``OSError`` when there is no usable kubeconfig."""
+    contexts, current = config.list_kube_config_contexts(config_file=_kubeconfig())
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None
+
+
+def own_namespace() -> str | None:
+    """The namespace the operator runs in: its service account's, else the kubeconfig context's."""
+    found = service_account_namespace()
+    if found is not None:
+        return found
+    try:
+        return kubeconfig_namespace()
+    except (config.ConfigException, OSError):
+        return None
+
+
+def operator_client() -> client.ApiClient:
+    """A client for the cluster the operator runs in, else the current kubeconfig context."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config(config_file=_kubeconfig())
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = WRITERS + 4  # the reconcile's writers, and a few spare
+    return client.ApiClient(configuration)
+
+
 def user_client(context: str | None = None) -> tuple[client.ApiClient, str]:
     """A client as kubectl would make it (KUBECONFIG, else ~/.kube/config; in a pod, its service account)
     and the namespace that context names (else ``default``)."""
-    path = os.environ.get("KUBECONFIG") or None  # read now: the client read it once, at import
     try:
-        api = config.new_client_from_config(config_file=path, context=context)
-        contexts, current = config.list_kube_config_contexts(config_file=path)
+        api = config.new_client_from_config(config_file=_kubeconfig(), context=context)
+        namespace = kubeconfig_namespace(context)
     except (config.ConfigException, OSError) as error:
         if context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config()
-            account = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-            return client.ApiClient(), account.read_text().strip() if account.exists() else "default"
+            return client.ApiClient(), service_account_namespace() or "default"
         raise StateError(f"cannot use the kubeconfig: {error}") from None
-    chosen = next((c for c in contexts if c.get("name") == context), None) if context else current
-    namespace = ((chosen or {}).get("context") or {}).get("namespace")
-    return api, str(namespace or "default")
+    return api, namespace or "default"
 
 
 def primary_pods(

@@ -19,19 +19,17 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import kopf
 import urllib3
-from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
 from .. import engine, names
 from ..api import TaskPhase
 from ..executors.cache import CachedTrial, Expectations, Snapshot, strip_pod, strip_trial, strip_workload
-from ..executors.kube import RETRIED_STATUSES, WRITERS, Kube, qualified_kind
+from ..executors.kube import Kube, operator_client, own_namespace, qualified_kind, transient
 from ..executors.workload import DEFAULT_KINDS, REGISTRY
 from . import telemetry
 from .reconcile import Outcome, reconcile, record_error
@@ -102,7 +100,7 @@ class Options:
         return cls(
             leader_election=leader_election,
             lease_name=lease_name or os.environ.get("KUBETUNE_LEASE_NAME", defaults.lease_name),
-            lease_namespace=lease_namespace or os.environ.get("POD_NAMESPACE") or _own_namespace(),
+            lease_namespace=lease_namespace or os.environ.get("POD_NAMESPACE") or own_namespace(),
             follow_seconds=float(os.environ.get("KUBETUNE_FOLLOW_SECONDS", defaults.follow_seconds)),
             workload_kinds=_workload_kinds(),
         )
@@ -113,23 +111,6 @@ def _workload_kinds() -> frozenset[str]:
     unset, the chart's default list (never "every kind kubetune knows": the chart grants only those)."""
     text = os.environ.get(WORKLOAD_KINDS_ENV)
     return DEFAULT_KINDS if text is None else frozenset(k.strip() for k in text.split(",") if k.strip())
-
-
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-def _own_namespace() -> str | None:
-    """The namespace the operator runs in: its service account's, else the kubeconfig context's."""
-    try:
-        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
-    except OSError:
-        pass
-    try:
-        _, active = config.list_kube_config_contexts(config_file=os.environ.get("KUBECONFIG"))
-    except (config.ConfigException, OSError):
-        return None
-    namespace = (active or {}).get("context", {}).get("namespace")
-    return str(namespace) if namespace else None
 
 
 class TaskDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -196,18 +177,6 @@ class Runtime:
         return self.pokes.setdefault((namespace, name), asyncio.Event())
 
 
-def load_client() -> client.ApiClient:
-    """A client for the cluster the operator runs in, else the current kubeconfig context."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        # Read KUBECONFIG now: the client reads it once, when it is imported.
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
-    configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = WRITERS + 4  # the reconcile's writers, and a few spare
-    return client.ApiClient(configuration)
-
-
 def elect(runtime: Runtime, options: Options, stop: threading.Event) -> None:
     """Hold the Lease while this replica leads; only the leader reconciles (runs in a thread)."""
     from kubernetes.leaderelection import electionconfig, leaderelection  # noqa: PLC0415
@@ -267,7 +236,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.scanning.disabled = not settings.peering.clusterwide
     options: Options = memo.get("options") or Options.from_env()
     kube = Kube(
-        memo.get("api") or load_client(),
+        memo.get("api") or operator_client(),
         log_read_interval=options.follow_seconds,
         on_retry=telemetry.request_retried,
         workload_kinds=options.workload_kinds,
@@ -466,10 +435,10 @@ async def _report_failure(runtime: Runtime, namespace: str, name: str, body: kop
     seconds = state.next_action.sleep if state.next_action is not None else 0.0
     telemetry.reconcile_failed(namespace, name, seconds)
     what = describe_error(error)
-    if _transient(error) and state.attempt_number < QUIET_ATTEMPTS:
+    if transient(error) and state.attempt_number < QUIET_ATTEMPTS:
         log.info("reconcile of %s/%s failed (%s), retrying in %.1f s", namespace, name, what, seconds)
         return
-    exc_info = None if _transient(error) else error  # a bug: its traceback goes to the log
+    exc_info = None if transient(error) else error  # a bug: its traceback goes to the log
     log.warning("reconcile of %s/%s failed (%s), retrying in %.1f s", namespace, name, what, seconds, exc_info=exc_info)
     message = f"Reconcile failed ({state.attempt_number} in a row): {what}. Retrying in {seconds:.0f} s."
     kopf.event(body, type="Warning", reason="ReconcileError", message=message)
@@ -477,13 +446,6 @@ async def _report_failure(runtime: Runtime, namespace: str, name: str, body: kop
         await asyncio.to_thread(record_error, runtime.kube, namespace, name, message)
     except Exception as failure:  # the API server may be what fails: the log and the Event must do
         log.warning("cannot record the failure on %s/%s: %s", namespace, name, describe_error(failure))
-
-
-def _transient(error: BaseException) -> bool:
-    """Whether an error is the kind a moment's wait usually cures (a conflict, an unavailable server)."""
-    if isinstance(error, ApiException):
-        return error.status in RETRIED_STATUSES
-    return isinstance(error, urllib3.exceptions.HTTPError)
 
 
 def describe_error(error: BaseException) -> str:
