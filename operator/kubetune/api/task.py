@@ -17,12 +17,11 @@ from . import cel, gpus, kinds, regexp, rules
 from .algorithms import (
     SETTINGS,
     AlgorithmName,
-    BayesianSettings,
-    GPBackend,
+    Capabilities,
     GridSettings,
-    HyperbandSettings,
     flat_settings_schema,
     names_description,
+    offering,
 )
 from .base import ApiModel, Duration, Loc, ParamValue, Timestamp, control_character, raise_problems
 from .parameters import NAME_PATTERN, Distribution, Parameter, ParameterType
@@ -820,16 +819,18 @@ class HPOTaskSpec(ApiModel):
         yield from self._plugin_problems()
         yield from self._objective_problems()
         yield from self._collector_problems()
+        able = self.able()
         if self.warm_start is not None:
             for i, point in enumerate(self.warm_start.enqueue):
                 yield from self._assignment_problems(("warmStart", "enqueue", i), point)
-            if self.algorithm.name is AlgorithmName.HYPERBAND:
+            if able is not None and not able.warm_start:
                 for key in ("tasks", "enqueue"):
                     if getattr(self.warm_start, key):
-                        yield (
-                            ("warmStart", key),
-                            "does not apply to hyperband, which plans every trial and its budget from its own brackets",
-                        )
+                        yield ("warmStart", key), f"does not apply to {self.algorithm.name}, which {able.why}"
+        if able is not None and not able.conditions:
+            for i, conditional in enumerate(self.parameters):
+                if conditional.when is not None:
+                    yield ("parameters", i, "when"), f"does not apply to {self.algorithm.name}, which {able.why}"
         known = {p.name for p in self.parameters}
         if self.algorithm.experiments:
             known |= {k for e in self.algorithm.experiments for k in e}
@@ -870,22 +871,26 @@ class HPOTaskSpec(ApiModel):
                 path.append(node)
                 node = parents[node]
 
+    def able(self) -> Capabilities | None:
+        """What the named algorithm can do with the settings given (None: the settings are wrong,
+        which is reported on its own)."""
+        settings = _valid(SETTINGS[self.algorithm.name], self.algorithm.settings)
+        return settings.able() if settings is not None else None
+
     def _objective_problems(self) -> Iterator[tuple[Loc, str]]:
         if not self.objective.multi:
             return
         name = self.algorithm.name
-        if name in (AlgorithmName.CMAES, AlgorithmName.HYPERBAND):
+        able = self.able()
+        if not SETTINGS[name].capabilities.several_objectives:
+            *others, last = offering(lambda c: c.several_objectives)
             yield (
                 ("algorithm", "name"),
-                f"{name} optimizes a single objective; with objective.metrics use nsga2, tpe, bayesian, auto, "
-                "random, sobol or grid",
+                f"{name} optimizes a single objective; with objective.metrics use {', '.join(others)} or {last}",
             )
-        bayesian = _valid(BayesianSettings, self.algorithm.settings) if name is AlgorithmName.BAYESIAN else None
-        if bayesian is not None and bayesian.backend is not GPBackend.OPTUNA_GP:
-            yield (
-                ("algorithm", "settings", "backend"),
-                f"must be optuna-gp with objective.metrics ({bayesian.backend} optimizes a single objective)",
-            )
+        elif able is not None and not able.several_objectives and able.lifted_by is not None:
+            setting, value = able.lifted_by
+            yield ("algorithm", "settings", setting), f"must be {value} with objective.metrics ({able.why})"
         if self.early_stopping is not None:
             yield (
                 ("earlyStopping", "rule"),
@@ -952,8 +957,8 @@ class HPOTaskSpec(ApiModel):
             yield ("algorithm", "pluginSettings"), "is only allowed with the plugin algorithm"
         if algorithm.name is AlgorithmName.GRID:
             yield from self._grid_problems()
-        if algorithm.name is AlgorithmName.HYPERBAND:
-            yield from self._hyperband_problems()
+        if SETTINGS[algorithm.name].capabilities.resource_parameter:
+            yield from self._resource_problems()
         if algorithm.experiments:
             for i, experiment in enumerate(algorithm.experiments):
                 yield from self._assignment_problems(("algorithm", "experiments", i), experiment)
@@ -986,14 +991,16 @@ class HPOTaskSpec(ApiModel):
                     "is required for grid search on a double range (or set algorithm.settings.pointsPerDimension)",
                 )
 
-    def _hyperband_problems(self) -> Iterator[tuple[Loc, str]]:
+    def _resource_problems(self) -> Iterator[tuple[Loc, str]]:
+        """An algorithm that needs a resource parameter (multi-fidelity): the one its settings name."""
         loc: Loc = ("algorithm", "settings", "resourceParameter")
-        settings = _valid(HyperbandSettings, self.algorithm.settings)
+        algorithm = self.algorithm.name
+        settings = _valid(SETTINGS[algorithm], self.algorithm.settings)
         if settings is None:
             return  # already reported
-        name = settings.resource_parameter
+        name = getattr(settings, "resource_parameter", None)
         if name is None:
-            yield loc, "is required by hyperband (the parameter that is the trial budget, e.g. epochs)"
+            yield loc, f"is required by {algorithm} (the parameter that is the trial budget, e.g. epochs)"
             return
         parameter = self.parameter(name)
         if parameter is None:
@@ -1018,7 +1025,7 @@ class HPOTaskSpec(ApiModel):
             # finishes it, and planning the brackets alone would exhaust memory.
             yield (
                 loc,
-                f"must name a parameter whose max / min is at most {HYPERBAND_RANGE} (hyperband's first bracket "
+                f"must name a parameter whose max / min is at most {HYPERBAND_RANGE} ({algorithm}'s first bracket "
                 f"starts about that many trials), {name!r} has {parameter.max / parameter.min:g}",
             )
 

@@ -117,9 +117,7 @@ class Bayesian:
                 taken=taken,
                 objectives=request.objectives,
             )
-        elif request.objectives > 1:
-            raise SearchError("bayesian with several objectives needs algorithm.settings.backend: optuna-gp")
-        else:
+        else:  # one objective: validation refuses skopt with several (BayesianSettings.able)
             params = self._ask_skopt(request, kept, seed)
         return Proposal([Suggestion(p) for p in params], ran=ran)
 
