@@ -23,7 +23,7 @@ import kopf
 from .. import names
 from ..api import TaskPhase
 from ..executors.cache import CachedTrial, Expectations, Snapshot, strip_pod, strip_trial, strip_workload
-from ..executors.kube import Kube, operator_client, qualified_kind
+from ..executors.client import Kube, operator_client, qualified_kind
 from . import telemetry
 from .leadership import elect
 from .options import Options

@@ -6,7 +6,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 
-from ..executors.kube import own_namespace
+from ..executors.client import own_namespace
 from ..executors.workload import DEFAULT_KINDS
 
 WORKLOAD_KINDS_ENV = "KUBETUNE_WORKLOAD_KINDS"

@@ -1,7 +1,7 @@
 """Retrying a reconcile that failed: exponential backoff with jitter, and saying so on the task.
 
 Level-based: each attempt starts from the task and the cache as they are then, so any failure
-can be retried. A transient one (``executors.kube.transient``) is only logged at first; another
+can be retried. A transient one (``executors.client.transient``) is only logged at first; another
 shows on the task's status and in a Warning Event at once.
 """
 
@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
 from ..executors.cache import Expectations, Snapshot
-from ..executors.kube import transient
+from ..executors.client import transient
 from . import telemetry
 from .reconcile import Outcome, reconcile, record_error
 from .runtime import Runtime

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .. import engine
 from ..executors.cache import Expectations
-from ..executors.kube import Kube
+from ..executors.client import Kube
 
 RECONCILERS = 32
 """Reconciles running at once (threads): most of a reconcile waits on the API server, and asyncio's

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from ..executors.kube import Kube, qualified_kind
+from ..executors.client import Kube, qualified_kind
 from ..executors.workload import REGISTRY
 
 log = logging.getLogger(__name__)
