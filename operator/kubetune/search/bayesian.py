@@ -117,7 +117,11 @@ class Bayesian:
                 taken=taken,
                 objectives=request.objectives,
             )
-        else:  # one objective: validation refuses skopt with several (BayesianSettings.able)
+        elif request.objectives > 1:
+            # A task never gets here (its validation reads BayesianSettings.able); this guards the
+            # search layer used on its own, where skopt would quietly optimize the first objective.
+            raise SearchError("bayesian with several objectives needs algorithm.settings.backend: optuna-gp")
+        else:
             params = self._ask_skopt(request, kept, seed)
         return Proposal([Suggestion(p) for p in params], ran=ran)
 
