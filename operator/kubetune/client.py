@@ -17,7 +17,7 @@ from typing import Any
 from .api import HPOTask, Stop, SuspendPolicy, Trial, parse_task
 from .display import best_document
 from .errors import InvalidSpec, Problem
-from .executors.kube import Kube, user_client
+from .executors.client import Kube, user_client
 from .results.cluster import ClusterSource
 from .results.source import manifest_task
 

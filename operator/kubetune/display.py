@@ -20,7 +20,6 @@ from rich.text import Text
 from . import engine
 from .api import (
     Aggregation,
-    Direction,
     HPOTask,
     HPOTaskStatus,
     MetricSeries,
@@ -29,6 +28,7 @@ from .api import (
     Trial,
     TrialPhase,
 )
+from .engine import ranking
 from .errors import UsageError
 from .metrics import aggregate
 
@@ -46,17 +46,9 @@ def printable(text: str, *, keep: str = "") -> str:
     return "".join(c if c.isprintable() or c in keep else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def _minimizing(task: HPOTask) -> bool:
-    return task.spec.objective.primary_direction is Direction.MINIMIZE
-
-
 def best_first(task: HPOTask, trial: Trial) -> tuple[int, float, int]:
     """Sort key: trials with an objective, best first, then the others by index."""
-    status = trial.status
-    value = status.objective if status else None
-    if value is None:
-        return 1, 0.0, trial.spec.index
-    return 0, value if _minimizing(task) else -value, trial.spec.index
+    return ranking.sort_key(task.spec, trial)
 
 
 def _series(trial: Trial) -> dict[str, MetricSeries]:
@@ -111,7 +103,8 @@ def best_intermediate(task: HPOTask, trial: Trial) -> float | None:
     series = _series(trial).get(task.spec.objective.primary)
     if series is None:
         return None
-    return series.min if _minimizing(task) else series.max
+    extremes = [v for v in (series.min, series.max) if v is not None]
+    return task.spec.objective.primary_direction.best(extremes) if extremes else None
 
 
 def last_step(task: HPOTask, trial: Trial) -> int | None:
@@ -390,28 +383,21 @@ def best_document(status: HPOTaskStatus | None) -> dict[str, Any] | None:
 def best_of_all(task: HPOTask, trials: Sequence[Trial], *, include_failed: bool = False) -> dict[str, Any] | None:
     """The best trial that reported the objective, early-stopped and stopped ones included (failed
     ones too with ``include_failed``: the values they reported before failing), with its phase."""
-    eligible = {TrialPhase.SUCCEEDED, TrialPhase.EARLY_STOPPED, TrialPhase.STOPPED}
-    if include_failed:
-        eligible.add(TrialPhase.FAILED)
+    phases = ranking.REPORTED | {TrialPhase.FAILED} if include_failed else ranking.REPORTED
     scored = []
     for trial in trials:
-        if trial.status is None or trial.status.phase not in eligible:
+        if trial.status is None or trial.status.phase not in phases:
             continue
         value = trial.status.objective
         if value is None:  # a failed trial has no objective of record: the value its series gives
             value = engine.objective_of(task.spec, _series(trial))
         if value is not None:
-            scored.append((value if _minimizing(task) else -value, trial.spec.index, value, trial))
+            scored.append((task.spec.objective.loss(value), trial.spec.index, value, trial))
     if not scored:
         return None
     _, _, objective, best = min(scored, key=lambda s: (s[0], s[1]))
     assert best.status is not None
-    metrics = {
-        name: value
-        for name, series in _series(best).items()
-        if name != task.spec.objective.primary
-        and (value := aggregate(series, task.spec.objective.aggregation_of(name))) is not None
-    }
+    metrics = engine.other_metrics(task.spec, best, [task.spec.objective.primary])
     return {
         "name": best.metadata.name,
         "phase": best.status.phase.value,

@@ -7,7 +7,8 @@ from typing import Any
 from kubetune import names
 from kubetune.api import parse_task
 from kubetune.engine import new_trial
-from kubetune.executors.rendering import PARAMS_FILE, build_job
+from kubetune.executors.rendering import PARAMS_FILE
+from kubetune.executors.workload.job import JOB
 
 
 def task(**budget: Any) -> Any:
@@ -46,7 +47,7 @@ def task(**budget: Any) -> Any:
 
 def test_the_job_carries_the_parameters_everywhere_a_trainer_looks() -> None:
     t = task()
-    job = build_job(t, "ml", new_trial(t, 3, {"lr": 0.01}), "uid-3")
+    job = JOB.render(t, "ml", new_trial(t, 3, {"lr": 0.01}), "uid-3")
     train, sidecar = job["spec"]["template"]["spec"]["containers"]
     assert train["args"] == ["--lr=0.01"]
     env = {e["name"]: e["value"] for e in train["env"]}
@@ -61,12 +62,12 @@ def test_the_job_carries_the_parameters_everywhere_a_trainer_looks() -> None:
 
 def test_the_job_is_never_deleted_behind_the_operators_back() -> None:
     t = task()
-    job = build_job(t, "ml", new_trial(t, 0, {"lr": 0.5}), "u")
+    job = JOB.render(t, "ml", new_trial(t, 0, {"lr": 0.5}), "u")
     assert "ttlSecondsAfterFinished" not in job["spec"]
 
 
 def test_a_sub_second_timeout_still_gives_the_job_a_deadline() -> None:
     t = task(trialTimeout="500ms")
-    assert build_job(t, "ml", new_trial(t, 0, {"lr": 0.5}), "u")["spec"]["activeDeadlineSeconds"] == 1
+    assert JOB.render(t, "ml", new_trial(t, 0, {"lr": 0.5}), "u")["spec"]["activeDeadlineSeconds"] == 1
     t = task(trialTimeout="90s")
-    assert build_job(t, "ml", new_trial(t, 0, {"lr": 0.5}), "u")["spec"]["activeDeadlineSeconds"] == 90
+    assert JOB.render(t, "ml", new_trial(t, 0, {"lr": 0.5}), "u")["spec"]["activeDeadlineSeconds"] == 90

@@ -30,11 +30,11 @@ from .task import (
     SuspendPolicy,
     TaskPhase,
     TrialCounts,
-    TrialTemplate,
     WarmStart,
     WarmStartSource,
     WarmStartStatus,
 )
+from .template import TrialTemplate
 from .trial import MetricPoint, MetricSeries, Trial, TrialPhase, TrialSpec, TrialStatus
 
 __all__ = [

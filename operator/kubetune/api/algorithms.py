@@ -7,6 +7,10 @@ registry (``search/registry.py``) pairs each model with the code that builds the
 the HPOTask's ``algorithm.settings`` is validated with the model of the algorithm it names, and
 its CRD schema and description are derived from all of them (``flat_settings_schema``).
 
+Each model also declares what its algorithm can do (:class:`Capabilities`, its ``capabilities``),
+as Optuna's samplers state their own limits: the HPOTask's validation reads the declarations, and
+nothing else lists which algorithm supports what.
+
 These models live in the API layer, below ``search``, because the API validates with them and
 must not import the layers above it.
 """
@@ -14,8 +18,10 @@ must not import the layers above it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -50,13 +56,48 @@ class GPBackend(StrEnum):
     SKOPT = "skopt"
 
 
-class AutoSettings(ApiModel):
+@dataclass(frozen=True)
+class Capabilities:
+    """What a search algorithm can do with a task; validation refuses a task that asks for more."""
+
+    several_objectives: bool = True
+    """It optimizes 2 to 4 objectives at once (``objective.metrics``); else one only."""
+    resource_parameter: bool = False
+    """It needs ``settings.resourceParameter``: the parameter that is each trial's budget (multi-fidelity)."""
+    warm_start: bool = True
+    """It accepts ``warmStart`` (trials of earlier tasks, enqueued points) into its history."""
+    constraints: bool = False
+    """It steers away from trials that break ``objective.constraints`` (every algorithm keeps such a
+    trial from becoming the best; these ones also learn from it)."""
+    conditions: bool = True
+    """It searches conditional parameters (``parameters[].when``)."""
+    offered: bool = True
+    """A search kubetune offers for any task, named in messages that suggest another algorithm
+    (not experiments, which runs listed points, nor a plugin, which is the user's own)."""
+    why: str = ""
+    """Why it lacks what it lacks, for the messages that refuse a task."""
+    lifted_by: tuple[str, str] | None = None
+    """The setting (its name in the manifest) that limits it with the settings given, and the value
+    that lifts the limit; None when the limit is the algorithm's own."""
+
+
+class AlgorithmSettings(ApiModel):
+    """The settings of one search algorithm, and what the algorithm can do."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def able(self) -> Capabilities:
+        """What the algorithm can do with these settings (by default, whatever the settings)."""
+        return self.capabilities
+
+
+class AutoSettings(AlgorithmSettings):
     """kubetune picks from the space and the budget: grid for a finite space no larger than
     maxTrials, else bayesian (with its default backend, skopt) up to 20 dimensions and 250
     completed trials, else tpe."""
 
 
-class RandomSettings(ApiModel):
+class RandomSettings(AlgorithmSettings):
     """Independent uniform draws, in each parameter's scale."""
 
 
@@ -67,7 +108,7 @@ class GridOrder(StrEnum):
     RANDOM = "random"
 
 
-class GridSettings(ApiModel):
+class GridSettings(AlgorithmSettings):
     """Every combination of the parameters' values, each tried once."""
 
     points_per_dimension: Annotated[int | None, Field(ge=2, le=1000)] = None
@@ -80,15 +121,17 @@ class GridSettings(ApiModel):
     random unvisited point), so that a budget smaller than the grid samples all of it."""
 
 
-class SobolSettings(ApiModel):
+class SobolSettings(AlgorithmSettings):
     """A Sobol low-discrepancy sequence (scipy's qmc): evenly spread points, without a model."""
 
     scramble: bool = True
     """Randomize the sequence (scipy's scrambling), so that different seeds give different points."""
 
 
-class BayesianSettings(ApiModel):
+class BayesianSettings(AlgorithmSettings):
     """Gaussian-process Bayesian optimization, fitted on a bounded window of the history."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(constraints=True)
 
     backend: GPBackend = GPBackend.SKOPT
     """skopt (scikit-optimize's GP, with a choice of acquisition function) or optuna-gp (Optuna's
@@ -107,6 +150,15 @@ class BayesianSettings(ApiModel):
     """Fit the Gaussian process on at most this many trials (the best half and the most recent),
     so that a suggestion stays fast on long tasks."""
 
+    def able(self) -> Capabilities:
+        """With skopt: one objective, and constraints only keep a trial from being the best."""
+        if self.backend is GPBackend.OPTUNA_GP:
+            return self.capabilities
+        why = f"{self.backend} optimizes a single objective"
+        return Capabilities(
+            several_objectives=False, constraints=False, why=why, lifted_by=("backend", GPBackend.OPTUNA_GP.value)
+        )
+
     @model_validator(mode="after")
     def _check(self) -> BayesianSettings:
         if "acquisition_function" in self.model_fields_set and self.backend is not GPBackend.SKOPT:
@@ -115,8 +167,10 @@ class BayesianSettings(ApiModel):
         return self
 
 
-class TPESettings(ApiModel):
+class TPESettings(AlgorithmSettings):
     """Optuna's Tree-structured Parzen Estimator, rebuilt from the history at every step."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(constraints=True)
 
     n_initial_points: Annotated[int, Field(ge=1, le=1000)] = 10
     """Random trials before the model is used."""
@@ -128,8 +182,10 @@ class TPESettings(ApiModel):
     """Count running trials as bad results, so that parallel trials explore different places."""
 
 
-class CmaEsSettings(ApiModel):
+class CmaEsSettings(AlgorithmSettings):
     """CMA-ES (the cmaes library) over the numeric parameters; categorical ones are drawn at random."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(several_objectives=False)
 
     n_initial_points: Annotated[int, Field(ge=0, le=1000)] = 0
     """Random trials before the first generation."""
@@ -141,8 +197,15 @@ class CmaEsSettings(ApiModel):
     """Trials per generation. Default: 4 + 3 ln(number of numeric parameters), CMA-ES's own rule."""
 
 
-class HyperbandSettings(ApiModel):
+class HyperbandSettings(AlgorithmSettings):
     """Hyperband: many trials on a small budget, the best of them promoted to larger ones."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        several_objectives=False,
+        resource_parameter=True,
+        warm_start=False,
+        why="plans every trial and its budget from its own brackets",
+    )
 
     resource_parameter: Annotated[str | None, Field(max_length=63)] = None
     """Required: the int or double parameter that is the trial's budget, e.g. ``epochs``; its min
@@ -153,24 +216,30 @@ class HyperbandSettings(ApiModel):
     (IBM's experiments use 2.027)."""
 
 
-class NSGA2Settings(ApiModel):
+class NSGA2Settings(AlgorithmSettings):
     """Optuna's NSGA-II genetic algorithm, for several objectives (and constraints): each generation
     is bred from the best of the trials so far, ranked by non-domination, then by crowding distance."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities(constraints=True)
 
     population_size: Annotated[int, Field(ge=2, le=1000)] = 50
     """Trials per generation."""
 
 
-class ExperimentsSettings(ApiModel):
+class ExperimentsSettings(AlgorithmSettings):
     """Run the assignments listed in ``experiments``, in order."""
 
+    capabilities: ClassVar[Capabilities] = Capabilities(offered=False)
 
-class PluginSettings(ApiModel):
+
+class PluginSettings(AlgorithmSettings):
     """A search algorithm a Python package registers under the ``kubetune.algorithms`` entry-point
     group, named by ``plugin``; its settings are ``pluginSettings``."""
 
+    capabilities: ClassVar[Capabilities] = Capabilities(constraints=True, offered=False)
 
-SETTINGS: dict[AlgorithmName, type[ApiModel]] = {
+
+SETTINGS: dict[AlgorithmName, type[AlgorithmSettings]] = {
     AlgorithmName.AUTO: AutoSettings,
     AlgorithmName.RANDOM: RandomSettings,
     AlgorithmName.GRID: GridSettings,
@@ -184,6 +253,12 @@ SETTINGS: dict[AlgorithmName, type[ApiModel]] = {
     AlgorithmName.PLUGIN: PluginSettings,
 }
 """The settings model of every algorithm; ``search.registry`` has one entry for each."""
+
+
+def offering(capable: Callable[[Capabilities], bool]) -> list[AlgorithmName]:
+    """The algorithms kubetune offers for any task that can do something (``capable`` of their
+    declarations, whatever their settings), in the order of :class:`AlgorithmName`."""
+    return [n for n, m in SETTINGS.items() if m.capabilities.offered and capable(m.capabilities)]
 
 
 def describe(name: AlgorithmName) -> str:

@@ -85,6 +85,9 @@ class Kind:
     """The place of the primary replica's PodSpec in the spec (None: the kind has none)."""
     replicas: Callable[[Mapping[str, Any]], list[tuple[Loc, int]]]
     """Each PodSpec's place and how many pods run from it at once."""
+    conditions: tuple[str, str] | None = None
+    """The status condition types that say it succeeded and that it failed (true when so); None for a
+    kind whose status says it otherwise (RayJob's ``jobDeploymentStatus``)."""
     suspend: tuple[str, ...] | None = ("suspend",)
     """Where the spec's ``suspend`` flag lives (Kueue admits a workload by clearing it)."""
     deadline: tuple[str, ...] | None = ("activeDeadlineSeconds",)
@@ -120,8 +123,15 @@ class Kind:
 # --- batch/v1 Job ---
 
 
+def job_pods(spec: Mapping[str, Any]) -> int:
+    """The pods a Job's spec runs at once: ``parallelism``, never more than ``completions`` (Kueue's count)."""
+    pods = _count(spec.get("parallelism"))
+    completions = spec.get("completions")
+    return min(pods, _count(completions)) if completions is not None else pods
+
+
 def _job_replicas(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
-    return [(("template", "spec"), _count(spec.get("parallelism")))]
+    return [(("template", "spec"), job_pods(spec))]
 
 
 JOB = Kind(
@@ -130,6 +140,7 @@ JOB = Kind(
     "jobs",
     lambda spec: ("template", "spec"),
     _job_replicas,
+    conditions=("Complete", "Failed"),
     pods_of_jobs=True,
     pod_templates=("template.spec",),
 )
@@ -141,7 +152,7 @@ def _jobset_replicas(spec: Mapping[str, Any]) -> list[tuple[Loc, int]]:
     out: list[tuple[Loc, int]] = []
     for i, rjob in enumerate(spec.get("replicatedJobs") or []):
         job_spec = _at(rjob, ("template", "spec"))
-        parallelism = _count(job_spec.get("parallelism")) if isinstance(job_spec, dict) else 1
+        parallelism = job_pods(job_spec) if isinstance(job_spec, dict) else 1
         out.append(
             (("replicatedJobs", i, "template", "spec", "template", "spec"), _count(rjob.get("replicas")) * parallelism)
         )
@@ -154,6 +165,7 @@ JOBSET = Kind(
     "jobsets",
     lambda spec: ("replicatedJobs", 0, "template", "spec", "template", "spec") if spec.get("replicatedJobs") else None,
     _jobset_replicas,
+    conditions=("Completed", "Failed"),
     deadline=None,  # a JobSet has none of its own; trialTimeout still stops it
     pods_of_jobs=True,
     one_node_env={"JOB_COMPLETION_INDEX": "0"},  # an Indexed Job's pod 0
@@ -191,6 +203,7 @@ def _training_operator(
         plural,
         primary,
         counts,
+        conditions=("Succeeded", "Failed"),  # pkg/apis/kubeflow.org/v1/common_types.go
         suspend=("runPolicy", "suspend"),
         deadline=("runPolicy", "activeDeadlineSeconds"),
         ttl=("runPolicy", "ttlSecondsAfterFinished"),
@@ -243,6 +256,7 @@ TRAINJOB = Kind(
     "trainjobs",
     lambda spec: None,
     _trainjob_replicas,
+    conditions=("Complete", "Failed"),
     ttl=None,
     extra_containers=(("trainer",),),
     # The runtime (an admin's TrainingRuntime) holds the pods; a TrainJob may patch their pod specs
@@ -335,34 +349,6 @@ def builtin(api_version: str, kind: str) -> Kind | None:
 def at(node: object, loc: Loc) -> object:
     """The value at ``loc`` in a parsed manifest, or None."""
     return _at(node, loc)
-
-
-def gpus(kind: Kind | None, spec: Mapping[str, Any]) -> int:
-    """GPUs a workload's spec requests, summed over its replicas' pods (limits, else requests)."""
-    replicas = kind.replicas(spec) if kind is not None else list(custom_replicas(spec))
-    total = 0
-    for loc, count in replicas:
-        node = _at(spec, loc)
-        if kind is not None and loc in kind.extra_containers:
-            containers = [{"resources": node.get("resourcesPerNode")}] if isinstance(node, dict) else []
-        else:
-            listed = node.get("containers") if isinstance(node, dict) else None
-            containers = listed if isinstance(listed, list) else []
-        total += count * sum(_container_gpus(c) for c in containers if isinstance(c, dict))
-    return total
-
-
-def _container_gpus(container: Mapping[str, Any]) -> int:
-    resources = container.get("resources")
-    if not isinstance(resources, dict):
-        return 0
-    for key in ("limits", "requests"):
-        amounts = resources.get(key)
-        if isinstance(amounts, dict):
-            found = [v for k, v in amounts.items() if str(k).endswith("/gpu")]
-            if found:
-                return sum(int(v) if str(v).isdigit() else 0 for v in found)
-    return 0
 
 
 def custom_replicas(spec: Mapping[str, Any]) -> Iterator[tuple[Loc, int]]:

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ValidationError
 from .. import names
 from ..errors import InvalidSpec, Problem
 from .kubeyaml import Document, load_documents
-from .task import HPOTask, TrialTemplate
+from .task import HPOTask
+from .template import TrialTemplate
 from .trial import Trial
 
 MAX_OBJECT_BYTES = 1536 * 1024

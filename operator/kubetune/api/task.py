@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from enum import StrEnum
 from importlib.metadata import entry_points
 from pathlib import PurePosixPath
@@ -13,27 +13,25 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
 from .. import names
-from . import cel, kinds, regexp, rules
+from . import regexp, rules
 from .algorithms import (
     SETTINGS,
     AlgorithmName,
-    BayesianSettings,
-    GPBackend,
+    Capabilities,
     GridSettings,
-    HyperbandSettings,
     flat_settings_schema,
     names_description,
+    offering,
 )
 from .base import ApiModel, Duration, Loc, ParamValue, Timestamp, control_character, raise_problems
 from .parameters import NAME_PATTERN, Distribution, Parameter, ParameterType
+from .template import TrialTemplate
 
 S = TypeVar("S", bound=ApiModel)
 
 METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./'-]*( [A-Za-z0-9_./'-]+)*$"
 """A metric name as trainers print it: words of letters, digits and ``_./'-``, single spaces
 between them (LightGBM's ``valid_1 auc``, ``training's binary_logloss``)."""
-GPU_RESOURCE = "nvidia.com/gpu"
-"""The extended resource whose requests ``budget.maxGPUHours`` counts."""
 KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_./-]*$"
 """A name the keyValue format can read: no spaces."""
 TASK_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
@@ -42,17 +40,23 @@ GRID_POINTS = 100_000
 """The most values grid search lays out for one parameter (the maxTrials limit)."""
 HYPERBAND_RANGE = 100_000
 """The largest ratio max / min of hyperband's resource parameter (the maxTrials limit)."""
-PLACEHOLDER = re.compile(r"\$\{params\.([^}]*)\}")
-"""``${params.NAME}`` in a command, argument or environment value of the trial template."""
-FOREIGN_PLACEHOLDER = re.compile(r"\$\{(?!params\.)[A-Za-z_][A-Za-z0-9_]*\.[^}]*\}")
-"""A dotted ``${a.b}`` reference that kubetune does not replace, such as Katib's
-``${trialParameters.lr}``: never a shell expansion (``${HOME}``, ``${N:-1}``), whose names hold
-no dot, so it is a leftover that the trainer would get as literal text."""
 
 
 class Direction(StrEnum):
     MINIMIZE = "minimize"
     MAXIMIZE = "maximize"
+
+    def loss(self, value: float) -> float:
+        """``value`` as a loss (lower is better): the one place where a direction is decided."""
+        return value if self is Direction.MINIMIZE else -value
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return self.loss(a) < self.loss(b)
+
+    def best(self, values: Iterable[float]) -> float:
+        """The best of ``values`` (at least one)."""
+        return min(values, key=self.loss)
 
 
 class Aggregation(StrEnum):
@@ -190,6 +194,14 @@ class Objective(ApiModel):
         """True for a multi-objective task."""
         return bool(self.metrics)
 
+    def loss(self, value: float) -> float:
+        """The primary objective's ``value`` as a loss: lower is better, whatever the direction."""
+        return self.primary_direction.loss(value)
+
+    def losses(self, values: Sequence[float | None]) -> tuple[float | None, ...]:
+        """Each objective's value (None: not reported) as a loss, in the order of :attr:`names`."""
+        return tuple(None if v is None else d.loss(v) for v, d in zip(values, self.directions, strict=True))
+
     def aggregation_of(self, metric: str) -> Aggregation:
         """How the series of ``metric`` (an objective, a constraint or an additional metric) is aggregated."""
         if metric in self.names:
@@ -285,8 +297,10 @@ class Budget(ApiModel):
 
     max_gpu_hours: Annotated[float | None, Field(gt=0, alias="maxGPUHours")] = None
     """Finish the task when its trials have used this many GPU-hours: each trial's run time
-    times the GPUs it requests (``nvidia.com/gpu`` in the trial template's containers' limits,
-    else requests), summed over trials; running trials are stopped then."""
+    times the GPUs it requests, summed over trials; running trials are stopped then. GPUs are
+    counted as a quota counts them: every ``VENDOR/gpu`` request (else limit) of each pod (the
+    larger of its containers' sum and its largest init container), times the pods the workload
+    runs (a Job's parallelism, at most its completions; each replica of other kinds)."""
 
 
 class EarlyStoppingRule(StrEnum):
@@ -450,278 +464,6 @@ class MetricsCollector(ApiModel):
         return str(path if self.format is MetricsFormat.TFEVENT else path.parent)
 
 
-class TemplateMeta(ApiModel):
-    """Labels and annotations put on each trial's workload."""
-
-    labels: dict[str, str] = {}
-    """Labels added to the workload (for example a Kueue ``kueue.x-k8s.io/queue-name``)."""
-
-    annotations: dict[str, str] = {}
-    """Annotations added to the workload."""
-
-
-CEL_VARIABLE = "object"
-"""The name the success and failure conditions give the workload object."""
-
-
-class TrialTemplate(ApiModel):
-    """How one trial runs: a workload (a batch/v1 Job unless ``kind`` says otherwise) with
-    ``${params.NAME}`` placeholders."""
-
-    api_version: Annotated[str, Field(max_length=253)] = "batch/v1"
-    """The API version of the trial's workload: batch/v1 (Job), jobset.x-k8s.io/v1alpha2 (JobSet),
-    kubeflow.org/v1 (PyTorchJob, TFJob, MPIJob, XGBoostJob), trainer.kubeflow.org/v1alpha1
-    (TrainJob), ray.io/v1 (RayJob), or any other kind's, with successCondition and failureCondition."""
-
-    kind: Annotated[str, Field(max_length=63, pattern=r"^[A-Z][A-Za-z0-9]*$")] = "Job"
-    """The kind of the trial's workload (default Job)."""
-
-    metadata: TemplateMeta = TemplateMeta()
-    """Labels and annotations for each trial's workload."""
-
-    spec: Annotated[dict[str, Any], Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
-    """The workload's spec (for a Job, a batch/v1 JobSpec). Every pod template in it needs at least
-    one container; ``${params.NAME}`` in command, args and env values of every container of every
-    replica is replaced by the trial's value (never through a shell)."""
-
-    primary_container: Annotated[str | None, Field(max_length=63)] = None
-    """The container that runs training and prints metrics. Default: the first of the primary
-    replica (for a RayJob, the submitter, which prints the driver's output)."""
-
-    success_condition: Annotated[str | None, Field(max_length=4096)] = None
-    """For a kind kubetune does not know: a CEL expression over ``object`` (the workload) that is
-    true once it succeeded, e.g. ``object.status.phase == 'Succeeded'``."""
-
-    failure_condition: Annotated[str | None, Field(max_length=4096)] = None
-    """For a kind kubetune does not know: a CEL expression over ``object`` that is true once it failed."""
-
-    primary_pod_labels: dict[str, str] | None = None
-    """For a kind kubetune does not know: labels of the pod whose log holds the trial's metrics
-    (among the pods carrying the trial's ``kubetune.io/trial`` label), e.g.
-    ``{training.kubeflow.org/job-role: master}``."""
-
-    def known(self) -> kinds.Kind | None:
-        """Built-in knowledge of the workload's kind, if kubetune has it."""
-        return kinds.builtin(self.api_version, self.kind)
-
-    def pod_specs(self) -> kinds.PodSpecs:
-        """Every PodSpec of the workload (every replica's), with its place in ``spec``."""
-        return kinds.pod_specs(self.spec)
-
-    def primary_pod_spec(self) -> dict[str, Any] | None:
-        """The primary replica's PodSpec as written: its first (or primaryContainer) container trains."""
-        known = self.known()
-        if known is not None:
-            loc = known.primary(self.spec)
-            found = kinds.at(self.spec, loc) if loc is not None else None
-            return found if isinstance(found, dict) else None
-        specs = self.pod_specs()
-        return specs[0][1] if specs else None
-
-    def containers(self) -> list[dict[str, Any]]:
-        """The primary replica's containers as written in the template (TrainJob: its trainer)."""
-        known = self.known()
-        if known is not None and known.extra_containers:
-            trainer = kinds.at(self.spec, known.extra_containers[0])
-            return [{"name": "node", **trainer}] if isinstance(trainer, dict) else []
-        pod = self.primary_pod_spec()
-        containers = pod.get("containers") if pod is not None else None
-        return [c for c in containers if isinstance(c, dict)] if isinstance(containers, list) else []
-
-    def requested_gpus(self) -> int:
-        """GPUs one trial requests. A Job's pod: counted as the scheduler does, the containers' sum, or
-        the largest init container's if that is more (limits, else requests, of ``nvidia.com/gpu``).
-        Another kind: summed over every replica's pods (``api.kinds.gpus``)."""
-        known = self.known()
-        if known is not kinds.JOB:
-            return kinds.gpus(known, self.spec)
-        template = self.spec.get("template")
-        pod = template.get("spec") if isinstance(template, dict) else None
-        init = pod.get("initContainers") if isinstance(pod, dict) else None
-        inits = [_gpus(c) for c in init if isinstance(c, dict)] if isinstance(init, list) else []
-        return max(sum(_gpus(c) for c in self.containers()), *inits, 0)
-
-    def container_objects(self) -> kinds.PodSpecs:
-        """For a kind kubetune does not know, its containers outside any PodSpec (``kinds.container_objects``)."""
-        return kinds.container_objects(self.spec) if self.known() is None else []
-
-    def primary(self) -> dict[str, Any]:
-        """The container that trains: ``primaryContainer``, else the primary replica's first. For a kind
-        without pod templates (Argo, Tekton), only its name is known: the controller names the pod's containers."""
-        containers = self.containers()
-        for container in containers:
-            if container.get("name") == self.primary_container:
-                return container
-        return containers[0] if containers else {"name": self.primary_container}
-
-    @model_validator(mode="after")
-    def _check(self) -> TrialTemplate:
-        raise_problems("TrialTemplate", self._problems())
-        return self
-
-    def _problems(self) -> Iterator[tuple[Loc, str]]:
-        known = self.known()
-        yield from self._kind_problems(known)
-        specs = self.pod_specs()
-        if {"apiVersion", "kind", "spec"} <= self.spec.keys():
-            # A Katib trialSpec (a whole object) where kubetune wants the object's spec itself.
-            yield (
-                ("spec",),
-                f"must be the workload's spec, not a whole {self.spec['kind']} object: move its apiVersion and "
-                "kind to trialTemplate.apiVersion and trialTemplate.kind, its spec up to trialTemplate.spec and its "
-                "labels and annotations to trialTemplate.metadata (`kubetune convert` does this for a Katib "
-                "Experiment)",
-            )
-            return
-        if known is not None and known.extra_containers:
-            if not isinstance(kinds.at(self.spec, known.extra_containers[0]), dict):
-                yield ("spec", *known.extra_containers[0]), f"is required for a {self.kind}: the trainer to run"
-        elif not specs and (objects := self.container_objects()):
-            for place, container in objects:
-                yield from _container_problems(container, ("spec", *place), named=False)
-            if self.primary_container is None:
-                yield (
-                    ("primaryContainer",),
-                    f"is required for a {self.kind} without pod templates: the name its controller gives the "
-                    "container that prints the metrics, in the primary pod (Argo: main; Tekton: step-NAME)",
-                )
-            return
-        elif not specs:
-            if known is kinds.JOB:
-                yield ("spec", "template", "spec", "containers"), "must list at least one container"
-            else:
-                yield ("spec",), f"holds no pod template with containers: a {self.kind} needs at least one"
-            return
-        elif known is not None and self.primary_pod_spec() is None:
-            yield ("spec",), f"names no primary replica of the {self.kind} (see docs/workloads.md)"
-        for pod_loc, pod in specs:
-            containers = pod["containers"]
-            if not containers:
-                yield ("spec", *pod_loc, "containers"), "must list at least one container"
-            for i, container in enumerate(containers):
-                loc: Loc = ("spec", *pod_loc, "containers", i)
-                if not isinstance(container, dict):
-                    yield loc, "must be a container"
-                    continue
-                yield from _container_problems(container, loc, named=True)
-        names = [c.get("name") for c in self.containers()]
-        if self.primary_container is not None and self.primary_container not in names:
-            yield ("primaryContainer",), f"names no container of the primary replica: {self.primary_container!r}"
-
-    def _kind_problems(self, known: kinds.Kind | None) -> Iterator[tuple[Loc, str]]:
-        if "/" not in self.api_version and self.api_version != "v1":
-            yield ("apiVersion",), f"must be GROUP/VERSION, got {self.api_version!r}"
-        custom = {
-            "successCondition": self.success_condition,
-            "failureCondition": self.failure_condition,
-            "primaryPodLabels": self.primary_pod_labels,
-        }
-        if known is None:
-            for key, value in custom.items():
-                if value is None:
-                    yield (
-                        (key,),
-                        f"is required for a {self.kind} ({self.api_version}), a kind kubetune has no built-in "
-                        "knowledge of (see docs/workloads.md)",
-                    )
-        for key in ("successCondition", "failureCondition"):
-            text = custom[key]
-            if isinstance(text, str) and (problem := cel.compile_problem(text)):
-                yield (key,), problem
-
-    def stray_placeholders(self) -> Iterator[tuple[Loc, str]]:
-        """Every ``${...}`` kubetune would leave as literal text, with its place and the reason."""
-        substituted: set[Loc] = set()
-        known = self.known()
-        bases: list[Loc] = []
-        for pod_loc, pod in self.pod_specs():
-            for group in ("initContainers", "containers"):
-                listed = pod.get(group)
-                bases += [("spec", *pod_loc, group, i) for i in range(len(listed) if isinstance(listed, list) else 0)]
-        if known is not None:
-            bases += [("spec", *loc) for loc in known.extra_containers]
-            substituted |= {("spec", *loc) for loc in known.extra_strings}
-        bases += [("spec", *loc) for loc, _ in self.container_objects()]
-        for base in bases:
-            container = kinds.at({"spec": self.spec}, base)
-            env = container.get("env") if isinstance(container, dict) else None
-            substituted |= {(*base, key) for key in ("command", "args")}
-            substituted |= {(*base, "env", j, "value") for j in range(len(env) if isinstance(env, list) else 0)}
-        meta = {"labels": self.metadata.labels, "annotations": self.metadata.annotations}
-        for loc, text in [*_strings(meta, ("metadata",)), *_strings(self.spec, ("spec",))]:
-            for match in FOREIGN_PLACEHOLDER.finditer(text):
-                yield (
-                    ("trialTemplate", *loc),
-                    f"{match[0]} is not a kubetune placeholder and would reach the trainer as literal text; "
-                    "write ${params.NAME} for a parameter (the trial's name and namespace come from the "
-                    "downward API: fieldRef metadata.labels['kubetune.io/trial'] and metadata.namespace)",
-                )
-            in_place = loc in substituted or loc[:-1] in substituted
-            if not in_place and (found := PLACEHOLDER.search(text)):
-                yield (
-                    ("trialTemplate", *loc),
-                    f"{found[0]} is only replaced in a container's command, args and env values, not here",
-                )
-
-    def placeholders(self) -> Iterator[tuple[Loc, str]]:
-        """Every ``${params.NAME}`` where kubetune substitutes it, with its place."""
-        for loc, text in _strings(self.spec, ("trialTemplate", "spec")):
-            for name in PLACEHOLDER.findall(text):
-                yield loc, name
-
-
-def _gpus(container: dict[str, Any]) -> int:
-    """``nvidia.com/gpu`` of one container: its limit, else its request (the two must be equal when both are set)."""
-    resources = container.get("resources")
-    for key in ("limits", "requests"):
-        amounts = resources.get(key) if isinstance(resources, dict) else None
-        value = amounts.get(GPU_RESOURCE) if isinstance(amounts, dict) else None
-        if value is not None:
-            try:
-                return max(int(str(value)), 0)
-            except ValueError:  # not a whole number: the API server refuses it for an extended resource
-                return 0
-    return 0
-
-
-def _strings(node: object, loc: Loc) -> Iterator[tuple[Loc, str]]:
-    """Every string in a parsed manifest (keys included), with its place."""
-    if isinstance(node, str):
-        yield loc, node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from _strings(key, (*loc, str(key)))
-            yield from _strings(value, (*loc, str(key)))
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _strings(item, (*loc, i))
-
-
-def _container_problems(container: dict[str, Any], loc: Loc, *, named: bool) -> Iterator[tuple[Loc, str]]:
-    """A container's name (in a PodSpec), image, and argv that a process can be started with."""
-    if named and (not isinstance(container.get("name"), str) or not container["name"]):
-        yield (*loc, "name"), "is required"
-    if not isinstance(container.get("image"), str) or not container["image"]:
-        yield (*loc, "image"), "is required"
-    for key in ("command", "args"):
-        value = container.get(key)
-        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            yield (*loc, key), "must be a list of strings"
-    yield from _nul_problems(container, loc)
-
-
-def _nul_problems(container: dict[str, Any], loc: Loc) -> Iterator[tuple[Loc, str]]:
-    """A NUL byte in argv or env: no process can be started with it (Popen raises, execve refuses)."""
-    for key in ("command", "args"):
-        for j, item in enumerate(container.get(key) or []):
-            if isinstance(item, str) and "\x00" in item:
-                yield (*loc, key, j), "must not contain a NUL byte (\\x00)"
-    for j, env in enumerate(container.get("env") or []):
-        for field in ("name", "value"):
-            if isinstance(env, dict) and isinstance(env.get(field), str) and "\x00" in env[field]:
-                yield (*loc, "env", j, field), "must not contain a NUL byte (\\x00)"
-
-
 class SuspendPolicy(StrEnum):
     GRACEFUL = "graceful"
     FORCE = "force"
@@ -829,16 +571,18 @@ class HPOTaskSpec(ApiModel):
         yield from self._plugin_problems()
         yield from self._objective_problems()
         yield from self._collector_problems()
+        able = self.able()
         if self.warm_start is not None:
             for i, point in enumerate(self.warm_start.enqueue):
                 yield from self._assignment_problems(("warmStart", "enqueue", i), point)
-            if self.algorithm.name is AlgorithmName.HYPERBAND:
+            if able is not None and not able.warm_start:
                 for key in ("tasks", "enqueue"):
                     if getattr(self.warm_start, key):
-                        yield (
-                            ("warmStart", key),
-                            "does not apply to hyperband, which plans every trial and its budget from its own brackets",
-                        )
+                        yield ("warmStart", key), f"does not apply to {self.algorithm.name}, which {able.why}"
+        if able is not None and not able.conditions:
+            for i, conditional in enumerate(self.parameters):
+                if conditional.when is not None:
+                    yield ("parameters", i, "when"), f"does not apply to {self.algorithm.name}, which {able.why}"
         known = {p.name for p in self.parameters}
         if self.algorithm.experiments:
             known |= {k for e in self.algorithm.experiments for k in e}
@@ -879,22 +623,26 @@ class HPOTaskSpec(ApiModel):
                 path.append(node)
                 node = parents[node]
 
+    def able(self) -> Capabilities | None:
+        """What the named algorithm can do with the settings given (None: the settings are wrong,
+        which is reported on its own)."""
+        settings = _valid(SETTINGS[self.algorithm.name], self.algorithm.settings)
+        return settings.able() if settings is not None else None
+
     def _objective_problems(self) -> Iterator[tuple[Loc, str]]:
         if not self.objective.multi:
             return
         name = self.algorithm.name
-        if name in (AlgorithmName.CMAES, AlgorithmName.HYPERBAND):
+        able = self.able()
+        if not SETTINGS[name].capabilities.several_objectives:
+            *others, last = offering(lambda c: c.several_objectives)
             yield (
                 ("algorithm", "name"),
-                f"{name} optimizes a single objective; with objective.metrics use nsga2, tpe, bayesian, auto, "
-                "random, sobol or grid",
+                f"{name} optimizes a single objective; with objective.metrics use {', '.join(others)} or {last}",
             )
-        bayesian = _valid(BayesianSettings, self.algorithm.settings) if name is AlgorithmName.BAYESIAN else None
-        if bayesian is not None and bayesian.backend is not GPBackend.OPTUNA_GP:
-            yield (
-                ("algorithm", "settings", "backend"),
-                f"must be optuna-gp with objective.metrics ({bayesian.backend} optimizes a single objective)",
-            )
+        elif able is not None and not able.several_objectives and able.lifted_by is not None:
+            setting, value = able.lifted_by
+            yield ("algorithm", "settings", setting), f"must be {value} with objective.metrics ({able.why})"
         if self.early_stopping is not None:
             yield (
                 ("earlyStopping", "rule"),
@@ -961,8 +709,8 @@ class HPOTaskSpec(ApiModel):
             yield ("algorithm", "pluginSettings"), "is only allowed with the plugin algorithm"
         if algorithm.name is AlgorithmName.GRID:
             yield from self._grid_problems()
-        if algorithm.name is AlgorithmName.HYPERBAND:
-            yield from self._hyperband_problems()
+        if SETTINGS[algorithm.name].capabilities.resource_parameter:
+            yield from self._resource_problems()
         if algorithm.experiments:
             for i, experiment in enumerate(algorithm.experiments):
                 yield from self._assignment_problems(("algorithm", "experiments", i), experiment)
@@ -995,14 +743,16 @@ class HPOTaskSpec(ApiModel):
                     "is required for grid search on a double range (or set algorithm.settings.pointsPerDimension)",
                 )
 
-    def _hyperband_problems(self) -> Iterator[tuple[Loc, str]]:
+    def _resource_problems(self) -> Iterator[tuple[Loc, str]]:
+        """An algorithm that needs a resource parameter (multi-fidelity): the one its settings name."""
         loc: Loc = ("algorithm", "settings", "resourceParameter")
-        settings = _valid(HyperbandSettings, self.algorithm.settings)
+        algorithm = self.algorithm.name
+        settings = _valid(SETTINGS[algorithm], self.algorithm.settings)
         if settings is None:
             return  # already reported
-        name = settings.resource_parameter
+        name = getattr(settings, "resource_parameter", None)
         if name is None:
-            yield loc, "is required by hyperband (the parameter that is the trial budget, e.g. epochs)"
+            yield loc, f"is required by {algorithm} (the parameter that is the trial budget, e.g. epochs)"
             return
         parameter = self.parameter(name)
         if parameter is None:
@@ -1027,7 +777,7 @@ class HPOTaskSpec(ApiModel):
             # finishes it, and planning the brackets alone would exhaust memory.
             yield (
                 loc,
-                f"must name a parameter whose max / min is at most {HYPERBAND_RANGE} (hyperband's first bracket "
+                f"must name a parameter whose max / min is at most {HYPERBAND_RANGE} ({algorithm}'s first bracket "
                 f"starts about that many trials), {name!r} has {parameter.max / parameter.min:g}",
             )
 
@@ -1167,7 +917,16 @@ class TaskPhase(StrEnum):
     @property
     def finished(self) -> bool:
         """Whether the task is over: nothing will ever be created or run again."""
-        return self in (TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.STOPPED)
+        return self in FINISHED_TASK_PHASES
+
+    @classmethod
+    def ended(cls, phase: object) -> bool:
+        """Whether a phase as the API server returns it (a string, or absent) is a finished one."""
+        return phase in FINISHED_TASK_PHASES
+
+
+FINISHED_TASK_PHASES = frozenset({TaskPhase.SUCCEEDED, TaskPhase.FAILED, TaskPhase.STOPPED})
+"""The phases a task never leaves by itself (only a spec change starts it again): the one list of them."""
 
 
 class ConditionStatus(StrEnum):

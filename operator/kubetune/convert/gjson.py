@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 
-from ..api.task import CEL_VARIABLE
+from ..api.template import CEL_VARIABLE
 
 _KEY = r"[A-Za-z_][A-Za-z0-9_]*"
 _VALUE = r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null'

@@ -54,9 +54,6 @@ _DOWNWARD = {"Name": f"metadata.labels['{names.LABEL_TRIAL}']", "Namespace": "me
 """Katib metadata references that the pod reads from the downward API: the trial's name is the
 ``kubetune.io/trial`` label of its pod."""
 
-_JOB_SUCCESS = 'status.conditions.#(type=="Complete")#|#(status=="True")#'
-_JOB_FAILURE = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
-
 
 class Refused(InvalidSpec):
     """The Experiment uses something kubetune cannot express; the one problem names the Katib field."""
@@ -148,27 +145,30 @@ def _trainer_container(trial_spec: Mapping[str, Any]) -> list[Path]:
     return [("spec", "trainer")] if isinstance(spec, Mapping) and isinstance(spec.get("trainer"), Mapping) else []
 
 
-def _conditions(success: str, failure: str) -> tuple[str, str]:
-    """Katib's GJSON conditions for a kind whose status has these condition types."""
+def _conditions(kind: kinds.Kind) -> tuple[str, str]:
+    """Katib's GJSON conditions for a kind whose status has a success and a failure condition type."""
+    assert kind.conditions is not None
+    success, failure = kind.conditions
     return (
         f'status.conditions.#(type=="{success}")#|#(status=="True")#',
         f'status.conditions.#(type=="{failure}")#|#(status=="True")#',
     )
 
 
-TRIAL_KINDS: Mapping[tuple[str, str], TrialKind] = {
-    ("batch/v1", "Job"): TrialKind(_job_containers, _job_spec, (_JOB_SUCCESS, _JOB_FAILURE)),
-    **{
-        ("kubeflow.org/v1", kind): TrialKind(_replica_containers, _job_spec, _conditions("Succeeded", "Failed"))
-        for kind in ("PyTorchJob", "TFJob", "MPIJob", "XGBoostJob")
-    },
-    ("jobset.x-k8s.io/v1alpha2", "JobSet"): TrialKind(
-        _replica_containers, _job_spec, _conditions("Completed", "Failed")
-    ),
-    ("trainer.kubeflow.org/v1alpha1", "TrainJob"): TrialKind(
-        _trainer_container, _job_spec, _conditions("Complete", "Failed")
-    ),
-}
+def _trial_kind(
+    kind: kinds.Kind, containers: Callable[[Mapping[str, Any]], list[Path]]
+) -> tuple[tuple[str, str], TrialKind]:
+    return (kind.api_version, kind.kind), TrialKind(containers, _job_spec, _conditions(kind))
+
+
+TRIAL_KINDS: Mapping[tuple[str, str], TrialKind] = dict(
+    [
+        _trial_kind(kinds.JOB, _job_containers),
+        *(_trial_kind(k, _replica_containers) for k in (kinds.PYTORCHJOB, kinds.TFJOB, kinds.MPIJOB, kinds.XGBOOSTJOB)),
+        _trial_kind(kinds.JOBSET, _replica_containers),
+        _trial_kind(kinds.TRAINJOB, _trainer_container),
+    ]
+)
 """Katib trial kinds kubetune runs, by (apiVersion, kind)."""
 
 

@@ -13,6 +13,7 @@ from .observe import (
     last_output,
     objective_of,
     observe,
+    other_metrics,
     recorded_metrics,
     with_last_output,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "new_trial",
     "objective_of",
     "observe",
+    "other_metrics",
     "phase_of",
     "plan",
     "reconcile_error_status",

@@ -6,20 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..api import Direction, FrontMember, HPOTaskSpec, Trial, TrialPhase, TrialStatus, WarmStartSource, WarmStartStatus
+from ..api import FrontMember, HPOTaskSpec, Trial, TrialPhase, TrialStatus, WarmStartSource, WarmStartStatus
 from ..api.task import MAX_FRONT
 from ..metrics import aggregate
 from ..search.base import Observation, TrialState
 from ..search.space import SearchSpace
 from . import pareto
-from .observe import feasible, objective_values, violations
-
-
-def _losses(spec: HPOTaskSpec, values: Sequence[float | None]) -> tuple[float | None, ...]:
-    return tuple(
-        None if v is None else (v if d is Direction.MINIMIZE else -v)
-        for v, d in zip(values, spec.objective.directions, strict=True)
-    )
+from .observe import feasible, objective_values, other_metrics, violations
 
 
 def observation(spec: HPOTaskSpec, trial: Trial, index: int | None = None) -> Observation:
@@ -29,8 +22,8 @@ def observation(spec: HPOTaskSpec, trial: Trial, index: int | None = None) -> Ob
         TrialPhase.SUCCEEDED: TrialState.COMPLETE,
         TrialPhase.FAILED: TrialState.FAILED,
     }.get(status.phase, TrialState.STOPPED)
-    losses = _losses(spec, objective_values(spec, trial)) if spec.objective.multi else ()
-    primary = _losses(spec, [status.objective] + [None] * (len(spec.objective.names) - 1))[0]
+    losses = spec.objective.losses(objective_values(spec, trial)) if spec.objective.multi else ()
+    primary = spec.objective.losses([status.objective] + [None] * (len(spec.objective.names) - 1))[0]
     failed = state is TrialState.FAILED
     return Observation(
         index=trial.spec.index if index is None else index,
@@ -54,7 +47,7 @@ def _points(spec: HPOTaskSpec, trials: Sequence[Trial]) -> list[pareto.Point]:
     for trial in trials:
         if trial.status is None or trial.status.phase is not TrialPhase.SUCCEEDED or not feasible(spec, trial):
             continue
-        losses = _losses(spec, objective_values(spec, trial))
+        losses = spec.objective.losses(objective_values(spec, trial))
         if all(v is not None for v in losses):
             points.append(pareto.Point(trial, tuple(float(v) for v in losses if v is not None)))
     return points
@@ -67,12 +60,7 @@ def pareto_front(spec: HPOTaskSpec, trials: Sequence[Trial]) -> tuple[list[Front
     for point in pareto.bounded(whole, MAX_FRONT):
         trial = point.trial
         values = objective_values(spec, trial)
-        series = {s.name: s for s in (trial.status.metrics if trial.status else [])}
-        others = {}
-        for name, found in series.items():
-            value = aggregate(found, spec.objective.aggregation_of(name))
-            if value is not None and name not in spec.objective.names:
-                others[name] = value
+        others = other_metrics(spec, trial, spec.objective.names)
         members.append(
             FrontMember(
                 name=trial.metadata.name or "",

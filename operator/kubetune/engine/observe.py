@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -118,6 +118,17 @@ def objective_values(spec: HPOTaskSpec, trial: Trial) -> list[float | None]:
         aggregate(by_name[name], spec.objective.aggregation) if name in by_name else None
         for name in spec.objective.names
     ]
+
+
+def other_metrics(spec: HPOTaskSpec, trial: Trial, objectives: Collection[str]) -> dict[str, float]:
+    """The trial's value of each metric it reported but ``objectives``, aggregated as the task says:
+    what a best trial or a front member shows beside its objectives."""
+    out = {}
+    for series in trial.status.metrics if trial.status else []:
+        value = aggregate(series, spec.objective.aggregation_of(series.name))
+        if value is not None and series.name not in objectives:
+            out[series.name] = value
+    return out
 
 
 def violations(spec: HPOTaskSpec, trial: Trial) -> tuple[float, ...]:

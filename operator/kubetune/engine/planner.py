@@ -33,19 +33,17 @@ from ..api import (
 from ..api.base import format_duration
 from ..api.task import ObjectMeta
 from ..errors import SearchError
-from ..metrics import aggregate
 from ..search import experiments, registry
 from ..search.base import Observation, Pending, SearchRequest
 from ..search.space import SearchSpace
-from . import compute
+from . import compute, ranking
 from .events import Event
 from .history import WarmSource, import_sources, observation, pareto_front
 from .naming import task_seed, trial_name
-from .observe import feasible, objective_of
+from .observe import feasible, objective_of, other_metrics
 from .stopping import (
     Verdict,
     asha_stop,
-    better,
     is_active,
     katib_median_stop,
     median_stop,
@@ -184,7 +182,7 @@ def _unfinished_ending(spec: HPOTaskSpec, trials: Sequence[Trial], ending: _Endi
         return _Ending("NoTrialSucceeded", f"{ending.message} No trial succeeded.", failed=True)
     best, value = reported[0]
     for trial, candidate in reported[1:]:
-        if better(spec.objective.primary_direction, candidate, value):
+        if spec.objective.primary_direction.better(candidate, value):
             best, value = trial, candidate
     return _Ending(
         ending.reason,
@@ -289,22 +287,6 @@ def _apply(trials: Sequence[Trial], verdicts: Sequence[Verdict], now: datetime) 
     return out
 
 
-def _best(spec: HPOTaskSpec, trials: Sequence[Trial]) -> tuple[Trial, float] | None:
-    """The best feasible succeeded trial and its objective; ties go to the earliest. None with several objectives."""
-    if spec.objective.multi:
-        return None
-    best: tuple[Trial, float] | None = None
-    for trial in trials:
-        status = trial.status
-        if status is None or status.phase is not TrialPhase.SUCCEEDED or status.objective is None:
-            continue
-        if not feasible(spec, trial):
-            continue
-        if best is None or better(spec.objective.primary_direction, status.objective, best[1]):
-            best = trial, status.objective
-    return best
-
-
 def _finish_order(trial: Trial) -> tuple[datetime, int]:
     status = trial.status
     assert status is not None and status.completion_time is not None
@@ -323,7 +305,7 @@ def _stalled(spec: HPOTaskSpec, trials: Sequence[Trial]) -> int:
         value = trial.status.objective if trial.status else None
         if value is None or not feasible(spec, trial):
             continue
-        if best is None or better(spec.objective.primary_direction, value, best):
+        if best is None or spec.objective.primary_direction.better(value, best):
             best, since = value, 0
         else:
             since += 1
@@ -342,11 +324,11 @@ def _ending(
             f"{failed} trials failed, more than maxFailedTrials ({budget.max_failed_trials}).",
             failed=True,
         )
-    best = _best(spec, trials)
+    best = ranking.best(spec, trials)
     goal = spec.objective.goal
-    if goal is not None and best is not None:
-        trial, value = best
-        if value == goal or better(spec.objective.primary_direction, value, goal):
+    if goal is not None and best is not None and best.status is not None and best.status.objective is not None:
+        trial, value = best, best.status.objective
+        if value == goal or spec.objective.primary_direction.better(value, goal):
             return _Ending("GoalReached", f"{trial.metadata.name} reached the goal {goal:g} ({value:.6g}).")
     if budget.max_duration is not None and start is not None and now - start >= budget.max_duration:
         return _Ending(
@@ -510,15 +492,11 @@ def _counts(trials: Sequence[Trial], previous: HPOTaskStatus) -> TrialCounts:
 
 def best_trial(spec: HPOTaskSpec, trials: Sequence[Trial]) -> BestTrial | None:
     """The best succeeded trial, with its parameters and metrics (ties go to the earliest)."""
-    found = _best(spec, trials)
-    if found is None:
+    best = ranking.best(spec, trials)
+    if best is None or best.status is None or best.status.objective is None:
         return None
-    best, objective = found
-    metrics = {}
-    for series in best.status.metrics if best.status else []:
-        value = aggregate(series, spec.objective.aggregation_of(series.name))
-        if value is not None and series.name != spec.objective.primary:
-            metrics[series.name] = value
+    objective = best.status.objective
+    metrics = other_metrics(spec, best, [spec.objective.primary])
     return BestTrial(
         name=best.metadata.name or "", parameters=best.spec.parameters, objective=objective, metrics=metrics or None
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from ..api import HPOTaskSpec, RetainPolicy, Trial, TrialPhase
-from .stopping import better, is_active
+from ..api import HPOTaskSpec, RetainPolicy, Trial
+from . import ranking
+from .stopping import is_active
 
 
 def released(spec: HPOTaskSpec, trials: Sequence[Trial], ended: Collection[str]) -> list[str]:
@@ -19,32 +20,9 @@ def released(spec: HPOTaskSpec, trials: Sequence[Trial], ended: Collection[str])
         return []
     kept: set[str] = set()
     if policy.policy is RetainPolicy.BEST and policy.top_k:
-        kept = {t.metadata.name or "" for t in best_trials(spec, trials, policy.top_k)}
+        kept = {t.metadata.name or "" for t in ranking.ranked(spec, trials)[: policy.top_k]}
     return [
         name
         for t in sorted(trials, key=lambda t: t.spec.index)
         if (name := t.metadata.name or "") in ended and not is_active(t) and name not in kept
     ]
-
-
-def best_trials(spec: HPOTaskSpec, trials: Sequence[Trial], count: int) -> list[Trial]:
-    """The ``count`` best succeeded trials, best first; ties go to the earliest."""
-    direction = spec.objective.primary_direction  # several objectives: ranked by the first
-    ranked: list[Trial] = []
-    for trial in sorted(trials, key=lambda t: t.spec.index):
-        status = trial.status
-        if status is None or status.phase is not TrialPhase.SUCCEEDED or status.objective is None:
-            continue
-        value = status.objective
-        at = len(ranked)
-        while at > 0 and better(direction, value, _objective(ranked[at - 1])):
-            at -= 1
-        if at < count:
-            ranked.insert(at, trial)
-            del ranked[count:]
-    return ranked
-
-
-def _objective(trial: Trial) -> float:
-    assert trial.status is not None and trial.status.objective is not None
-    return trial.status.objective

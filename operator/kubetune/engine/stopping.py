@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..api import Direction, EarlyStoppingRule, HPOTaskSpec, MetricSeries, Trial, TrialPhase, TrialStatus
+from ..api import EarlyStoppingRule, HPOTaskSpec, MetricSeries, Trial, TrialPhase, TrialStatus
 from ..api.base import format_duration
 from ..metrics import best_so_far, running_average
 from ..search import optuna_backend
@@ -44,11 +44,6 @@ def phase_of(trial: Trial) -> TrialPhase:
 def is_active(trial: Trial) -> bool:
     """Pending or running: it occupies a parallel slot."""
     return not phase_of(trial).finished
-
-
-def better(direction: Direction, a: float, b: float) -> bool:
-    """Whether ``a`` is strictly better than ``b``."""
-    return a < b if direction is Direction.MINIMIZE else a > b
 
 
 def timed_out(spec: HPOTaskSpec, trial: Trial, now: datetime) -> Verdict | None:
@@ -97,7 +92,7 @@ def median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Ver
     median = statistics.median(averages)
     direction = spec.objective.primary_direction
     best = best_so_far(series, step, direction)
-    if best is None or not better(direction, median, best):
+    if best is None or not direction.better(median, best):
         return None
     metric = spec.objective.primary
     message = (
@@ -142,8 +137,8 @@ def katib_median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) 
     baseline = statistics.fmean(averages)
     direction = spec.objective.primary_direction
     values = [p.value for p in series.points[:count]]
-    best = min(values) if direction is Direction.MINIMIZE else max(values)
-    if not better(direction, baseline, best):
+    best = direction.best(values)
+    if not direction.better(baseline, best):
         return None
     metric = spec.objective.primary
     message = (
@@ -170,12 +165,12 @@ def asha_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdi
         return None
     if phase_of(trial) is not TrialPhase.RUNNING or series is None or not series.points:
         return None
-    sign = 1.0 if spec.objective.primary_direction is Direction.MINIMIZE else -1.0
+    loss = spec.objective.loss
     curves = []
     for other in trials:
         other_series = _series(spec, other)
         if other_series is not None and other_series.points:
-            curves.append((other.spec.index, [(p.step, sign * p.value) for p in other_series.points]))
+            curves.append((other.spec.index, [(p.step, loss(p.value)) for p in other_series.points]))
     min_resource, factor = rule.asha_min_resource, rule.asha_reduction_factor
     if not optuna_backend.stop_by_successive_halving(curves, trial.spec.index, min_resource, factor):
         return None

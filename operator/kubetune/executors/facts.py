@@ -37,11 +37,6 @@ def conditions(job: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     }
 
 
-def job_finished(job: Mapping[str, Any]) -> bool:
-    """Whether the Job completed or failed (its pods are done; deleting it loses nothing)."""
-    return bool(conditions(job).keys() & {"Complete", "Failed"})
-
-
 def pod_running(pod: Mapping[str, Any] | None) -> bool:
     """Whether the pod is in phase Running."""
     return pod is not None and (pod.get("status") or {}).get("phase") == "Running"
@@ -63,22 +58,15 @@ def pod_attempt(pod: Mapping[str, Any], container: str | None) -> tuple[str, int
     return str(pod["metadata"].get("uid", "")), restarts
 
 
-def job_fact(
-    name: str, job: Mapping[str, Any], pod: Mapping[str, Any] | None, reading: MetricsReading
-) -> engine.RunFact:
-    """What the trial's Job and its newest pod say, with the metrics read from the pod."""
-    return condition_fact(name, job, pod, reading)
-
-
 def condition_fact(
     name: str,
     obj: Mapping[str, Any],
     pod: Mapping[str, Any] | None,
     reading: MetricsReading,
     *,
-    succeeded: str = "Complete",
-    failed: str = "Failed",
-    kind: str = "Job",
+    succeeded: str,
+    failed: str,
+    kind: str,
 ) -> engine.RunFact:
     """What a workload's ``succeeded``/``failed`` conditions and its primary pod say, with the pod's metrics."""
     status = obj.get("status") or {}

@@ -108,11 +108,6 @@ def build_workload(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) 
     }
 
 
-def build_job(task: HPOTask, namespace: str, trial: Trial, trial_uid: str) -> dict[str, Any]:
-    """The batch/v1 Job of a trial (a task whose template is a Job)."""
-    return build_workload(task, namespace, trial, trial_uid)
-
-
 def _fill_controller_containers(
     spec: dict[str, Any],
     api_version: str,

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import names
 from ..api import ParamValue
-from ..api.task import PLACEHOLDER
+from ..api.template import PLACEHOLDER
 
 
 def format_value(value: ParamValue) -> str:

@@ -1,4 +1,8 @@
-"""Kopf wiring: one daemon per HPOTask, woken by its Jobs and by spec changes; settings; leadership.
+"""Kopf wiring: one daemon per HPOTask, woken by its Jobs and by spec changes, and the watch cache.
+
+The rest of the operator is beside it: its options (options.py), what the handlers share
+(runtime.py), leader election (leadership.py), retrying a failed reconcile (retry.py), the
+workload kinds it watches (watches.py), and one reconcile (reconcile.py).
 
 Everything durable is in the cluster. In memory there are only a client, a poke per task, the
 log cursors of running trials and the leadership flag: all rebuilt after a restart.
@@ -9,34 +13,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import json
 import logging
-import os
 import threading
-import time
-import uuid
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from functools import partial
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import kopf
-import urllib3
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
-from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
-from .. import engine, names
+from .. import names
 from ..api import TaskPhase
 from ..executors.cache import CachedTrial, Expectations, Snapshot, strip_pod, strip_trial, strip_workload
-from ..executors.kube import RETRIED_STATUSES, WRITERS, Kube, qualified_kind
-from ..executors.workload import DEFAULT_KINDS, REGISTRY
+from ..executors.client import Kube, operator_client, qualified_kind
 from . import telemetry
-from .reconcile import Outcome, reconcile, record_error
+from .leadership import elect
+from .options import Options
+from .reconcile import Outcome
+from .retry import reconcile_until_done
+from .runtime import EVENT_BURST, EventBudget, Runtime
+from .watches import WORKLOADS, listed, watchable
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "EVENT_BURST",
+    "Options",
+    "run",
+]  # what `kubetune operator` and its tests use of this module, besides its handlers
 
 RESYNC_SECONDS = 30.0
 """Longest sleep of an active task's daemon: a missed watch event costs at most this."""
@@ -44,92 +46,12 @@ IDLE_SECONDS = 600.0
 """Sleep of a finished task's daemon until Kopf stops it (``needs_reconciling`` no longer matches)."""
 LEADER_POLL_SECONDS = 1.0
 """Sleep of a daemon while this replica does not lead: leadership is a thread's flag, not an event."""
-RETRY_SECONDS = 0.5
-"""First wait after a failed reconcile; each failure in a row doubles it (plus up to as much jitter)."""
-MAX_RETRY_SECONDS = 60.0
-"""Longest wait between two attempts of a reconcile that keeps failing."""
-QUIET_ATTEMPTS = 3
-"""Transient failures (a conflict, an unavailable API server) are only logged until this many in a row."""
-MESSAGE_CHARS = 300
-"""Longest failure description in a condition or an Event."""
-RECONCILERS = 32
-"""Reconciles running at once (threads): most of a reconcile waits on the API server, and asyncio's
-default pool (CPUs + 4 threads) made ten busy tasks queue behind each other."""
-EVENT_BURST = 25
-"""Normal Events about trials a task posts at once before the budget below applies."""
-EVENT_REFILL_SECONDS = 5.0
-"""After a burst, one more Normal Event about trials per this many seconds (the rest are dropped)."""
 LIST_CHUNK = 500
 """Objects per page of the list that fills the watch cache at start (``limit``/``continue``)."""
-WORKLOAD_KINDS_ENV = "KUBETUNE_WORKLOAD_KINDS"
-"""The workload kinds to manage (the chart's ``workloadKinds``), as ``Kind.group``, comma-separated."""
 
 TRIALS = (names.GROUP, names.VERSION, names.TRIAL_PLURAL)
 PODS = ("v1", "pods")
 OF_A_TASK = {names.LABEL_TASK: kopf.PRESENT}
-
-
-@dataclass
-class Options:
-    """How the operator runs; from ``kubetune operator`` flags or the environment."""
-
-    leader_election: bool = True
-    lease_name: str = "kubetune-operator"
-    lease_namespace: str | None = None
-    """Where the Lease is: the operator's own namespace (None: unknown, the operator refuses to start)."""
-    follow_seconds: float = 5.0
-    """While early stopping needs intermediate metrics: seconds between two reads of a running trial's log."""
-    identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or f"kubetune-{uuid.uuid4().hex[:8]}")
-    workload_kinds: frozenset[str] = DEFAULT_KINDS
-    """The workload kinds to manage, as ``Kind.group`` (the chart's ``workloadKinds``)."""
-    namespaces: tuple[str, ...] = ()
-    """The namespaces the operator serves; empty: the whole cluster (or not told: then its access to a
-    workload kind is checked cluster-wide)."""
-
-    @classmethod
-    def from_env(
-        cls, *, leader_election: bool | None = None, lease_name: str | None = None, lease_namespace: str | None = None
-    ) -> Options:
-        """Options as the Deployment's environment gives them; a flag that was given wins over it.
-
-        The Lease's namespace: the flag, else POD_NAMESPACE (the Deployment sets it), else the
-        namespace of the pod's service account, else that of the kubeconfig's current context.
-        Never ``default`` by guess: the chart's RBAC grants Leases in the operator's namespace only.
-        """
-        defaults = cls()
-        if leader_election is None:
-            leader_election = os.environ.get("KUBETUNE_LEADER_ELECTION", "true").lower() != "false"
-        return cls(
-            leader_election=leader_election,
-            lease_name=lease_name or os.environ.get("KUBETUNE_LEASE_NAME", defaults.lease_name),
-            lease_namespace=lease_namespace or os.environ.get("POD_NAMESPACE") or _own_namespace(),
-            follow_seconds=float(os.environ.get("KUBETUNE_FOLLOW_SECONDS", defaults.follow_seconds)),
-            workload_kinds=_workload_kinds(),
-        )
-
-
-def _workload_kinds() -> frozenset[str]:
-    """``KUBETUNE_WORKLOAD_KINDS``: comma-separated ``Kind.group`` names (``Job.batch,JobSet.jobset.x-k8s.io``);
-    unset, the chart's default list (never "every kind kubetune knows": the chart grants only those)."""
-    text = os.environ.get(WORKLOAD_KINDS_ENV)
-    return DEFAULT_KINDS if text is None else frozenset(k.strip() for k in text.split(",") if k.strip())
-
-
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-def _own_namespace() -> str | None:
-    """The namespace the operator runs in: its service account's, else the kubeconfig context's."""
-    try:
-        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
-    except OSError:
-        pass
-    try:
-        _, active = config.list_kube_config_contexts(config_file=os.environ.get("KUBECONFIG"))
-    except (config.ConfigException, OSError):
-        return None
-    namespace = (active or {}).get("context", {}).get("namespace")
-    return str(namespace) if namespace else None
 
 
 class TaskDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -145,106 +67,6 @@ class TaskDiffBase(kopf.AnnotationsDiffBaseStorage):
         if body.get("kind") != names.TASK_KIND:
             return kopf.BodyEssence()
         return super().build(body=body, extra_fields=extra_fields)
-
-
-@dataclass
-class EventBudget:
-    """How many Normal Events about trials a task may still post: a burst, then a slow refill.
-
-    Kubernetes' own event recorder (client-go's spam filter) limits each object's Events the same
-    way. Without it a 2,000-trial task posted two Events per trial (created, succeeded), a quarter
-    of its API requests. Warnings and the Events about the task itself (finished, invalid, stopped
-    by the user) are always posted; every trial's outcome stays in its Trial object.
-    """
-
-    tokens: float = EVENT_BURST
-    at: float = field(default_factory=time.monotonic)
-
-    def allows(self, event: engine.Event) -> bool:
-        if event.type == "Warning" or (event.trial is None and event.reason != "TrialsCreated"):
-            return True
-        now = time.monotonic()
-        self.tokens = min(float(EVENT_BURST), self.tokens + (now - self.at) / EVENT_REFILL_SECONDS)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-@dataclass
-class Runtime:
-    """What the handlers share, kept in Kopf's memo."""
-
-    kube: Kube
-    leader: threading.Event
-    follow_seconds: float
-    stop: threading.Event = field(default_factory=threading.Event)
-    pokes: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
-    lease_problem: str | None = None
-    """Why the Lease cannot be read, while it cannot: /healthz fails meanwhile."""
-    expectations: dict[tuple[str, str], Expectations] = field(default_factory=dict)
-    watched: frozenset[str] = frozenset()
-    """The workload kinds (``Kind.group``) whose watch fills the cache: those listed, granted and served
-    when the operator started. Another kind's workloads are listed at each reconcile instead."""
-    reconcilers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(RECONCILERS, thread_name_prefix="kubetune-reconcile")
-    )
-
-    def poke(self, namespace: str, name: str) -> asyncio.Event:
-        """The event that wakes one task's daemon."""
-        return self.pokes.setdefault((namespace, name), asyncio.Event())
-
-
-def load_client() -> client.ApiClient:
-    """A client for the cluster the operator runs in, else the current kubeconfig context."""
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        # Read KUBECONFIG now: the client reads it once, when it is imported.
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
-    configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = WRITERS + 4  # the reconcile's writers, and a few spare
-    return client.ApiClient(configuration)
-
-
-def elect(runtime: Runtime, options: Options, stop: threading.Event) -> None:
-    """Hold the Lease while this replica leads; only the leader reconciles (runs in a thread)."""
-    from kubernetes.leaderelection import electionconfig, leaderelection  # noqa: PLC0415
-    from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock  # noqa: PLC0415
-
-    class CheckedLease(LeaseLock):
-        """The client's Lease lock, which logs read failures at INFO and retries forever: say it loudly."""
-
-        def get(self, name: str, namespace: str) -> tuple[bool, Any]:
-            found, record = super().get(name, namespace)
-            status = getattr(record, "status", None)
-            if found or status == 404:  # absent: it is created next
-                runtime.lease_problem = None
-            else:
-                problem = f"cannot read the Lease {namespace}/{name}: {status} {getattr(record, 'reason', record)}"
-                if runtime.lease_problem != problem:
-                    log.error("%s; this replica cannot lead (see --lease-namespace and the RBAC)", problem)
-                runtime.lease_problem = problem
-            return found, record
-
-    lock = CheckedLease(options.lease_name, options.lease_namespace, options.identity)
-    election = electionconfig.Config(
-        lock,
-        lease_duration=15,
-        renew_deadline=10,
-        retry_period=2,
-        onstarted_leading=runtime.leader.set,
-        onstopped_leading=runtime.leader.clear,
-    )
-    while not stop.is_set():  # after losing the lease, stand as a candidate again
-        try:
-            leaderelection.LeaderElection(election).run()
-            log.warning("lost the lease %s/%s", options.lease_namespace, options.lease_name)
-        except Exception as error:  # the API server is unreachable: follow, and try again
-            runtime.leader.clear()
-            log.warning("leader election failed, retrying: %s", error)
-            stop.wait(2)
 
 
 @kopf.on.startup()
@@ -267,14 +89,14 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.scanning.disabled = not settings.peering.clusterwide
     options: Options = memo.get("options") or Options.from_env()
     kube = Kube(
-        memo.get("api") or load_client(),
+        memo.get("api") or operator_client(),
         log_read_interval=options.follow_seconds,
         on_retry=telemetry.request_retried,
         workload_kinds=options.workload_kinds,
     )
     clusterwide = settings.peering.clusterwide or not options.namespaces
     scopes: list[str | None] = [None] if clusterwide else list(options.namespaces)
-    watched = _watchable(kube, listed(options.workload_kinds), scopes)
+    watched = watchable(kube, listed(options.workload_kinds), scopes)
     WORKLOADS.watch(watched)
     for kind in watched:
         settings.watching.label_selectors[kind.selector] = names.LABEL_TASK
@@ -318,8 +140,9 @@ def needs_reconciling(body: kopf.Body, **_: Any) -> bool:
     A spec change (a larger ``maxTrials``) makes it match again, and its daemon starts anew.
     """
     status = body.get("status") or {}
-    finished = status.get("phase") in (TaskPhase.SUCCEEDED, TaskPhase.FAILED)
-    return not finished or status.get("observedGeneration") != body.get("metadata", {}).get("generation")
+    return not TaskPhase.ended(status.get("phase")) or status.get("observedGeneration") != body.get("metadata", {}).get(
+        "generation"
+    )
 
 
 @kopf.daemon(
@@ -398,7 +221,7 @@ async def _finish_step(
     stops the daemon, and cancels it after ``cancellation_timeout`` if the step is still under way
     (a loaded API server). The step's thread runs on regardless; its Events must not be lost.
     """
-    step = asyncio.ensure_future(_reconcile(runtime, namespace, name, body, stopped, state, expectations))
+    step = asyncio.ensure_future(reconcile_until_done(runtime, namespace, name, body, stopped, state, expectations))
     try:
         outcome = await asyncio.shield(step)
     except asyncio.CancelledError:
@@ -413,91 +236,6 @@ def _post(body: kopf.Body, outcome: Outcome | None, budget: EventBudget) -> None
     for event in filter(budget.allows, outcome.events if outcome is not None else []):
         # Kopf cuts a message over 1 KiB in its middle: a failure's last output stays.
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-
-
-async def _reconcile(
-    runtime: Runtime,
-    namespace: str,
-    name: str,
-    body: kopf.Body,
-    stopped: kopf.DaemonStopped,
-    state: Callable[[], tuple[dict[str, Any], Snapshot]],
-    expectations: Expectations,
-) -> Outcome | None:
-    """One reconcile, retried with exponential backoff and jitter until it succeeds.
-
-    Level-based: each attempt starts from the task and the cache as they are then, so any failure
-    (an API error, a bug, a plugin that misbehaves) can be retried. None when the daemon stops or
-    the replica stops leading first.
-    """
-
-    async def attempt() -> Outcome:
-        task, snapshot = state()
-        work = partial(reconcile, runtime.kube, task, snapshot, expectations)
-        return await asyncio.get_running_loop().run_in_executor(runtime.reconcilers, work)
-
-    async def pause(seconds: float) -> None:
-        await stopped.wait(seconds)  # not woken by pokes: the backoff holds whatever changes
-
-    def given_up() -> bool:
-        return bool(stopped) or not runtime.leader.is_set()
-
-    retrying = AsyncRetrying(
-        wait=wait_exponential_jitter(multiplier=RETRY_SECONDS, max=MAX_RETRY_SECONDS, jitter=RETRY_SECONDS),
-        stop=lambda _: given_up(),
-        sleep=pause,
-        before_sleep=partial(_report_failure, runtime, namespace, name, body),
-        reraise=True,
-    )
-    try:
-        return await retrying(attempt)
-    except Exception:
-        if given_up():
-            return None
-        raise
-
-
-async def _report_failure(runtime: Runtime, namespace: str, name: str, body: kopf.Body, state: RetryCallState) -> None:
-    """Log a failed reconcile; unless it looks transient, show it on the task and in a Warning Event."""
-    error = state.outcome.exception() if state.outcome is not None else None
-    if error is None:
-        return
-    seconds = state.next_action.sleep if state.next_action is not None else 0.0
-    telemetry.reconcile_failed(namespace, name, seconds)
-    what = describe_error(error)
-    if _transient(error) and state.attempt_number < QUIET_ATTEMPTS:
-        log.info("reconcile of %s/%s failed (%s), retrying in %.1f s", namespace, name, what, seconds)
-        return
-    exc_info = None if _transient(error) else error  # a bug: its traceback goes to the log
-    log.warning("reconcile of %s/%s failed (%s), retrying in %.1f s", namespace, name, what, seconds, exc_info=exc_info)
-    message = f"Reconcile failed ({state.attempt_number} in a row): {what}. Retrying in {seconds:.0f} s."
-    kopf.event(body, type="Warning", reason="ReconcileError", message=message)
-    try:
-        await asyncio.to_thread(record_error, runtime.kube, namespace, name, message)
-    except Exception as failure:  # the API server may be what fails: the log and the Event must do
-        log.warning("cannot record the failure on %s/%s: %s", namespace, name, describe_error(failure))
-
-
-def _transient(error: BaseException) -> bool:
-    """Whether an error is the kind a moment's wait usually cures (a conflict, an unavailable server)."""
-    if isinstance(error, ApiException):
-        return error.status in RETRIED_STATUSES
-    return isinstance(error, urllib3.exceptions.HTTPError)
-
-
-def describe_error(error: BaseException) -> str:
-    """One line about a failure, for a condition and an Event."""
-    if isinstance(error, ApiException):
-        detail = error.reason or ""
-        with contextlib.suppress(ValueError, AttributeError):  # a body that is not a Status
-            detail = json.loads(error.body or "{}").get("message") or detail
-        text = f"the API server answered {error.status}: {detail}"
-    elif isinstance(error, urllib3.exceptions.HTTPError):
-        text = f"the API server could not be reached: {error}"
-    else:
-        text = f"{type(error).__name__}: {error}"
-    line = " ".join(text.split())
-    return line if len(line) <= MESSAGE_CHARS else line[: MESSAGE_CHARS - 1] + "…"
 
 
 async def _sleep(poke: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
@@ -554,129 +292,6 @@ async def index_trial(namespace: str | None, labels: kopf.Labels, body: kopf.Bod
     key = _wake(memo, namespace, labels)
     cached = strip_trial(body)
     return {key: cached} if key is not None and cached is not None else {}
-
-
-@dataclass(frozen=True)
-class WatchedKind:
-    """A workload kind the operator manages, as ``KUBETUNE_WORKLOAD_KINDS`` lists it."""
-
-    qualified: str
-    """``Kind.group``, as ``workloadKinds`` names it."""
-    group: str
-    kind: str
-    version: str | None = None
-    """None: a kind described by CEL, watched by kind in whichever version the API server prefers."""
-    plural: str | None = None
-    """None: a kind described by CEL that the API server did not serve when the operator started."""
-
-    @property
-    def api_version(self) -> str | None:
-        """GROUP/VERSION of a known kind."""
-        return f"{self.group}/{self.version}" if self.version else None
-
-    @property
-    def known(self) -> bool:
-        """Whether kubetune has an adapter for the kind (its workloads are cached), rather than CEL conditions."""
-        return any(qualified_kind(w.api_version, w.kind) == self.qualified for w in REGISTRY.values())
-
-    @property
-    def selector(self) -> tuple[str, str] | tuple[str, str, str]:
-        """Kopf's resource selector, for its settings: group, version and plural; group and kind for another."""
-        return (self.group, self.version, self.plural or "") if self.known and self.version else (self.group, self.kind)
-
-    def served(self, kube: Kube) -> bool:
-        """Whether the kind is cached: known, and served now (as Kopf's discovery finds it when it starts)."""
-        if not self.known or self.api_version is None:
-            return False
-        try:
-            return kube.plural(self.api_version, self.kind) is not None
-        except ApiException as error:
-            log.warning("cannot discover %s: %s; its workloads are listed at each reconcile", self.qualified, error)
-            return False
-
-
-def listed(kinds: Iterable[str]) -> list[WatchedKind]:
-    """The kinds ``KUBETUNE_WORKLOAD_KINDS`` lists: a known one with its resource, another by group and kind."""
-    known = {qualified_kind(w.api_version, w.kind): w for w in REGISTRY.values()}
-    found = []
-    for qualified in sorted(kinds):
-        workload = known.get(qualified)
-        if workload is not None:
-            found.append(WatchedKind(qualified, workload.group, workload.kind, workload.version, workload.plural))
-        else:
-            kind, _, group = qualified.partition(".")
-            found.append(WatchedKind(qualified, group, kind))
-    return found
-
-
-def _watchable(kube: Kube, kinds: Sequence[WatchedKind], scopes: Sequence[str | None]) -> list[WatchedKind]:
-    """The listed kinds Kopf may watch: those this operator may list and watch in every scope it serves.
-
-    Kopf ends the operator when a watch is refused (after retrying it), so a listed kind that the
-    RBAC does not grant (the chart's values and the environment disagree) is not watched: its tasks
-    say so in one line (``Kube.refused``) and every other task carries on. The authorizer is asked
-    (a SelfSubjectAccessReview), so the answer holds for a kind whose CRD is not installed yet.
-    """
-    allowed = []
-    for kind in kinds:
-        resource = (kind.version, kind.plural) if kind.plural else kube.preferred(kind.group, kind.kind)
-        if resource is None:
-            log.info("%s is not served: its workloads are listed at each reconcile once it is", kind.qualified)
-            continue
-        version, plural = resource
-        try:
-            refused = kube.may_watch(kind.group, plural, scopes)
-        except ApiException as error:  # no answer: not watched, and not refused (a request may still work)
-            log.warning("cannot ask whether %s may be watched: %s; it is not watched", kind.qualified, error)
-            continue
-        if refused is None:
-            allowed.append(replace(kind, version=kind.version or version, plural=plural))
-            continue
-        why = (
-            f"the operator may not watch {plural}.{kind.group} (its RBAC refuses {refused}): grant it in the "
-            "chart's workloadKinds, which sets both the RBAC and KUBETUNE_WORKLOAD_KINDS"
-        )
-        log.error("%s; its tasks wait, the others carry on", why)
-        kube.refused[kind.qualified] = why
-    return allowed
-
-
-class WorkloadWatches:
-    """Which workload resources Kopf watches: the kinds listed and granted, decided as the operator starts.
-
-    Kopf needs its handlers before it starts (it creates their indices first), but the kinds are
-    known only then, from ``KUBETUNE_WORKLOAD_KINDS`` and the RBAC. So the two handlers below are
-    registered once, at import, with a selector that is a method of this object, and Kopf asks it
-    about each resource it discovers, after the startup handler has filled it. A kind not listed is
-    never watched, even where its CRD is installed.
-    """
-
-    def __init__(self) -> None:
-        self.cached: frozenset[tuple[str, str, str]] = frozenset()
-        """Known kinds, as (group, version, plural): their workloads fill an index."""
-        self.woken: frozenset[tuple[str, str]] = frozenset()
-        """Kinds described by CEL, as (group, kind): their events only wake their tasks."""
-
-    def watch(self, kinds: Iterable[WatchedKind]) -> None:
-        """Watch these kinds from now on (set as the operator starts, before Kopf's first scan)."""
-        kinds = list(kinds)
-        self.cached = frozenset((k.group, k.version, k.plural) for k in kinds if k.known and k.version and k.plural)
-        self.woken = frozenset((k.group, k.kind) for k in kinds if not k.known)
-
-    def indexes(self, resource: kopf.Resource) -> bool:
-        """Whether Kopf caches this resource's workloads."""
-        return (resource.group, resource.version, resource.plural) in self.cached
-
-    def wakes(self, resource: kopf.Resource) -> bool:
-        """Whether Kopf watches this resource to wake the tasks of its workloads."""
-        return self.indexes(resource) or (resource.preferred and (resource.group, resource.kind) in self.woken)
-
-    def __repr__(self) -> str:  # Kopf's warnings name a selector by it
-        names_ = sorted(f"{p}.{g}/{v}" for g, v, p in self.cached) + sorted(f"{k}.{g}" for g, k in self.woken)
-        return f"the workload kinds listed and granted ({', '.join(names_) or 'none'})"
-
-
-WORKLOADS = WorkloadWatches()
 
 
 @kopf.index(WORKLOADS.indexes, labels=OF_A_TASK, id="kubetune_workloads")

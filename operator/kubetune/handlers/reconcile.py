@@ -17,7 +17,8 @@ from ..api import HPOTaskStatus, parse_task
 from ..errors import InvalidSpec, KindUnavailable
 from ..executors import clock
 from ..executors.cache import Expectations, Snapshot
-from ..executors.kube import STATUS_INTERVAL, Kube, KubeExecutor
+from ..executors.client import Kube
+from ..executors.kube import STATUS_INTERVAL, KubeExecutor
 from . import telemetry
 
 log = logging.getLogger(__name__)

@@ -147,10 +147,11 @@ def running_average(series: MetricSeries, step: int) -> float | None:
 
 def best_so_far(series: MetricSeries, step: int, direction: Direction) -> float | None:
     """The best value reported up to ``step`` (None before the first); exact at the last step."""
-    exact = series.min if direction is Direction.MINIMIZE else series.max
+    extremes = [v for v in (series.min, series.max) if v is not None]
+    exact = direction.best(extremes) if extremes else None
     if _covers(series, step) and exact is not None and math.isfinite(exact):
         return exact
     values = [p.value for p in series.points if p.step <= step and math.isfinite(p.value)]
     if not values:
         return None
-    return min(values) if direction is Direction.MINIMIZE else max(values)
+    return direction.best(values)

@@ -1,6 +1,6 @@
 """A task on a cluster as a :class:`~kubetune.results.source.TrialSource`: its HPOTask and Trial objects.
 
-Read with the user's kubeconfig (or a pod's service account), through ``executors.kube``, the
+Read with the user's kubeconfig (or a pod's service account), through ``executors.client``, the
 one module that calls the Kubernetes API; the Trials are listed in pages.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..api import HPOTask, Stop, Trial, parse_task
 from ..errors import InvalidSpec, StateError
-from ..executors.kube import PAGE_SIZE, Kube, user_client
+from ..executors.client import PAGE_SIZE, Kube, user_client
 
 
 @dataclass

@@ -118,6 +118,8 @@ class Bayesian:
                 objectives=request.objectives,
             )
         elif request.objectives > 1:
+            # A task never gets here (its validation reads BayesianSettings.able); this guards the
+            # search layer used on its own, where skopt would quietly optimize the first objective.
             raise SearchError("bayesian with several objectives needs algorithm.settings.backend: optuna-gp")
         else:
             params = self._ask_skopt(request, kept, seed)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 from ..api import ParamValue
 from ..api.algorithms import HyperbandSettings
-from ..errors import SearchError
 from .base import Observation, Pending, Proposal, SearchRequest, Suggestion, TrialState
 from .seeding import fixed_rng
 from .space import NumericDimension, SearchSpace
@@ -76,9 +75,9 @@ class Hyperband:
     def _resource_dimension(self) -> NumericDimension:
         dimension = self.space.dimension(self.resource_parameter)
         if not isinstance(dimension, NumericDimension) or dimension.base is not None or dimension.min <= 0:
-            raise SearchError(
-                f"hyperband needs an int or double range with min > 0 as resource, not {dimension.name!r}"
-            )
+            # The task's validation refuses such a resource (api.task, from HyperbandSettings'
+            # capabilities); this only guards the class used on its own, as the tests do.
+            raise TypeError(f"the resource {dimension.name!r} is not an int or double range with min > 0")
         return dimension
 
     def brackets(self) -> list[list[Rung]]:

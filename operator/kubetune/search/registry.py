@@ -47,21 +47,23 @@ class Entry(Generic[S]):
         return self.build(algorithm.settings_as(self.settings), space, algorithm)
 
 
+# What each algorithm needs of a task (a resource parameter, experiments, a plugin's name) is
+# checked once, by the HPOTask's validation from the declarations in api/algorithms.py: a spec that
+# reaches here has it, and the asserts below only tell the type checker so.
+
+
 def _hyperband(s: a.HyperbandSettings, space: SearchSpace, _: Algorithm) -> Suggester:
-    if s.resource_parameter is None:
-        raise SearchError("hyperband needs algorithm.settings.resourceParameter (the trial budget, e.g. epochs)")
+    assert s.resource_parameter is not None
     return Hyperband(space, s.resource_parameter, s.eta)
 
 
 def _experiments(_: a.ExperimentsSettings, space: SearchSpace, algorithm: Algorithm) -> Suggester:
-    if not algorithm.experiments:
-        raise SearchError("the experiments algorithm needs algorithm.experiments")
+    assert algorithm.experiments
     return Experiments(space, algorithm.experiments)
 
 
 def _plugin(_: a.PluginSettings, space: SearchSpace, algorithm: Algorithm) -> Suggester:
-    if algorithm.plugin is None:
-        raise SearchError("the plugin algorithm needs algorithm.plugin")
+    assert algorithm.plugin is not None
     return _Guarded(algorithm.plugin, load_plugin(algorithm.plugin)(space, algorithm.plugin_settings or {}))
 
 

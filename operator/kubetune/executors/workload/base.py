@@ -103,8 +103,16 @@ class ConditionWorkload:
     """A kind whose status has a success and a failure condition, and whose pods carry kubetune's labels."""
 
     shape: kinds.Kind
-    succeeded: str = "Complete"
-    failed: str = "Failed"
+
+    @property
+    def succeeded(self) -> str:
+        """The condition type that says the workload succeeded (the kind's)."""
+        return (self.shape.conditions or ("", ""))[0]
+
+    @property
+    def failed(self) -> str:
+        """The condition type that says the workload failed (the kind's)."""
+        return (self.shape.conditions or ("", ""))[1]
 
     @property
     def kind(self) -> str:

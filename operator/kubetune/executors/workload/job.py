@@ -5,4 +5,4 @@ from __future__ import annotations
 from ...api import kinds
 from .base import ConditionWorkload
 
-JOB = ConditionWorkload(kinds.JOB, succeeded="Complete", failed="Failed")
+JOB = ConditionWorkload(kinds.JOB)

@@ -46,4 +46,4 @@ class JobSetWorkload(ConditionWorkload):
         return label(pod, JOBSET_UID) == obj["metadata"].get("uid") and leader(pod, obj["metadata"]["name"], first)
 
 
-JOBSET = JobSetWorkload(kinds.JOBSET, succeeded="Completed", failed="Failed")
+JOBSET = JobSetWorkload(kinds.JOBSET)

@@ -37,7 +37,7 @@ class TrainingOperatorWorkload(ConditionWorkload):
         return label(pod, REPLICA_TYPE) == str(loc[1]).lower() and label(pod, REPLICA_INDEX) == "0"
 
 
-PYTORCHJOB = TrainingOperatorWorkload(kinds.PYTORCHJOB, succeeded="Succeeded", failed="Failed")
-TFJOB = TrainingOperatorWorkload(kinds.TFJOB, succeeded="Succeeded", failed="Failed")
-MPIJOB = TrainingOperatorWorkload(kinds.MPIJOB, succeeded="Succeeded", failed="Failed")
-XGBOOSTJOB = TrainingOperatorWorkload(kinds.XGBOOSTJOB, succeeded="Succeeded", failed="Failed")
+PYTORCHJOB = TrainingOperatorWorkload(kinds.PYTORCHJOB)
+TFJOB = TrainingOperatorWorkload(kinds.TFJOB)
+MPIJOB = TrainingOperatorWorkload(kinds.MPIJOB)
+XGBOOSTJOB = TrainingOperatorWorkload(kinds.XGBOOSTJOB)

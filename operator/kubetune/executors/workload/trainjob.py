@@ -47,4 +47,4 @@ class TrainJobWorkload(ConditionWorkload):
         return NODE
 
 
-TRAINJOB = TrainJobWorkload(kinds.TRAINJOB, succeeded="Complete", failed="Failed")
+TRAINJOB = TrainJobWorkload(kinds.TRAINJOB)
