@@ -17,8 +17,6 @@ from . import cel, kinds, regexp, rules
 from .algorithms import (
     SETTINGS,
     AlgorithmName,
-    BayesianSettings,
-    GPBackend,
     GridSettings,
     HyperbandSettings,
     flat_settings_schema,
@@ -900,12 +898,6 @@ class HPOTaskSpec(ApiModel):
                 ("algorithm", "name"),
                 f"{name} optimizes a single objective; with objective.metrics use nsga2, tpe, bayesian, auto, "
                 "random, sobol or grid",
-            )
-        bayesian = _valid(BayesianSettings, self.algorithm.settings) if name is AlgorithmName.BAYESIAN else None
-        if bayesian is not None and bayesian.backend is not GPBackend.OPTUNA_GP:
-            yield (
-                ("algorithm", "settings", "backend"),
-                f"must be optuna-gp with objective.metrics ({bayesian.backend} optimizes a single objective)",
             )
         if self.early_stopping is not None:
             yield (
