@@ -87,6 +87,7 @@ def multi_objective_optimizers(gp: bool) -> tuple[str, ...]:
     """kubetune's multi-objective algorithms and their raw Optuna peers (GP ones only with torch)."""
     return (
         "kubetune:tpe",
+        "kubetune:bayesian",  # the default backend, skopt: ParEGO
         "kubetune:nsga2",
         "kubetune:nsga2-pop10",
         *(("kubetune:bayesian-optuna-gp",) if gp else ()),

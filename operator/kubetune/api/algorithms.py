@@ -53,7 +53,8 @@ class GPBackend(StrEnum):
 class AutoSettings(ApiModel):
     """kubetune picks from the space and the budget: grid for a finite space no larger than
     maxTrials, else bayesian (with its default backend, skopt) up to 20 dimensions and 250
-    completed trials, else tpe."""
+    completed trials, else tpe. With several objectives: bayesian (skopt's ParEGO) below 250
+    completed trials, then nsga2."""
 
 
 class RandomSettings(ApiModel):
