@@ -206,8 +206,10 @@ MULTI_OBJECTIVE_FAMILY: dict[str, tuple[str, ...]] = {
     "kubetune:nsga2": ("optuna:nsga2",),
     "kubetune:nsga2-pop10": ("optuna:nsga2-pop10",),
     "kubetune:bayesian-optuna-gp": ("optuna:gp",),
+    # ParEGO on scikit-optimize, which has no multi-objective mode of its own: the other GP.
+    "kubetune:bayesian": ("optuna:gp",),
 }
-"""The raw Optuna sampler each kubetune multi-objective algorithm runs."""
+"""The raw Optuna sampler each kubetune multi-objective algorithm runs (for ParEGO, the nearest)."""
 
 
 def analyze_multi_objective(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -33,12 +33,12 @@ RULES: dict[str, dict[str, Any] | None] = {
     "none": None,
     # kubetune's defaults: judged from the first step, once 3 trials have completed.
     "median": {"rule": "median"},
-    # kubetune's defaults: rungs at epochs 1, 3 and 9 (minResource 1, reductionFactor 3), as Ray
-    # Tune's ASHA starts at one epoch (grace_period 1).
+    # kubetune's defaults: reductionFactor 3, maxResource the 27 epochs of the first succeeded
+    # trial, so minResource 27 // 3**2 = 3: rungs at epochs 3 and 9.
     "asha": {"rule": "asha"},
-    # The first rung at a ninth of the 27 epochs (rungs at 3 and 9), as Hyperband's most
-    # aggressive bracket with eta 3 over three rungs would start.
-    "asha-min3": {"rule": "asha", "minResource": 3, "reductionFactor": 3},
+    # The first rung at the first epoch (rungs at 1, 3 and 9), as Ray Tune's ASHA starts
+    # (grace_period 1), and kubetune's default before the first rung was derived from maxResource.
+    "asha-min1": {"rule": "asha", "minResource": 1, "reductionFactor": 3},
 }
 """Each rule as ``spec.earlyStopping`` spells it (``None``: no early stopping)."""
 

@@ -271,8 +271,23 @@ def run_optuna(name: str, problem: Evaluable[V], evaluations: int, seed: int, pe
         study.enqueue_trial(params)
     trials: dict[int, Any] = {}
 
+    conditional = any(d.when for d in problem.dims)
+
     def ask() -> tuple[int, Assignment]:
-        trial = study.ask(distributions)
+        if conditional:
+            # Define-by-run, parents first: an inactive input is never asked, as a user would write it.
+            trial = study.ask()
+            for d in problem.dims:
+                if not d.active(trial.params):
+                    continue
+                if d.choices:
+                    trial.suggest_categorical(d.name, list(d.choices))
+                elif d.integer_step:
+                    trial.suggest_int(d.name, int(d.low), int(d.high), step=d.integer_step, log=d.log)
+                else:
+                    trial.suggest_float(d.name, d.low, d.high, log=d.log)
+        else:
+            trial = study.ask(distributions)
         trials[trial.number] = trial
         return trial.number, trial.params
 
@@ -321,10 +336,13 @@ def run_skopt(problem: Problem, evaluations: int, seed: int, pending: int) -> tu
     counter = itertools.count()
 
     def to_x(params: Assignment) -> list[Any]:
+        # scikit-optimize has no conditions: an inactive input is told at the middle of its range.
         return [
             params[d.name]
             if d.choices
             else (int(params[d.name]) // d.integer_step if d.integer_step else params[d.name])
+            if d.name in params
+            else (d.low + d.high) / 2
             for d in dims
         ]
 
@@ -332,10 +350,11 @@ def run_skopt(problem: Problem, evaluations: int, seed: int, pending: int) -> tu
         params = next(starts, None)
         if params is None:
             x = optimizer.ask()
-            params = {
-                d.name: (v if d.choices else int(v) * d.integer_step if d.integer_step else float(v))
+            drawn = {
+                d.name: (str(v) if d.choices else int(v) * d.integer_step if d.integer_step else float(v))
                 for d, v in zip(dims, x, strict=True)
             }
+            params = {d.name: drawn[d.name] for d in dims if d.active(drawn)}
         return next(counter), params
 
     def tell(_: int, params: Assignment, value: float) -> None:
@@ -370,7 +389,7 @@ def run_random(problem: Evaluable[V], evaluations: int, seed: int, pending: int)
                     params[d.name] = float(math.exp(rng.uniform(math.log(d.low), math.log(d.high))))
                 else:
                     params[d.name] = float(rng.uniform(d.low, d.high))
-            yield params
+            yield {d.name: params[d.name] for d in problem.dims if d.active(params)}
 
     source = draws()
     counter = itertools.count()

@@ -39,17 +39,34 @@ class Dim:
     log: bool = False
     integer_step: int | None = None
     choices: tuple[str, ...] = ()
+    when: tuple[str, tuple[str, ...]] | None = None
+    """A condition: the input exists only while the categorical input named first takes one of
+    these values (kubetune's ``when``; Optuna's define-by-run; scikit-optimize, which has no
+    conditions, searches it always and the problem ignores it where it is inactive)."""
 
     def parameter(self) -> Parameter:
         """The kubetune parameter."""
+        when = {"when": {"parameter": self.when[0], "in": list(self.when[1])}} if self.when else {}
         if self.choices:
-            return Parameter(name=self.name, type="categorical", values=list(self.choices))
+            return Parameter.model_validate({"name": self.name, "type": "categorical", "values": list(self.choices)})
         scale = "log" if self.log else "linear"
         if self.integer_step:
-            return Parameter(
-                name=self.name, type="int", min=self.low, max=self.high, step=self.integer_step, scale=scale
+            return Parameter.model_validate(
+                {
+                    "name": self.name,
+                    "type": "int",
+                    "min": self.low,
+                    "max": self.high,
+                    "step": self.integer_step,
+                    "scale": scale,
+                    **when,
+                }
             )
-        return Parameter(name=self.name, min=self.low, max=self.high, scale=scale)
+        return Parameter.model_validate({"name": self.name, "min": self.low, "max": self.high, "scale": scale, **when})
+
+    def active(self, params: Assignment) -> bool:
+        """Whether the input exists in this assignment (its condition holds, or it has none)."""
+        return self.when is None or params.get(self.when[0]) in self.when[1]
 
 
 @dataclass(frozen=True)
@@ -139,14 +156,15 @@ def _mixed(p: Assignment) -> float:
 @functools.cache
 def _split(dataset: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A fixed stratified 70/30 split of a scikit-learn dataset, loaded once per process."""
-    from sklearn.datasets import load_breast_cancer, load_digits  # noqa: PLC0415 -- only the model runs need it
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits  # noqa: PLC0415 -- models only
     from sklearn.model_selection import train_test_split  # noqa: PLC0415
 
-    loader = {"breast_cancer": load_breast_cancer, "digits": load_digits}[dataset]
+    loader = {"breast_cancer": load_breast_cancer, "digits": load_digits, "diabetes": load_diabetes}[dataset]
     x, y = loader(return_X_y=True)
     if dataset == "digits":
         x = x / 16.0  # pixel intensities 0..16 to 0..1, as an MLP and an RBF kernel need
-    x_train, x_valid, y_train, y_valid = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+    classes = None if dataset == "diabetes" else y  # a regression target is not stratified
+    x_train, x_valid, y_train, y_valid = train_test_split(x, y, test_size=0.3, random_state=0, stratify=classes)
     return x_train, x_valid, y_train, y_valid
 
 
@@ -201,6 +219,100 @@ def _svm(p: Assignment) -> float:
     from sklearn.svm import SVC  # noqa: PLC0415
 
     return _validation_error(SVC(C=float(p["C"]), gamma=float(p["gamma"])), "digits")
+
+
+def _gradient_boosting_regression(p: Assignment) -> float:
+    """1 - R² on the validation rows of diabetes (0 is a perfect fit; a constant scores about 1)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor  # noqa: PLC0415
+
+    x_train, x_valid, y_train, y_valid = _split("diabetes")
+    model = HistGradientBoostingRegressor(
+        loss=str(p["loss"]),
+        learning_rate=float(p["learning_rate"]),
+        max_iter=int(p["max_iter"]),
+        max_leaf_nodes=int(p["max_leaf_nodes"]),
+        min_samples_leaf=int(p["min_samples_leaf"]),
+        l2_regularization=float(p["l2_regularization"]),
+        early_stopping=False,
+        random_state=0,
+    )
+    model.fit(x_train, y_train)
+    return float(1.0 - model.score(x_valid, y_valid))
+
+
+NET_HIDDEN = 32
+NET_EPOCHS = 8
+NET_BATCH = 64
+
+
+def _network(
+    learning_rate: float,
+    weight_decay: float,
+    warmup: float,
+    schedule: str,
+    optimizer: str = "sgd",
+    momentum: float = 0.9,
+) -> float:
+    """Validation error on digits of a 64-32-10 tanh network trained with numpy for ``NET_EPOCHS``
+    epochs, from fixed initial weights and batch order: the learning rate rises linearly over the
+    first ``warmup`` share of the steps, then follows ``schedule`` (constant, linear or cosine
+    decay to 0); weight decay is decoupled (AdamW-style), applied to the weights, not the biases."""
+    x_train, x_valid, y_train, y_valid = _split("digits")
+    rng = np.random.default_rng(0)
+    shapes = [(64, NET_HIDDEN), (NET_HIDDEN,), (NET_HIDDEN, 10), (10,)]
+    weights = [
+        rng.normal(0, 1 / math.sqrt(shape[0]), shape) if len(shape) == 2 else np.zeros(shape) for shape in shapes
+    ]
+    first, second = [np.zeros_like(w) for w in weights], [np.zeros_like(w) for w in weights]
+    batches = -(-len(x_train) // NET_BATCH)
+    total, warm = NET_EPOCHS * batches, max(1, round(warmup * NET_EPOCHS * batches))
+    onehot = np.eye(10)[y_train]
+    step = 0
+    with np.errstate(all="ignore"):
+        for _ in range(NET_EPOCHS):
+            order = rng.permutation(len(x_train))
+            for b in range(batches):
+                rows = order[b * NET_BATCH : (b + 1) * NET_BATCH]
+                x, t = x_train[rows], onehot[rows]
+                w1, b1, w2, b2 = weights
+                hidden = np.tanh(x @ w1 + b1)
+                logits = hidden @ w2 + b2
+                probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+                probs /= probs.sum(axis=1, keepdims=True)
+                delta = (probs - t) / len(rows)
+                back = (delta @ w2.T) * (1 - hidden**2)
+                grads = [x.T @ back, back.sum(axis=0), hidden.T @ delta, delta.sum(axis=0)]
+                step += 1
+                progress = max(0.0, (step - warm) / max(1, total - warm))
+                decay = {"constant": 1.0, "linear": 1 - progress, "cosine": 0.5 * (1 + math.cos(math.pi * progress))}
+                rate = learning_rate * (min(1.0, step / warm) if step <= warm else decay[schedule])
+                for i, (w, g) in enumerate(zip(weights, grads, strict=True)):
+                    if optimizer == "adam":
+                        first[i] = 0.9 * first[i] + 0.1 * g
+                        second[i] = 0.999 * second[i] + 0.001 * g**2
+                        update = (first[i] / (1 - 0.9**step)) / (np.sqrt(second[i] / (1 - 0.999**step)) + 1e-8)
+                    elif optimizer == "rmsprop":
+                        second[i] = 0.9 * second[i] + 0.1 * g**2
+                        update = g / (np.sqrt(second[i]) + 1e-8)
+                    else:
+                        first[i] = momentum * first[i] + g
+                        update = first[i]
+                    decayed = rate * weight_decay * w if w.ndim == 2 else 0.0
+                    weights[i] = w - decayed - rate * update
+        w1, b1, w2, b2 = weights
+        predicted = (np.tanh(x_valid @ w1 + b1) @ w2 + b2).argmax(axis=1)
+    error = float(np.mean(predicted != y_valid))
+    return error if math.isfinite(error) else 1.0
+
+
+def _schedule(p: Assignment) -> float:
+    return _network(float(p["learning_rate"]), float(p["weight_decay"]), float(p["warmup"]), str(p["schedule"]))
+
+
+def _conditional(p: Assignment) -> float:
+    optimizer = str(p["optimizer"])
+    momentum = float(p["momentum"]) if optimizer == "sgd" else 0.0
+    return _network(float(p["learning_rate"]), float(p["weight_decay"]), 0.0, "cosine", optimizer, momentum)
 
 
 PROBLEMS: dict[str, Problem] = {
@@ -297,6 +409,53 @@ PROBLEMS: dict[str, Problem] = {
             0.0,
             None,
             "scikit-learn SVC (RBF kernel), log-scaled C and gamma, on digits",
+        ),
+        Problem(
+            "gbm-diabetes",
+            "model",
+            (
+                Dim("loss", choices=("squared_error", "absolute_error", "poisson")),
+                Dim("learning_rate", 0.01, 1.0, log=True),
+                Dim("max_iter", 10, 200, integer_step=1),
+                Dim("max_leaf_nodes", 4, 64, integer_step=1),
+                Dim("min_samples_leaf", 2, 60, integer_step=1),
+                Dim("l2_regularization", 1e-4, 10.0, log=True),
+            ),
+            _gradient_boosting_regression,
+            0.0,
+            None,
+            "scikit-learn HistGradientBoostingRegressor on diabetes (309 train / 133 validation rows), "
+            "1 - R² on the validation rows",
+        ),
+        Problem(
+            "net-schedule",
+            "model",
+            (
+                Dim("learning_rate", 1e-3, 3.0, log=True),
+                Dim("weight_decay", 1e-6, 1e-1, log=True),
+                Dim("warmup", 0.0, 0.5),
+                Dim("schedule", choices=("constant", "linear", "cosine")),
+            ),
+            _schedule,
+            0.0,
+            None,
+            f"a 64-{NET_HIDDEN}-10 tanh network in numpy, SGD with momentum 0.9 for {NET_EPOCHS} epochs on "
+            "digits: peak learning rate, decoupled weight decay, linear warm-up share and decay schedule",
+        ),
+        Problem(
+            "net-conditional",
+            "model",
+            (
+                Dim("optimizer", choices=("sgd", "adam", "rmsprop")),
+                Dim("learning_rate", 1e-4, 3.0, log=True),
+                Dim("momentum", 0.0, 0.99, when=("optimizer", ("sgd",))),
+                Dim("weight_decay", 1e-6, 1e-1, log=True),
+            ),
+            _conditional,
+            0.0,
+            None,
+            "the net-schedule network with a conditional space: optimizer (sgd, adam, rmsprop), and "
+            "momentum only for sgd; cosine decay, no warm-up",
         ),
     ]
 }

@@ -492,8 +492,8 @@ def render_early_stopping(results: Mapping[str, Any]) -> list[str]:
     lines += [
         "- Rules (`spec.earlyStopping`): "
         + "; ".join(f"{name}: `{json.dumps(rule) if isinstance(rule, dict) else rule}`" for name, rule in rules.items())
-        + " (kubetune's defaults: minTrials 3 and startStep 1 for the median rule, minResource 1 and "
-        "reductionFactor 3 for asha).",
+        + " (kubetune's defaults: minTrials 3 and startStep 1 for the median rule; for asha, reductionFactor 3, "
+        "maxResource the last step of the first succeeded trial and minResource maxResource // 3**2).",
         f"- Seeds: {len({r['seed'] for r in section['runs']})} per algorithm and rule; {trials} trials per "
         "run at equal trial count.",
         "",

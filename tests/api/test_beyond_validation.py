@@ -78,6 +78,14 @@ def problems(**spec: Any) -> list[str]:
             {"earlyStopping": {"rule": "asha", "minTrials": 2}},
             "spec.earlyStopping.minTrials: applies to the median rule only",
         ),
+        (
+            {"earlyStopping": {"rule": "asha", "minResource": 9, "maxResource": 9}},
+            "spec.earlyStopping.minResource: must be below maxResource (9)",
+        ),
+        (
+            {"earlyStopping": {"rule": "median", "maxResource": 27}},
+            "spec.earlyStopping.maxResource: applies to the asha rule only",
+        ),
         ({"warmStart": {"tasks": ["Not_A_Name"]}}, "spec.warmStart.tasks[0]: string should match pattern"),
         (
             {

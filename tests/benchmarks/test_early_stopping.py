@@ -41,7 +41,7 @@ def test_asha_stops_trials_at_its_rungs_and_counts_the_epochs_they_trained(small
     run = early_stopping.run("asha", "random", smaller_x_is_better, 0, 12)
     stopped = [e for e, s in zip(run.epochs, run.stopped, strict=True) if s]
     completed = [e for e, s in zip(run.epochs, run.stopped, strict=True) if not s]
-    assert stopped and set(stopped) <= {1, 3, 9}  # minResource 1, reductionFactor 3
+    assert stopped and set(stopped) <= {3, 9}  # the defaults: minResource 27 // 3**2, reductionFactor 3
     assert set(completed) == {EPOCHS} and not run.stopped[0]  # the first trial has no one to lose to
     # Trials go on until the epochs of 12 full trainings are spent, and not one trial more.
     assert sum(run.epochs) >= 12 * EPOCHS > sum(run.epochs[:-1])
@@ -49,16 +49,16 @@ def test_asha_stops_trials_at_its_rungs_and_counts_the_epochs_they_trained(small
     assert reading["epochs"] == sum(run.epochs[:12]) and reading["stopped"] == sum(run.stopped[:12])
 
 
-def test_asha_from_a_later_first_rung_stops_nothing_before_it(smaller_x_is_better: str) -> None:
-    run = early_stopping.run("asha-min3", "random", smaller_x_is_better, 0, 12)
-    assert min(run.epochs) == 3 and set(run.epochs) <= {3, 9, EPOCHS}
+def test_asha_from_the_first_epoch_stops_trials_there(smaller_x_is_better: str) -> None:
+    run = early_stopping.run("asha-min1", "random", smaller_x_is_better, 0, 12)
+    assert min(run.epochs) == 1 and set(run.epochs) <= {1, 3, 9, EPOCHS}
 
 
 def test_a_trial_is_not_stopped_after_its_last_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every trial has the same curve up to the last epoch (ties go on), which ranks them; a rule
     # judging there (27 is a rung of minResource 1, reductionFactor 3) would stop all but the best.
     monkeypatch.setitem(CURVES, "toy", _toy(lambda x, epoch: 1 / epoch + (x if epoch == EPOCHS else 0.0)))
-    run = early_stopping.run("asha", "random", "toy", 0, 8)
+    run = early_stopping.run("asha-min1", "random", "toy", 0, 8)
     assert not any(run.stopped[:8]) and run.epochs[:8] == [EPOCHS] * 8
 
 

@@ -78,3 +78,26 @@ def test_auto_is_not_run_twice_where_it_delegates_to_bayesian() -> None:
 
     assert auto_alias("branin", 50) == "kubetune:bayesian"
     assert auto_alias("gbm-cancer", 50) == "kubetune:bayesian"
+
+
+@pytest.mark.parametrize("optimizer", sorted(RUNNERS))
+def test_in_a_conditional_space_every_optimizer_sets_momentum_exactly_for_sgd(optimizer: str) -> None:
+    # Optuna asks define-by-run, scikit-optimize searches momentum always and it is dropped where
+    # inactive: every optimizer's assignments are points of the same conditional space.
+    problem = PROBLEMS["net-conditional"]
+    recording, seen = _recording(problem)
+    RUNNERS[optimizer](recording, DESIGN_SIZE + 4, 3, 1)
+    space = problem.space()
+    assert len(seen) == DESIGN_SIZE + 4
+    for params in seen:
+        assert ("momentum" in params) == (params["optimizer"] == "sgd"), params
+        assert space.contains(params)
+
+
+def test_the_real_problems_are_cheap_deterministic_and_tell_configurations_apart() -> None:
+    for name in ("gbm-diabetes", "net-schedule", "net-conditional"):
+        problem = PROBLEMS[name]
+        points = design(problem, 0)[:4]
+        values = [problem.evaluate(p) for p in points]
+        assert values == [problem.evaluate(p) for p in points]
+        assert all(0.0 <= v <= 1.5 for v in values) and len(set(values)) > 1, (name, values)

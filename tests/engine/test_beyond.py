@@ -175,6 +175,46 @@ def test_asha_lets_the_first_trial_at_a_rung_go_on(make_task: MakeTask) -> None:
     assert plan(task, [curve(task, 0, [5.0, 4.0], TrialPhase.RUNNING)], T0).stop == []
 
 
+def test_asha_does_not_stop_a_trial_on_its_final_report(make_task: MakeTask) -> None:
+    # 27 steps end on a rung of minResource 1 and reductionFactor 3 (1, 3, 9, 27): a trial whose
+    # final report is the worst at step 27 has trained in full and is not EarlyStopped there.
+    task = make_task(
+        earlyStopping={"rule": "asha", "minResource": 1, "reductionFactor": 3},
+        budget={"maxTrials": 10, "parallelTrials": 4},
+    )
+    full = [[1.0 / (step + k) for step in range(1, 28)] for k in range(3)]
+    done = [curve(task, k, values) for k, values in enumerate(full)]
+    last = curve(task, 3, [*full[0][:-1], 0.9], TrialPhase.RUNNING)
+    assert plan(task, [*done, last], T0).stop == []
+    # The same trial, worse at an earlier rung, is stopped there.
+    early = curve(task, 3, [*full[0][:8], 0.9], TrialPhase.RUNNING)
+    assert [v.reason for v in plan(task, [*done, early], T0).stop] == ["AshaStop"]
+
+
+def test_asha_max_resource_is_the_step_where_trials_finish(make_task: MakeTask) -> None:
+    task = make_task(
+        earlyStopping={"rule": "asha", "minResource": 1, "reductionFactor": 3, "maxResource": 9},
+        budget={"maxTrials": 10, "parallelTrials": 4},
+    )
+    # No trial has succeeded yet: the stated maxResource is enough to judge, and step 9 is not a rung.
+    running = [curve(task, k, [0.1 * (k + 1)] * 9, TrialPhase.RUNNING) for k in range(4)]
+    assert plan(task, running, T0).stop == []
+    at_three = [curve(task, k, [0.1 * (k + 1)] * 3, TrialPhase.RUNNING) for k in range(4)]
+    assert {v.name for v in plan(task, at_three, T0).stop} == {"t1-1", "t1-2", "t1-3"}  # best 4 // 3
+
+
+def test_asha_defaults_wait_for_a_full_training_then_start_at_a_ninth_of_it(make_task: MakeTask) -> None:
+    task = make_task(earlyStopping={"rule": "asha"}, budget={"maxTrials": 10, "parallelTrials": 4})
+    # Before any trial has succeeded, the full training's length is unknown: nothing is stopped.
+    running = [curve(task, k, [0.1 * (k + 1)] * 5, TrialPhase.RUNNING) for k in range(4)]
+    assert plan(task, running, T0).stop == []
+    done = [curve(task, k, [0.1] * 27) for k in range(3)]
+    bad = [5.0] * 27
+    assert plan(task, [*done, curve(task, 3, bad[:2], TrialPhase.RUNNING)], T0).stop == []
+    stop = plan(task, [*done, curve(task, 3, bad[:3], TrialPhase.RUNNING)], T0).stop
+    assert [v.reason for v in stop] == ["AshaStop"] and "rung step 3" in stop[0].message
+
+
 def test_conditional_parameters_reach_trials_only_when_active(make_task: MakeTask) -> None:
     parameters = [
         {"name": "optimizer", "type": "categorical", "values": ["adam", "sgd"]},

@@ -18,9 +18,10 @@ def request(
     count: int = 1,
     seed: int = 0,
     max_trials: int | None = None,
+    objectives: int = 1,
 ) -> SearchRequest:
     """A request as the engine builds it."""
-    return SearchRequest(space, list(history), list(pending), count, seed, max_trials)
+    return SearchRequest(space, list(history), list(pending), count, seed, max_trials, objectives)
 
 
 def optimize(

@@ -9,6 +9,7 @@ from kubetune.search.auto import MAX_GP_TRIALS, Auto
 from kubetune.search.base import Observation, TrialState
 from kubetune.search.bayesian import Bayesian
 from kubetune.search.grid import GridSearch
+from kubetune.search.nsga2 import NSGA2
 from kubetune.search.tpe import TPE
 
 from .helpers import request, space_of
@@ -37,3 +38,13 @@ def test_a_small_budget_uses_the_gp_and_a_long_run_moves_to_tpe() -> None:
 def test_many_dimensions_use_tpe() -> None:
     wide = space_of(*[Parameter(name=f"x{i}", min=0, max=1) for i in range(25)])
     assert isinstance(Auto(wide).choose(request(wide)), TPE)
+
+
+def test_two_objectives_use_the_gp_then_nsga2_in_any_dimension() -> None:
+    wide = space_of(*[Parameter(name=f"x{i}", min=0, max=1) for i in range(30)])
+    assert isinstance(Auto(wide).choose(request(wide, objectives=2)), Bayesian)
+    rng = np.random.default_rng(0)
+    history = [
+        Observation(i, wide.sample(rng), TrialState.COMPLETE, 1.0, values=(1.0, 2.0)) for i in range(MAX_GP_TRIALS)
+    ]
+    assert isinstance(Auto(wide).choose(request(wide, history, objectives=2)), NSGA2)

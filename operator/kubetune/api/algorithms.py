@@ -94,7 +94,8 @@ class AlgorithmSettings(ApiModel):
 class AutoSettings(AlgorithmSettings):
     """kubetune picks from the space and the budget: grid for a finite space no larger than
     maxTrials, else bayesian (with its default backend, skopt) up to 20 dimensions and 250
-    completed trials, else tpe."""
+    completed trials, else tpe. With several objectives: bayesian (skopt's ParEGO) below 250
+    completed trials, then nsga2."""
 
 
 class RandomSettings(AlgorithmSettings):
@@ -151,13 +152,11 @@ class BayesianSettings(AlgorithmSettings):
     so that a suggestion stays fast on long tasks."""
 
     def able(self) -> Capabilities:
-        """With skopt: one objective, and constraints only keep a trial from being the best."""
+        """With skopt, constraints only keep a trial from being the best (several objectives are
+        searched by ParEGO, a random scalarisation per suggestion)."""
         if self.backend is GPBackend.OPTUNA_GP:
             return self.capabilities
-        why = f"{self.backend} optimizes a single objective"
-        return Capabilities(
-            several_objectives=False, constraints=False, why=why, lifted_by=("backend", GPBackend.OPTUNA_GP.value)
-        )
+        return Capabilities(constraints=False)
 
     @model_validator(mode="after")
     def _check(self) -> BayesianSettings:

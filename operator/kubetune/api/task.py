@@ -310,6 +310,10 @@ class EarlyStoppingRule(StrEnum):
 
 
 _ASHA = "(has(self.rule) && self.rule == 'asha')"
+DEFAULT_REDUCTION_FACTOR = 3
+MIN_RESOURCE_RUNGS = 2
+"""asha's default first rung is maxResource / reductionFactor**this: the rungs below the full
+training are then at a ninth and a third of it with reductionFactor 3 (docs/search.md)."""
 
 
 class EarlyStopping(ApiModel):
@@ -319,6 +323,12 @@ class EarlyStopping(ApiModel):
         json_schema_extra=_cel(
             (f"!has(self.minResource) || {_ASHA}", "applies to the asha rule only", ".minResource"),
             (f"!has(self.reductionFactor) || {_ASHA}", "applies to the asha rule only", ".reductionFactor"),
+            (f"!has(self.maxResource) || {_ASHA}", "applies to the asha rule only", ".maxResource"),
+            (
+                "!has(self.minResource) || !has(self.maxResource) || self.minResource < self.maxResource",
+                "must be below maxResource",
+                ".minResource",
+            ),
             (f"!has(self.minTrials) || !{_ASHA}", "applies to the median rule only", ".minTrials"),
             (f"!has(self.startStep) || !{_ASHA}", "applies to the median rule only", ".startStep"),
         )
@@ -344,21 +354,23 @@ class EarlyStopping(ApiModel):
 
     min_resource: Annotated[int | None, Field(ge=1)] = None
     """asha: the step of the first rung (the step is the resource: an epoch, with
-    ``metricsCollector.stepKey: epoch``). Default 1."""
+    ``metricsCollector.stepKey: epoch``). Default: maxResource / reductionFactor**2, rounded down,
+    at least 1 (step 3 of 27 with reductionFactor 3), because the first epochs rank the final
+    results poorly (docs/search.md)."""
 
     reduction_factor: Annotated[int | None, Field(ge=2, le=10)] = None
     """asha: each rung is this many times the previous one's step, and keeps the best 1/this of
     the trials that reach it. Default 3."""
 
-    @property
-    def asha_min_resource(self) -> int:
-        """minResource with its default."""
-        return self.min_resource or 1
+    max_resource: Annotated[int | None, Field(ge=2)] = None
+    """asha: the step at which a trial has trained in full (Ray Tune's max_t). No rung is at or
+    beyond it, so a trial is never judged on its final report. Default: the highest step that a
+    succeeded trial reported; until one trial has succeeded, asha stops none."""
 
-    @property
-    def asha_reduction_factor(self) -> int:
-        """reductionFactor with its default."""
-        return self.reduction_factor or 3
+    def asha_rungs(self, max_resource: int) -> tuple[int, int]:
+        """The first rung's step and the reduction factor, with their defaults, below ``max_resource``."""
+        factor = self.reduction_factor or DEFAULT_REDUCTION_FACTOR
+        return self.min_resource or max(1, max_resource // factor**MIN_RESOURCE_RUNGS), factor
 
     @model_validator(mode="after")
     def _check(self) -> EarlyStopping:
@@ -366,8 +378,12 @@ class EarlyStopping(ApiModel):
         if self.rule is not EarlyStoppingRule.ASHA:
             problems += [
                 ((key,), "applies to the asha rule only")
-                for key in ("minResource", "reductionFactor")
-                if getattr(self, "min_resource" if key == "minResource" else "reduction_factor") is not None
+                for key, field in (
+                    ("minResource", "min_resource"),
+                    ("reductionFactor", "reduction_factor"),
+                    ("maxResource", "max_resource"),
+                )
+                if getattr(self, field) is not None
             ]
         else:
             problems += [
@@ -375,6 +391,8 @@ class EarlyStopping(ApiModel):
                 for field, alias in (("min_trials", "minTrials"), ("start_step", "startStep"))
                 if field in self.model_fields_set
             ]
+        if self.min_resource is not None and self.max_resource is not None and self.min_resource >= self.max_resource:
+            problems.append((("minResource",), f"must be below maxResource ({self.max_resource})"))
         raise_problems("EarlyStopping", problems)
         return self
 

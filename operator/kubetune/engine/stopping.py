@@ -151,13 +151,14 @@ def katib_median_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) 
 def asha_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdict | None:
     """Asynchronous successive halving (Optuna's SuccessiveHalvingPruner): stop a running trial
     that is not in the best 1/reductionFactor of the values every trial had at the highest rung
-    (step minResource * reductionFactor**k) it has reached.
+    (step minResource * reductionFactor**k, below maxResource) it has reached.
 
     A trial is judged at its highest rung from the stored series alone, against every trial that
     has reached that rung so far, on each step until it reaches the next rung; nothing is kept
     between steps, so a restarted operator decides the same, and a trial that reports faster than
     the engine steps is judged all the same (judging only on arrival, as Optuna's pruner does when
-    called at every report, would let it pass rungs unjudged).
+    called at every report, would let it pass rungs unjudged). A trial that reported maxResource
+    has trained in full: it is never judged, whatever rung that step would be.
     """
     rule = spec.early_stopping
     series = _series(spec, trial)
@@ -165,16 +166,19 @@ def asha_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdi
         return None
     if phase_of(trial) is not TrialPhase.RUNNING or series is None or not series.points:
         return None
+    max_resource = rule.max_resource or _longest_success(spec, trials)
+    step = series.points[-1].step
+    if max_resource is None or step >= max_resource:
+        return None
     loss = spec.objective.loss
     curves = []
     for other in trials:
         other_series = _series(spec, other)
         if other_series is not None and other_series.points:
             curves.append((other.spec.index, [(p.step, loss(p.value)) for p in other_series.points]))
-    min_resource, factor = rule.asha_min_resource, rule.asha_reduction_factor
-    if not optuna_backend.stop_by_successive_halving(curves, trial.spec.index, min_resource, factor):
+    min_resource, factor = rule.asha_rungs(max_resource)
+    if not optuna_backend.stop_by_successive_halving(curves, trial.spec.index, min_resource, factor, max_resource):
         return None
-    step = series.points[-1].step
     rung = min_resource
     while rung * factor <= step:
         rung *= factor
@@ -183,3 +187,14 @@ def asha_stop(spec: HPOTaskSpec, trial: Trial, trials: Sequence[Trial]) -> Verdi
         "the trials that reached that rung had there (asynchronous successive halving)."
     )
     return Verdict(trial.metadata.name or "", TrialPhase.EARLY_STOPPED, "AshaStop", message)
+
+
+def _longest_success(spec: HPOTaskSpec, trials: Sequence[Trial]) -> int | None:
+    """The highest step a succeeded trial reported: how long a trial trains in full, as far as
+    the task has seen (Optuna's HyperbandPruner guesses its max_resource the same way)."""
+    steps = [
+        s.points[-1].step
+        for t in trials
+        if phase_of(t) is TrialPhase.SUCCEEDED and (s := _series(spec, t)) is not None and s.points
+    ]
+    return max(steps, default=None)

@@ -9,9 +9,12 @@ and never by what happens to be installed (api/algorithms.py documents the defau
 - optuna-gp: Optuna's GPSampler (log expected improvement, batches through its own handling of
   running trials), faster per suggestion; it needs torch, the ``gp`` extra.
 
-Several objectives need optuna-gp (log expected hypervolume improvement; the API refuses skopt
-with them). Constraints are modelled by optuna-gp (a GP per constraint weighs the acquisition by
-the chance of feasibility); skopt ignores them, and the engine keeps infeasible trials from the best.
+With several objectives, skopt runs ParEGO (Knowles, 2006): each suggestion draws a random weight
+vector and fits the GP to the augmented Chebyshev scalarisation of the normalised objectives under
+it (:func:`parego_points`), so that successive suggestions aim at different parts of the front;
+optuna-gp uses log expected hypervolume improvement. Constraints are modelled by optuna-gp (a GP
+per constraint weighs the acquisition by the chance of feasibility); skopt ignores them, and the
+engine keeps infeasible trials from the best.
 
 Either way the model is fitted on at most ``history_window`` completed trials (the best half
 and the most recent rest), because a GP fit costs O(n^3): scikit-optimize takes ~17 s per
@@ -21,9 +24,12 @@ suggestion at 500 trials. Failed trials and trials without a metric are left out
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 from skopt import Optimizer
 from skopt.learning import GaussianProcessRegressor
 from skopt.learning.gaussian_process.kernels import Kernel, Sum, WhiteKernel
@@ -34,10 +40,10 @@ from ..api import Acquisition, GPBackend, ParamValue
 from ..api.algorithms import BayesianSettings
 from ..errors import SearchError
 from . import optuna_backend
-from .base import Pending, Proposal, SearchRequest, Suggestion
+from .base import Observation, Pending, Proposal, SearchRequest, Suggestion, TrialState
 from .history import Point, assigned_keys, completed_points, window
 from .random_search import draw_distinct
-from .seeding import call_seed
+from .seeding import call_rng, call_seed
 from .space import Coordinate, Dimension, SearchSpace
 
 _DEFAULTS = BayesianSettings()
@@ -60,6 +66,9 @@ lie at the best, mean or worst finished value ("cl_min", "cl_mean", "cl_max") wi
 on the lies, as scikit-optimize's own batches do. Only the benchmark's ablation (benchmarks/ablation.py)
 sets another than "believer": the constant lies taught the GP length scales the objective does not
 have, and lost up to 1.6 decades of regret with 4 trials running (docs/search.md)."""
+PAREGO_RHO = 0.05
+"""The weight of the sum in ParEGO's augmented Chebyshev scalarisation (Knowles, 2006): enough to
+tell apart points that tie on the weighted maximum, small enough to keep the maximum in charge."""
 
 
 def default_initial_points(space: SearchSpace) -> int:
@@ -94,6 +103,8 @@ class Bayesian:
             )
         n_initial = self.n_initial_points or default_initial_points(self.space)
         points = completed_points(self.space, request.history)
+        if request.objectives > 1 and self.backend is GPBackend.SKOPT:
+            points = parego_points(self.space, request.history, call_rng(request, "parego"))
         if len(points) < n_initial:
             drawn = draw_distinct(self.space, request, request.count, "bayesian")
             return Proposal([Suggestion(p) for p in drawn], ran=ran)
@@ -117,10 +128,6 @@ class Bayesian:
                 taken=taken,
                 objectives=request.objectives,
             )
-        elif request.objectives > 1:
-            # A task never gets here (its validation reads BayesianSettings.able); this guards the
-            # search layer used on its own, where skopt would quietly optimize the first objective.
-            raise SearchError("bayesian with several objectives needs algorithm.settings.backend: optuna-gp")
         else:
             params = self._ask_skopt(request, kept, seed)
         return Proposal([Suggestion(p) for p in params], ran=ran)
@@ -209,6 +216,30 @@ class Bayesian:
                 taken.add(key)
             out.append(params)
         return out
+
+
+def parego_points(space: SearchSpace, history: Sequence[Observation], rng: np.random.Generator) -> list[Point]:
+    """The completed trials with every objective, each valued by ParEGO's augmented Chebyshev
+    scalarisation under one weight vector drawn uniformly from the simplex: each objective is
+    scaled to [0, 1] over these trials, and a trial's value is the largest weighted objective plus
+    ``PAREGO_RHO`` times their weighted sum. Minimising it for every weight finds every point of
+    the front, convex or not; a new weight at each suggestion spreads the suggestions along it."""
+    rows = [
+        (o, o.values)
+        for o in history
+        if o.state is TrialState.COMPLETE and o.values and all(v is not None and math.isfinite(v) for v in o.values)
+    ]
+    encoded = [(space.encode(o.params), values) for o, values in rows]
+    kept = [(o.index, c, values) for (o, _), (c, values) in zip(rows, encoded, strict=True) if c is not None]
+    if not kept:
+        return []
+    losses = np.array([values for _, _, values in kept], dtype=float)
+    low, high = losses.min(axis=0), losses.max(axis=0)
+    scaled = (losses - low) / np.where(high > low, high - low, 1.0)
+    weights = rng.dirichlet(np.ones(losses.shape[1]))
+    weighted = scaled * weights
+    values = weighted.max(axis=1) + PAREGO_RHO * weighted.sum(axis=1)
+    return [Point(index, c, float(v)) for (index, c, _), v in zip(kept, values, strict=True)]
 
 
 def _skopt_dimension(dimension: Dimension) -> Real | Integer | Categorical:

@@ -336,11 +336,13 @@ def stop_by_successive_halving(
     judged: int,
     min_resource: int,
     reduction_factor: int,
+    max_resource: int | None = None,
 ) -> bool:
     """Optuna's SuccessiveHalvingPruner's verdict on trial ``judged``, from every trial's
     intermediate losses ``(index, [(step, loss), ...])``.
 
-    A rung is reached at steps ``min_resource * reduction_factor**k``. Each trial's value at a rung
+    A rung is reached at steps ``min_resource * reduction_factor**k`` below ``max_resource`` (Optuna's
+    pruner has no maximum: a rung at the last step would judge a trial that has finished). Each trial's value at a rung
     is its loss at the first step it reported at or beyond the rung (what the pruner records when
     it is asked at every report); the judged trial carries the rungs below its highest as passed,
     and the pruner decides at its highest rung against every trial that has reached it.
@@ -348,6 +350,8 @@ def stop_by_successive_halving(
     rungs = []
     step = min_resource
     last = max((s for _, series in trials for s, _ in series), default=0)
+    if max_resource is not None:
+        last = min(last, max_resource - 1)
     while step <= last:
         rungs.append(step)
         step *= reduction_factor
