@@ -76,9 +76,6 @@ class Capabilities:
     (not experiments, which runs listed points, nor a plugin, which is the user's own)."""
     why: str = ""
     """Why it lacks what it lacks, for the messages that refuse a task."""
-    lifted_by: tuple[str, str] | None = None
-    """The setting (its name in the manifest) that limits it with the settings given, and the value
-    that lifts the limit; None when the limit is the algorithm's own."""
 
 
 class AlgorithmSettings(ApiModel):

@@ -651,16 +651,12 @@ class HPOTaskSpec(ApiModel):
         if not self.objective.multi:
             return
         name = self.algorithm.name
-        able = self.able()
         if not SETTINGS[name].capabilities.several_objectives:
             *others, last = offering(lambda c: c.several_objectives)
             yield (
                 ("algorithm", "name"),
                 f"{name} optimizes a single objective; with objective.metrics use {', '.join(others)} or {last}",
             )
-        elif able is not None and not able.several_objectives and able.lifted_by is not None:
-            setting, value = able.lifted_by
-            yield ("algorithm", "settings", setting), f"must be {value} with objective.metrics ({able.why})"
         if self.early_stopping is not None:
             yield (
                 ("earlyStopping", "rule"),
