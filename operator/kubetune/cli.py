@@ -624,26 +624,24 @@ def _port(text: str) -> int:
     return port
 
 
-def _refresh(text: str) -> float:
-    """Seconds between two re-reads of the trials: 0 would re-read them without a pause."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not seconds >= 0.1:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be at least 0.1 seconds, got {text!r}")
+def _seconds_from(least: float, says: str) -> Callable[[str], float]:
+    """An argument type: a number of seconds of at least ``least`` (``says`` words the bound)."""
+
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+        if not value >= least:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be {says} seconds, got {text!r}")
+        return value
+
     return seconds
 
 
-def _seconds(text: str) -> float:
-    """A number of seconds >= 0."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not seconds >= 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text!r}")
-    return seconds
+_refresh = _seconds_from(0.1, "at least 0.1")
+"""Seconds between two re-reads of the trials: 0 would re-read them without a pause."""
+_seconds = _seconds_from(0, "0 or more")
 
 
 def build_parser(prog: str = "kubetune") -> argparse.ArgumentParser:
