@@ -19,10 +19,20 @@ from .controlplane import ControlPlane
 HERE = Path(__file__).resolve().parent
 REASON = controlplane.missing()
 VERSIONS = controlplane.versions()
+TIME_LIMIT = 600
+"""Seconds a test of this tier may take (pyproject's 120 elsewhere): the first test that needs a control
+plane, or the cluster, also waits for it to start and for kubetune to be installed."""
 
 
 # Without the binaries nothing here is collected, and the run's summary says so in one line.
 collect_ignore_glob = ["test_*.py"] if REASON else []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Called with the whole run's tests: only this tier's get the longer limit.
+    for item in items:
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TIME_LIMIT))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
