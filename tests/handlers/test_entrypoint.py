@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -82,7 +81,6 @@ def _answers(url: str) -> bool:
     try:
         get(url)
     except OSError:
-        time.sleep(0.1)
         return False
     return True
 
