@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+# Processes pytest runs the suite in: one per core (`make test PYTEST_WORKERS=0` runs it in this one).
+PYTEST_WORKERS ?= auto
+
 .PHONY: demo test lint crds deploy bench clean
 
 $(STAMP): pyproject.toml
@@ -22,7 +25,7 @@ test: $(STAMP) lint
 	$(BIN)/python deploy/render.py --check
 	# examples/plugin.yaml names a plugin that is not installed here, which validate rightly refuses.
 	$(BIN)/kubetune validate --quiet $(filter-out examples/plugin.yaml,$(wildcard examples/*.yaml))
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator benchmarks tests deploy

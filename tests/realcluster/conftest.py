@@ -29,10 +29,15 @@ collect_ignore_glob = ["test_*.py"] if REASON else []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Called with the whole run's tests: only this tier's get the longer limit.
-    for item in items:
-        if item.path.is_relative_to(HERE) and item.get_closest_marker("timeout") is None:
+    """Called with the whole run's tests. This tier's get the longer limit, and one xdist group: in a
+    parallel run one worker runs them all, so that each control plane is started once, not once per
+    worker. They go first: the longest group, started last, would leave the other workers idle."""
+    tier = [item for item in items if item.path.is_relative_to(HERE)]
+    for item in tier:
+        if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TIME_LIMIT))
+        item.add_marker(pytest.mark.xdist_group("realcluster"))
+    items[:] = tier + [item for item in items if not item.path.is_relative_to(HERE)]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
