@@ -1,7 +1,8 @@
 """Fixtures of the real-API-server tier: control planes per release, a fake GPU node, the install.
 
 On a machine without the binaries the tier is not collected, and the run ends with one line
-saying why and how to get them (controlplane.py). A control plane is started once per release for the whole run.
+saying why and how to get them (controlplane.py; tests/conftest.py writes the line). A control
+plane is started once per release for the whole run.
 """
 
 from __future__ import annotations
@@ -38,13 +39,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.timeout(TIME_LIMIT))
         item.add_marker(pytest.mark.xdist_group("realcluster"))
     items[:] = tier + [item for item in items if not item.path.is_relative_to(HERE)]
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if REASON:
-        terminalreporter.write_line(f"real-API-server tier (tests/realcluster) not run: {REASON}", yellow=True)
-    else:
-        terminalreporter.write_line(f"real-API-server tier ran against {', '.join(VERSIONS)}")
 
 
 @pytest.fixture(scope="session")
