@@ -20,8 +20,8 @@ from .controlplane import ControlPlane
 HERE = Path(__file__).resolve().parent
 REASON = controlplane.missing()
 VERSIONS = controlplane.versions()
-TIME_LIMIT = 600
-"""Seconds a test of this tier may take (pyproject's 120 elsewhere): the first test that needs a control
+TIME_LIMIT = 900
+"""Seconds a test of this tier may take (pyproject's 300 elsewhere): the first test that needs a control
 plane, or the cluster, also waits for it to start and for kubetune to be installed."""
 
 
