@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
+# Processes pytest runs the suite in: one per core (`make test PYTEST_WORKERS=0` runs it in this one).
+PYTEST_WORKERS ?= auto
+
 .PHONY: demo dev test lint crds deploy bench clean
 
 $(BIN)/python:
@@ -39,7 +42,7 @@ test: $(DEV_STAMP) lint
 	$(BIN)/python deploy/render.py --check
 	# examples/plugin.yaml names a plugin that is not installed here, which validate rightly refuses.
 	$(BIN)/kubetune validate --quiet $(filter-out examples/plugin.yaml,$(wildcard examples/*.yaml))
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check operator benchmarks tests deploy

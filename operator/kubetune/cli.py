@@ -777,6 +777,8 @@ def _follow_file(args: argparse.Namespace) -> int:
     if args.check_following:
         return 0 if file_tail.following(args.path) else 1
     path = Path(args.path)
+    if args.format == "tfevent":
+        event_files.load_reader()  # before the follower is ready (its startup probe passes), not on SIGTERM
     tail = event_files.EventDirTail(path).pieces if args.format == "tfevent" else file_tail.FileTail(path)
     return file_tail.follow_until_terminated(tail, sys.stdout.buffer, args.poll)
 

@@ -4,6 +4,7 @@ summary writer does, read as they grow: each scalar one JSON line, named after i
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.scalar import summary_v2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from kubetune.executors.event_files import EventDirTail
+from kubetune.executors.event_files import EXTRA_MISSING, EventDirTail
 
 
 def scalar_event(step: int, tag: str, value: float, *, tf1: bool = False) -> event_pb2.Event:
@@ -77,10 +78,31 @@ def test_the_sidecar_prints_scalars_of_event_files_as_json_lines(tmp_path: Path)
         assert json.loads(process.stdout.readline()) == {"step": 1, "test/accuracy": 0.5}
         writer.add_event(scalar_event(2, "accuracy", 0.9))
         writer.close()
-        time.sleep(0.3)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # read or not yet, the record is printed once
         out, err = process.communicate(timeout=10)
     finally:
         process.kill()
     assert lines(out) == [{"step": 2, "test/accuracy": 0.9}]
     assert (process.returncode, err) == (0, b"")
+
+
+def test_the_sidecar_loads_its_reader_before_it_is_ready(tmp_path: Path) -> None:
+    """Ready (its startup probe passes once it takes over SIGTERM) means able to read at once: the first
+    event file may come only as the kubelet stops it, and TensorBoard's reader, imported then on a busy
+    node, ate the grace period in which the values had to be printed. Without tensorboard the follower
+    therefore says so as it starts, in one line, instead of starting and failing at the first file."""
+    hidden = tmp_path / "hidden" / "tensorboard"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('No module named tensorboard')\n")
+    path = os.pathsep.join([str(hidden.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
+    kubetune = Path(sys.executable).parent / "kubetune"
+    done = subprocess.run(
+        [str(kubetune), "follow-file", str(tmp_path / "logs"), "--format", "tfevent"],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=60,  # before, it waited for event files (and SIGTERM) without a reader
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"kubetune: {EXTRA_MISSING}"]

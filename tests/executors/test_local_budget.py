@@ -6,12 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 from kubetune.cli import main
 from tests.executors.test_local import manifest, status_of, trials_of, write
+from tests.waiting import wait_for
 
 
 def test_a_rerun_with_a_lower_max_trials_stops_the_interrupted_trials_beyond_it(tmp_path: Path) -> None:
@@ -20,17 +19,18 @@ def test_a_rerun_with_a_lower_max_trials_stops_the_interrupted_trials_beyond_it(
     state = tmp_path / "state"
     command = [sys.executable, "-m", "kubetune.cli", "run", str(write(tmp_path, obj)), "--plain", "--state-dir"]
     first = subprocess.Popen([*command, str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    running: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and len(running) < 4:
-        time.sleep(0.05)
+
+    def four_running() -> bool:
         try:
-            running = [t for t in trials_of(state) if t["status"]["phase"] == "Running"]
-        except (OSError, ValueError, KeyError):
-            continue
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-    assert len(running) == 4, "the first run did not start its four trials"
+            return sum(t["status"]["phase"] == "Running" for t in trials_of(state)) == 4
+        except (OSError, ValueError, KeyError):  # not written yet
+            return False
+
+    try:
+        wait_for(four_running, timeout=60, message="the first run to start its four trials")
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
 
     obj["spec"]["budget"]["maxTrials"] = 1
     assert main(["run", str(write(tmp_path, obj)), "--plain", "--state-dir", str(state)]) == 0

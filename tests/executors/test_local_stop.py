@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from kubetune.api import Stop
 from kubetune.cli import main
 from kubetune.executors.state import StateDir
+from tests.waiting import wait_for
 
 from .test_local import manifest, status_of, trials_of, write
 
@@ -34,15 +34,14 @@ def slow_task(tmp_path: Path, name: str) -> tuple[list[str], Path]:
 
 
 def wait_running(state: Path, runner: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and runner.poll() is None:
+    def two_running() -> bool:
+        assert runner.poll() is None, "the run ended before it had two trials running"
         try:
-            if sum(t["status"]["phase"] == "Running" for t in trials_of(state)) == 2:
-                return
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.05)
-    raise AssertionError("the run never had two trials running")
+            return sum(t["status"]["phase"] == "Running" for t in trials_of(state)) == 2
+        except (OSError, ValueError, KeyError):  # not written yet
+            return False
+
+    wait_for(two_running, timeout=60, message="the run to have two trials running")
 
 
 @pytest.mark.parametrize("force", [False, True])

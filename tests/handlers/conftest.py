@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 
 from kubetune.api.crd import all_crds
 from tests.kube import Kube, Log, PodScript, Sleep, pod_args, run_kopf
@@ -50,6 +51,12 @@ def operator(cluster: Kube) -> RunOperator:
             yield runner
 
     return start
+
+
+def steps_done() -> float:
+    """How many reconcile steps the operator in this process has finished, from its own metric: a test
+    that checks that something did not happen waits for steps that began after it could have."""
+    return REGISTRY.get_sample_value("kubetune_reconcile_duration_seconds_count") or 0.0
 
 
 def arg(pod: dict[str, Any], name: str, default: str = "") -> str:

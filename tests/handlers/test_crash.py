@@ -15,6 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kubetune import names
 from tests.kube import Kube, Log, PodScript, Sleep
 
@@ -36,6 +38,7 @@ def start_operator(log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.timeout(600)  # five operators killed, then 200 trials
 def test_killing_the_operator_at_random_points_duplicates_and_orphans_nothing(cluster: Kube, tmp_path: Path) -> None:
     cluster.behaviour = trainer
     created: Counter[str] = Counter()

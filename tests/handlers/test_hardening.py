@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from kubetune import names
 from kubetune.engine import LAST_OUTPUT_BYTES
 from tests.kube import Kube, Log, PodScript, pod_args, pod_env
 
-from .conftest import RunOperator, phase, quadratic, task_manifest
+from .conftest import RunOperator, phase, quadratic, steps_done, task_manifest
 from .test_operator import DONE, trials
 
 
@@ -140,9 +139,7 @@ def test_a_spec_change_after_the_end_brings_the_daemon_back(cluster: Kube, opera
         cluster.wait_for(lambda: phase(cluster, "more") in DONE, timeout=20)
         cluster.wait_for(lambda: not cluster.get("hpotasks", "more")["metadata"].get("finalizers"), timeout=10)
         cluster.patch("hpotasks", "more", {"spec": {"budget": {"maxTrials": 3}}})
-        started = time.monotonic()
         cluster.wait_for(lambda: len(trials(cluster, "more")) == 3, timeout=20)
-        assert time.monotonic() - started < 15
         cluster.wait_for(lambda: phase(cluster, "more") in DONE and len(trials(cluster, "more")) == 3, timeout=20)
     assert phase(cluster, "more") == "Succeeded"
     assert cluster.get("hpotasks", "more")["status"]["trials"]["succeeded"] == 3
@@ -222,7 +219,11 @@ def test_deleting_a_trials_job_stops_that_trial_and_never_runs_it_again(cluster:
         )
         assert stopped["status"]["reason"] == "WorkloadDeleted"
         assert "Job cancel-0 was deleted" in stopped["status"]["message"]
-        time.sleep(1.0)  # a few reconciles later: no Job is made again, no trial takes its place
+        # Steps that began after the trial stopped (a change to a trial pokes one at once): none makes the
+        # Job again, none puts a trial in its place.
+        done = steps_done()
+        cluster.patch("trials", "cancel-1", {"metadata": {"annotations": {"test/poke": "1"}}})
+        cluster.wait_for(lambda: steps_done() >= done + 2, timeout=20, message="two more reconcile steps")
         assert cluster.find("jobs", "cancel-0") is None
         assert [t["metadata"]["name"] for t in trials(cluster, "cancel")] == ["cancel-0", "cancel-1"]
         assert trials(cluster, "cancel")[1]["status"]["phase"] == "Running"

@@ -56,6 +56,7 @@ def _sweep(name: str, success: str, **spec: Any) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.timeout(600)  # five tasks side by side, each waited for up to two minutes
 def test_a_normal_task_finishes_beside_hostile_ones(
     cluster: Kube, operator: RunOperator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

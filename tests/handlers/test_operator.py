@@ -7,7 +7,6 @@ The lifecycle of a Job task, with metrics read through pods/log, its deletion an
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -33,11 +32,13 @@ def test_a_task_runs_to_completion_with_parallel_trials(cluster: Kube, operator:
     running_together: list[int] = []
     with operator():
         cluster.create(task_manifest())
-        deadline = time.monotonic() + 30
-        while phase(cluster, "lr-search") not in DONE and time.monotonic() < deadline:
+
+        def done_noting_active_jobs() -> bool:
             active = [j for j in cluster.list("jobs") if (j.get("status") or {}).get("active")]
             running_together.append(len(active))
-            time.sleep(0.05)
+            return phase(cluster, "lr-search") in DONE
+
+        cluster.wait_for(done_noting_active_jobs, timeout=30)
         assert phase(cluster, "lr-search") == "Succeeded"
         # Kopf posts Events from a queue of its own: the last one may follow the status by a moment.
         cluster.wait_for(
@@ -359,7 +360,17 @@ def test_keep_for_removes_every_finished_job_after_a_grace_period_and_the_result
         # Those still there carry keepFor as their TTL (or none yet); the template's own 0 was never used.
         assert {j["spec"].get("ttlSecondsAfterFinished") for j in cluster.list("jobs")} <= {1, None}
         cluster.wait_for(lambda: not cluster.list("jobs"), timeout=20, message="the TTL controller removed the Jobs")
-        time.sleep(1.0)  # a step after the Jobs went must not take their trials for deleted ones
+        # A step after the Jobs went must not take their trials for deleted ones. The finished task's
+        # daemon is gone: a change of its spec brings it back for a step, which then finds no Job.
+        cluster.patch("hpotasks", "ttl", {"spec": {"retainWorkloads": {"keepFor": "2s"}}})
+        cluster.wait_for(
+            lambda: (
+                (task := cluster.get("hpotasks", "ttl"))["status"].get("observedGeneration")
+                == task["metadata"]["generation"]
+            ),
+            timeout=20,
+            message="a step after the spec change",
+        )
     assert phase(cluster, "ttl") == "Succeeded"
     done = trials(cluster, "ttl")
     assert [t["status"]["phase"] for t in done] == ["Succeeded"] * 3

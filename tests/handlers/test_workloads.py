@@ -299,8 +299,9 @@ def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_req
     preempted = False
     with operator():
         cluster.create(body)
-        deadline = time.monotonic() + 40
-        while phase(cluster, "queued") not in DONE and time.monotonic() < deadline:
+
+        def done_noting_phases() -> bool:
+            nonlocal preempted
             # From the Trials, written as each changes: the task's counts may coalesce a second's changes.
             phases = [t["status"].get("phase") for t in trials(cluster, "queued")]
             seen.add((phases.count("Running"), phases.count("Queued")))
@@ -313,7 +314,9 @@ def test_kueue_queues_trials_within_parallel_trials_and_a_preempted_trial_is_req
                 cluster.call(training.release, "jobset.x-k8s.io/v1alpha2", "JobSet", "default", name)
                 cluster.call(training.enqueue, "kueue", "", "default", "")
                 preempted = True
-            time.sleep(0.03)
+            return phase(cluster, "queued") in DONE
+
+        cluster.wait_for(done_noting_phases, timeout=40)
     status = cluster.get("hpotasks", "queued")["status"]
     assert status["phase"] == "Succeeded", status
     assert preempted and (1, 1) in seen, f"one admitted, one queued, both within parallelTrials: {seen}"

@@ -7,17 +7,15 @@ from tests.kube.emulator import KubeEmulator
 from tests.kube.errors import ApiError
 from tests.kube.harness import (
     Kube,
-    WaitTimeout,
-    await_for,
     kopf_test_settings,
     load_crd,
     run_kopf,
     run_kopf_async,
     start_emulator,
-    wait_for,
 )
 from tests.kube.resources import ResourceType
 from tests.kube.workloads import Annotate, AppendFile, Call, Log, PodScript, Sleep, WriteFile, pod_args, pod_env
+from tests.waiting import WaitTimeout, await_for, wait_for
 
 __all__ = [
     "Annotate",

@@ -14,7 +14,6 @@ import contextlib
 import importlib
 import json
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -30,42 +29,9 @@ from tests.kube.resources import ResourceType
 from tests.kube.selectors import FieldSelector, matcher, parse_label_selector
 from tests.kube.store import MERGE_PATCH, Obj
 from tests.kube.workloads import Behaviour
+from tests.waiting import DEFAULT_TIMEOUT, await_for, wait_for
 
 T = TypeVar("T")
-
-DEFAULT_TIMEOUT = 5.0
-
-
-class WaitTimeout(AssertionError):
-    """A wait_for that ran out of time; an AssertionError so that pytest shows it as a failed expectation."""
-
-
-def wait_for(
-    predicate: Callable[[], T | None], *, timeout: float = DEFAULT_TIMEOUT, interval: float = 0.02, message: str = ""
-) -> T:
-    """Poll until predicate() is truthy and return that value; exceptions from predicate propagate."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"timed out after {timeout}s waiting for {message or predicate}")
-        time.sleep(interval)
-
-
-async def await_for(
-    predicate: Callable[[], T | None], *, timeout: float = DEFAULT_TIMEOUT, interval: float = 0.02, message: str = ""
-) -> T:
-    """wait_for for async tests: the predicate is called in a worker thread, as it may use a sync client."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await asyncio.to_thread(predicate)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"timed out after {timeout}s waiting for {message or predicate}")
-        await asyncio.sleep(interval)
 
 
 def load_crd(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import asyncio
 import copy
 import json
 import threading
-import time
 from typing import Any
 
 import kopf
@@ -417,7 +416,9 @@ def test_garbage_collection(kube: Kube, widgets: kubernetes.client.CustomObjects
     owned("fg-pod", owner, block=True, finalizer=True)
     widgets.delete_namespaced_custom_object(*args, "fg", propagation_policy="Foreground")
     kube.wait_for(lambda: (kube.find("pods", "fg-pod") or {}).get("metadata", {}).get("deletionTimestamp"))
-    time.sleep(0.1)
+    # A later pass of the garbage collector (the one that collects an orphan made now) leaves the owner waiting.
+    owned("probe-pod", {"metadata": {"name": "gone", "uid": "no-such-uid"}})
+    kube.wait_gone("pods", "probe-pod")
     assert kube.get("widgets", "fg")["metadata"]["finalizers"] == ["foregroundDeletion"]
     kube.core.patch_namespaced_pod("fg-pod", NS, {"metadata": {"finalizers": None}})
     kube.wait_gone("widgets", "fg")

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import yaml
 from kubernetes import client, config, dynamic, watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.kube.harness import wait_for
+from tests.waiting import wait_for
 
 from .controlplane import ControlPlane, free_port, kubeconfig
 from .fake_node import FakeNode, ScriptFor
@@ -280,7 +279,3 @@ class Cluster:
 
 def wait_gone(predicate: Any, timeout: float = 60.0, message: str = "") -> None:
     wait_for(lambda: not predicate(), timeout=timeout, interval=0.5, message=message)
-
-
-def sleep_until(deadline: float) -> None:
-    time.sleep(max(0.0, deadline - time.monotonic()))

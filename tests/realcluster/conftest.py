@@ -1,7 +1,8 @@
 """Fixtures of the real-API-server tier: control planes per release, a fake GPU node, the install.
 
 On a machine without the binaries the tier is not collected, and the run ends with one line
-saying why and how to get them (controlplane.py). A control plane is started once per release for the whole run.
+saying why and how to get them (controlplane.py; tests/conftest.py writes the line). A control
+plane is started once per release for the whole run.
 """
 
 from __future__ import annotations
@@ -19,17 +20,25 @@ from .controlplane import ControlPlane
 HERE = Path(__file__).resolve().parent
 REASON = controlplane.missing()
 VERSIONS = controlplane.versions()
+TIME_LIMIT = 900
+"""Seconds a test of this tier may take (pyproject's 300 elsewhere): the first test that needs a control
+plane, or the cluster, also waits for it to start and for kubetune to be installed."""
 
 
 # Without the binaries nothing here is collected, and the run's summary says so in one line.
 collect_ignore_glob = ["test_*.py"] if REASON else []
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if REASON:
-        terminalreporter.write_line(f"real-API-server tier (tests/realcluster) not run: {REASON}", yellow=True)
-    else:
-        terminalreporter.write_line(f"real-API-server tier ran against {', '.join(VERSIONS)}")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Called with the whole run's tests. This tier's get the longer limit, and one xdist group: in a
+    parallel run one worker runs them all, so that each control plane is started once, not once per
+    worker. They go first: the longest group, started last, would leave the other workers idle."""
+    tier = [item for item in items if item.path.is_relative_to(HERE)]
+    for item in tier:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TIME_LIMIT))
+        item.add_marker(pytest.mark.xdist_group("realcluster"))
+    items[:] = tier + [item for item in items if not item.path.is_relative_to(HERE)]
 
 
 @pytest.fixture(scope="session")

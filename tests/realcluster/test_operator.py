@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.kube.harness import wait_for
+from tests.waiting import wait_for
 
 from .cluster import SHARED_CRDS, Cluster, wait_gone
 

@@ -18,7 +18,7 @@ from kubetune.api import HPOTask, Trial
 from kubetune.api.loader import parse_trial
 from kubetune.executors.workload import workload_for
 from tests.handlers.test_workloads import CASES, Case, manifest
-from tests.kube.harness import wait_for
+from tests.waiting import wait_for
 
 from .cluster import SHARED_CRDS, Cluster
 

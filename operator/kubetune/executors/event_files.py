@@ -24,14 +24,28 @@ EXTRA_MISSING = (
 SCALARS_PLUGIN = "scalars"
 
 
-def _loader(path: Path) -> Any:
+def _loader_class() -> Any:
     try:
         from tensorboard.backend.event_processing.event_file_loader import (  # noqa: PLC0415 - an optional extra
             EventFileLoader,
         )
     except ImportError:
         raise UsageError(EXTRA_MISSING) from None
-    return EventFileLoader(str(path))
+    return EventFileLoader
+
+
+def _loader(path: Path) -> Any:
+    return _loader_class()(str(path))
+
+
+def load_reader() -> None:
+    """Import TensorBoard's reader now, or say it is missing (a UsageError).
+
+    The follower sidecar does this before it is ready: its first event file may come only as the
+    kubelet stops it (a trainer that ended at once), and an import then, slow on a busy node, would
+    eat the grace period in which the file's values must be printed."""
+    _loader_class()
+    from tensorboard.util import tensor_util  # noqa: PLC0415, F401 - what _value needs, loaded with the reader
 
 
 def _value(value: Any) -> float | None:
