@@ -350,10 +350,14 @@ def run_kopf(
     ready: resources ("plural.group") that Kopf must be watching before the block starts; by default the
         ones its handlers select. The operator's errors are re-raised when the block ends.
     """
+    # Kopf's `run` makes the registry it runs the process-wide default; it is put back when the block
+    # ends, or the next operator in this process (another test, on the same xdist worker) would run
+    # this one's handlers too, for resources its emulator does not serve.
+    default = kopf.get_default_registry()
     for module in modules:
         if isinstance(module, str):
             importlib.import_module(module)
-    run_registry = _copy_registry(registry if registry is not None else kopf.get_default_registry())
+    run_registry = _copy_registry(registry if registry is not None else default)
     url = kube.url
 
     def login(**_: Any) -> kopf.ConnectionInfo:
@@ -373,15 +377,18 @@ def run_kopf(
     scope = ["--all-namespaces"] if namespaces is None else [arg for ns in namespaces for arg in ("--namespace", ns)]
     expected = set(ready) if ready is not None else _watched_resources(kube, run_registry)
     runner = KopfRunner(["run", "--standalone", *scope], registry=run_registry, settings=initial, timeout=timeout)
-    with runner:
+    try:
+        with runner:
 
-        def watching() -> bool:
-            if runner.future.done():
-                return True  # crashed at startup: leave the block and let the runner re-raise
-            return expected <= {name for name, _ in kube.watches("kopf")}
+            def watching() -> bool:
+                if runner.future.done():
+                    return True  # crashed at startup: leave the block and let the runner re-raise
+                return expected <= {name for name, _ in kube.watches("kopf")}
 
-        wait_for(watching, timeout=timeout, message=f"Kopf to watch {sorted(expected)}")
-        yield runner
+            wait_for(watching, timeout=timeout, message=f"Kopf to watch {sorted(expected)}")
+            yield runner
+    finally:
+        kopf.set_default_registry(default)
 
 
 @contextlib.asynccontextmanager

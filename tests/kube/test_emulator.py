@@ -614,6 +614,17 @@ def test_kopf_operator_handles_events_and_survives_a_restart(
     ]
 
 
+def test_an_operator_run_leaves_kopfs_default_registry_as_it_was(
+    kube: Kube, widgets: kubernetes.client.CustomObjectsApi
+) -> None:
+    # Kopf's `run` installs the registry it runs as the process's default; without putting it back, the
+    # next test's operator on the same worker ran these widget handlers too (and waited on their CRD).
+    before = kopf.get_default_registry()
+    with run_kopf(kube, operator):
+        pass
+    assert kopf.get_default_registry() is before
+
+
 async def test_kopf_from_an_async_test(kube: Kube, widgets: kubernetes.client.CustomObjectsApi) -> None:
     registry = kopf.OperatorRegistry()
 
