@@ -42,6 +42,20 @@ def test_validate_names_every_problem_in_one_pass(tmp_path: Path, capsys: pytest
     assert "containers[0].args[1]: ${params.wd} names no parameter" in err, "the placeholder too, at once"
 
 
+def test_a_range_problem_does_not_hide_a_placeholder_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = manifest(tmp_path, "range")
+    body = yaml.safe_load(path.read_text())
+    body["spec"]["parameters"][0].update({"min": 1.0, "max": 0.5})
+    body["spec"]["trialTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"].append("--wd=${params.wd}")
+    path.write_text(yaml.safe_dump(body))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "spec.parameters[0].min: must be less than max" in err
+    assert "containers[0].args[1]: ${params.wd} names no parameter" in err, "the placeholder too, at once"
+
+
 def test_a_manifest_with_only_generate_name_is_refused_by_validate_as_by_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

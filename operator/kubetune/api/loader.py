@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, get_args
@@ -118,11 +119,16 @@ def _parse(model: type[_M], obj: Any, *, as_sent: bool = False) -> _M:
     except ValidationError as error:
         found: list[Problem] = problems_of(error, model)
         # The placeholder checks run on a valid spec only: run them here too, unless the parameters'
-        # names are in doubt themselves (a misspelt name would be reported twice).
-        doubtful = any(p.path.startswith(("spec.parameters", "spec.algorithm.experiments")) for p in found)
+        # names are in doubt themselves (a misspelt name would be reported twice); a range problem
+        # (min above max) leaves the names alone.
+        doubtful = any(_NAMES_IN_DOUBT.match(p.path) for p in found)
         if model is HPOTask and not doubtful:
             found = _dedupe([*found, *_placeholder_problems(obj)])
         raise InvalidSpec(found) from None
+
+
+_NAMES_IN_DOUBT = re.compile(r"spec\.parameters(\[\d+\](\.name)?)?$|spec\.algorithm\.experiments")
+"""Problems whose paths leave the parameters' names in doubt: the list, an entry, a name, the experiments."""
 
 
 def _placeholder_problems(obj: Mapping[str, Any]) -> list[Problem]:
