@@ -28,14 +28,19 @@ class Domain:
         return {"name": name, **self.fields}
 
 
-def double(min: Number, max: Number, step: Number | None = None, *, log: bool = False) -> Domain:
-    """A real number in [min, max] (Katib's ``search.double``); ``log``: equal weight per decade; ``step``: a grid."""
-    fields: dict[str, Any] = {"type": "double", "min": min, "max": max}
+def _range(kind: str, min: Number, max: Number, step: Number | None, log: bool) -> Domain:
+    """A ``double`` or ``int`` range, with a log scale and a step where given."""
+    fields: dict[str, Any] = {"type": kind, "min": min, "max": max}
     if log:
         fields["scale"] = "log"
     if step is not None:
         fields["step"] = step
     return Domain(fields)
+
+
+def double(min: Number, max: Number, step: Number | None = None, *, log: bool = False) -> Domain:
+    """A real number in [min, max] (Katib's ``search.double``); ``log``: equal weight per decade; ``step``: a grid."""
+    return _range("double", min, max, step, log)
 
 
 def uniform(low: Number, high: Number) -> Domain:
@@ -65,12 +70,7 @@ def normal(mean: float, sigma: float, *, low: Number | None = None, high: Number
 
 def integer(min: int, max: int, step: int | None = None, *, log: bool = False) -> Domain:
     """A whole number in [min, max], both included (Katib's ``search.int``, Optuna's ``suggest_int``)."""
-    fields: dict[str, Any] = {"type": "int", "min": min, "max": max}
-    if log:
-        fields["scale"] = "log"
-    if step is not None:
-        fields["step"] = step
-    return Domain(fields)
+    return _range("int", min, max, step, log)
 
 
 def randint(low: int, high: int) -> Domain:
