@@ -73,6 +73,7 @@ def test_the_sidecar_prints_appended_lines_and_what_is_left_when_terminated(tmp_
         out, err = process.communicate(timeout=10)
     finally:
         process.kill()
+        process.communicate()  # reaped, its pipes closed: nothing left for a later test to trip on
     assert out == b'{"step": 2, "loss": 0.25}\n'
     assert (process.returncode, err) == (0, b"")
 
@@ -110,6 +111,7 @@ def test_a_300_mb_file_without_newlines_passes_through_in_bounded_memory(tmp_pat
         process.communicate(timeout=30)
     finally:
         process.kill()
+        process.communicate()  # reaped, its pipes closed: nothing left for a later test to trip on
     # The piece in hand (a read and a line) is what it holds, whatever the file's size: 629 MB before.
     assert peak < 150, f"the follower grew to {peak:.0f} MiB"
     assert process.returncode == 0
@@ -134,6 +136,7 @@ def test_a_device_is_not_read_and_sigterm_ends_the_follower_at_once() -> None:
         out, err = process.communicate(timeout=30)  # before: 100% CPU, SIGTERM ignored for minutes
     finally:
         process.kill()
+        process.communicate()  # reaped, its pipes closed: nothing left for a later test to trip on
     assert (process.returncode, out) == (0, b"")
     assert err == b"kubetune follow-file: /dev/zero is not a regular file: its metrics cannot be read\n"
 
@@ -150,6 +153,7 @@ def test_the_startup_probe_passes_once_the_follower_has_taken_over_sigterm(tmp_p
         out, err = process.communicate(timeout=30)
     finally:
         process.kill()
+        process.communicate()  # reaped, its pipes closed: nothing left for a later test to trip on
     assert (out, err) == (b"loss=1\nloss=2\n", b""), "ready means nothing written after it is lost"
 
 
